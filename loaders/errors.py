@@ -1,0 +1,52 @@
+"""Errors raised by :mod:`loaders`.
+
+Every error derives from :class:`LoaderError`, so ``except LoaderError`` catches them all::
+
+    LoaderError
+    ├── UnknownDatasetError      (also LookupError)  no registry entry of that name
+    ├── DownloadError            (also OSError)      every URL tried failed
+    ├── ChecksumMismatchError    (also ValueError)   size or hash differs from the expected one
+    ├── ArchiveError             (also ValueError)   an archive is corrupt or of an unknown kind
+    │   └── UnsafeArchiveError                       a member would escape or bomb the target
+    ├── OfflineError             (also ConnectionError) offline and the file is not in the cache
+    └── LockTimeoutError         (also TimeoutError) another process holds the resource too long
+
+Every message says what failed, with the values involved, and what to do next.
+"""
+
+from __future__ import annotations
+
+
+class LoaderError(Exception):
+    """Base class of every error raised by :mod:`loaders`."""
+
+
+class UnknownDatasetError(LoaderError, LookupError):
+    """No dataset of that name is in the registry."""
+
+    def __str__(self) -> str:  # LookupError/KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DownloadError(LoaderError, OSError):
+    """Every URL of a resource was tried and none gave a verified file."""
+
+
+class ChecksumMismatchError(LoaderError, ValueError):
+    """A file's size or hash is not the expected one."""
+
+
+class ArchiveError(LoaderError, ValueError):
+    """An archive is corrupt, truncated, or of a kind that cannot be extracted."""
+
+
+class UnsafeArchiveError(ArchiveError):
+    """An archive member would be written outside the target, or the archive is a bomb."""
+
+
+class OfflineError(LoaderError, ConnectionError):
+    """Offline mode is on and a needed file is not in the cache."""
+
+
+class LockTimeoutError(LoaderError, TimeoutError):
+    """Another process held a resource's lock for longer than the timeout."""

@@ -1,0 +1,63 @@
+"""Shared fixtures: no network for unit tests, a private cache home, clean environment."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# Environment variables the code reads; each test starts without them.
+_ENV_VARS = (
+    "DATAFERRY_HOME",
+    "DATAFERRY_MIRROR",
+    "DATAFERRY_OFFLINE",
+    "XDG_CACHE_HOME",
+)
+
+
+def _is_loopback(address: object) -> bool:
+    if isinstance(address, tuple) and address:
+        host = address[0]
+    else:
+        return True  # AF_UNIX paths and the like never leave the machine
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _no_network(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests never connect anywhere; integration tests may reach loopback only."""
+    real_connect = socket.socket.connect
+    allow_loopback = request.node.get_closest_marker("integration") is not None
+
+    def guarded_connect(self: socket.socket, address: object) -> object:
+        if allow_loopback and _is_loopback(address):
+            return real_connect(self, address)  # type: ignore[arg-type]
+        raise RuntimeError(f"test tried to open a network connection to {address!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Clear the variables the code reads and point the cache home at a private folder."""
+    for name in _ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATAFERRY_HOME", str(tmp_path_factory.mktemp("dataferry-home")))
+
+
+@pytest.fixture
+def shared_data() -> Iterator[Path]:
+    """The read-only real datasets beside the checkout; skips when they are absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not available: {SHARED_DATA} does not exist (only on dev machines)")
+    yield SHARED_DATA
