@@ -1,0 +1,31 @@
+"""dataferry loaders: verified, resumable, safe fetching of datasets into a local cache."""
+
+from loaders.cache import cache_root
+from loaders.errors import (
+    ArchiveError,
+    ChecksumMismatchError,
+    DownloadError,
+    LoaderError,
+    LockTimeoutError,
+    OfflineError,
+    UnknownDatasetError,
+    UnsafeArchiveError,
+)
+from loaders.fetch import dataset_dir, fetch
+from loaders.registry import DatasetInfo, Resource
+
+__all__ = [
+    "ArchiveError",
+    "ChecksumMismatchError",
+    "DatasetInfo",
+    "DownloadError",
+    "LoaderError",
+    "LockTimeoutError",
+    "OfflineError",
+    "Resource",
+    "UnknownDatasetError",
+    "UnsafeArchiveError",
+    "cache_root",
+    "dataset_dir",
+    "fetch",
+]

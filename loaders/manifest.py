@@ -1,0 +1,121 @@
+"""The dataset folder's manifest: verified files and trust-on-first-use pins.
+
+``<dataset dir>/.dataferry-manifest.json`` records, per file, the sha256 that was verified (or
+pinned, for files without a published hash), its size, its mtime and where it came from. A file
+whose size and mtime still match its record is not hashed again on every :func:`loaders.fetch`;
+``python -m loaders.download --verify`` re-hashes everything. The manifest is written atomically
+(temporary file + ``os.replace``) under its own lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from loaders.lock import resource_lock
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = ".dataferry-manifest.json"
+_VERSION = 1
+
+
+def manifest_path(dataset_dir: str | os.PathLike[str]) -> Path:
+    """Return where the manifest of a dataset folder lives."""
+    return Path(dataset_dir) / MANIFEST_NAME
+
+
+def read_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return the manifest of a dataset folder (an empty one when there is none or it is bad)."""
+    path = manifest_path(dataset_dir)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"version": _VERSION, "files": {}}
+    except (OSError, ValueError) as err:
+        log.warning("ignoring unreadable manifest %s: %s", path, err)
+        return {"version": _VERSION, "files": {}}
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+        log.warning("ignoring malformed manifest %s", path)
+        return {"version": _VERSION, "files": {}}
+    return data
+
+
+def file_record(dataset_dir: str | os.PathLike[str], filename: str) -> dict[str, Any] | None:
+    """Return the manifest record of one file, or ``None``."""
+    record = read_manifest(dataset_dir)["files"].get(filename)
+    return record if isinstance(record, dict) else None
+
+
+def pinned_sha256(dataset_dir: str | os.PathLike[str], filename: str) -> str | None:
+    """Return the sha256 pinned for a file on first use, or ``None``."""
+    record = file_record(dataset_dir, filename)
+    return record.get("sha256") if record and record.get("pinned") else None
+
+
+def record_file(
+    dataset_dir: str | os.PathLike[str],
+    filename: str,
+    *,
+    sha256: str,
+    pinned: bool,
+    source: str | None = None,
+) -> None:
+    """Record a verified file (``pinned=True``: its hash is trusted from now on)."""
+    dataset_dir = Path(dataset_dir)
+    stat = (dataset_dir / filename).stat()
+    with resource_lock(manifest_path(dataset_dir)):
+        data = read_manifest(dataset_dir)
+        data["files"][filename] = {
+            "sha256": sha256,
+            "size_bytes": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "pinned": pinned,
+            "source": source,
+        }
+        _write_atomic(manifest_path(dataset_dir), data)
+
+
+def forget_file(dataset_dir: str | os.PathLike[str], filename: str) -> None:
+    """Drop a file's record (keeps nothing pinned for it)."""
+    dataset_dir = Path(dataset_dir)
+    if not manifest_path(dataset_dir).exists():
+        return
+    with resource_lock(manifest_path(dataset_dir)):
+        data = read_manifest(dataset_dir)
+        if data["files"].pop(filename, None) is not None:
+            _write_atomic(manifest_path(dataset_dir), data)
+
+
+def is_unchanged(dataset_dir: str | os.PathLike[str], filename: str, sha256: str | None) -> bool:
+    """Whether a file is recorded as verified and its size and mtime have not changed since.
+
+    Args:
+        dataset_dir: the dataset folder.
+        filename: the file.
+        sha256: the hash it must have been verified against (``None``: any recorded hash).
+    """
+    record = file_record(dataset_dir, filename)
+    if not record:
+        return False
+    try:
+        stat = (Path(dataset_dir) / filename).stat()
+    except FileNotFoundError:
+        return False
+    return (
+        record.get("size_bytes") == stat.st_size
+        and record.get("mtime_ns") == stat.st_mtime_ns
+        and (sha256 is None or record.get("sha256") == sha256)
+    )
+
+
+def _write_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

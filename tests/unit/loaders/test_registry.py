@@ -1,0 +1,76 @@
+"""The registry table: entries, fields, lookups."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from loaders import UnknownDatasetError
+from loaders.registry import ARCHIVE_KINDS, DatasetInfo, Resource, get, names
+
+REQUIRED = {"letters", "notmnist", "notmnist-large", "notmnist-idx", "mnist", "fashion-mnist",
+            "kmnist", "emnist", "sms-spam", "ag-news"}
+
+
+def test_registry_names_are_sorted_and_complete() -> None:
+    assert names() == sorted(names())
+    assert REQUIRED <= set(names())
+
+
+def test_registry_notmnist_entries_match_the_published_facts() -> None:
+    small = get("notmnist").resources[0]
+    assert small.filename == "notMNIST_small.tar.gz"
+    assert small.size_bytes == 8_458_043
+    assert small.sha256 == "76b2ef7ccc56452964780569db37b279c9cbe1bf442c3b38be784752683b3cec"
+    assert small.md5 == "c9890a473a9769fda4bdf314aaf500dd"
+    assert small.urls == (
+        "https://commondatastorage.googleapis.com/books1000/notMNIST_small.tar.gz",
+        "http://yaroslavvb.com/upload/notMNIST/notMNIST_small.tar.gz",
+    )
+    large = get("notmnist-large").resources[0]
+    assert large.size_bytes == 247_336_696
+    assert large.sha256.endswith("b61c") and large.md5 == "70a95b805ecfb6592c48e196df7c1499"
+
+
+def test_registry_entries_are_frozen_and_well_formed() -> None:
+    for name in names():
+        info = get(name)
+        assert isinstance(info, DatasetInfo) and info.name == name and info.description
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            info.name = "x"  # type: ignore[misc]
+        for resource in info.resources:
+            assert resource.archive in (*ARCHIVE_KINDS, None)
+            assert resource.split in (None, "train", "test")
+            assert bool(resource.urls) == (info.generator is None)
+            for url in resource.urls:
+                assert url.startswith(("http://", "https://"))
+            for digest, width in ((resource.sha256, 64), (resource.md5, 32)):
+                assert digest is None or (len(digest) == width and digest == digest.lower())
+
+
+def test_registry_mnist_family_is_split_and_kept_compressed() -> None:
+    for name in ("mnist", "fashion-mnist", "kmnist", "notmnist-idx"):
+        resources = get(name).resources
+        assert {r.split for r in resources} == {"train", "test"}
+        assert all(r.archive == "gz" and not r.extract for r in resources)
+    t10k = get("mnist").resources[2]
+    assert t10k.filename == "t10k-images-idx3-ubyte.gz"
+    assert t10k.md5 == "9fb629c4189551a2d022fa330f9573f3" and t10k.content_sha256
+
+
+def test_registry_unknown_name_suggests_nearest() -> None:
+    with pytest.raises(UnknownDatasetError, match="did you mean 'notmnist'"):
+        get("notmnst")
+    with pytest.raises(LookupError, match="known names: ag-news"):
+        get("zzzz")
+
+
+def test_resource_rejects_unknown_archive_kind() -> None:
+    with pytest.raises(ValueError, match="archive should be one of"):
+        Resource("x.rar", archive="rar")
+
+
+def test_dataset_size_is_sum_or_none() -> None:
+    assert get("notmnist").size_bytes == 8_458_043
+    assert get("sms-spam").size_bytes is None
