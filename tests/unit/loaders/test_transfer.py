@@ -1,0 +1,224 @@
+"""One resource from an ordered list of URLs, with `responses` standing in for the servers."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import requests
+import responses
+
+from loaders import DownloadError, transfer
+from loaders.transfer import RetryPolicy, download
+from loaders.verify import Expected
+
+DATA = bytes(range(256)) * 400  # 102,400 bytes
+SHA = hashlib.sha256(DATA).hexdigest()
+URL = "https://a.example/data.tar.gz"
+URL2 = "https://b.example/data.tar.gz"
+GOOD = Expected(size_bytes=len(DATA), sha256=SHA)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    waited: list[float] = []
+    monkeypatch.setattr(transfer, "_sleep", waited.append)
+    return waited
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    return tmp_path / "data.tar.gz"
+
+
+def _serve_ranges(url: str, data: bytes, *, etag: str = '"v1"', seen: list[dict] | None = None) -> None:
+    """A server that honours Range (and If-Range against its ETag)."""
+
+    def callback(request: requests.PreparedRequest) -> tuple[int, dict, bytes]:
+        if seen is not None:
+            seen.append(dict(request.headers))
+        wanted = request.headers.get("Range")
+        if_range = request.headers.get("If-Range")
+        if wanted and (if_range is None or if_range == etag):
+            start = int(wanted.removeprefix("bytes=").rstrip("-"))
+            if start >= len(data):
+                return 416, {"Content-Range": f"bytes */{len(data)}"}, b""
+            body = data[start:]
+            return 206, {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}", "ETag": etag}, body
+        return 200, {"ETag": etag}, data
+
+    responses.add_callback(responses.GET, url, callback=callback)
+
+
+@responses.activate
+def test_download_streams_verifies_and_renames(target: Path, sleeps: list[float]) -> None:
+    responses.add(responses.GET, URL, body=DATA)
+    assert download([URL], target, expected=GOOD) == SHA
+    assert target.read_bytes() == DATA
+    assert not target.with_name(target.name + ".part").exists()
+    assert responses.calls[0].request.headers["Accept-Encoding"] == "identity"
+    assert sleeps == []
+
+
+@responses.activate
+def test_download_retries_5xx_with_exponential_backoff(target: Path, sleeps: list[float]) -> None:
+    for _ in range(3):
+        responses.add(responses.GET, URL, status=503)
+    responses.add(responses.GET, URL, body=DATA)
+    download([URL], target, expected=GOOD, policy=RetryPolicy(attempts=4, backoff_s=1.0))
+    assert len(sleeps) == 3
+    assert 1.0 <= sleeps[0] <= 1.5 and 2.0 <= sleeps[1] <= 3.0 and 4.0 <= sleeps[2] <= 6.0
+
+
+@responses.activate
+def test_download_honours_retry_after(target: Path, sleeps: list[float]) -> None:
+    responses.add(responses.GET, URL, status=429, headers={"Retry-After": "7"})
+    responses.add(responses.GET, URL, body=DATA)
+    download([URL], target, expected=GOOD)
+    assert sleeps == [7.0]
+
+
+@responses.activate
+def test_download_retries_connection_errors_then_gives_up_to_next_mirror(
+    target: Path, sleeps: list[float]
+) -> None:
+    responses.add(responses.GET, URL, body=requests.ConnectionError("connection refused"))
+    responses.add(responses.GET, URL2, body=DATA)
+    download([URL, URL2], target, expected=GOOD, policy=RetryPolicy(attempts=3))
+    assert len(sleeps) == 2
+    assert [c.request.url for c in responses.calls] == [URL, URL, URL, URL2]
+
+
+@pytest.mark.parametrize("status", [403, 404, 410])
+@responses.activate
+def test_download_gone_moves_to_next_mirror_at_once(target: Path, sleeps: list[float], status: int) -> None:
+    responses.add(responses.GET, URL, status=status)
+    responses.add(responses.GET, URL2, body=DATA)
+    download([URL, URL2], target, expected=GOOD)
+    assert sleeps == [] and len(responses.calls) == 2
+
+
+@responses.activate
+def test_download_html_page_moves_to_next_mirror(target: Path, sleeps: list[float]) -> None:
+    responses.add(responses.GET, URL, body=b"<!DOCTYPE html><html>Sign in</html>",
+                  content_type="text/html")
+    responses.add(responses.GET, URL2, body=DATA)
+    download([URL, URL2], target, expected=Expected(sha256=SHA))
+    assert target.read_bytes() == DATA and sleeps == []
+
+
+@responses.activate
+def test_download_checksum_mismatch_deletes_and_lists_every_url(target: Path, sleeps: list[float]) -> None:
+    responses.add(responses.GET, URL, body=DATA[:-1] + b"x")
+    responses.add(responses.GET, URL2, status=404)
+    with pytest.raises(DownloadError) as info:
+        download([URL, URL2], target, expected=GOOD)
+    message = str(info.value)
+    assert f"expected sha256 {SHA} but got" in message and "Deleted download for safety" in message
+    assert URL in message and f"{URL2} (HTTP 404" in message and str(target) in message
+    assert not target.exists() and not target.with_name(target.name + ".part").exists()
+
+
+@responses.activate
+def test_download_wrong_announced_size_moves_on(target: Path, sleeps: list[float]) -> None:
+    responses.add(responses.GET, URL, body=DATA + b"extra")
+    responses.add(responses.GET, URL2, body=DATA)
+    download([URL, URL2], target, expected=GOOD)
+    assert target.read_bytes() == DATA
+
+
+@responses.activate
+def test_download_refuses_https_to_http_redirect(target: Path, sleeps: list[float]) -> None:
+    responses.add(responses.GET, URL, status=302, headers={"Location": "http://a.example/plain"})
+    responses.add(responses.GET, "http://a.example/plain", body=DATA)
+    with pytest.raises(DownloadError, match="refused a redirect from https to http://a.example/plain"):
+        download([URL], target, expected=GOOD)
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_download_follows_https_redirect(target: Path, sleeps: list[float]) -> None:
+    responses.add(responses.GET, URL, status=301, headers={"Location": "/moved/data.tar.gz"})
+    responses.add(responses.GET, "https://a.example/moved/data.tar.gz", body=DATA)
+    assert download([URL], target, expected=GOOD) == SHA
+
+
+@responses.activate
+def test_download_resumes_part_with_range_and_if_range(target: Path, sleeps: list[float]) -> None:
+    part = target.with_name(target.name + ".part")
+    part.write_bytes(DATA[:40_000])
+    target.with_name(f".{target.name}.part.json").write_text(f'{{"url": "{URL}", "etag": "\\"v1\\""}}')
+    seen: list[dict] = []
+    _serve_ranges(URL, DATA, seen=seen)
+    assert download([URL], target, expected=GOOD) == SHA
+    assert seen[0]["Range"] == "bytes=40000-" and seen[0]["If-Range"] == '"v1"'
+    assert target.read_bytes() == DATA
+
+
+@responses.activate
+def test_download_200_to_a_range_request_starts_over(target: Path, sleeps: list[float]) -> None:
+    target.with_name(target.name + ".part").write_bytes(b"garbage" * 1000)
+    responses.add(responses.GET, URL, body=DATA)  # ignores Range
+    assert download([URL], target, expected=GOOD) == SHA
+    assert responses.calls[0].request.headers["Range"] == "bytes=7000-"
+    assert target.read_bytes() == DATA
+
+
+@responses.activate
+def test_download_206_with_wrong_content_range_is_not_appended(target: Path, sleeps: list[float]) -> None:
+    target.with_name(target.name + ".part").write_bytes(DATA[:1000])
+    responses.add(responses.GET, URL, status=206, body=DATA[500:],
+                  headers={"Content-Range": f"bytes 500-{len(DATA) - 1}/{len(DATA)}"})
+    responses.add(responses.GET, URL, body=DATA)
+    assert download([URL], target, expected=GOOD) == SHA
+    assert "Range" not in responses.calls[1].request.headers  # the part was dropped
+
+
+@responses.activate
+def test_download_416_reverifies_a_complete_part(target: Path, sleeps: list[float]) -> None:
+    target.with_name(target.name + ".part").write_bytes(DATA)
+    _serve_ranges(URL, DATA)
+    assert download([URL], target, expected=GOOD) == SHA
+    assert responses.calls[0].response.status_code == 416 and len(responses.calls) == 1
+
+
+@responses.activate
+def test_download_truncated_body_is_resumed(target: Path, sleeps: list[float]) -> None:
+    responses.add(responses.GET, URL, body=DATA[:30_000], headers={"Content-Length": str(len(DATA)), "ETag": '"v1"'},
+                  auto_calculate_content_length=False)
+    _serve_ranges(URL, DATA)
+    assert download([URL], target, expected=GOOD) == SHA
+    assert responses.calls[1].request.headers["Range"] == "bytes=30000-"
+    assert len(sleeps) == 1
+
+
+@responses.activate
+def test_download_without_hash_accepts_any_file(target: Path, sleeps: list[float]) -> None:
+    responses.add(responses.GET, URL, body=DATA)
+    assert download([URL], target) == SHA
+
+
+def test_download_copies_from_a_local_mirror(tmp_path: Path, target: Path) -> None:
+    source = tmp_path / "mirror" / "data.tar.gz"
+    source.parent.mkdir()
+    source.write_bytes(DATA)
+    assert download([str(source)], target, expected=GOOD) == SHA
+    target.unlink()
+    assert download([source.as_uri()], target, expected=GOOD) == SHA
+
+
+def test_download_local_mirror_bad_file_is_refused(tmp_path: Path, target: Path) -> None:
+    source = tmp_path / "data.tar.gz"
+    source.write_bytes(DATA[:-1])
+    with pytest.raises(DownloadError, match="expected 102,400 bytes but got 102,399"):
+        download([str(source)], target, expected=GOOD)
+    with pytest.raises(DownloadError, match="no such file"):
+        download([str(tmp_path / "absent")], target, expected=GOOD)
+
+
+def test_retry_policy_backoff_is_capped() -> None:
+    policy = RetryPolicy(backoff_s=10, backoff_max_s=15)
+    assert policy.backoff(5) == 15 and policy.backoff(0, retry_after_s=100) == 15
+    assert transfer._retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert transfer._retry_after_s("soon") is None
