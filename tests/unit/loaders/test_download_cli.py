@@ -1,0 +1,106 @@
+"""The download CLI: exit codes, messages, --list, --verify, plain URLs."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import responses
+
+from loaders import dataset_dir, registry, transfer
+from loaders.download import main
+from loaders.registry import DatasetInfo, Resource
+
+DATA = b"payload " * 500
+URL = "https://data.example/tiny/file.bin"
+
+
+@pytest.fixture(autouse=True)
+def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transfer, "_sleep", lambda seconds: None)
+
+
+@pytest.fixture
+def tiny(monkeypatch: pytest.MonkeyPatch) -> DatasetInfo:
+    info = DatasetInfo(
+        name="tiny", description="a test entry", homepage="", license="",
+        resources=(Resource("file.bin", urls=(URL,), size_bytes=len(DATA),
+                            sha256=hashlib.sha256(DATA).hexdigest()),),
+    )
+    monkeypatch.setitem(registry.REGISTRY, "tiny", info)
+    return info
+
+
+@responses.activate
+def test_cli_fetch_prints_where_the_data_is(tiny: DatasetInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    responses.add(responses.GET, URL, body=DATA)
+    assert main(["tiny", "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == str(dataset_dir("tiny"))
+
+
+def test_cli_unknown_name_exits_2_with_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["notmnst"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no dataset called 'notmnst'") and "did you mean 'notmnist'" in err
+
+
+def test_cli_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert main(["mnist", "--sha256", "00"]) == 2
+    assert main(["mnist", "--count", "5"]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["--no-such-flag"])
+    assert info.value.code == 2
+
+
+def test_cli_offline_failure_exits_1_with_one_line(tiny: DatasetInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tiny", "--offline"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: offline mode is on and file.bin")
+
+
+@responses.activate
+def test_cli_download_failure_exits_1(tiny: DatasetInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    responses.add(responses.GET, URL, status=404)
+    assert main(["tiny", "-q"]) == 1
+    assert "HTTP 404" in capsys.readouterr().err
+
+
+@responses.activate
+def test_cli_plain_url_with_sha256(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    responses.add(responses.GET, URL, body=DATA)
+    code = main([URL, "--sha256", hashlib.sha256(DATA).hexdigest(), "--root", str(tmp_path), "-q"])
+    assert code == 0
+    assert Path(capsys.readouterr().out.strip()).read_bytes() == DATA
+
+
+@responses.activate
+def test_cli_list_shows_size_and_cached_state(tiny: DatasetInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--list"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert set(registry.names()) <= set(lines)
+    assert "8.5 MB" in lines["notmnist"] and " - " in lines["tiny"]
+    responses.add(responses.GET, URL, body=DATA)
+    main(["tiny", "-q"])
+    capsys.readouterr()
+    main(["--list"])
+    assert "cached" in [line for line in capsys.readouterr().out.splitlines() if line.startswith("tiny")][0]
+
+
+@responses.activate
+def test_cli_verify_rehashes_the_cache(tiny: DatasetInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    responses.add(responses.GET, URL, body=DATA)
+    main(["tiny", "-q"])
+    capsys.readouterr()
+    assert main(["--verify", "tiny"]) == 0
+    assert capsys.readouterr().out.startswith("ok")
+    (dataset_dir("tiny") / "file.bin").write_bytes(DATA[:-1] + b"!")
+    assert main(["--verify", "tiny"]) == 1
+    captured = capsys.readouterr()
+    assert "BAD" in captured.out and "expected sha256" in captured.out and "--force" in captured.err
+
+
+def test_cli_verify_nothing_cached(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--verify"]) == 0
+    assert "nothing cached" in capsys.readouterr().out
