@@ -1,0 +1,216 @@
+"""The fit harness: learning, batches, optimizers, history, early stopping, errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from training import (
+    BagOfWords,
+    DivergenceError,
+    EarlyStopping,
+    LinearRegression,
+    LogisticRegression,
+    evaluate,
+    fit,
+    predict,
+)
+
+
+def _blobs(n: int = 300, d: int = 5, k: int = 3, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(k, d, generator=g) * 3
+    y = torch.randint(0, k, (n,), generator=g)
+    return centers[y] + torch.randn(n, d, generator=g), y
+
+
+def test_fit_linear_regression_matches_closed_form() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(200, 3, generator=g)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3 + 0.01 * torch.randn(200, 1, generator=g)
+    model = LinearRegression(3, 1)
+    fit(model, DataLoader(TensorDataset(x, y), batch_size=200), optimizer="lbfgs", lr=1.0,
+        epochs=3, device="cpu")
+    design = torch.cat([x, torch.ones(200, 1)], dim=1).double()
+    solution = torch.linalg.lstsq(design, y.double()).solution
+    torch.testing.assert_close(model.weight.double(), solution[:3], atol=1e-3, rtol=0)
+    torch.testing.assert_close(model.bias.double(), solution[3], atol=1e-3, rtol=0)
+
+
+def test_fit_history_records_losses_accuracy_and_times() -> None:
+    x, y = _blobs()
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    valid = DataLoader(TensorDataset(x[:100], y[:100]), batch_size=50)
+    history = fit(LogisticRegression(5, 3), loader, valid, lr=0.1, epochs=4, device="cpu")
+    assert history.epoch == [1, 2, 3, 4]
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.train_accuracy[-1] > 0.9
+    assert history.valid_accuracy[-1] is not None and history.valid_accuracy[-1] > 0.9
+    assert all(t >= 0 for t in history.data_time_s + history.compute_time_s)
+    for total, data_s, compute_s in zip(history.epoch_time_s, history.data_time_s,
+                                        history.compute_time_s, strict=True):
+        assert data_s + compute_s <= total + 1e-6
+    assert history.skipped_batches == [0, 0, 0, 0]
+    assert history.to_dict()["epoch"] == [1, 2, 3, 4]
+
+
+class _RecordingSGD(torch.optim.SGD):
+    def __init__(self, params, calls: list[str]) -> None:
+        super().__init__(params, lr=0.1)
+        self.calls = calls
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.calls.append("zero_grad")
+        super().zero_grad(set_to_none)
+
+    def step(self, closure=None):
+        grads = [p.grad is not None for group in self.param_groups for p in group["params"]]
+        self.calls.append("step" if all(grads) else "step-without-grad")
+        return super().step(closure)
+
+
+def test_fit_runs_the_four_steps_in_order() -> None:
+    x, y = _blobs(64)
+    model = LogisticRegression(5, 3)
+    calls: list[str] = []
+    fit(model, DataLoader(TensorDataset(x, y), batch_size=16), optimizer=_RecordingSGD(model.parameters(), calls),
+        epochs=1, device="cpu")
+    assert calls == ["zero_grad", "step"] * 4
+
+
+def test_fit_accepts_dict_batches_and_skips_none() -> None:
+    g = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 2, (40,), generator=g)
+    # class 0 uses token ids 1..9, class 1 ids 10..19
+    ids = torch.randint(1, 10, (40, 6), generator=g) + 9 * labels.unsqueeze(1)
+
+    def batches():
+        for i in range(0, 40, 8):
+            yield {"input_ids": ids[i:i + 8], "lengths": torch.full((8,), 6), "labels": labels[i:i + 8]}
+        yield None
+
+    class Loader:
+        def __iter__(self):
+            return batches()
+
+    history = fit(BagOfWords(20, 2, 8), Loader(), optimizer="adam", lr=0.05, epochs=3, device="cpu")
+    assert history.skipped_batches == [1, 1, 1]
+    assert history.train_accuracy[-1] > 0.8
+
+
+def test_fit_binary_logistic_uses_one_logit() -> None:
+    x, y = _blobs(200, 4, 2, seed=3)
+    model = LogisticRegression(4, 2)
+    history = fit(model, DataLoader(TensorDataset(x, y), batch_size=50), lr=0.5, epochs=10, device="cpu")
+    assert model.weight.shape == (4, 1)
+    assert history.train_accuracy[-1] > 0.9
+    probs = predict(model, DataLoader(TensorDataset(x), batch_size=50), device="cpu", output="probabilities")
+    assert probs.shape == (200,) and ((probs >= 0) & (probs <= 1)).all()
+
+
+@pytest.mark.parametrize("optimizer,lr", [("sgd", 0.1), ("adam", 0.05), ("lbfgs", 1.0)])
+def test_fit_each_optimizer_learns(optimizer: str, lr: float) -> None:
+    x, y = _blobs(300, 5, 3, seed=4)
+    history = fit(LogisticRegression(5, 3), DataLoader(TensorDataset(x, y), batch_size=30, shuffle=True),
+                  optimizer=optimizer, lr=lr, epochs=5, momentum=0.9 if optimizer == "sgd" else 0.0,
+                  weight_decay=1e-4, device="cpu")
+    assert history.train_accuracy[-1] > 0.9
+
+
+def test_fit_is_deterministic_for_a_seed() -> None:
+    x, y = _blobs()
+
+    def run() -> torch.Tensor:
+        torch.manual_seed(0)
+        model = LogisticRegression(5, 3)
+        fit(model, DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True), lr=0.1, epochs=2,
+            seed=7, device="cpu")
+        return model.weight.detach().clone()
+
+    assert torch.equal(run(), run())
+
+
+def test_early_stopping_stops_and_restores_best() -> None:
+    x, y = _blobs(200, 5, 3, seed=5)
+    train = DataLoader(TensorDataset(x[:100], y[:100]), batch_size=10, shuffle=True)
+    valid = DataLoader(TensorDataset(x[100:], y[100:]), batch_size=100)
+    stopper = EarlyStopping("valid_loss", patience=1, min_delta=10.0)  # nothing counts as better
+    model = LogisticRegression(5, 3)
+    history = fit(model, train, valid, lr=0.1, epochs=20, callbacks=[stopper], device="cpu")
+    assert history.stopped_early
+    assert history.epoch == [1, 2, 3]
+    assert stopper.best_epoch == 1
+    restored = evaluate(model, valid, device="cpu")["loss"]
+    assert math.isclose(restored, history.valid_loss[0], rel_tol=1e-5)
+
+
+def test_early_stopping_without_validation_says_what_to_do() -> None:
+    x, y = _blobs(50)
+    with pytest.raises(ValueError, match="pass a valid_loader"):
+        fit(LogisticRegression(5, 3), DataLoader(TensorDataset(x, y), batch_size=10), epochs=2,
+            callbacks=[EarlyStopping()], device="cpu")
+
+
+def test_fit_raises_divergence_error_on_nan_loss() -> None:
+    x = torch.randn(20, 2) * 1e20
+    y = torch.randn(20, 1) * 1e20
+    with pytest.raises(DivergenceError, match="lower the learning rate"):
+        fit(LinearRegression(2, 1), DataLoader(TensorDataset(x, y), batch_size=5), lr=10.0,
+            epochs=3, device="cpu")
+
+
+def test_fit_rejects_bad_arguments() -> None:
+    loader = DataLoader(TensorDataset(torch.zeros(4, 2), torch.zeros(4).long()), batch_size=2)
+    with pytest.raises(ValueError, match="epochs should be a positive int, but got epochs=0"):
+        fit(LogisticRegression(2, 3), loader, epochs=0, device="cpu")
+    with pytest.raises(ValueError, match="optimizer should be one of"):
+        fit(LogisticRegression(2, 3), loader, optimizer="rmsprop", device="cpu")
+    with pytest.raises(ValueError, match="lr should be a positive float"):
+        fit(LogisticRegression(2, 3), loader, lr=0.0, device="cpu")
+
+
+def test_fit_rejects_unlabelled_batches() -> None:
+    loader = DataLoader(TensorDataset(torch.zeros(4, 2)), batch_size=2)
+    with pytest.raises(TypeError, match=r"expected an \(inputs, labels\) pair"):
+        fit(LogisticRegression(2, 3), loader, epochs=1, device="cpu")
+
+
+def test_evaluate_report_has_confusion_matrix_and_f1() -> None:
+    x, y = _blobs(150, 5, 3, seed=6)
+    model = LogisticRegression(5, 3)
+    fit(model, DataLoader(TensorDataset(x, y), batch_size=15), lr=0.1, epochs=5, device="cpu")
+    result = evaluate(model, DataLoader(TensorDataset(x, y), batch_size=40), device="cpu", report=True)
+    cm = torch.tensor(result["confusion_matrix"])
+    assert cm.sum().item() == 150 == result["count"]
+    assert math.isclose(cm.diag().sum().item() / 150, result["accuracy"])
+    assert len(result["f1"]) == 3 and 0.0 <= result["macro_f1"] <= 1.0
+
+
+def test_evaluate_regression_has_no_accuracy() -> None:
+    x = torch.rand(10, 1)
+    result = evaluate(LinearRegression(1, 1), DataLoader(TensorDataset(x, 2 * x), batch_size=5), device="cpu")
+    assert result["accuracy"] is None and result["count"] == 10
+
+
+def test_predict_labels_and_logits() -> None:
+    x, y = _blobs(40)
+    model = LogisticRegression(5, 3)
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    labels = predict(model, loader, device="cpu")
+    logits = predict(model, loader, device="cpu", output="logits")
+    assert labels.shape == (40,) and logits.shape == (40, 3)
+    assert torch.equal(labels, logits.argmax(1))
+    with pytest.raises(ValueError, match="output should be"):
+        predict(model, loader, output="classes")
+
+
+def test_custom_loss_module_is_used() -> None:
+    x, y = _blobs(60)
+    history = fit(LogisticRegression(5, 3), DataLoader(TensorDataset(x, y), batch_size=20),
+                  loss=nn.CrossEntropyLoss(label_smoothing=0.5), lr=0.1, epochs=3, device="cpu")
+    # with heavy label smoothing the loss cannot fall near 0
+    assert history.train_loss[-1] > 0.5

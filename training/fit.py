@@ -1,0 +1,574 @@
+"""The training harness: :func:`fit`, :func:`evaluate`, :func:`predict` and :class:`History`.
+
+The four steps of every training loop stand in :func:`_train_epoch`::
+
+    optimizer.zero_grad()
+    loss = criterion(outputs, labels)
+    loss.backward()
+    optimizer.step()
+
+Batches are ``(inputs, labels)`` tuples or dicts with a ``"labels"`` key (the rest of the dict
+is the model's input); a ``None`` batch (``datasets.skip_none_collate`` of an all-bad batch) is
+skipped and counted. Per-step work is kept small: metrics accumulate on the device and are read
+once per epoch, so ``fit`` costs no more than a hand-written loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import random
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from training import distributed
+from training.callbacks import Callback
+from training.checkpoint import (
+    CHECKPOINT_NAME,
+    capture_rng_state,
+    load_checkpoint,
+    loader_state,
+    restore_loader_state,
+    restore_rng_state,
+    save_checkpoint,
+    unwrap,
+)
+from training.errors import CheckpointError, DivergenceError
+from training.metrics import precision_recall_f1, predictions_from_outputs
+from training.optim import is_full_batch, l2_penalty, make_optimizer
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "FitConfig",
+    "History",
+    "evaluate",
+    "fit",
+    "predict",
+    "resolve_device",
+    "seed_everything",
+    "split_batch",
+]
+
+_REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """The hyper-parameters of one :func:`fit` call (stored in checkpoints and metrics)."""
+
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    epochs: int = 10
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    device: str = "auto"
+    seed: int = 0
+    lbfgs_max_iter: int = 20
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs should be a positive int, but got epochs={self.epochs!r}")
+
+
+@dataclass
+class History:
+    """Per-epoch record of a :func:`fit` run; ``None`` where a value does not apply.
+
+    ``data_time_s`` is the time spent waiting for the loader, ``compute_time_s`` the time in
+    forward/backward/step; a large ``data_time_s`` means the input pipeline is the bottleneck.
+    """
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float | None] = field(default_factory=list)
+    valid_loss: list[float | None] = field(default_factory=list)
+    valid_accuracy: list[float | None] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    data_time_s: list[float] = field(default_factory=list)
+    compute_time_s: list[float] = field(default_factory=list)
+    epoch_time_s: list[float] = field(default_factory=list)
+    skipped_batches: list[int] = field(default_factory=list)
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> History:
+        """Rebuild a history from :meth:`to_dict`'s output."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: (list(v) if isinstance(v, list) else v) for k, v in data.items() if k in names})
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's, numpy's and torch's global generators (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Return ``cuda`` when available for ``"auto"``, else the named device.
+
+    Raises:
+        ValueError: a CUDA device was asked for and none is available.
+    """
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        if torch.cuda.is_available():
+            index = distributed.env_from_environ().local_rank if distributed.is_distributed() else None
+            return torch.device("cuda", index) if index is not None else torch.device("cuda")
+        return torch.device("cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device should be available, but got device={device!r} without CUDA; use 'cpu' or 'auto'")
+    return resolved
+
+
+def split_batch(batch: Any) -> tuple[Any, torch.Tensor]:
+    """Return ``(inputs, labels)`` of an ``(x, y)`` batch or a dict batch with ``"labels"``.
+
+    Raises:
+        TypeError: the batch is neither.
+    """
+    if isinstance(batch, Mapping):
+        if "labels" not in batch:
+            raise TypeError(
+                f"expected a dict batch with a 'labels' key but got keys {sorted(batch)}; "
+                "collate text with datasets.pad_collate"
+            )
+        return {k: v for k, v in batch.items() if k != "labels"}, batch["labels"]
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    raise TypeError(
+        f"expected an (inputs, labels) pair or a dict with 'labels' but got {type(batch).__name__}"
+        f"{f' of length {len(batch)}' if isinstance(batch, (tuple, list)) else ''}; "
+        "make the dataset return (x, y)"
+    )
+
+
+def _to_device(obj: Any, device: torch.device) -> Any:
+    if isinstance(obj, torch.Tensor):
+        if obj.device == device:
+            return obj
+        return obj.to(device, non_blocking=obj.is_pinned())
+    if isinstance(obj, Mapping):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    return obj
+
+
+def _is_classifier(model: nn.Module, criterion: nn.Module) -> bool:
+    if getattr(unwrap(model), "task", None) == "regression":
+        return False
+    return not isinstance(criterion, _REGRESSION_LOSSES)
+
+
+def _default_loss(model: nn.Module) -> nn.Module:
+    make = getattr(unwrap(model), "default_loss", None)
+    return make() if callable(make) else nn.CrossEntropyLoss()
+
+
+class _EpochStats:
+    """Loss/accuracy sums kept on the device; read with one sync per epoch."""
+
+    def __init__(self, device: torch.device, classify: bool) -> None:
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.count = 0
+        self.classify = classify
+        self.data_s = 0.0
+        self.compute_s = 0.0
+        self.skipped = 0
+
+    @torch.no_grad()
+    def add(self, outputs: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor) -> None:
+        n = labels.shape[0]
+        self.loss_sum += loss.detach() * n
+        if self.classify:
+            self.correct += (predictions_from_outputs(outputs) == labels.reshape(-1).long()).sum()
+        self.count += n
+
+    def reduce(self) -> tuple[float, float | None, int]:
+        totals = torch.stack(
+            [self.loss_sum, self.correct.to(torch.float64),
+             torch.tensor(float(self.count), dtype=torch.float64, device=self.loss_sum.device)]
+        )
+        loss_sum, correct, count = distributed.all_reduce_sum(totals).tolist()
+        if count == 0:
+            return float("nan"), None, 0
+        return loss_sum / count, (correct / count if self.classify else None), int(count)
+
+
+def _progress_bar(loader: Any, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    total = len(loader) if hasattr(loader, "__len__") else None
+    return tqdm(total=total, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True)
+
+
+def _train_epoch(
+    model: nn.Module, loader: Iterable, criterion: nn.Module,
+    optimizer: torch.optim.Optimizer, device: torch.device, stats: _EpochStats, bar: Any,
+) -> None:
+    clock = time.perf_counter
+    tick = clock()
+    for batch in loader:
+        fetched = clock()
+        stats.data_s += fetched - tick
+        if batch is None:  # every sample of the batch was bad and dropped by the collate
+            stats.skipped += 1
+            tick = clock()
+            continue
+        inputs, labels = split_batch(batch)
+        inputs, labels = _to_device(inputs, device), _to_device(labels, device)
+        optimizer.zero_grad(set_to_none=True)
+        outputs = model(inputs)
+        loss = criterion(outputs, labels)
+        loss.backward()
+        optimizer.step()
+        stats.add(outputs, labels, loss)
+        if bar is not None:
+            bar.update(1)
+        tick = clock()
+        stats.compute_s += tick - fetched
+
+
+def _full_batches(loader: Iterable, device: torch.device) -> list[tuple[Any, torch.Tensor]]:
+    pairs = [split_batch(b) for b in loader if b is not None]
+    if pairs and all(isinstance(x, torch.Tensor) for x, _ in pairs):
+        # one big batch: a single matmul per L-BFGS evaluation
+        pairs = [(torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs]))]
+    return [(_to_device(x, device), _to_device(y, device)) for x, y in pairs]
+
+
+def _lbfgs_epoch(
+    model: nn.Module, batches: list[tuple[Any, torch.Tensor]], criterion: nn.Module,
+    optimizer: torch.optim.Optimizer, weight_decay: float, stats: _EpochStats,
+) -> None:
+    total = sum(labels.shape[0] for _, labels in batches)
+    penalty_model = unwrap(model)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        value = torch.zeros((), device=batches[0][1].device)
+        for i, (inputs, labels) in enumerate(batches):
+            outputs = model(inputs)
+            loss = criterion(outputs, labels) * (labels.shape[0] / total)
+            if i == 0:  # the L2 term joins the first backward (one backward per DDP forward)
+                loss = loss + l2_penalty(penalty_model, weight_decay)
+            loss.backward()
+            value = value + loss.detach()
+        return value
+
+    started = time.perf_counter()
+    optimizer.step(closure)
+    with torch.no_grad():
+        for inputs, labels in batches:
+            outputs = model(inputs)
+            stats.add(outputs, labels, criterion(outputs, labels))
+    stats.compute_s += time.perf_counter() - started
+
+
+def _set_epoch(loader: Any, epoch: int) -> None:
+    for name in ("sampler", "batch_sampler"):
+        part = getattr(loader, name, None)
+        if callable(getattr(part, "set_epoch", None)):
+            part.set_epoch(epoch)
+
+
+def _resume(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, loader: Any,
+    callbacks: Sequence[Callback],
+) -> tuple[int, History]:
+    payload = load_checkpoint(path)
+    try:
+        unwrap(model).load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise CheckpointError(
+            f"checkpoint {path} does not match this model/optimizer: {err}; "
+            "use the same model and optimizer, or delete the checkpoint"
+        ) from err
+    for callback, state in zip(callbacks, payload.get("callbacks", []), strict=False):
+        if state is not None and hasattr(callback, "load_state_dict"):
+            callback.load_state_dict(state)
+    restore_rng_state(payload["rng"])
+    restore_loader_state(loader, payload.get("loader", {}))
+    log.info("resumed from %s after epoch %d", path, payload["epoch"])
+    return int(payload["epoch"]), History.from_dict(payload["history"])
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    valid_loader: Iterable | None = None,
+    *,
+    loss: nn.Module | None = None,
+    optimizer: str | torch.optim.Optimizer = "sgd",
+    lr: float = 0.1,
+    epochs: int = 10,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = False,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    lbfgs_max_iter: int = 20,
+) -> History:
+    """Train ``model`` on ``train_loader`` and return its per-epoch :class:`History`.
+
+    Args:
+        model: any ``nn.Module``; :mod:`training.models` know their default loss.
+        train_loader: iterable of ``(x, y)`` or dict batches (usually a DataLoader).
+        valid_loader: evaluated after every epoch when given.
+        loss: the criterion; default the model's ``default_loss()`` or ``CrossEntropyLoss``.
+        optimizer: ``"sgd"``, ``"adam"``, ``"lbfgs"`` (full batch, one step per epoch) or a
+            ready ``torch.optim.Optimizer`` over the model's parameters.
+        lr: learning rate.
+        epochs: total epochs (a resumed run continues up to this number).
+        momentum: SGD momentum.
+        weight_decay: L2 strength (see :mod:`training.optim` for L-BFGS).
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
+        seed: seeds python/numpy/torch at the start of a fresh run.
+        callbacks: objects with ``on_epoch_end(epoch, history, model) -> bool`` (stop when
+            True), e.g. :class:`training.EarlyStopping`.
+        progress: a tqdm bar per epoch on stderr (rank 0 only); otherwise ``logging``.
+        checkpoint_dir: folder for ``checkpoint.pt``, written after every epoch (rank 0 only).
+        resume: continue from ``checkpoint_dir/checkpoint.pt`` when it exists.
+        lbfgs_max_iter: L-BFGS iterations per epoch.
+
+    Returns:
+        The history of all epochs (including those before a resume).
+
+    Raises:
+        DivergenceError: the training loss became NaN or infinite.
+        CheckpointError: the checkpoint cannot be read, written or applied.
+
+    Example:
+        >>> from torch.utils.data import DataLoader, TensorDataset
+        >>> from training.models import LinearRegression
+        >>> x = torch.linspace(0, 1, 64).unsqueeze(1)
+        >>> loader = DataLoader(TensorDataset(x, 2 * x + 1), batch_size=16)
+        >>> history = fit(LinearRegression(1, 1), loader, lr=0.5, epochs=50, device="cpu")
+        >>> history.train_loss[-1] < 1e-3
+        True
+    """
+    name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__.lower()
+    config = FitConfig(name, lr, epochs, momentum, weight_decay, str(device), seed, lbfgs_max_iter)
+    target = resolve_device(device)
+    model.to(target)
+    criterion = (loss if loss is not None else _default_loss(model)).to(target)
+    if isinstance(optimizer, str):
+        optimizer = make_optimizer(
+            optimizer, model.parameters(), lr=lr, momentum=momentum,
+            weight_decay=weight_decay, lbfgs_max_iter=lbfgs_max_iter,
+        )
+    main = distributed.is_main_process()
+    path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    if resume and path is not None and path.is_file():
+        done, history = _resume(path, model, optimizer, train_loader, callbacks)
+    else:
+        seed_everything(seed)
+        done, history = 0, History()
+    classify = _is_classifier(model, criterion)
+    full_batch = is_full_batch(optimizer)
+    batches = None
+    for epoch in range(done + 1, epochs + 1):
+        started = time.perf_counter()
+        _set_epoch(train_loader, epoch)
+        model.train()
+        stats = _EpochStats(target, classify)
+        if full_batch:
+            if batches is None:
+                batches = _full_batches(train_loader, target)
+                stats.data_s = time.perf_counter() - started
+            _lbfgs_epoch(model, batches, criterion, optimizer, weight_decay, stats)
+        else:
+            bar = _progress_bar(train_loader, f"epoch {epoch}/{epochs}", progress and main)
+            _train_epoch(model, train_loader, criterion, optimizer, target, stats, bar)
+            if bar is not None:
+                bar.close()
+        train_loss, train_acc, count = stats.reduce()
+        if count and not np.isfinite(train_loss):
+            raise DivergenceError(
+                f"expected a finite training loss but got {train_loss} at epoch {epoch} "
+                f"(lr={lr}); lower the learning rate"
+            )
+        valid = evaluate(model, valid_loader, loss=criterion, device=target) if valid_loader else None
+        _record(history, epoch, train_loss, train_acc, valid, optimizer, stats, started)
+        if main:
+            _log_epoch(history, epochs)
+        stop = [bool(cb.on_epoch_end(epoch, history, unwrap(model))) for cb in callbacks]
+        history.stopped_early = any(stop)
+        if path is not None and main:
+            _save(path, model, optimizer, epoch, history, callbacks, train_loader, config)
+        if history.stopped_early:
+            break
+    return history
+
+
+def _record(
+    history: History, epoch: int, train_loss: float, train_acc: float | None,
+    valid: dict[str, Any] | None, optimizer: torch.optim.Optimizer, stats: _EpochStats,
+    started: float,
+) -> None:
+    history.epoch.append(epoch)
+    history.train_loss.append(train_loss)
+    history.train_accuracy.append(train_acc)
+    history.valid_loss.append(valid["loss"] if valid else None)
+    history.valid_accuracy.append(valid["accuracy"] if valid else None)
+    history.lr.append(float(optimizer.param_groups[0]["lr"]))
+    history.data_time_s.append(stats.data_s)
+    history.compute_time_s.append(stats.compute_s)
+    history.epoch_time_s.append(time.perf_counter() - started)
+    history.skipped_batches.append(stats.skipped)
+
+
+def _log_epoch(history: History, epochs: int) -> None:
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    log.info(
+        "epoch %d/%d train_loss %s train_acc %s valid_loss %s valid_acc %s "
+        "(%.2fs: data %.2fs, compute %.2fs)",
+        history.epoch[-1], epochs, fmt(history.train_loss[-1]), fmt(history.train_accuracy[-1]),
+        fmt(history.valid_loss[-1]), fmt(history.valid_accuracy[-1]), history.epoch_time_s[-1],
+        history.data_time_s[-1], history.compute_time_s[-1],
+    )
+
+
+def _save(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int,
+    history: History, callbacks: Sequence[Callback], loader: Any, config: FitConfig,
+) -> None:
+    save_checkpoint(
+        path,
+        {
+            "epoch": epoch,
+            "model": unwrap(model).state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "history": history.to_dict(),
+            "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks],
+            "rng": capture_rng_state(),
+            "loader": loader_state(loader),
+            "config": dataclasses.asdict(config),
+        },
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    *,
+    loss: nn.Module | None = None,
+    device: str | torch.device = "auto",
+    report: bool = False,
+) -> dict[str, Any]:
+    """Return ``loss``, ``accuracy`` (None for regression) and ``count`` over a loader.
+
+    Sums are all-reduced over processes when the loader is sharded by a
+    ``DistributedSampler``. With ``report=True`` the dict also has ``confusion_matrix`` (rows
+    true class) and per-class ``precision``, ``recall``, ``f1``, ``support`` and ``macro_f1``.
+    """
+    target = resolve_device(device)
+    criterion = (loss if loss is not None else _default_loss(model)).to(target)
+    classify = _is_classifier(model, criterion)
+    was_training = model.training
+    model.eval()
+    stats = _EpochStats(target, classify)
+    cm: torch.Tensor | None = None
+    for batch in loader:
+        if batch is None:
+            continue
+        inputs, labels = split_batch(batch)
+        inputs, labels = _to_device(inputs, target), _to_device(labels, target)
+        outputs = model(inputs)
+        stats.add(outputs, labels, criterion(outputs, labels))
+        if classify and report:
+            k = outputs.shape[1] if outputs.dim() == 2 and outputs.shape[1] > 1 else 2
+            flat = labels.reshape(-1).long() * k + predictions_from_outputs(outputs)
+            counts = torch.bincount(flat, minlength=k * k).reshape(k, k)
+            cm = counts if cm is None else cm + counts
+    model.train(was_training)
+    sharded = isinstance(getattr(loader, "sampler", None), torch.utils.data.DistributedSampler)
+    if not sharded:
+        loss_sum, correct, count = stats.loss_sum.item(), stats.correct.item(), stats.count
+        result = {
+            "loss": loss_sum / count if count else float("nan"),
+            "accuracy": (correct / count if count else 0.0) if classify else None,
+            "count": count,
+        }
+    else:
+        mean_loss, acc, count = stats.reduce()
+        result = {"loss": mean_loss, "accuracy": acc, "count": count}
+        if cm is not None:
+            cm = distributed.all_reduce_sum(cm)
+    if cm is not None:
+        result["confusion_matrix"] = cm.cpu().tolist()
+        result.update(precision_recall_f1(cm.cpu()))
+    return result
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    loader: Iterable,
+    *,
+    device: str | torch.device = "auto",
+    output: str = "labels",
+) -> torch.Tensor:
+    """Return predictions for every sample of a loader, on the CPU.
+
+    Args:
+        model: a trained model.
+        loader: batches of inputs, ``(x, y)`` pairs or dicts (labels are ignored).
+        device: where to run the model.
+        output: ``"labels"`` (class ids; raw outputs for regression models),
+            ``"probabilities"`` (sigmoid/softmax) or ``"logits"``.
+    """
+    if output not in ("labels", "probabilities", "logits"):
+        raise ValueError(
+            f"output should be 'labels', 'probabilities' or 'logits', but got output={output!r}"
+        )
+    target = resolve_device(device)
+    was_training = model.training
+    model.eval()
+    regression = getattr(unwrap(model), "task", None) == "regression"
+    chunks = []
+    for batch in loader:
+        if batch is None:
+            continue
+        if isinstance(batch, (tuple, list)) and len(batch) == 1:
+            inputs = batch[0]
+        elif isinstance(batch, Mapping):
+            inputs = {k: v for k, v in batch.items() if k != "labels"}
+        elif isinstance(batch, (tuple, list)):
+            inputs = split_batch(batch)[0]
+        else:
+            inputs = batch
+        outputs = model(_to_device(inputs, target))
+        if output == "labels" and not regression:
+            outputs = predictions_from_outputs(outputs)
+        elif output == "probabilities":
+            binary = outputs.dim() == 1 or outputs.shape[-1] == 1
+            outputs = torch.sigmoid(outputs) if binary else torch.softmax(outputs, dim=-1)
+        chunks.append(outputs.cpu())
+    model.train(was_training)
+    return torch.cat(chunks) if chunks else torch.empty(0)

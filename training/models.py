@@ -1,0 +1,201 @@
+"""Linear models as plain ``nn.Module``s: ``x @ W + b`` with ``nn.Parameter``s.
+
+Each model knows its task (``"regression"``, ``"binary"`` or ``"multiclass"``) and its default
+loss, so :func:`training.fit` needs nothing else to train it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BagOfWords", "BinaryCrossEntropyWithLogits", "LinearRegression", "LogisticRegression"]
+
+
+def _check_positive(name: str, value: int, minimum: int = 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} should be an int >= {minimum}, but got {name}={value!r}")
+
+
+class BinaryCrossEntropyWithLogits(nn.Module):
+    """``BCEWithLogitsLoss`` that accepts integer labels and ``[B]`` or ``[B, 1]`` logits."""
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Return the mean binary cross-entropy of ``logits`` against 0/1 ``target``."""
+        return F.binary_cross_entropy_with_logits(
+            logits.reshape(-1), target.reshape(-1).to(logits.dtype)
+        )
+
+
+class _Affine(nn.Module):
+    """``x.flatten(1) @ W + b`` with the same initialisation as ``nn.Linear``."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        _check_positive("in_features", in_features)
+        _check_positive("out_features", out_features)
+        self.in_features = in_features
+        self.out_features = out_features
+        bound = 1.0 / math.sqrt(in_features)
+        self.weight = nn.Parameter(torch.empty(in_features, out_features).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+
+    def affine(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1) if x.dim() > 2 else x
+        if x.dim() == 1:
+            x = x.unsqueeze(1)
+        if x.shape[1] != self.in_features:
+            raise ValueError(
+                f"expected inputs with {self.in_features} features but got shape "
+                f"{tuple(x.shape)}; build the model with in_features={x.shape[1]}"
+            )
+        return x.to(self.weight.dtype) @ self.weight + self.bias
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+class LinearRegression(_Affine):
+    """Least-squares linear regression ``y = x @ W + b``.
+
+    Args:
+        in_features: number of input features (inputs of more dims are flattened).
+        out_features: number of targets.
+
+    Example:
+        >>> model = LinearRegression(1, 1)
+        >>> model(torch.zeros(4, 1)).shape
+        torch.Size([4, 1])
+    """
+
+    task = "regression"
+
+    def __init__(self, in_features: int, out_features: int = 1) -> None:
+        super().__init__(in_features, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``x @ W + b`` of shape ``[B, out_features]``."""
+        return self.affine(x)
+
+    def default_loss(self) -> nn.Module:
+        """Return ``nn.MSELoss()``."""
+        return nn.MSELoss()
+
+
+class LogisticRegression(_Affine):
+    """Logistic regression: one logit for two classes, softmax logits for more.
+
+    Inputs of shape ``[B, 1, 28, 28]`` (image batches) are flattened to ``[B, 784]``.
+
+    Args:
+        in_features: number of input features after flattening.
+        num_classes: 2 gives a single logit per sample (output ``[B]``, loss
+            ``BCEWithLogitsLoss``); more gives ``[B, num_classes]`` logits with
+            ``CrossEntropyLoss``.
+
+    Example:
+        >>> LogisticRegression(784, 10)(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+        >>> LogisticRegression(3, 2)(torch.zeros(5, 3)).shape
+        torch.Size([5])
+    """
+
+    def __init__(self, in_features: int, num_classes: int) -> None:
+        _check_positive("num_classes", num_classes, minimum=2)
+        super().__init__(in_features, 1 if num_classes == 2 else num_classes)
+        self.num_classes = num_classes
+        self.task = "binary" if num_classes == 2 else "multiclass"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return logits: ``[B]`` for two classes, ``[B, num_classes]`` otherwise."""
+        logits = self.affine(x)
+        return logits.squeeze(1) if self.num_classes == 2 else logits
+
+    def default_loss(self) -> nn.Module:
+        """Return the binary or multiclass cross-entropy on logits."""
+        return BinaryCrossEntropyWithLogits() if self.num_classes == 2 else nn.CrossEntropyLoss()
+
+
+class BagOfWords(nn.Module):
+    """Bag-of-words text classifier: ``EmbeddingBag`` (mean of token vectors) then a linear layer.
+
+    ``forward`` takes the dict batches of ``datasets.pad_collate``: ``input_ids`` ``[B, T]`` with
+    ``attention_mask`` or ``lengths`` marking the real tokens, or flat ``input_ids`` with
+    ``offsets`` (EmbeddingBag style). A bare ``[B, T]`` tensor uses every token.
+
+    Args:
+        vocab_size: number of token ids.
+        num_classes: number of classes (>= 2; softmax logits ``[B, num_classes]``).
+        embed_dim: size of the token vectors.
+        padding_idx: token id ignored in the bag (the vocabulary's pad id), or None.
+        mode: ``"mean"`` or ``"sum"`` of the token vectors.
+
+    Example:
+        >>> model = BagOfWords(100, 2, 8)
+        >>> batch = {"input_ids": torch.tensor([[5, 6, 0]]), "lengths": torch.tensor([2])}
+        >>> model(batch).shape
+        torch.Size([1, 2])
+    """
+
+    task = "multiclass"
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        embed_dim: int = 64,
+        *,
+        padding_idx: int | None = 0,
+        mode: str = "mean",
+    ) -> None:
+        super().__init__()
+        _check_positive("vocab_size", vocab_size)
+        _check_positive("num_classes", num_classes, minimum=2)
+        _check_positive("embed_dim", embed_dim)
+        if mode not in ("mean", "sum"):
+            raise ValueError(f"mode should be 'mean' or 'sum', but got mode={mode!r}")
+        self.num_classes = num_classes
+        self.embedding = nn.EmbeddingBag(vocab_size, embed_dim, mode=mode, padding_idx=padding_idx)
+        self.linear = nn.Linear(embed_dim, num_classes)
+
+    def forward(self, batch: dict[str, torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        """Return ``[B, num_classes]`` logits for a dict batch or a ``[B, T]`` id tensor."""
+        return self.linear(self.embed(batch))
+
+    def embed(self, batch: dict[str, torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        """Return the ``[B, embed_dim]`` bag vectors of a batch."""
+        if isinstance(batch, torch.Tensor):
+            return self.embedding(batch)
+        if "input_ids" not in batch:
+            raise KeyError(
+                f"expected a batch dict with 'input_ids' but got keys {sorted(batch)}; "
+                "collate text with datasets.pad_collate"
+            )
+        ids = batch["input_ids"]
+        if "offsets" in batch and ids.dim() == 1:
+            return self.embedding(ids, batch["offsets"])
+        mask = batch.get("attention_mask")
+        if mask is None and "lengths" in batch:
+            positions = torch.arange(ids.shape[1], device=ids.device)
+            mask = positions.unsqueeze(0) < batch["lengths"].to(ids.device).unsqueeze(1)
+        if mask is None:
+            return self.embedding(ids)
+        weights = mask.to(self.embedding.weight.dtype)
+        if self.embedding.mode == "mean":
+            # per_sample_weights only works with mode="sum": do the mean by hand.
+            weights = weights / weights.sum(1, keepdim=True).clamp_min(1.0)
+        bag = nn.functional.embedding_bag(
+            ids, self.embedding.weight, mode="sum", per_sample_weights=weights,
+            padding_idx=self.embedding.padding_idx,
+        )
+        return bag
+
+    def default_loss(self) -> nn.Module:
+        """Return ``nn.CrossEntropyLoss()``."""
+        return nn.CrossEntropyLoss()
