@@ -19,9 +19,10 @@ DEFAULT_TIMEOUT_S = 3600.0
 
 
 def lock_path(path: str | os.PathLike[str]) -> Path:
-    """Return the lock file guarding ``path``: ``.<name>.lock`` beside it."""
+    """Return the lock file guarding ``path``: ``.<name>.lock`` beside it (one dot at most)."""
     path = Path(path)
-    return path.with_name(f".{path.name}.lock")
+    name = path.name if path.name.startswith(".") else f".{path.name}"
+    return path.with_name(f"{name}.lock")
 
 
 @contextmanager
