@@ -1,0 +1,193 @@
+"""What an archive member may do: the safety policy that :mod:`loaders.extract` enforces.
+
+The same rules hold for tar and zip on every Python version (on Pythons that have
+``tarfile.data_filter`` it is applied to tar members on top of these rules):
+
+- a member name is cleaned lexically: ``\\`` counts as a separator, ``.`` and empty parts
+  are dropped; absolute names (``/x``, ``C:x``), names with a ``..`` part and names with a
+  NUL byte are refused;
+- symbolic links must be relative and must not contain ``..``: every link then points at or
+  below its own folder, which is itself inside the target, so no chain of links can leave it;
+- hard links must name a regular file that appeared earlier in the same archive;
+- device files, FIFOs and other special members are refused;
+- the member count, the total uncompressed size and the ratio of that size to the archive's
+  size on disk are capped, and the caps are checked *before* each member is written, so a
+  compression bomb is refused while streaming, not after it has filled the disk.
+
+Every refusal raises :class:`~loaders.errors.UnsafeArchiveError` naming the archive, the member
+and the rule.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from loaders.errors import UnsafeArchiveError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_TOTAL_BYTES = 16 * 1024**3
+DEFAULT_MAX_RATIO = 200.0
+DEFAULT_MAX_MEMBERS = 2_000_000
+# Tiny archives may legitimately expand more than max_ratio (a few headers, an empty file);
+# the ratio cap only bites beyond this many bytes.
+RATIO_FLOOR_BYTES = 1024**2
+
+_HINT = "if you trust this archive, extract it by hand; otherwise delete it"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what one archive may expand to.
+
+    Attributes:
+        max_total_bytes: most uncompressed bytes over all members.
+        max_ratio: most uncompressed bytes per byte of the archive on disk.
+        max_members: most members (files, folders and links together).
+    """
+
+    max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES
+    max_ratio: float = DEFAULT_MAX_RATIO
+    max_members: int = DEFAULT_MAX_MEMBERS
+
+    def __post_init__(self) -> None:
+        if self.max_total_bytes <= 0:
+            raise ValueError(
+                f"max_total_bytes should be a positive int, but got max_total_bytes={self.max_total_bytes}"
+            )
+        if self.max_ratio <= 0:
+            raise ValueError(f"max_ratio should be positive, but got max_ratio={self.max_ratio}")
+        if self.max_members <= 0:
+            raise ValueError(
+                f"max_members should be a positive int, but got max_members={self.max_members}"
+            )
+
+
+class Budget:
+    """Counts members and bytes of one archive and refuses as soon as a cap would be passed.
+
+    Args:
+        archive: the archive's path, for messages.
+        archive_size: the archive's size on disk in bytes (the ratio's denominator).
+        limits: the caps.
+    """
+
+    def __init__(self, archive: str | os.PathLike[str], archive_size: int, limits: Limits) -> None:
+        self.archive = os.fspath(archive)
+        self.limits = limits
+        self.members = 0
+        self.total_bytes = 0
+        self._ratio_bytes = max(int(limits.max_ratio * archive_size), RATIO_FLOOR_BYTES)
+        self._archive_size = archive_size
+
+    def add_member(self, name: str) -> None:
+        """Count one more member; raise when there are more than ``max_members``."""
+        self.members += 1
+        if self.members > self.limits.max_members:
+            raise UnsafeArchiveError(
+                f"{self.archive}: member {name!r} is number {self.members}, more than "
+                f"max_members={self.limits.max_members} (refusing a likely archive bomb); "
+                f"{_HINT}, or pass a larger max_members"
+            )
+
+    def check_declared(self, total_bytes: int) -> None:
+        """Refuse up front when the sizes an archive declares already break a cap."""
+        Budget(self.archive, self._archive_size, self.limits).add_bytes("(all members)", total_bytes)
+
+    def add_bytes(self, name: str, size: int) -> None:
+        """Count ``size`` more uncompressed bytes of member ``name``, before writing them.
+
+        Raises:
+            UnsafeArchiveError: the total would pass ``max_total_bytes`` or the ratio cap.
+        """
+        total = self.total_bytes + size
+        if total > self.limits.max_total_bytes:
+            raise UnsafeArchiveError(
+                f"{self.archive}: member {name!r} would bring the uncompressed total to {total} "
+                f"bytes, more than max_total_bytes={self.limits.max_total_bytes}; "
+                f"{_HINT}, or pass a larger max_total_bytes"
+            )
+        if total > self._ratio_bytes:
+            raise UnsafeArchiveError(
+                f"{self.archive}: member {name!r} would bring the uncompressed total to {total} "
+                f"bytes, more than max_ratio={self.limits.max_ratio:g} times the archive's "
+                f"{self._archive_size} bytes (refusing a likely compression bomb); "
+                f"{_HINT}, or pass a larger max_ratio"
+            )
+        self.total_bytes = total
+
+
+def _parts(name: str) -> list[str]:
+    return [part for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
+
+
+def _is_absolute(name: str) -> bool:
+    return name.startswith(("/", "\\")) or (len(name) >= 2 and name[1] == ":")
+
+
+def clean_name(archive: str, name: str) -> str | None:
+    """Return a member's name as a safe relative POSIX path, or None for the root itself.
+
+    Args:
+        archive: the archive's path, for messages.
+        name: the member name as stored in the archive.
+
+    Raises:
+        UnsafeArchiveError: the name is absolute, has a ``..`` part or a NUL byte.
+
+    Example:
+        >>> clean_name("a.tar", "./data//A/x.png")
+        'data/A/x.png'
+    """
+    if "\x00" in name:
+        raise UnsafeArchiveError(f"{archive}: member {name!r} has a NUL byte in its name; {_HINT}")
+    if _is_absolute(name):
+        raise UnsafeArchiveError(
+            f"{archive}: member {name!r} has an absolute path (rule: names must be relative); "
+            f"{_HINT}"
+        )
+    parts = _parts(name)
+    if ".." in parts:
+        raise UnsafeArchiveError(
+            f"{archive}: member {name!r} has a '..' part and would escape the target "
+            f"(rule: no '..' in names); {_HINT}"
+        )
+    return "/".join(parts) or None
+
+
+def check_symlink(archive: str, name: str, target: str) -> None:
+    """Refuse a symbolic link unless its target is relative and free of ``..``.
+
+    Raises:
+        UnsafeArchiveError: the target is empty, absolute or has a ``..`` part.
+    """
+    if not target or "\x00" in target or _is_absolute(target) or ".." in _parts(target):
+        raise UnsafeArchiveError(
+            f"{archive}: symlink {name!r} -> {target!r} may point outside the target "
+            f"(rule: link targets must be relative, without '..'); {_HINT}"
+        )
+
+
+def check_hardlink(archive: str, name: str, target: str, regular_files: set[str]) -> str:
+    """Return the cleaned target of a hard link that names an earlier regular member.
+
+    Raises:
+        UnsafeArchiveError: the target is unsafe or not an earlier regular file of the archive.
+    """
+    cleaned = clean_name(archive, target) if target else None
+    if cleaned is None or cleaned not in regular_files:
+        raise UnsafeArchiveError(
+            f"{archive}: hard link {name!r} -> {target!r} does not name an earlier regular "
+            f"file of the archive (rule: hard links stay inside the archive); {_HINT}"
+        )
+    return cleaned
+
+
+def refuse_special(archive: str, name: str, kind: str) -> UnsafeArchiveError:
+    """Return the error for a device file, FIFO or other special member."""
+    return UnsafeArchiveError(
+        f"{archive}: member {name!r} is a {kind} (rule: only regular files, folders and "
+        f"links that stay inside); {_HINT}"
+    )

@@ -1,0 +1,357 @@
+"""loaders.extract: round trips, idempotence, atomicity, corrupt and malicious archives."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib
+import json
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from archive_factory import (
+    HONEST_FILES,
+    Member,
+    snapshot,
+    write_honest,
+    write_tar,
+    write_zip,
+)
+
+from loaders.errors import ArchiveError, UnsafeArchiveError
+from loaders.extract import detect_kind, extract, is_extracted, manifest_path
+
+# The module, not the function of the same name that loaders/__init__ may export.
+extract_module = importlib.import_module("loaders.extract")
+ALL_KINDS = ["tar", "tar.gz", "tar.bz2", "tar.xz", "zip"]
+
+
+def assert_honest_tree(dest: Path) -> None:
+    for name, data in HONEST_FILES.items():
+        assert (dest / name).read_bytes() == data, name
+
+
+def own_entries(dest: Path) -> list[str]:
+    """What is in dest besides the archive, dataferry's lock file and manifests."""
+    return sorted(
+        p.name for p in dest.iterdir()
+        if not p.name.endswith((".extract.lock", ".extracted.json")) and not p.name.startswith("honest.")
+    )
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_extract_round_trips_every_kind(tmp_path: Path, kind: str) -> None:
+    archive = write_honest(tmp_path, kind)
+    dest = tmp_path / "out"
+
+    top = extract(archive, dest)
+
+    assert top == [dest / "data", dest / "top.txt"]
+    assert_honest_tree(dest)
+    manifest = json.loads(manifest_path(archive, dest).read_text())
+    assert manifest["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert manifest["top_level"] == ["data", "top.txt"]
+    assert manifest["total_bytes"] == sum(len(d) for d in HONEST_FILES.values())
+    assert manifest["members"] >= len(HONEST_FILES)
+    assert not [p for p in dest.iterdir() if p.name.startswith(".extract-")]
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_detect_kind_by_magic_bytes(tmp_path: Path, kind: str) -> None:
+    archive = write_honest(tmp_path, kind)
+    anonymous = archive.rename(tmp_path / "download.bin")
+    assert detect_kind(anonymous) == kind
+    extract(anonymous, tmp_path / "out")
+    assert_honest_tree(tmp_path / "out")
+
+
+def test_extract_single_gz_file(tmp_path: Path) -> None:
+    archive = tmp_path / "train-images-idx3-ubyte.gz"
+    payload = bytes(range(256)) * 1000
+    archive.write_bytes(gzip.compress(payload))
+
+    assert extract(archive, tmp_path) == [tmp_path / "train-images-idx3-ubyte"]
+    assert (tmp_path / "train-images-idx3-ubyte").read_bytes() == payload
+    assert archive.exists()  # the archive beside the output is left alone
+
+
+def test_extract_rerun_does_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = write_honest(tmp_path, "tar.gz")
+    dest = tmp_path / "out"
+    first = extract(archive, dest)
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+
+    def boom(*args: object) -> None:
+        raise AssertionError("the archive was read again")
+
+    monkeypatch.setitem(extract_module._READERS, "tar.gz", boom)
+    assert extract(archive, dest) == first
+    assert extract(archive, dest, archive_sha256=sha) == first
+    assert is_extracted(archive, dest)
+    assert is_extracted(archive, dest, archive_sha256=sha.upper())
+
+
+def test_is_extracted_false_before_after_removal_and_for_other_hash(tmp_path: Path) -> None:
+    archive = write_honest(tmp_path, "zip")
+    dest = tmp_path / "out"
+    assert not is_extracted(archive, dest)
+    extract(archive, dest)
+    assert not is_extracted(archive, dest, archive_sha256="0" * 64)
+    (dest / "top.txt").unlink()
+    assert not is_extracted(archive, dest)
+    extract(archive, dest)  # a missing entry makes the next run extract again
+    assert_honest_tree(dest)
+
+
+def test_extract_new_archive_version_replaces_old_entries(tmp_path: Path) -> None:
+    archive = tmp_path / "v.tar.gz"
+    dest = tmp_path / "out"
+    write_tar(archive, [Member("old/x.txt", b"old"), Member("keep.txt", b"v1")])
+    extract(archive, dest)
+    write_tar(archive, [Member("keep.txt", b"v2")])
+
+    assert extract(archive, dest) == [dest / "keep.txt"]
+    assert (dest / "keep.txt").read_bytes() == b"v2"
+    assert not (dest / "old").exists()
+
+
+def test_extract_failure_midway_leaves_dest_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = write_honest(tmp_path, "tar.gz")
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "mine.txt").write_text("not the archive's")
+    before = snapshot(dest)
+    real_file = extract_module._Writer.file
+    calls = []
+
+    def failing_file(self: object, *args: object, **kwargs: object) -> None:
+        calls.append(args[0])
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-way
+        real_file(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(extract_module._Writer, "file", failing_file)
+    with pytest.raises(KeyboardInterrupt):
+        extract(archive, dest)
+    after = {k: v for k, v in snapshot(dest).items() if not k.endswith(".extract.lock")}
+    assert after == before
+    assert not is_extracted(archive, dest)
+
+    monkeypatch.setattr(extract_module._Writer, "file", real_file)
+    extract(archive, dest)
+    assert_honest_tree(dest)
+    assert (dest / "mine.txt").read_text() == "not the archive's"
+
+
+def test_extract_replaces_stale_leftovers_without_manifest(tmp_path: Path) -> None:
+    archive = write_honest(tmp_path, "tar.gz")
+    dest = tmp_path / "out"
+    (dest / "data" / "A").mkdir(parents=True)
+    (dest / "data" / "A" / "stale.png").write_bytes(b"half-written")
+    (dest / "top.txt").write_bytes(b"partial")
+    staging = dest / f".extract-{archive.name}.tmp-dead"
+    staging.mkdir()
+    (staging / "junk").write_bytes(b"x")
+
+    extract(archive, dest)
+
+    assert_honest_tree(dest)
+    assert not (dest / "data" / "A" / "stale.png").exists()
+    assert not staging.exists()
+
+
+def test_extract_refuses_to_overwrite_itself(tmp_path: Path) -> None:
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    archive = inner / "self.tar"
+    write_tar(archive, [Member("self.tar", b"evil twin")], "tar")
+    with pytest.raises(UnsafeArchiveError, match="archive itself"):
+        extract(archive, inner)
+    assert archive.stat().st_size > len(b"evil twin")
+
+
+def test_extract_keeps_safe_symlinks_and_hardlinks(tmp_path: Path) -> None:
+    archive = write_tar(tmp_path / "links.tar.gz", [
+        Member("d/v1/x.txt", b"payload"),
+        Member("d/latest", kind="symlink", target="v1"),
+        Member("d/copy.txt", kind="hardlink", target="d/v1/x.txt"),
+    ])
+    dest = tmp_path / "out"
+    extract(archive, dest)
+    assert os.readlink(dest / "d" / "latest") == "v1"
+    assert (dest / "d" / "latest" / "x.txt").read_bytes() == b"payload"
+    assert (dest / "d" / "copy.txt").read_bytes() == b"payload"
+
+
+def test_extract_progress_bar_goes_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    archive = write_honest(tmp_path, "tar.gz")
+    extract(archive, tmp_path / "out", progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "extract honest.tar.gz" in captured.err
+
+
+# ---------------------------------------------------------------- corrupt archives
+
+
+def test_extract_truncated_tar_gz_raises_archive_error(tmp_path: Path) -> None:
+    archive = write_tar(tmp_path / "big.tar.gz", [Member(f"d/{i}.bin", os.urandom(3000)) for i in range(20)])
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    dest = tmp_path / "out"
+    with pytest.raises(ArchiveError, match="corrupt or truncated.*--force") as info:
+        extract(archive, dest)
+    assert not isinstance(info.value, UnsafeArchiveError)
+    assert str(archive) in str(info.value)
+    assert own_entries(dest) == []
+
+
+@pytest.mark.parametrize("name", ["page.tar.gz", "page.zip", "page.tar.xz", "page.tar.bz2", "page.gz"])
+def test_extract_html_instead_of_archive_raises_archive_error(tmp_path: Path, name: str) -> None:
+    archive = tmp_path / name
+    archive.write_bytes(b"<!DOCTYPE html><html><body>Quota exceeded</body></html>\n" * 20)
+    with pytest.raises(ArchiveError, match=r"--force"):
+        extract(archive, tmp_path / "out")
+    assert own_entries(tmp_path / "out") == []
+
+
+def test_extract_unknown_kind_says_what_it_saw(tmp_path: Path) -> None:
+    archive = tmp_path / "mystery.bin"
+    archive.write_bytes(b"<html>not an archive</html>" * 30)
+    with pytest.raises(ArchiveError, match="cannot tell what kind of archive"):
+        extract(archive, tmp_path / "out")
+
+
+def test_extract_missing_archive_and_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ArchiveError, match="does not exist"):
+        extract(tmp_path / "nope.tar.gz", tmp_path / "out")
+    archive = write_honest(tmp_path, "tar")
+    with pytest.raises(ValueError, match="kind should be one of"):
+        extract(archive, tmp_path / "out", kind="rar")
+    with pytest.raises(ValueError, match="max_ratio=0"):
+        extract(archive, tmp_path / "out", max_ratio=0)
+
+
+# ---------------------------------------------------------------- malicious archives
+
+OUTSIDE = "outside"  # a sibling of the target folder that must stay untouched
+
+
+def refuse(tmp_path: Path, archive: Path, match: str, **limits: object) -> None:
+    """Extract ``archive`` into tmp_path/box/dest; assert refusal and that nothing leaked."""
+    (tmp_path / OUTSIDE).mkdir(exist_ok=True)
+    (tmp_path / OUTSIDE / "victim.txt").write_text("keep me")
+    dest = tmp_path / "box" / "dest"
+    before = snapshot(tmp_path)
+    with pytest.raises(UnsafeArchiveError, match=match):
+        extract(archive, dest, **limits)  # type: ignore[arg-type]
+    after = snapshot(tmp_path)
+    new = {k for k in after if k not in before}
+    # Only the target folder itself and our lock file may have appeared.
+    assert new <= {"box", "box/dest", f"box/dest/.{archive.name}.extract.lock"}, new
+    assert all(after[k] == v for k, v in before.items())
+    assert not is_extracted(archive, dest)
+
+
+TAR_ATTACKS = {
+    "dotdot": ([Member("../outside/evil.txt", b"pwned")], r"'\.\.'"),
+    "dotdot-deep": ([Member("a/b/../../../outside/evil.txt", b"pwned")], r"'\.\.'"),
+    "absolute": ([Member("/tmp/dataferry-evil-abs.txt", b"pwned")], "absolute path"),
+    "symlink-out": ([Member("esc", kind="symlink", target="../outside"),
+                     Member("esc/evil.txt", b"pwned")], "symlink"),
+    "symlink-abs": ([Member("passwd", kind="symlink", target="/etc/passwd")], "symlink"),
+    "symlink-dot-chain": ([Member("here", kind="symlink", target="."),
+                           Member("up", kind="symlink", target="here/..")], "symlink"),
+    "hardlink-out": ([Member("h", kind="hardlink", target="../outside/victim.txt")], "hard link|'\\.\\.'"),
+    "hardlink-abs": ([Member("h", kind="hardlink", target="/etc/passwd")], "hard link|absolute"),
+    "hardlink-unknown": ([Member("h", kind="hardlink", target="not/there")], "hard link"),
+    "chardev": ([Member("null", kind="chardev")], "character device"),
+    "fifo": ([Member("pipe", kind="fifo")], "FIFO"),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(TAR_ATTACKS))
+@pytest.mark.parametrize("kind", ["tar", "tar.gz"])
+def test_extract_refuses_malicious_tar(tmp_path: Path, attack: str, kind: str) -> None:
+    members, match = TAR_ATTACKS[attack]
+    archive = write_tar(tmp_path / f"evil.{kind}", [Member("ok.txt", b"fine"), *members], kind)
+    refuse(tmp_path, archive, match)
+    assert not Path("/tmp/dataferry-evil-abs.txt").exists()
+
+
+def test_extract_refuses_absolute_name_on_windows_drive(tmp_path: Path) -> None:
+    archive = write_tar(tmp_path / "evil.tar", [Member("C:\\evil.txt", b"x")], "tar")
+    refuse(tmp_path, archive, "absolute path")
+
+
+ZIP_ATTACKS = {
+    "zip-slip": ([Member("../outside/evil.txt", b"pwned")], r"'\.\.'"),
+    "zip-slip-backslash": ([Member("..\\outside\\evil.txt", b"pwned")], r"'\.\.'"),
+    "absolute": ([Member("/tmp/dataferry-evil-zip.txt", b"pwned")], "absolute path"),
+    "symlink-out": ([Member("esc", kind="symlink", target="../outside")], "symlink"),
+    "fifo": ([Member("pipe", kind="fifo")], "special file"),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ZIP_ATTACKS))
+def test_extract_refuses_malicious_zip(tmp_path: Path, attack: str) -> None:
+    members, match = ZIP_ATTACKS[attack]
+    archive = write_zip(tmp_path / "evil.zip", [Member("ok.txt", b"fine"), *members])
+    refuse(tmp_path, archive, match)
+    assert not Path("/tmp/dataferry-evil-zip.txt").exists()
+
+
+BOMB_BYTES = 24 * 1024**2  # zeros: deflates over 1000:1, far past the default max_ratio=200
+
+
+def test_extract_refuses_tar_gz_bomb_before_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = write_tar(tmp_path / "bomb.tar.gz", [Member("zeros.bin", bytes(BOMB_BYTES))])
+    assert archive.stat().st_size * 200 < BOMB_BYTES
+    written = []
+    monkeypatch.setattr(extract_module, "_write_all", lambda fd, data: written.append(len(data)))
+    refuse(tmp_path, archive, "max_ratio=200")
+    assert written == []  # refused on the header, before any byte was written
+
+
+def test_extract_refuses_zip_bomb(tmp_path: Path) -> None:
+    archive = write_zip(tmp_path / "bomb.zip", [Member(f"z{i}.bin", bytes(BOMB_BYTES // 4)) for i in range(4)])
+    refuse(tmp_path, archive, "compression bomb")
+
+
+def test_extract_refuses_gz_bomb_while_streaming(tmp_path: Path) -> None:
+    archive = tmp_path / "bomb.gz"
+    archive.write_bytes(gzip.compress(bytes(BOMB_BYTES)))
+    refuse(tmp_path, archive, "max_ratio")
+
+
+def test_extract_refuses_too_many_members(tmp_path: Path) -> None:
+    members = [Member(f"d/{i}.txt", b"x") for i in range(11)]
+    refuse(tmp_path, write_tar(tmp_path / "many.tar.gz", members), "max_members=10", max_members=10)
+    refuse(tmp_path, write_zip(tmp_path / "many.zip", members), "max_members=10", max_members=10)
+
+
+def test_extract_refuses_more_than_max_total_bytes(tmp_path: Path) -> None:
+    archive = write_tar(tmp_path / "big.tar", [Member("a.bin", os.urandom(600)), Member("b.bin", os.urandom(600))], "tar")
+    refuse(tmp_path, archive, "max_total_bytes=1000", max_total_bytes=1000)
+
+
+def test_extract_data_filter_also_guards_when_available(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Our own checks come first; with them disabled the stdlib data filter must still refuse.
+    if not hasattr(tarfile, "data_filter"):
+        pytest.skip("this Python's tarfile has no data filter")
+    monkeypatch.setattr(extract_module, "check_symlink", lambda *args: None)
+    archive = write_tar(tmp_path / "evil.tar", [Member("esc", kind="symlink", target="/etc")], "tar")
+    refuse(tmp_path, archive, "data filter")
+
+
+def test_zip_written_by_stdlib_round_trips_with_folders(tmp_path: Path) -> None:
+    archive = tmp_path / "dirs.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("pkg/", b"")
+        zf.writestr("pkg/sub/file.txt", b"in a folder")
+    extract(archive, tmp_path / "out")
+    assert (tmp_path / "out" / "pkg" / "sub" / "file.txt").read_bytes() == b"in a folder"
