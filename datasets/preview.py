@@ -1,0 +1,182 @@
+"""Look at the data before training: a labelled grid of random samples saved as PNG.
+
+``python -m datasets.preview notmnist --out grid.png`` or, from Python,
+``datasets.preview.save_grid(dataset, "grid.png")``. Images are laid out with torchvision's
+``make_grid`` (each image stretched to its own min..max, so normalized tensors display well)
+and every cell gets its class name drawn with Pillow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from torch.utils.data import Dataset
+from torchvision.transforms.functional import pil_to_tensor, to_pil_image
+from torchvision.utils import make_grid
+
+from datasets.errors import DataFormatError, DatasetError
+from datasets.splits import _unwrap
+
+log = logging.getLogger(__name__)
+
+_PADDING = 2
+
+
+def _image_and_label(sample: Any, index: int) -> tuple[torch.Tensor, Any]:
+    if isinstance(sample, dict):
+        image = sample.get("image", sample.get("pixel_values"))
+        label = sample.get("label", sample.get("labels"))
+    elif isinstance(sample, (tuple, list)) and len(sample) >= 2:
+        image, label = sample[0], sample[1]
+    else:
+        image, label = sample, None
+    if isinstance(image, Image.Image):
+        image = pil_to_tensor(image)
+    elif isinstance(image, np.ndarray):
+        image = torch.from_numpy(image)
+    if not isinstance(image, torch.Tensor) or image.ndim not in (2, 3):
+        got = (f"a dict with keys {sorted(sample)}" if isinstance(sample, dict) else
+               f"{type(image).__name__}{list(getattr(image, 'shape', []))}")
+        raise DataFormatError(
+            f"expected an image (tensor [C,H,W] or [H,W], PIL image) at index {index} but got "
+            f"{got}; preview draws image datasets only"
+        )
+    image = image.unsqueeze(0) if image.ndim == 2 else image
+    return image.float(), label
+
+
+def save_grid(
+    dataset: Dataset[Any],
+    path: str | os.PathLike[str],
+    *,
+    count: int = 64,
+    nrow: int = 8,
+    seed: int = 0,
+    scale: int = 3,
+) -> Path:
+    """Save a labelled grid of ``count`` random samples of an image dataset.
+
+    Args:
+        dataset: yields ``(image, label)`` (image a tensor ``[C,H,W]``/``[H,W]`` or PIL image)
+            or dicts with ``image``/``label``; class names come from ``.classes`` (also
+            through ``Subset``s).
+        path: the PNG to write (its folder is created).
+        count: how many samples (at most the dataset's size).
+        nrow: images per row.
+        seed: seeds a private generator that picks the samples.
+        scale: enlarge each image this many times (nearest neighbour) so labels fit.
+
+    Returns:
+        The written path.
+
+    Raises:
+        DataFormatError: the samples are not images.
+        ValueError: ``count``, ``nrow`` or ``scale`` is not positive, or the dataset is empty.
+
+    Example:
+        >>> import torch
+        >>> data = [(torch.rand(1, 28, 28), i % 3) for i in range(10)]
+        >>> save_grid(data, "/tmp/dataferry-doctest-grid.png", count=6, nrow=3).name
+        'dataferry-doctest-grid.png'
+    """
+    for arg, value in (("count", count), ("nrow", nrow), ("scale", scale)):
+        if value < 1:
+            raise ValueError(f"{arg} should be a positive int, but got {arg}={value}")
+    n = len(dataset)  # type: ignore[arg-type]
+    if n == 0:
+        raise ValueError("dataset should not be empty, but it has 0 items")
+    g = torch.Generator().manual_seed(seed)
+    picked = torch.randperm(n, generator=g)[: min(count, n)].tolist()
+    pairs = [_image_and_label(dataset[i], i) for i in picked]
+    batch = torch.stack([image for image, _ in pairs])
+    if scale > 1:
+        batch = torch.nn.functional.interpolate(batch, scale_factor=scale, mode="nearest")
+    grid = make_grid(batch, nrow=nrow, padding=_PADDING, normalize=True, scale_each=True,
+                     pad_value=0.5)
+    canvas = to_pil_image(grid).convert("RGB")
+    _draw_labels(canvas, [label for _, label in pairs], getattr(_unwrap(dataset)[0], "classes", None),
+                 cell=(batch.shape[-2], batch.shape[-1]), nrow=nrow)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path, format="PNG")
+    log.info("saved a grid of %d samples to %s", len(pairs), path)
+    return path
+
+
+def _draw_labels(
+    canvas: Image.Image, labels: list[Any], classes: Sequence[Any] | None, *,
+    cell: tuple[int, int], nrow: int,
+) -> None:
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=max(10, cell[0] // 6))
+    height, width = cell
+    for k, label in enumerate(labels):
+        if label is None:
+            continue
+        if isinstance(label, torch.Tensor):
+            label = label.item()
+        text = str(classes[label]) if classes and isinstance(label, int) else str(label)
+        row, col = divmod(k, nrow)
+        x = col * (width + _PADDING) + _PADDING + 1
+        y = row * (height + _PADDING) + _PADDING + 1
+        box = draw.textbbox((x, y), text, font=font)
+        draw.rectangle((box[0] - 1, box[1] - 1, box[2] + 1, box[3] + 1), fill=(0, 0, 0))
+        draw.text((x, y), text, fill=(255, 220, 0), font=font)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m datasets.preview",
+        description="Save a labelled grid of random samples of an image dataset as a PNG.",
+        epilog="examples:\n  python -m datasets.preview notmnist --out grid.png\n"
+        "  python -m datasets.preview /work/shared/data/notmnist-idx --out idx.png --count 32",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("name", help="registry name, CLASS/*.png folder or IDX folder")
+    parser.add_argument("--out", required=True, help="the PNG file to write")
+    parser.add_argument("--count", type=int, default=64, help="number of samples (default 64)")
+    parser.add_argument("--nrow", type=int, default=8, help="images per row (default 8)")
+    parser.add_argument("--seed", type=int, default=0, help="which samples (default 0)")
+    parser.add_argument("--split", help="split to draw from (default: the first found)")
+    parser.add_argument("--root", help="cache home (default: $DATAFERRY_HOME or ~/.cache/dataferry)")
+    parser.add_argument("--download", action="store_true", help="fetch the dataset if missing")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="log errors only")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Save the grid; return 0 on success, 1 on a dataset or loader error, 2 on usage errors."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.count < 1 or args.nrow < 1:
+        parser.error(f"--count and --nrow should be positive, but got {args.count} and {args.nrow}")
+    level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from datasets.report import open_splits
+    from loaders.errors import LoaderError
+
+    try:
+        splits = open_splits(args.name, root=args.root, split=args.split, download=args.download)
+        split_name, dataset = next(iter(splits.items()))
+        out = save_grid(dataset, args.out, count=args.count, nrow=args.nrow, seed=args.seed)
+    except (DatasetError, LoaderError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"saved {min(args.count, len(dataset))} samples of {args.name} [{split_name}] to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,246 @@
+"""``python -m datasets.report NAME``: counts per class, skipped files and duplicate overlap.
+
+NAME is a registry name (``letters``, ``notmnist``, ``notmnist-large``, ``notmnist-idx``,
+``mnist``, ``fashion-mnist``, ``kmnist``, ``emnist``, ``sms-spam``) or a path: a ``CLASS/*.png``
+folder, a folder of IDX ``*-images-idx3-ubyte.gz`` files, or a CSV/TSV/JSONL text file.
+:func:`open_splits` (also used by :mod:`datasets.preview`) turns NAME into named datasets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from datasets.errors import DatasetError, DatasetNotFoundError
+from datasets.splits import _unwrap, overlap_report
+from datasets.text import TextClassificationDataset
+
+log = logging.getLogger(__name__)
+
+_IMAGE_SPLITS = ("train", "valid", "test")
+# name -> (class name, fixed keyword arguments, candidate splits)
+_IMAGE_NAMES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
+    "letters": ("NotMNIST", {"variant": "letters"}, _IMAGE_SPLITS),
+    "notmnist": ("NotMNIST", {"variant": "small"}, _IMAGE_SPLITS),
+    "notmnist-large": ("NotMNIST", {"variant": "large"}, _IMAGE_SPLITS),
+    "mnist": ("MNIST", {}, ("train", "test")),
+    "fashion-mnist": ("FashionMNIST", {}, ("train", "test")),
+    "kmnist": ("KMNIST", {}, ("train", "test")),
+    "emnist": ("EMNIST", {}, ("train", "test")),
+}
+_IDX_IMAGES = re.compile(r"^(?P<prefix>.+)-images[-.]idx3-ubyte(?:\.gz)?$")
+_IDX_SPLIT_NAMES = {"train": "train", "t10k": "test", "test": "test"}
+
+
+def _dataset_class(name: str) -> Callable[..., Any]:
+    """Find one of the image dataset classes (written beside this module) by name."""
+    package = importlib.import_module("datasets")
+    found = getattr(package, name, None)
+    for module in ("datasets.images", "datasets.idx"):
+        if found is not None:
+            break
+        try:
+            found = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+    if found is None:
+        raise DatasetError(f"datasets.{name} is not available in this install; update dataferry")
+    return found
+
+
+def open_splits(
+    name: str,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    split: str | None = None,
+    download: bool = False,
+) -> dict[str, Dataset[Any]]:
+    """Open every split of a dataset (or only ``split``) by registry name or path.
+
+    Args:
+        name: a registry name or a path (see the module docstring).
+        root: the cache home for registry names (default: ``loaders.cache_root()``).
+        split: open only this split.
+        download: fetch registry datasets that are not in the cache yet.
+
+    Returns:
+        ``{split name: dataset}`` in a stable order (``all`` for a single folder or file).
+
+    Raises:
+        DatasetNotFoundError: nothing could be opened; says where it looked.
+        DatasetError: another dataset problem.
+        loaders.UnknownDatasetError: not a path and not a registry name.
+    """
+    path = Path(name).expanduser()
+    if path.exists():
+        found = _open_path(path, split)
+    elif name in _IMAGE_NAMES:
+        found = _open_image_name(name, root=root, split=split, download=download)
+    elif name == "notmnist-idx":
+        found = _open_idx_folder(_registry_dir(name, root, download), split)
+    elif name == "sms-spam":
+        folder = _registry_dir(name, root, download)
+        found = {"all": TextClassificationDataset.from_file(folder / "SMSSpamCollection")}
+    else:
+        from loaders import registry
+
+        registry.get(name)  # raises UnknownDatasetError with the nearest names
+        raise DatasetError(
+            f"the report does not read {name!r} yet; pass a path to its files instead "
+            f"(python -m loaders.download {name} prints where they are)"
+        )
+    if split is not None and split not in found:
+        if set(found) == {"all"}:
+            return found
+        raise DatasetNotFoundError(
+            f"expected split {split!r} of {name} but found only {sorted(found)}; "
+            "pass one of those with --split"
+        )
+    return found
+
+
+def _registry_dir(name: str, root: str | os.PathLike[str] | None, download: bool) -> Path:
+    import loaders
+
+    if download:
+        return loaders.fetch(name, root)
+    folder = loaders.dataset_dir(name, root)
+    if not folder.is_dir():
+        raise DatasetNotFoundError(
+            f"expected {name} in {folder} but that folder does not exist; run "
+            f"`python -m loaders.download {name}` or pass --download"
+        )
+    return folder
+
+
+def _open_path(path: Path, split: str | None) -> dict[str, Dataset[Any]]:
+    if path.is_file():
+        return {"all": TextClassificationDataset.from_file(path)}
+    if any(_IDX_IMAGES.match(p.name) for p in path.iterdir()):
+        return _open_idx_folder(path, split)
+    return {"all": _dataset_class("ImageFolderDataset")(path)}
+
+
+def _open_idx_folder(folder: Path, split: str | None) -> dict[str, Dataset[Any]]:
+    idx_dataset = _dataset_class("IDXDataset")
+    found: dict[str, Dataset[Any]] = {}
+    for images in sorted(folder.iterdir(), key=lambda p: p.name, reverse=True):  # train first
+        match = _IDX_IMAGES.match(images.name)
+        if not match:
+            continue
+        prefix = match["prefix"]
+        labels = [p for p in folder.iterdir() if p.name.startswith(f"{prefix}-labels")]
+        split_name = _IDX_SPLIT_NAMES.get(prefix, prefix)
+        if labels and (split is None or split == split_name):
+            found[split_name] = idx_dataset(images, labels[0])
+    if not found:
+        raise DatasetNotFoundError(
+            f"expected IDX files like train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "
+            f"in {folder} but found none{' for split ' + repr(split) if split else ''}"
+        )
+    return found
+
+
+def _open_image_name(
+    name: str, *, root: str | os.PathLike[str] | None, split: str | None, download: bool
+) -> dict[str, Dataset[Any]]:
+    class_name, kwargs, splits = _IMAGE_NAMES[name]
+    cls = _dataset_class(class_name)
+    found: dict[str, Dataset[Any]] = {}
+    missing: list[str] = []
+    for candidate in splits if split is None else (split,):
+        try:
+            found[candidate] = cls(root, split=candidate, download=download, **kwargs)
+        except DatasetNotFoundError as err:
+            missing.append(str(err))
+        except ValueError as err:  # a split this dataset does not have
+            if split is not None or isinstance(err, DatasetError):
+                raise
+            log.debug("%s has no split %r: %s", name, candidate, err)
+    if not found:
+        raise DatasetNotFoundError(missing[0] if missing else f"no split of {name} could be opened")
+    return found
+
+
+def class_counts(dataset: Dataset[Any]) -> dict[str, int]:
+    """Count the items of each class (class names from ``.classes`` when the dataset has them)."""
+    base, indices = _unwrap(dataset)
+    targets = getattr(base, "targets", None)
+    if targets is None:
+        labels = [int(dataset[i][1]) for i in range(len(dataset))]  # type: ignore[arg-type]
+    else:
+        labels = [int(t) for t in (targets.tolist() if hasattr(targets, "tolist") else targets)]
+        if indices is not None:
+            labels = [labels[i] for i in indices]
+    names = getattr(base, "classes", None)
+    counts = Counter(labels)
+    keys = range(len(names)) if names else sorted(counts)
+    return {(str(names[k]) if names else str(k)): counts.get(k, 0) for k in keys}
+
+
+def format_report(splits: dict[str, Dataset[Any]], *, title: str) -> str:
+    """Return the report's text: per-split class counts, skipped files, overlap."""
+    lines = [f"dataset: {title}"]
+    for split_name, ds in splits.items():
+        counts = class_counts(ds)
+        lines.append(f"\n[{split_name}] {len(ds):,} items, {len(counts)} classes")  # type: ignore[arg-type]
+        width = max(len(c) for c in counts) if counts else 5
+        lines.extend(f"  {c:<{width}}  {n:>9,}" for c, n in counts.items())
+        skipped = getattr(_unwrap(ds)[0], "skipped", None) or []
+        lines.append(f"  skipped files: {len(skipped)}")
+        lines.extend(f"    {path}: {reason}" for path, reason in skipped)
+    lines.append("\noverlap (exact duplicates):")
+    report = overlap_report(*splits.values(), names=list(splits))
+    lines.extend(f"  {line}" for line in str(report).splitlines())
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m datasets.report",
+        description="Print counts per class, skipped files and exact-duplicate overlap "
+        "within and across the splits of a dataset.",
+        epilog="examples:\n  python -m datasets.report notmnist\n"
+        "  python -m datasets.report /path/to/notMNIST_small --split all\n"
+        "  python -m datasets.report /work/shared/data/notmnist-idx",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("name", help="registry name, CLASS/*.png folder, IDX folder or text file")
+    parser.add_argument("--root", help="cache home (default: $DATAFERRY_HOME or ~/.cache/dataferry)")
+    parser.add_argument("--split", help="report only this split (default: every split found)")
+    parser.add_argument("--download", action="store_true", help="fetch the dataset if missing")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="log errors only")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the report; return 0 on success, 1 on a dataset or loader error, 2 on usage errors."""
+    args = build_parser().parse_args(argv)
+    level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from loaders.errors import LoaderError
+
+    try:
+        splits = open_splits(args.name, root=args.root, split=args.split, download=args.download)
+        print(format_report(splits, title=args.name))
+    except (DatasetError, LoaderError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""python -m datasets.report / datasets.preview, and save_grid."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from image_factory import make_image_tree
+from PIL import Image
+
+import loaders
+from datasets import preview, report
+from datasets.preview import save_grid
+
+
+def _tree(tmp_path: Path) -> Path:
+    root = make_image_tree(tmp_path / "tree", classes=("A", "B"), per_class=4,
+                           corrupt=[("A", "empty")])
+    shutil.copy(root / "A" / "00001.png", root / "B" / "copy-of-a1.png")  # a planted duplicate
+    return root
+
+
+def _write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    n, h, w = images.shape
+    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, h, w) + images.astype(np.uint8).tobytes())
+    with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes())
+
+
+def test_report_folder_counts_skipped_and_duplicates(tmp_path, capsys) -> None:
+    assert report.main([str(_tree(tmp_path)), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "[all] 9 items, 2 classes" in out
+    assert "  A          4" in out and "  B          5" in out
+    assert "skipped files: 1" in out and "bad-0-empty.png" in out
+    lines = [line for line in out.splitlines() if line.strip().startswith("all ")]
+    assert lines[-1].split()[1:] == ["9", "8", "1"]
+
+
+def test_report_idx_folder_train_and_test_overlap(tmp_path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (30, 28, 28))
+    test = np.concatenate([rng.integers(0, 256, (8, 28, 28)), train[:2]])
+    _write_idx(tmp_path / "idx", "train", train, np.arange(30) % 10)
+    _write_idx(tmp_path / "idx", "t10k", test, np.arange(10))
+    assert report.main([str(tmp_path / "idx")]) == 0
+    out = capsys.readouterr().out
+    assert "[train] 30 items" in out and "[test] 10 items" in out
+    assert "train ∩ test: 2 shared distinct items" in out
+    assert report.main([str(tmp_path / "idx"), "--split", "test"]) == 0
+    assert "[train]" not in capsys.readouterr().out
+
+
+def test_report_registry_text_dataset(capsys) -> None:
+    folder = loaders.dataset_dir("sms-spam")
+    folder.mkdir(parents=True)
+    (folder / "SMSSpamCollection").write_text("ham\thi there\nspam\tWIN now\nham\thi there\n")
+    assert report.main(["sms-spam"]) == 0
+    out = capsys.readouterr().out
+    assert "ham" in out and "spam" in out
+    assert [ln.split()[1:] for ln in out.splitlines() if ln.strip().startswith("all ")][-1] == [
+        "3", "2", "1"]
+
+
+def test_report_errors_exit_1_and_usage_exit_2(capsys) -> None:
+    assert report.main(["sms-spam"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: expected sms-spam in ") and err.count("\n") == 1
+    assert report.main(["not-a-dataset"]) == 1
+    assert "no dataset called 'not-a-dataset'" in capsys.readouterr().err
+    assert report.main(["notmnist"]) == 1  # not in the fresh cache home
+    assert capsys.readouterr().err.startswith("error: ")
+    with pytest.raises(SystemExit) as exc:
+        report.main([])
+    assert exc.value.code == 2
+
+
+def test_report_on_real_notmnist_idx(shared_data, capsys) -> None:
+    assert report.main([str(shared_data / "notmnist-idx")]) == 0
+    out = capsys.readouterr().out
+    assert "10,000" in out and "9,804" in out and "196" in out
+
+
+class Tiny(torch.utils.data.Dataset):
+    classes = ["alpha", "beta", "gamma"]
+
+    def __len__(self) -> int:
+        return 20
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        g = torch.Generator().manual_seed(i)
+        return (torch.rand(1, 28, 28, generator=g) - 0.5) * 3, i % 3
+
+
+def test_save_grid_layout_labels_and_determinism(tmp_path) -> None:
+    path = save_grid(Tiny(), tmp_path / "sub" / "grid.png", count=6, nrow=3, seed=1)
+    image = Image.open(path)
+    cell = 28 * 3 + 2
+    assert image.size == (3 * cell + 2, 2 * cell + 2) and image.mode == "RGB"
+    pixels = np.asarray(image)
+    yellow = (pixels[..., 0] > 200) & (pixels[..., 1] > 180) & (pixels[..., 2] < 60)
+    assert yellow.sum() > 50  # label text was drawn
+    again = save_grid(Tiny(), tmp_path / "again.png", count=6, nrow=3, seed=1)
+    assert np.array_equal(np.asarray(Image.open(again)), pixels)
+    other = save_grid(Tiny(), tmp_path / "other.png", count=6, nrow=3, seed=2)
+    assert not np.array_equal(np.asarray(Image.open(other)), pixels)
+
+
+def test_save_grid_rejects_non_images(tmp_path) -> None:
+    from datasets.errors import DataFormatError
+
+    with pytest.raises(DataFormatError, match="a dict with keys \\['label', 'text'\\]"):
+        save_grid([{"text": "hi", "label": 0}], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="count should be a positive int"):
+        save_grid(Tiny(), tmp_path / "x.png", count=0)
+
+
+def test_preview_cli_on_folder(tmp_path, capsys) -> None:
+    out = tmp_path / "grid.png"
+    assert preview.main([str(_tree(tmp_path)), "--out", str(out), "--count", "4"]) == 0
+    assert "saved 4 samples" in capsys.readouterr().out
+    assert Image.open(out).size == (4 * (28 * 3 + 2) + 2, 28 * 3 + 4)
+    assert preview.main(["sms-spam", "--out", str(out)]) == 1
+    with pytest.raises(SystemExit) as exc:
+        preview.main([str(tmp_path), "--count", "3"])  # --out missing
+    assert exc.value.code == 2
