@@ -1,0 +1,156 @@
+"""``datasets.DataLoader``: torch's ``DataLoader`` with a batched fast path and clearer errors.
+
+It is a drop-in subclass of :class:`torch.utils.data.DataLoader` (same arguments) that:
+
+- collates an :class:`datasets.images.ImageBatch` (what our image datasets'
+  ``__getitems__`` return when no per-sample transform is set) by taking its tensors as they
+  are: one indexing operation and one conversion per batch, no per-sample stacking;
+- collates anything else with :func:`datasets.collate.default_collate`, and re-raises a
+  :class:`~datasets.errors.CollateError` from any ``collate_fn`` with the batch's dataset
+  indices added;
+- skips a batch that the ``collate_fn`` returned as ``None`` (an all-``None`` batch from
+  ``skip_none_collate``) instead of crashing, counting it in :attr:`DataLoader.skipped_batches`;
+- seeds NumPy in each worker from the worker's torch seed (which torch derives from the
+  loader's ``generator``), when no ``worker_init_fn`` is given.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.utils.data
+from torch.utils.data import Dataset, IterableDataset
+
+from datasets.errors import CollateError
+from datasets.images import ImageBatch
+
+log = logging.getLogger(__name__)
+
+MAX_INDICES_SHOWN = 32
+
+
+def fast_collate(batch: Any) -> Any:
+    """Collate: an :class:`ImageBatch` as its ``(images, targets)``, else ``default_collate``."""
+    if isinstance(batch, ImageBatch):
+        return batch.as_tuple()
+    return _default_collate(batch)
+
+
+def _default_collate(batch: Any, indices: Sequence[int] | None = None) -> Any:
+    try:
+        from datasets.collate import default_collate
+    except ImportError:  # collate is optional here: fall back to torch's own
+        return torch.utils.data.default_collate(batch)
+    return default_collate(batch, indices=indices)
+
+
+def seed_numpy_worker(worker_id: int) -> None:
+    """Seed NumPy's global RNG in a worker from the seed torch gave that worker."""
+    del worker_id
+    np.random.seed(torch.initial_seed() % 2**32)
+
+
+class _Fetched:
+    """What the index-aware wrapper fetches: the dataset's samples and their indices."""
+
+    __slots__ = ("data", "indices")
+
+    def __init__(self, data: Any, indices: list[int]) -> None:
+        self.data = data
+        self.indices = indices
+
+
+class _IndexedDataset(Dataset[Any]):
+    """Wraps the user's dataset while an iterator runs, so collate knows the batch's indices."""
+
+    def __init__(self, dataset: Dataset[Any]) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.dataset[index]
+
+    def __getitems__(self, indices: Sequence[int]) -> _Fetched:
+        getitems = getattr(self.dataset, "__getitems__", None)
+        data = getitems(indices) if getitems else [self.dataset[i] for i in indices]
+        return _Fetched(data, [int(i) for i in indices])
+
+
+class _IndexedCollate:
+    """Calls the collate function on fetched data; adds dataset indices to its errors."""
+
+    def __init__(self, collate_fn: Callable[[Any], Any] | None) -> None:
+        self.collate_fn = collate_fn
+
+    def __call__(self, fetched: Any) -> Any:
+        if not isinstance(fetched, _Fetched):
+            return fetched if self.collate_fn is None else self.collate_fn(fetched)
+        data, indices = fetched.data, fetched.indices
+        if self.collate_fn is None:
+            if isinstance(data, ImageBatch):
+                return data.as_tuple()
+            return _default_collate(data, indices)
+        try:
+            return self.collate_fn(data)
+        except CollateError as err:
+            shown = indices[:MAX_INDICES_SHOWN]
+            more = f" and {len(indices) - len(shown)} more" if len(indices) > len(shown) else ""
+            raise CollateError(f"{err} (batch of dataset indices {shown}{more})") from err
+
+
+class DataLoader(torch.utils.data.DataLoader):
+    """A drop-in :class:`torch.utils.data.DataLoader` with the batched fast path.
+
+    Takes exactly torch's arguments. Image batches are ``(x float32 [B,1,H,W], y int64 [B])``.
+
+    Attributes:
+        skipped_batches: batches the ``collate_fn`` returned as ``None``, skipped so far.
+
+    Example:
+        >>> from datasets import ImageFolderDataset, DataLoader  # doctest: +SKIP
+        >>> loader = DataLoader(ImageFolderDataset("notMNIST_small"), batch_size=256,
+        ...                     shuffle=True, generator=torch.Generator().manual_seed(0))
+        >>> x, y = next(iter(loader))  # doctest: +SKIP
+    """
+
+    def __init__(self, dataset: Dataset[Any], *args: Any, **kwargs: Any) -> None:
+        if len(args) >= 6:  # collate_fn given positionally, as torch allows
+            args = list(args)  # type: ignore[assignment]
+            kwargs["collate_fn"] = args.pop(5)  # type: ignore[attr-defined]
+        user_collate = kwargs.pop("collate_fn", None)
+        if kwargs.get("worker_init_fn") is None and kwargs.get("num_workers", 0):
+            kwargs["worker_init_fn"] = seed_numpy_worker
+        batched = kwargs.get("batch_size", 1) is not None or kwargs.get("batch_sampler")
+        self._wrap = bool(batched) and not isinstance(dataset, IterableDataset)
+        if self._wrap:
+            collate: Any = _IndexedCollate(user_collate)
+        else:
+            collate = user_collate
+        super().__init__(dataset, *args, collate_fn=collate, **kwargs)
+        self.skipped_batches = 0
+
+    def _get_iterator(self) -> Any:
+        if not self._wrap:
+            return super()._get_iterator()
+        # torch's iterators read loader.dataset when they start (and send it to workers);
+        # give them the index-aware wrapper, then restore the public attribute.
+        real = self.dataset
+        object.__setattr__(self, "dataset", _IndexedDataset(real))
+        try:
+            return super()._get_iterator()
+        finally:
+            object.__setattr__(self, "dataset", real)
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        for batch in super().__iter__():
+            if batch is None:
+                self.skipped_batches += 1
+                log.debug("skipped an empty batch (%d so far)", self.skipped_batches)
+                continue
+            yield batch

@@ -1,0 +1,241 @@
+"""The packed cache: images as one memory-mapped ``uint8`` array, labels, and a manifest.
+
+A packed cache is a folder ``cache_root()/packed/<key>/`` holding::
+
+    images.u8      raw uint8 pixels, C order, shape N x H x W (memory-mapped when read)
+    labels.i64     raw little-endian int64 labels, N of them
+    manifest.json  format, shape, classes, counts per class, skipped files with reasons,
+                   source description and fingerprint, build time
+
+It is built in a temporary folder beside the final one and moved into place with
+``os.replace`` only when complete, under a file lock, so an interrupted build never leaves a
+half cache and two processes that need the same cache build it once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import filelock
+import numpy as np
+
+from datasets.errors import PackedCacheError
+from loaders.cache import cache_root
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+IMAGES_FILE = "images.u8"
+LABELS_FILE = "labels.i64"
+MANIFEST_FILE = "manifest.json"
+LOCK_TIMEOUT_S = 6 * 3600.0
+
+
+def packed_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Return the folder that holds every packed cache: ``cache_root(cache_dir)/packed``."""
+    return cache_root(cache_dir) / "packed"
+
+
+class PackedImages:
+    """A complete packed cache on disk; arrays are opened lazily and memory-mapped.
+
+    Args:
+        path: the cache folder.
+
+    Raises:
+        PackedCacheError: the folder is not a complete cache of this format.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.manifest = read_manifest(self.path)
+        n, h, w = self.manifest["shape"]
+        self.shape: tuple[int, int, int] = (int(n), int(h), int(w))
+        _check_size(self.path / IMAGES_FILE, n * h * w)
+        _check_size(self.path / LABELS_FILE, n * 8)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def images(self) -> np.ndarray:
+        """Map the pixels copy-on-write: ``uint8`` ``[N, H, W]``; writes never reach the file."""
+        if self.shape[0] == 0:
+            return np.zeros(self.shape, dtype=np.uint8)
+        return np.memmap(self.path / IMAGES_FILE, dtype=np.uint8, mode="c", shape=self.shape)
+
+    def labels(self) -> np.ndarray:
+        """Read the labels: ``int64`` ``[N]`` (small: read into memory)."""
+        return np.fromfile(self.path / LABELS_FILE, dtype="<i8").astype(np.int64, copy=False)
+
+    def __repr__(self) -> str:
+        return f"PackedImages({str(self.path)!r}, shape={self.shape})"
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Read and check a cache folder's manifest.
+
+    Raises:
+        PackedCacheError: missing, unreadable, or of another format version.
+    """
+    manifest_path = path / MANIFEST_FILE
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise PackedCacheError(
+            f"cannot read the packed cache manifest {manifest_path}: {err}; "
+            f"delete the folder {path} and load the dataset again to rebuild it"
+        ) from err
+    if manifest.get("format") != FORMAT_VERSION or "shape" not in manifest:
+        raise PackedCacheError(
+            f"packed cache {path} has format {manifest.get('format')!r}, expected "
+            f"{FORMAT_VERSION}; delete the folder and load the dataset again to rebuild it"
+        )
+    return manifest
+
+
+def _check_size(path: Path, expected: int) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise PackedCacheError(
+            f"packed cache file {path} is missing ({err}); delete {path.parent} to rebuild it"
+        ) from err
+    if size != expected:
+        raise PackedCacheError(
+            f"packed cache file {path} has {size} bytes, expected {expected}; "
+            f"delete {path.parent} and load the dataset again to rebuild it"
+        )
+
+
+class PackWriter:
+    """Append image chunks and labels to a cache folder being built.
+
+    Args:
+        folder: the (temporary) folder to write into.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._images = open(folder / IMAGES_FILE, "wb")  # noqa: SIM115 - closed in finish()
+        self._labels = open(folder / LABELS_FILE, "wb")  # noqa: SIM115
+        self.count = 0
+        self.image_shape: tuple[int, int] | None = None
+
+    def append(self, images: np.ndarray, labels: np.ndarray) -> None:
+        """Write ``images`` (``uint8`` ``[k, H, W]``) and their ``labels`` (``[k]``)."""
+        if len(images) == 0:
+            return
+        shape = (int(images.shape[1]), int(images.shape[2]))
+        if self.image_shape is None:
+            self.image_shape = shape
+        elif shape != self.image_shape:
+            raise PackedCacheError(
+                f"expected images of {self.image_shape} but got a chunk of {shape} while "
+                f"packing {self.folder}; this is a bug in the caller, please report it"
+            )
+        self._images.write(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
+        self._labels.write(np.asarray(labels, dtype="<i8").tobytes())
+        self.count += len(images)
+
+    def close(self) -> None:
+        """Flush and close the files (safe to call twice)."""
+        self._images.close()
+        self._labels.close()
+
+    def finish(self, manifest: dict[str, Any], *, image_shape: tuple[int, int] | None) -> None:
+        """Close the files and write ``manifest.json`` with the shape and format filled in."""
+        self.close()
+        h, w = self.image_shape or image_shape or (0, 0)
+        manifest = {"format": FORMAT_VERSION, "shape": [self.count, h, w], **manifest}
+        write_manifest(self.folder, manifest)
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest.json`` (the last file of a build) and flush it to disk."""
+    path = folder / MANIFEST_FILE
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=1, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def ensure_packed(
+    key: str,
+    build: Callable[[Path], None],
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> PackedImages:
+    """Open the cache ``key``, building it with ``build(temp_folder)`` if it is not there.
+
+    ``build`` writes a complete cache into the folder it is given (see :class:`PackWriter`).
+    The folder becomes ``packed_root(cache_dir)/key`` only when ``build`` returns; if it
+    raises, the temporary folder is deleted. Temporary folders of crashed builds are
+    removed by the next build of the same key.
+
+    Args:
+        key: the cache name, normally a fingerprint of the source.
+        build: writes the cache into a folder.
+        cache_dir: the cache home (see :func:`loaders.cache.cache_root`).
+
+    Returns:
+        The opened cache.
+
+    Raises:
+        PackedCacheError: the cache cannot be built or the lock not taken in time.
+    """
+    root = packed_root(cache_dir)
+    final = root / key
+    if (final / MANIFEST_FILE).is_file():
+        try:
+            return PackedImages(final)
+        except PackedCacheError as err:
+            log.warning("rebuilding invalid packed cache: %s", err)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PackedCacheError(
+            f"cannot create the packed cache folder {root}: {err}; set DATAFERRY_HOME to a "
+            "writable folder"
+        ) from err
+    lock = filelock.FileLock(str(root / f"{key}.lock"))
+    try:
+        with lock.acquire(timeout=LOCK_TIMEOUT_S):
+            return _build_locked(root, key, build)
+    except filelock.Timeout as err:
+        raise PackedCacheError(
+            f"another process held {lock.lock_file} for over {LOCK_TIMEOUT_S:.0f} s while "
+            "packing; if no such process runs, delete the lock file and retry"
+        ) from err
+
+
+def _build_locked(root: Path, key: str, build: Callable[[Path], None]) -> PackedImages:
+    final = root / key
+    if (final / MANIFEST_FILE).is_file():  # another process built it while we waited
+        try:
+            return PackedImages(final)
+        except PackedCacheError:
+            pass
+    for stale in root.glob(f".{key}.tmp-*"):  # we hold the lock: these are from dead builds
+        log.info("removing %s left by an interrupted build", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    if final.exists():
+        shutil.rmtree(final)
+    temp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=root))
+    started = time.perf_counter()
+    try:
+        build(temp)
+        PackedImages(temp)  # check what was written before publishing it
+        os.replace(temp, final)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    log.info("packed cache %s built in %.2f s", final, time.perf_counter() - started)
+    return PackedImages(final)

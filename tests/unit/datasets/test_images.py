@@ -1,0 +1,226 @@
+"""ImageFolderDataset, archives and NotMNIST on fake trees built in tmp_path."""
+
+from __future__ import annotations
+
+import logging
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from image_factory import image_for, make_image_archive, make_image_tree
+from PIL import Image
+
+from datasets import DataFormatError, DatasetNotFoundError, ImageFolderDataset, NotMNIST, ToFloat
+from datasets.notmnist import split_indices
+
+CORRUPT = [("A", "empty"), ("B", "not-png"), ("C", "wrong-size"), ("A", "truncated")]
+
+
+def test_image_folder_classes_labels_and_pixels(tmp_path: Path) -> None:
+    make_image_tree(tmp_path / "t", classes=("B", "A", "C"), per_class=3)
+    ds = ImageFolderDataset(tmp_path / "t")
+    assert ds.classes == ["A", "B", "C"]
+    assert len(ds) == 9
+    assert ds.targets.dtype == torch.int64
+    assert ds.targets.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    # factory: classes given as (B, A, C) so folder "A" was written with label index 1
+    assert np.array_equal(ds.data[0].numpy(), image_for(1, 0))
+    assert ds.data.dtype == torch.uint8 and ds.data.shape == (9, 28, 28)
+
+
+def test_image_folder_item_is_normalized_float(tmp_path: Path) -> None:
+    make_image_tree(tmp_path / "t", per_class=2)
+    ds = ImageFolderDataset(tmp_path / "t")
+    x, y = ds[3]
+    assert x.shape == (1, 28, 28) and x.dtype == torch.float32 and isinstance(y, int)
+    expected = (torch.from_numpy(image_for(1, 1)).float() / 255 - 0.5) / 0.5
+    assert torch.allclose(x[0], expected, atol=1e-6)
+    assert float(x.min()) >= -1.0 and float(x.max()) <= 1.0
+
+
+def test_image_folder_skips_and_lists_corrupt_images(tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    make_image_tree(tmp_path / "t", per_class=4, corrupt=CORRUPT)
+    with caplog.at_level(logging.WARNING):
+        ds = ImageFolderDataset(tmp_path / "t")
+    assert len(ds) == 12
+    reasons = dict(ds.skipped)
+    assert set(reasons) == {"A/bad-0-empty.png", "B/bad-1-not-png.png",
+                            "C/bad-2-wrong-size.png", "A/bad-3-truncated.png"}
+    assert reasons["A/bad-0-empty.png"] == "empty file (0 bytes)"
+    assert reasons["B/bad-1-not-png.png"].startswith("not a PNG")
+    assert reasons["C/bad-2-wrong-size.png"] == "wrong size: expected 28x28 but got 32x28"
+    assert ds.manifest["num_skipped"] == 4
+    assert ds.manifest["counts"] == {"A": 4, "B": 4, "C": 4}
+    assert "skipped 4 unreadable image(s)" in caplog.text
+
+
+def test_image_folder_data_is_memory_mapped(tmp_path: Path) -> None:
+    make_image_tree(tmp_path / "t", per_class=2)
+    ds = ImageFolderDataset(tmp_path / "t")
+    pointer = ds.data.data_ptr()  # opens the map (lazily, on first use)
+    images_file = str(ds.packed.path / "images.u8")
+    ranges = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        if line.endswith(images_file):
+            start, end = (int(x, 16) for x in line.split()[0].split("-"))
+            ranges.append((start, end))
+    assert ranges, "the cache file is not mapped into this process"
+    assert any(start <= pointer < end for start, end in ranges)
+
+
+def test_image_folder_per_sample_torchvision_transform(tmp_path: Path) -> None:
+    from torchvision.transforms import v2
+
+    make_image_tree(tmp_path / "t", per_class=2)
+    seen = []
+
+    def spy(image: Image.Image) -> Image.Image:
+        seen.append(image.mode)
+        return image
+
+    transform = v2.Compose([spy, v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True)])
+    ds = ImageFolderDataset(tmp_path / "t", transform=transform, target_transform=lambda y: -y)
+    x, y = ds[2]
+    assert seen == ["L"] and y == -1
+    assert torch.allclose(x[0], torch.from_numpy(image_for(1, 0)).float() / 255)
+    batch = ds.__getitems__([0, 2])
+    assert isinstance(batch, list) and len(batch) == 2
+
+
+def test_image_folder_uncached_matches_cached(tmp_path: Path) -> None:
+    make_image_tree(tmp_path / "t", per_class=3, corrupt=[("B", "empty")])
+    cached = ImageFolderDataset(tmp_path / "t")
+    plain = ImageFolderDataset(tmp_path / "t", cache=False)
+    assert len(plain) == len(cached) and plain.classes == cached.classes
+    assert torch.equal(plain.data, cached.data) and torch.equal(plain.targets, cached.targets)
+    assert torch.equal(plain[4][0], cached[4][0])
+    assert plain.skipped == [("B/bad-0-empty.png", "empty file (0 bytes)")]
+
+
+def test_image_folder_uncached_raises_on_unreadable_file(tmp_path: Path) -> None:
+    make_image_tree(tmp_path / "t", per_class=1, corrupt=[("A", "not-png")])
+    ds = ImageFolderDataset(tmp_path / "t", cache=False)
+    with pytest.raises(DataFormatError, match=r"bad-0-not-png\.png: not a PNG.*cache=True"):
+        [ds[i] for i in range(len(ds))]
+
+
+def test_image_folder_missing_root_says_where(tmp_path: Path) -> None:
+    with pytest.raises(DatasetNotFoundError, match="nowhere"):
+        ImageFolderDataset(tmp_path / "nowhere")
+
+
+def test_from_archive_equals_extracted_folder(tmp_path: Path) -> None:
+    make_image_tree(tmp_path / "t", per_class=6, corrupt=CORRUPT)
+    archive = make_image_archive(tmp_path / "a.tar.gz", per_class=6, corrupt=CORRUPT)
+    folder = ImageFolderDataset(tmp_path / "t")
+    packed = ImageFolderDataset.from_archive(archive)
+    assert packed.classes == folder.classes
+    assert torch.equal(packed.data, folder.data) and torch.equal(packed.targets, folder.targets)
+    assert [p.split("/", 1)[1] for p, _ in packed.skipped] == [p for p, _ in folder.skipped]
+    assert [r for _, r in packed.skipped] == [r for _, r in folder.skipped]
+    assert packed.manifest["source"]["type"] == "tar"
+
+
+def test_from_archive_with_two_worker_processes(tmp_path: Path) -> None:
+    archive = make_image_archive(tmp_path / "a.tar.gz", per_class=40, corrupt=CORRUPT)
+    serial = ImageFolderDataset.from_archive(archive, workers=0, cache_dir=tmp_path / "h0")
+    parallel = ImageFolderDataset.from_archive(archive, workers=2, cache_dir=tmp_path / "h2")
+    assert torch.equal(serial.data, parallel.data)
+    assert serial.skipped == parallel.skipped and len(serial.skipped) == 4
+
+
+def test_from_archive_fabricated_notmnist_shape(tmp_path: Path) -> None:
+    """An archive shaped like notMNIST_small: 10 classes, 2 unreadable files in A and F."""
+    classes = tuple("ABCDEFGHIJ")
+    corrupt = [("A", "not-png"), ("F", "empty")]
+    archive = make_image_archive(tmp_path / "notMNIST_small.tar.gz", top="notMNIST_small",
+                                 classes=classes, per_class=12, corrupt=corrupt)
+    ds = ImageFolderDataset.from_archive(archive)
+    assert len(ds) == 120 and ds.classes == list(classes)
+    assert [p for p, _ in ds.skipped] == ["notMNIST_small/A/bad-0-not-png.png",
+                                          "notMNIST_small/F/bad-1-empty.png"]
+    assert set(ds.manifest["counts"].values()) == {12}
+
+
+def test_from_archive_without_images_raises(tmp_path: Path) -> None:
+    archive = tmp_path / "empty.tar.gz"
+    with tarfile.open(archive, "w:gz"):
+        pass
+    with pytest.raises(DataFormatError, match="found none"):
+        ImageFolderDataset.from_archive(archive)
+
+
+def test_dataset_pickles_without_pixels(tmp_path: Path) -> None:
+    import pickle
+
+    make_image_tree(tmp_path / "t", per_class=50)
+    ds = ImageFolderDataset(tmp_path / "t")
+    _ = ds.data
+    blob = pickle.dumps(ds)
+    assert len(blob) < 10_000  # 150 images of 784 bytes would not fit
+    clone = pickle.loads(blob)
+    assert torch.equal(clone.data, ds.data)
+
+
+def test_split_indices_are_stratified_disjoint_and_seeded() -> None:
+    labels = np.repeat(np.arange(3), [20, 30, 50])
+    a = split_indices(labels, valid=0.1, test=0.2, seed=0)
+    b = split_indices(labels, valid=0.1, test=0.2, seed=0)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    joined = np.concatenate([a["train"], a["valid"], a["test"]])
+    assert sorted(joined.tolist()) == list(range(100))
+    assert np.bincount(labels[a["test"]]).tolist() == [4, 6, 10]
+
+
+def _put_letters_archive(home: Path, name: str, top: str, per_class: int) -> None:
+    folder = home / name
+    folder.mkdir(parents=True)
+    make_image_archive(folder / f"{top}.tar.gz", top=top, classes=tuple("ABCDEFGHIJ"),
+                       per_class=per_class, corrupt=[("A", "empty")])
+
+
+def test_notmnist_small_splits_from_archive(tmp_path: Path) -> None:
+    _put_letters_archive(tmp_path, "notmnist", "notMNIST_small", per_class=20)
+    parts = {s: NotMNIST(tmp_path, split=s) for s in ("train", "valid", "test", "all")}
+    assert [len(parts[s]) for s in ("train", "valid", "test", "all")] == [160, 20, 20, 200]
+    assert parts["train"].classes == list("ABCDEFGHIJ")
+    assert parts["test"].skipped == [("notMNIST_small/A/bad-0-empty.png", "empty file (0 bytes)")]
+    rows = {s: {parts[s].data[i].numpy().tobytes() for i in range(len(parts[s]))}
+            for s in ("train", "valid", "test")}
+    assert not rows["train"] & rows["test"] and not rows["valid"] & rows["test"]
+    again = NotMNIST(tmp_path, split="train")
+    assert torch.equal(again.data, parts["train"].data)
+
+
+def test_notmnist_large_variant_tests_on_small(tmp_path: Path) -> None:
+    _put_letters_archive(tmp_path, "notmnist", "notMNIST_small", per_class=5)
+    _put_letters_archive(tmp_path, "notmnist-large", "notMNIST_large", per_class=20)
+    train = NotMNIST(tmp_path, split="train", variant="large")
+    valid = NotMNIST(tmp_path, split="valid", variant="large")
+    test = NotMNIST(tmp_path, split="test", variant="large")
+    assert (len(train), len(valid), len(test)) == (180, 20, 50)
+
+
+def test_notmnist_missing_data_names_folder_and_command(tmp_path: Path) -> None:
+    with pytest.raises(DatasetNotFoundError) as info:
+        NotMNIST(tmp_path, split="train")
+    message = str(info.value)
+    assert str(tmp_path / "notmnist") in message
+    assert "python -m loaders.download notmnist" in message
+
+
+def test_notmnist_rejects_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="variant should be one of"):
+        NotMNIST(tmp_path, variant="huge")
+    with pytest.raises(ValueError, match="split should be one of"):
+        NotMNIST(tmp_path, split="validation")
+
+
+def test_tofloat_custom_transform_on_dataset(tmp_path: Path) -> None:
+    make_image_tree(tmp_path / "t", per_class=2)
+    ds = ImageFolderDataset(tmp_path / "t", transform=ToFloat(mean=0.0, std=1.0))
+    x, _ = ds[0]
+    assert torch.allclose(x[0], torch.from_numpy(image_for(0, 0)).float() / 255)
