@@ -128,3 +128,14 @@ def test_real_sms_spam(shared_data) -> None:
     assert sum(ds.labels) == 747
     ds.vocab = ds.build_vocab(min_freq=2)
     assert max(ds.lengths()) > 100 and ds[0]["input_ids"].numel() > 10
+
+
+def test_custom_dataset_example_runs(capsys) -> None:
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[3] / "examples" / "custom_dataset.py"
+    runpy.run_path(str(example), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "{'text': [" in out and "'label': tensor([" in out
+    assert "'input_ids': [[" in out and "'offsets': [0," in out
