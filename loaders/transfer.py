@@ -29,7 +29,7 @@ import urllib3
 from tqdm import tqdm
 
 from loaders.errors import ChecksumMismatchError, DownloadError
-from loaders.verify import CHUNK_BYTES, Expected, check_file, new_hashers
+from loaders.verify import CHUNK_BYTES, Expected, check_file, stream_hasher
 
 log = logging.getLogger(__name__)
 
@@ -233,11 +233,14 @@ class _Job:
         if total is not None and size is not None and total != size and not self.expected.content_sha256:
             self._discard()
             raise _NextUrl(f"the server announces {total:,} bytes but expected {size:,} bytes")
-        hashers = new_hashers(self.expected)
-        if offset:
-            _feed_file(self.part, hashers.values())
         received = 0
-        with open(self.part, "ab" if offset else "wb") as handle, self._bar(total, offset) as bar:
+        with (
+            stream_hasher(self.expected) as hasher,
+            open(self.part, "ab" if offset else "wb") as handle,
+            self._bar(total, offset) as bar,
+        ):
+            if offset:
+                hasher.update_from_file(self.part)
             while True:
                 try:
                     chunk = response.raw.read(self.policy.chunk_bytes, decode_content=False)
@@ -249,8 +252,7 @@ class _Job:
                 if received == 0 and offset == 0 and not self.allow_html:
                     self._refuse_html(response, chunk)
                 handle.write(chunk)
-                for hasher in hashers.values():
-                    hasher.update(chunk)
+                hasher.update(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
                 if size is not None and offset + received > size and not self.expected.content_sha256:
@@ -258,9 +260,10 @@ class _Job:
                     self._discard()
                     raise _NextUrl(f"sent more than the expected {size:,} bytes")
             _sync(handle)
+            digests = hasher.hexdigests()
         if remaining is not None and received != remaining:
             raise _Transient(f"connection closed after {offset + received:,} of {total:,} bytes")
-        return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+        return digests
 
     def _refuse_html(self, response: requests.Response, chunk: bytes) -> None:
         kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -285,16 +288,19 @@ class _Job:
     def _copy_local(self, source: Path) -> dict[str, str]:
         if not source.is_file():
             raise _NextUrl(f"no such file {source}")
-        hashers = new_hashers(self.expected)
         size = source.stat().st_size
-        with open(source, "rb") as src, open(self.part, "wb") as dst, self._bar(size, 0) as bar:
+        with (
+            stream_hasher(self.expected) as hasher,
+            open(source, "rb") as src,
+            open(self.part, "wb") as dst,
+            self._bar(size, 0) as bar,
+        ):
             while chunk := src.read(self.policy.chunk_bytes):
                 dst.write(chunk)
-                for hasher in hashers.values():
-                    hasher.update(chunk)
+                hasher.update(chunk)
                 bar.update(len(chunk))
             _sync(dst)
-        return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+            return hasher.hexdigests()
 
     def _finish(self, digests: dict[str, str]) -> str:
         try:
@@ -390,14 +396,6 @@ def _content_range_start(value: str | None) -> int | None:
         return None
     first = value[6:].partition("-")[0]
     return int(first) if first.isdigit() else None
-
-
-def _feed_file(path: Path, hashers: object) -> None:
-    hashers = list(hashers)  # type: ignore[call-overload]
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            for hasher in hashers:
-                hasher.update(chunk)
 
 
 def _sync(handle: object) -> None:

@@ -14,7 +14,11 @@ import gzip
 import hashlib
 import logging
 import os
+import queue
+import threading
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +68,71 @@ def new_hashers(expected: Expected) -> dict[str, hashlib._Hash]:
     if expected.md5:
         hashers["md5"] = hashlib.md5(usedforsecurity=False)
     return hashers
+
+
+# A hashing thread pays off only when a core is free for it: with two busy cores it measured
+# ~10% slower than hashing inline (benchmarks/bench_download.py compares both).
+HASH_IN_THREAD = (os.cpu_count() or 1) >= 4
+
+
+class StreamHasher:
+    """Hash chunks as they stream, on a background thread when cores allow.
+
+    ``hashlib`` releases the GIL on large buffers, so on a machine with cores to spare a
+    download that hashes this way runs at close to the speed of one that does not hash at all.
+    Use it through :func:`stream_hasher`.
+    """
+
+    def __init__(self, expected: Expected, *, threaded: bool | None = None, depth: int = 16) -> None:
+        self._hashers = new_hashers(expected)
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        if HASH_IN_THREAD if threaded is None else threaded:
+            self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+            self._thread = threading.Thread(target=self._run, name="dataferry-hash", daemon=True)
+            self._thread.start()
+
+    def update(self, chunk: bytes) -> None:
+        """Hash ``chunk`` (immutable bytes), or queue it for the hashing thread."""
+        if self._thread is not None:
+            self._queue.put(chunk)
+            return
+        for hasher in self._hashers.values():
+            hasher.update(chunk)
+
+    def update_from_file(self, path: str | os.PathLike[str]) -> None:
+        """Hash the whole content of a file (the part of a resumed download)."""
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                self.update(chunk)
+
+    def hexdigests(self) -> dict[str, str]:
+        """Wait for the queued chunks and return ``{algorithm: hexdigest}``."""
+        self.close()
+        return {name: hasher.hexdigest() for name, hasher in self._hashers.items()}
+
+    def close(self) -> None:
+        """Stop the thread, if any (idempotent)."""
+        if not self._closed and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+        self._closed = True
+
+    def _run(self) -> None:
+        hashers = list(self._hashers.values())
+        while (chunk := self._queue.get()) is not None:
+            for hasher in hashers:
+                hasher.update(chunk)
+
+
+@contextmanager
+def stream_hasher(expected: Expected, *, threaded: bool | None = None) -> Iterator[StreamHasher]:
+    """Yield a :class:`StreamHasher` whose thread (if any) is always stopped on exit."""
+    hasher = StreamHasher(expected, threaded=threaded)
+    try:
+        yield hasher
+    finally:
+        hasher.close()
 
 
 def hash_file(

@@ -11,7 +11,7 @@ import pytest
 
 from loaders import ChecksumMismatchError, manifest
 from loaders.registry import get
-from loaders.verify import Expected, check_file, gunzip_sha256, hash_file
+from loaders.verify import Expected, check_file, gunzip_sha256, hash_file, stream_hasher
 
 PAYLOAD = bytes(range(256)) * 64
 
@@ -115,3 +115,13 @@ def test_manifest_records_pins_and_detects_changes(tmp_path: Path, plain: Path) 
 def test_manifest_unreadable_is_ignored(tmp_path: Path) -> None:
     manifest.manifest_path(tmp_path).write_text("{not json", encoding="utf-8")
     assert manifest.read_manifest(tmp_path)["files"] == {}
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_stream_hasher_matches_hashlib(threaded: bool, plain: Path) -> None:
+    with stream_hasher(Expected(md5="0" * 32), threaded=threaded) as hasher:
+        hasher.update(PAYLOAD[:1000])
+        hasher.update_from_file(plain)
+        digests = hasher.hexdigests()
+    whole = PAYLOAD[:1000] + PAYLOAD
+    assert digests == {"sha256": hashlib.sha256(whole).hexdigest(), "md5": hashlib.md5(whole).hexdigest()}
