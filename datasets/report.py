@@ -33,6 +33,7 @@ _IMAGE_NAMES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     "letters": ("NotMNIST", {"variant": "letters"}, _IMAGE_SPLITS),
     "notmnist": ("NotMNIST", {"variant": "small"}, _IMAGE_SPLITS),
     "notmnist-large": ("NotMNIST", {"variant": "large"}, _IMAGE_SPLITS),
+    "notmnist-idx": ("NotMNIST", {"variant": "idx"}, ("train", "test")),
     "mnist": ("MNIST", {}, ("train", "test")),
     "fashion-mnist": ("FashionMNIST", {}, ("train", "test")),
     "kmnist": ("KMNIST", {}, ("train", "test")),
@@ -86,8 +87,6 @@ def open_splits(
         found = _open_path(path, split)
     elif name in _IMAGE_NAMES:
         found = _open_image_name(name, root=root, split=split, download=download)
-    elif name == "notmnist-idx":
-        found = _open_idx_folder(_registry_dir(name, root, download), split)
     elif name == "sms-spam":
         folder = _registry_dir(name, root, download)
         found = {"all": TextClassificationDataset.from_file(folder / "SMSSpamCollection")}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from datasets.collate import PadCollate
+from datasets.loader import DataLoader
 from datasets.text import TextClassificationDataset
 
 texts = [
@@ -29,13 +30,13 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)  # a seeded shuffle: the same batches every run
 
     dataset = TextClassificationDataset(texts, labels)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=2, shuffle=True, generator=generator)
+    loader = DataLoader(dataset, batch_size=2, shuffle=True, generator=generator)
     print("Part 1: raw text batches")
     for batch in loader:
         print(batch)
 
     dataset.vocab = dataset.build_vocab()  # build it from the training texts only
-    loader = torch.utils.data.DataLoader(dataset, batch_size=2, shuffle=True, generator=generator,
+    loader = DataLoader(dataset, batch_size=2, shuffle=True, generator=generator,
                                          collate_fn=PadCollate(return_offsets=True))
     print(f"\nPart 2: token ids (vocabulary of {len(dataset.vocab)} tokens)")
     for batch in loader:

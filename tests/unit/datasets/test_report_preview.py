@@ -131,3 +131,14 @@ def test_preview_cli_on_folder(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         preview.main([str(tmp_path), "--count", "3"])  # --out missing
     assert exc.value.code == 2
+
+
+def test_report_registry_notmnist_idx_with_only_test_files(shared_data, capsys) -> None:
+    folder = loaders.dataset_dir("notmnist-idx")  # in this test's private cache home
+    folder.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(shared_data / "notmnist-idx" / name, folder / name)
+    assert report.main(["notmnist-idx"]) == 0
+    out = capsys.readouterr().out
+    assert "[test] 10,000 items, 10 classes" in out and "  J      1,000" in out
+    assert "9,804" in out and "[train]" not in out
