@@ -1,5 +1,6 @@
 """dataferry datasets: map-style image and text datasets, a packed cache, fast loading."""
 
+from datasets.collate import PadCollate, SkipNoneCollate, pad_collate, skip_none_collate
 from datasets.errors import (
     CollateError,
     DataFormatError,
@@ -11,9 +12,15 @@ from datasets.idx import EMNIST, KMNIST, MNIST, FashionMNIST, IDXDataset
 from datasets.images import ImageBatch, ImageFolderDataset, PackedImageDataset
 from datasets.loader import DataLoader
 from datasets.notmnist import NotMNIST
+from datasets.samplers import BalancedSampler, BucketBatchSampler, ShardedEvalSampler
+from datasets.splits import OverlapReport, overlap_report, random_split
+from datasets.text import LabelEncoder, TextClassificationDataset
 from datasets.transforms import ToFloat
+from datasets.vocab import Vocab, tokenize
 
 __all__ = [
+    "BalancedSampler",
+    "BucketBatchSampler",
     "CollateError",
     "DataFormatError",
     "DataLoader",
@@ -25,9 +32,21 @@ __all__ = [
     "ImageBatch",
     "ImageFolderDataset",
     "KMNIST",
+    "LabelEncoder",
     "MNIST",
     "NotMNIST",
+    "OverlapReport",
     "PackedCacheError",
     "PackedImageDataset",
+    "PadCollate",
+    "ShardedEvalSampler",
+    "SkipNoneCollate",
+    "TextClassificationDataset",
     "ToFloat",
+    "Vocab",
+    "overlap_report",
+    "pad_collate",
+    "random_split",
+    "skip_none_collate",
+    "tokenize",
 ]
