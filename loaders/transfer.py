@@ -208,7 +208,7 @@ class _Job:
                     f"HTTP {status} {response.reason}",
                     _retry_after_s(response.headers.get("Retry-After")),
                 )
-            if status == 206 and offset:
+            if status == 206:
                 start = _content_range_start(response.headers.get("Content-Range"))
                 if start != offset:
                     self._discard()
@@ -364,6 +364,8 @@ def _open(
                 allow_redirects=False,
                 timeout=(policy.connect_timeout_s, policy.read_timeout_s),
             )
+        except requests.exceptions.SSLError as err:  # a bad certificate will not heal by retrying
+            raise _NextUrl(f"TLS error: {err}") from err
         except (requests.ConnectionError, requests.Timeout) as err:
             raise _Transient(f"{type(err).__name__}: {err}") from err
         except requests.RequestException as err:

@@ -236,3 +236,34 @@ def test_fetch_waits_for_the_lock_and_times_out_clearly(tiny: DatasetInfo) -> No
     with holder:
         with pytest.raises(LockTimeoutError, match=r"waited 0.1 s for the lock .*train.bin"):
             fetch("tiny", split="train", lock_timeout_s=0.1)
+
+
+def _tar_gz(members: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@responses.activate
+def test_fetch_extracts_archives_into_the_dataset_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("loaders.extract")
+    blob = _tar_gz({"tiny_small/A/0.png": b"png-a", "tiny_small/B/0.png": b"png-b"})
+    url = BASE + "tiny_small.tar.gz"
+    monkeypatch.setitem(registry.REGISTRY, "tinyarc", DatasetInfo(
+        name="tinyarc", description="", homepage="", license="",
+        resources=(Resource("tiny_small.tar.gz", urls=(url,), sha256=_sha(blob),
+                            archive="tar.gz", extract=True),),
+    ))
+    responses.add(responses.GET, url, body=blob)
+    packed = fetch("tinyarc", extract=False)
+    assert (packed / "tiny_small.tar.gz").exists() and not (packed / "tiny_small").exists()
+    folder = fetch("tinyarc")
+    assert (folder / "tiny_small" / "A" / "0.png").read_bytes() == b"png-a"
+    assert fetch("tinyarc") == folder and len(responses.calls) == 1

@@ -222,3 +222,26 @@ def test_retry_policy_backoff_is_capped() -> None:
     assert policy.backoff(5) == 15 and policy.backoff(0, retry_after_s=100) == 15
     assert transfer._retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert transfer._retry_after_s("soon") is None
+
+
+@responses.activate
+def test_download_206_from_zero_without_part_is_accepted(target: Path, sleeps: list[float]) -> None:
+    responses.add(responses.GET, URL, status=206, body=DATA,
+                  headers={"Content-Range": f"bytes 0-{len(DATA) - 1}/{len(DATA)}"})
+    assert download([URL], target, expected=GOOD) == SHA
+
+
+@responses.activate
+def test_download_unexpected_status_moves_on(target: Path, sleeps: list[float]) -> None:
+    responses.add(responses.GET, URL, status=204)
+    responses.add(responses.GET, URL2, body=DATA)
+    download([URL, URL2], target, expected=GOOD)
+    assert sleeps == []
+
+
+@responses.activate
+def test_download_tls_error_moves_on_without_retry(target: Path, sleeps: list[float]) -> None:
+    responses.add(responses.GET, URL, body=requests.exceptions.SSLError("certificate verify failed"))
+    responses.add(responses.GET, URL2, body=DATA)
+    download([URL, URL2], target, expected=GOOD)
+    assert sleeps == [] and len(responses.calls) == 2
