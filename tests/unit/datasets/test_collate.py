@@ -149,3 +149,13 @@ def test_default_collate_error_names_key_shapes_and_indices() -> None:
         default_collate([(torch.ones(1, 28, 28), 0), (torch.ones(1, 27, 28), 1)])
     with pytest.raises(CollateError, match=r"sample is None at dataset index \[7\].*skip_none"):
         default_collate([(torch.ones(1), 0), None], indices=[3, 7])
+
+
+def test_with_datasets_dataloader_indices_and_none_batches() -> None:
+    from datasets.loader import DataLoader as FastLoader
+
+    data = [torch.ones(3), torch.ones(5), None, torch.ones(2)]
+    with pytest.raises(CollateError, match=r"\[3\] at dataset index 0, \[5\] at dataset index 1"):
+        list(FastLoader(data, batch_size=2))
+    batches = list(FastLoader(data, batch_size=1, collate_fn=skip_none_collate))
+    assert [b.shape[1] for b in batches] == [3, 5, 2]  # the all-None batch was skipped

@@ -157,3 +157,15 @@ def test_bucket_sampler_in_dataloader() -> None:
     batches = list(loader)
     assert len(batches) == len(sampler) == 13
     assert sum(int(b["lengths"].sum()) for b in batches) == sum(ds.lengths())
+
+
+def test_samplers_take_replicas_from_torch_distributed(monkeypatch) -> None:
+    dist = torch.distributed
+    monkeypatch.setattr(dist, "is_available", lambda: True)
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 4)
+    monkeypatch.setattr(dist, "get_rank", lambda: 3)
+    for sampler in (BucketBatchSampler(_lengths(), 8), BalancedSampler([0, 1] * 10),
+                    ShardedEvalSampler(10)):
+        assert (sampler.num_replicas, sampler.rank) == (4, 3)
+    assert list(ShardedEvalSampler(10)) == [8, 9]
