@@ -104,3 +104,16 @@ def test_cli_verify_rehashes_the_cache(tiny: DatasetInfo, capsys: pytest.Capture
 def test_cli_verify_nothing_cached(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--verify"]) == 0
     assert "nothing cached" in capsys.readouterr().out
+
+
+def test_cli_real_mnist_test_split_from_a_local_mirror(
+    shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mirror = shared_data / "mnist-t10k"
+    assert main(["mnist", "--split", "test", "--mirror", str(mirror), "--offline", "-q"]) == 0
+    folder = Path(capsys.readouterr().out.strip())
+    assert folder == dataset_dir("mnist")
+    assert (folder / "t10k-images-idx3-ubyte.gz").stat().st_size == 1_648_877
+    assert main(["--verify", "mnist"]) == 0  # the re-gzipped images are accepted (warning)
+    out = capsys.readouterr().out
+    assert out.count("ok ") == 2 and out.count("absent ") == 2
