@@ -1,0 +1,118 @@
+"""datasets.DataLoader: the batched path, equality with torch's loader, workers, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.utils.data
+from image_factory import make_image_tree
+from torch.utils.data import Dataset, Subset
+
+import datasets.images
+from datasets import CollateError, DataLoader, ImageFolderDataset
+
+
+@pytest.fixture
+def image_ds(tmp_path: Path) -> ImageFolderDataset:
+    make_image_tree(tmp_path / "t", classes=tuple("ABCD"), per_class=25)
+    return ImageFolderDataset(tmp_path / "t")
+
+
+def _epoch(loader_cls: Any, ds: Any, **kwargs: Any) -> list[Any]:
+    generator = torch.Generator().manual_seed(1234)
+    loader = loader_cls(ds, batch_size=16, shuffle=True, generator=generator, **kwargs)
+    return list(loader)
+
+
+def _same(a: list[Any], b: list[Any]) -> bool:
+    return len(a) == len(b) and all(
+        torch.equal(x[0], y[0]) and torch.equal(x[1], y[1]) for x, y in zip(a, b, strict=True)
+    )
+
+
+def test_loader_yields_float_images_and_int64_labels(image_ds: ImageFolderDataset) -> None:
+    x, y = next(iter(DataLoader(image_ds, batch_size=8)))
+    assert x.shape == (8, 1, 28, 28) and x.dtype == torch.float32
+    assert y.dtype == torch.int64 and y.tolist() == [0] * 8
+    assert torch.equal(x[3], image_ds[3][0])
+
+
+def test_loader_takes_batched_path_without_per_sample_calls(
+        image_ds: ImageFolderDataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_per_sample(self: Any, index: int) -> None:
+        raise AssertionError("per-sample __getitem__ called on the batched path")
+
+    monkeypatch.setattr(datasets.images.PackedImageDataset, "__getitem__", no_per_sample)
+    batches = list(DataLoader(image_ds, batch_size=32, shuffle=True))
+    assert sum(len(y) for _, y in batches) == 100
+
+
+def test_plain_torch_loader_gives_the_same_batches(image_ds: ImageFolderDataset) -> None:
+    ours = _epoch(DataLoader, image_ds)
+    theirs = _epoch(torch.utils.data.DataLoader, image_ds)
+    assert _same(ours, theirs)
+
+
+@pytest.mark.integration  # worker processes pass tensors over local unix sockets
+def test_two_workers_give_the_same_batches_as_none(image_ds: ImageFolderDataset) -> None:
+    assert _same(_epoch(DataLoader, image_ds), _epoch(DataLoader, image_ds, num_workers=2))
+
+
+@pytest.mark.integration
+def test_plain_torch_loader_with_workers(image_ds: ImageFolderDataset) -> None:
+    assert _same(_epoch(torch.utils.data.DataLoader, image_ds, num_workers=2),
+                 _epoch(DataLoader, image_ds))
+
+
+def test_subset_keeps_the_batched_path(image_ds: ImageFolderDataset) -> None:
+    subset = Subset(image_ds, list(range(50, 100)))
+    x, y = next(iter(DataLoader(subset, batch_size=10)))
+    assert torch.equal(x, image_ds.__getitems__(list(range(50, 60))).images)
+    assert y.tolist() == [2] * 10
+
+
+def test_loader_dataset_attribute_is_the_users(image_ds: ImageFolderDataset) -> None:
+    loader = DataLoader(image_ds, batch_size=4)
+    next(iter(loader))
+    assert loader.dataset is image_ds
+
+
+class _Ragged(Dataset):
+    def __len__(self) -> int:
+        return 6
+
+    def __getitem__(self, i: int) -> Any:
+        return None if i in (2, 3) else torch.zeros(i + 1)
+
+
+def test_collate_error_names_dataset_indices() -> None:
+    def failing(batch: Any) -> Any:
+        raise CollateError("shapes differ: [1] and [2]")
+
+    loader = DataLoader(_Ragged(), batch_size=2, collate_fn=failing)
+    with pytest.raises(CollateError, match=r"shapes differ.*dataset indices \[0, 1\]"):
+        next(iter(loader))
+
+
+def test_default_collate_error_is_a_collate_error() -> None:
+    loader = DataLoader(_Ragged(), batch_size=2)
+    with pytest.raises(CollateError, match=r"\[0, 1\]|0.*1"):
+        next(iter(loader))
+
+
+def test_none_batches_are_skipped() -> None:
+    def drop_none(batch: Any) -> Any:
+        kept = [x for x in batch if x is not None]
+        return kept or None
+
+    loader = DataLoader(_Ragged(), batch_size=2, collate_fn=drop_none)
+    batches = list(loader)
+    assert len(batches) == 2 and loader.skipped_batches == 1
+
+
+def test_no_auto_batching_still_works(image_ds: ImageFolderDataset) -> None:
+    x, y = next(iter(DataLoader(image_ds, batch_size=None)))
+    assert x.shape == (1, 28, 28) and int(y) == 0

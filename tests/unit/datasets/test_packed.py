@@ -1,0 +1,156 @@
+"""The packed cache: reuse, rebuild on change, atomic builds, one build under concurrency."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from image_factory import make_image_archive, make_image_tree
+
+import datasets.decode
+import datasets.packing
+from datasets import ImageFolderDataset, PackedCacheError
+from datasets.packed import PackedImages, PackWriter, ensure_packed, packed_root
+
+
+def _no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("decoded images although the cache should have been reused")
+
+    monkeypatch.setattr(datasets.packing, "decode_files", fail)
+    monkeypatch.setattr(datasets.packing, "decode_blobs", fail)
+
+
+def test_second_open_reuses_cache_without_decoding(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    make_image_tree(tmp_path / "t", per_class=4)
+    first = ImageFolderDataset(tmp_path / "t")
+    _no_decoding(monkeypatch)
+    started = time.perf_counter()
+    second = ImageFolderDataset(tmp_path / "t")
+    assert time.perf_counter() - started < 1.0
+    assert second.packed.path == first.packed.path
+    assert torch.equal(second.data, first.data)
+
+
+def test_archive_cache_reused_without_decoding(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = make_image_archive(tmp_path / "a.tar.gz", per_class=4)
+    first = ImageFolderDataset.from_archive(archive)
+    _no_decoding(monkeypatch)
+    monkeypatch.setattr(datasets.packing, "iter_tar_chunks", None)  # not even read
+    assert ImageFolderDataset.from_archive(archive).packed.path == first.packed.path
+
+
+def test_changed_source_gets_a_new_cache(tmp_path: Path) -> None:
+    make_image_tree(tmp_path / "t", per_class=3)
+    first = ImageFolderDataset(tmp_path / "t")
+    make_image_tree(tmp_path / "t", classes=("D",), per_class=2)  # a new class appears
+    second = ImageFolderDataset(tmp_path / "t")
+    assert second.packed.path != first.packed.path
+    assert len(second) == 11 and second.classes == ["A", "B", "C", "D"]
+    victim = tmp_path / "t" / "A" / "00000.png"
+    stat = victim.stat()
+    os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert ImageFolderDataset(tmp_path / "t").packed.path not in (first.packed.path,
+                                                                 second.packed.path)
+
+
+def test_crash_mid_pack_leaves_no_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_image_tree(tmp_path / "t", per_class=30)
+    monkeypatch.setattr(datasets.packing, "CHUNK_SIZE", 8)
+    real = datasets.decode.decode_files
+    calls = []
+
+    def crash_on_third(*args: object) -> object:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # like Ctrl-C half way through
+        return real(*args)
+
+    monkeypatch.setattr(datasets.packing, "decode_files", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        ImageFolderDataset(tmp_path / "t")
+    root = packed_root()
+    assert list(root.iterdir()) == [] or all(p.suffix == ".lock" for p in root.iterdir())
+    monkeypatch.setattr(datasets.packing, "decode_files", real)
+    ds = ImageFolderDataset(tmp_path / "t")  # the next use builds it whole
+    assert len(ds) == 90
+
+
+def test_leftover_temp_folder_of_killed_build_is_removed(tmp_path: Path) -> None:
+    root = packed_root()
+    stale = root / ".k1.tmp-12345"
+    stale.mkdir(parents=True)
+    (stale / "images.u8").write_bytes(b"\0" * 100)  # half written, no manifest
+
+    def build(folder: Path) -> None:
+        writer = PackWriter(folder)
+        writer.append(np.zeros((2, 3, 3), np.uint8), np.array([0, 1]))
+        writer.finish({"classes": ["x", "y"], "skipped": []}, image_shape=None)
+
+    packed = ensure_packed("k1", build)
+    assert not stale.exists()
+    assert packed.shape == (2, 3, 3) and packed.labels().tolist() == [0, 1]
+
+
+def test_damaged_cache_is_rebuilt(tmp_path: Path) -> None:
+    make_image_tree(tmp_path / "t", per_class=3)
+    first = ImageFolderDataset(tmp_path / "t")
+    with open(first.packed.path / "images.u8", "r+b") as handle:
+        handle.truncate(100)  # a damaged cache file
+    again = ImageFolderDataset(tmp_path / "t")
+    assert len(again) == 9 and torch.equal(again.targets, first.targets)
+
+
+def test_invalid_cache_folder_raises_clear_error(tmp_path: Path) -> None:
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"format": 999, "shape": [1, 1, 1]}))
+    with pytest.raises(PackedCacheError, match="format 999.*delete the folder"):
+        PackedImages(folder)
+
+
+def test_concurrent_users_build_once(tmp_path: Path) -> None:
+    builds = []
+
+    def build(folder: Path) -> None:
+        builds.append(1)
+        time.sleep(0.2)
+        writer = PackWriter(folder)
+        writer.append(np.ones((1, 2, 2), np.uint8), np.array([0]))
+        writer.finish({"classes": ["a"], "skipped": []}, image_shape=None)
+
+    results: list[PackedImages] = []
+    threads = [threading.Thread(target=lambda: results.append(ensure_packed("same", build)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and len(results) == 3
+    assert {r.path for r in results} == {packed_root() / "same"}
+
+
+def test_manifest_describes_the_cache(tmp_path: Path) -> None:
+    make_image_tree(tmp_path / "t", per_class=2, corrupt=[("B", "empty")])
+    manifest = ImageFolderDataset(tmp_path / "t").manifest
+    assert manifest["shape"] == [6, 28, 28]
+    assert manifest["classes"] == ["A", "B", "C"]
+    assert manifest["counts"] == {"A": 2, "B": 2, "C": 2}
+    assert manifest["skipped"] == [["B/bad-0-empty.png", "empty file (0 bytes)"]]
+    assert manifest["source"]["type"] == "folder"
+    assert manifest["source"]["fingerprint"].startswith("folder-")
+    assert manifest["build_seconds"] >= 0 and "built_at" in manifest
+
+
+def test_cache_dir_argument_places_the_cache(tmp_path: Path) -> None:
+    make_image_tree(tmp_path / "t", per_class=1)
+    ds = ImageFolderDataset(tmp_path / "t", cache_dir=tmp_path / "elsewhere")
+    assert ds.packed.path.parent == tmp_path / "elsewhere" / "packed"
