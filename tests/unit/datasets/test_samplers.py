@@ -169,3 +169,21 @@ def test_samplers_take_replicas_from_torch_distributed(monkeypatch) -> None:
                     ShardedEvalSampler(10)):
         assert (sampler.num_replicas, sampler.rank) == (4, 3)
     assert list(ShardedEvalSampler(10)) == [8, 9]
+
+
+@pytest.mark.integration  # worker processes pass tensors over local unix sockets
+def test_bucket_batches_same_with_two_workers() -> None:
+    from datasets.collate import PadCollate
+    from datasets.text import TextClassificationDataset
+
+    ds = TextClassificationDataset([" ".join("ab"[i % 2] * (n % 7 + 1) for i in range(n))
+                                    for n in _lengths(120)], [i % 2 for i in range(120)])
+    ds.vocab = ds.build_vocab()
+    def run(workers: int) -> list[dict[str, torch.Tensor]]:
+        sampler = BucketBatchSampler(ds.lengths(), 16, seed=5)
+        return list(torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=workers,
+                                                collate_fn=PadCollate(pad_to_multiple_of=8)))
+    zero, two = run(0), run(2)
+    assert len(zero) == len(two) == 8
+    for a, b in zip(zero, two, strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
