@@ -12,11 +12,9 @@ local path or ``file://`` URL (air-gapped mirrors): the file is copied and verif
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import os
-import random
 import sys
 import time
 from collections.abc import Sequence
@@ -29,7 +27,8 @@ import urllib3
 from tqdm import tqdm
 
 from loaders.errors import ChecksumMismatchError, DownloadError
-from loaders.verify import CHUNK_BYTES, Expected, check_file, stream_hasher
+from loaders.retry import RetryPolicy, retry_after_s
+from loaders.verify import Expected, check_file, stream_hasher
 
 log = logging.getLogger(__name__)
 
@@ -37,34 +36,6 @@ _GONE = (403, 404, 410)
 _READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<!--")
 USER_AGENT = "dataferry/0.1 (+https://github.com/dataferry/dataferry)"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Timeouts and retries for one URL.
-
-    Attributes:
-        attempts: tries per URL for transient failures (connection, timeout, 429, 5xx).
-        backoff_s: the first backoff; doubled each retry, with up to 50% random jitter added.
-        backoff_max_s: the cap of any wait, ``Retry-After`` included.
-        connect_timeout_s: how long to wait for the connection.
-        read_timeout_s: how long to wait for the next bytes.
-        chunk_bytes: the read and write size.
-    """
-
-    attempts: int = 4
-    backoff_s: float = 1.0
-    backoff_max_s: float = 60.0
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 60.0
-    chunk_bytes: int = CHUNK_BYTES
-
-    def backoff(self, attempt: int, retry_after_s: float | None = None) -> float:
-        """Return the wait before retry number ``attempt + 1``."""
-        if retry_after_s is not None:
-            return min(max(retry_after_s, 0.0), self.backoff_max_s)
-        delay = self.backoff_s * 2**attempt
-        return min(delay * (1.0 + random.random() / 2), self.backoff_max_s)
 
 
 class _NextUrl(Exception):
@@ -206,7 +177,7 @@ class _Job:
             if status == 429 or status >= 500:
                 raise _Transient(
                     f"HTTP {status} {response.reason}",
-                    _retry_after_s(response.headers.get("Retry-After")),
+                    retry_after_s(response.headers.get("Retry-After")),
                 )
             if status == 206:
                 start = _content_range_start(response.headers.get("Content-Range"))
@@ -378,18 +349,6 @@ def _open(
             raise _NextUrl(f"refused a redirect from https to {location} (no downgrade to http)")
         url = location
     raise _NextUrl("more than 10 redirects")
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
 
 
 def _content_range_start(value: str | None) -> int | None:

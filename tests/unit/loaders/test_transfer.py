@@ -10,6 +10,7 @@ import requests
 import responses
 
 from loaders import DownloadError, transfer
+from loaders.retry import retry_after_s
 from loaders.transfer import RetryPolicy, download
 from loaders.verify import Expected
 
@@ -220,8 +221,8 @@ def test_download_local_mirror_bad_file_is_refused(tmp_path: Path, target: Path)
 def test_retry_policy_backoff_is_capped() -> None:
     policy = RetryPolicy(backoff_s=10, backoff_max_s=15)
     assert policy.backoff(5) == 15 and policy.backoff(0, retry_after_s=100) == 15
-    assert transfer._retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
-    assert transfer._retry_after_s("soon") is None
+    assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert retry_after_s("soon") is None
 
 
 @responses.activate

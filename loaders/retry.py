@@ -1,0 +1,59 @@
+"""How long to wait and how often to retry: timeouts, backoff with jitter, ``Retry-After``."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from loaders.verify import CHUNK_BYTES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Timeouts and retries for one URL.
+
+    Attributes:
+        attempts: tries per URL for transient failures (connection, timeout, 429, 5xx).
+        backoff_s: the first backoff; doubled each retry, with up to 50% random jitter added.
+        backoff_max_s: the cap of any wait, ``Retry-After`` included.
+        connect_timeout_s: how long to wait for the connection.
+        read_timeout_s: how long to wait for the next bytes.
+        chunk_bytes: the read and write size.
+    """
+
+    attempts: int = 4
+    backoff_s: float = 1.0
+    backoff_max_s: float = 60.0
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+    chunk_bytes: int = CHUNK_BYTES
+
+    def backoff(self, attempt: int, retry_after_s: float | None = None) -> float:
+        """Return the wait before retry number ``attempt + 1``."""
+        if retry_after_s is not None:
+            return min(max(retry_after_s, 0.0), self.backoff_max_s)
+        delay = self.backoff_s * 2**attempt
+        return min(delay * (1.0 + random.random() / 2), self.backoff_max_s)
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Return the seconds a ``Retry-After`` header asks for (delay or HTTP date), or ``None``.
+
+    Example:
+        >>> retry_after_s("7")
+        7.0
+    """
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
