@@ -187,3 +187,44 @@ def test_bucket_batches_same_with_two_workers() -> None:
     assert len(zero) == len(two) == 8
     for a, b in zip(zero, two, strict=True):
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _distributed_rank(rank: int, world: int, store: str, out: str) -> None:
+    import json
+
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        bucket = BucketBatchSampler(_lengths(101), 8, seed=1)  # replicas/rank from the group
+        balanced = BalancedSampler([i % 3 for i in range(99)], replacement=False, seed=1)
+        evaluation = ShardedEvalSampler(101)
+        result = {"bucket": list(bucket), "balanced": list(balanced), "eval": list(evaluation),
+                  "world": [bucket.num_replicas, bucket.rank]}
+        gathered: list[object] = [None] * world
+        dist.all_gather_object(gathered, result)
+        if rank == 0:
+            with open(out, "w") as f:
+                json.dump(gathered, f)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.integration  # two gloo processes talking over loopback
+def test_samplers_under_real_torch_distributed(tmp_path) -> None:
+    import json
+
+    import torch.multiprocessing as mp
+
+    out = tmp_path / "ranks.json"
+    mp.start_processes(_distributed_rank, args=(2, str(tmp_path / "store"), str(out)), nprocs=2,
+                       start_method="fork")
+    ranks = json.loads(out.read_text())
+    assert [r["world"] for r in ranks] == [[2, 0], [2, 1]]
+    bucket = [{i for b in r["bucket"] for i in b} for r in ranks]
+    assert len(ranks[0]["bucket"]) == len(ranks[1]["bucket"]) == 7
+    assert bucket[0] | bucket[1] == set(range(101)) and len(bucket[0] & bucket[1]) <= 1
+    balanced = [set(r["balanced"]) for r in ranks]  # 99 distinct draws, one wrapped to even up
+    assert len(balanced[0] | balanced[1]) == 99 and len(balanced[0] & balanced[1]) <= 1
+    assert len(ranks[0]["balanced"]) == len(ranks[1]["balanced"]) == 50
+    assert ranks[0]["eval"] + ranks[1]["eval"] == list(range(101))
