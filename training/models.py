@@ -126,8 +126,8 @@ class BagOfWords(nn.Module):
     """Bag-of-words text classifier: ``EmbeddingBag`` (mean of token vectors) then a linear layer.
 
     ``forward`` takes the dict batches of ``datasets.pad_collate``: ``input_ids`` ``[B, T]`` with
-    ``attention_mask`` or ``lengths`` marking the real tokens, or flat ``input_ids`` with
-    ``offsets`` (EmbeddingBag style). A bare ``[B, T]`` tensor uses every token.
+    ``attention_mask`` or ``lengths`` marking the real tokens, or ``flat_input_ids`` (or flat
+    ``input_ids``) with ``offsets`` (EmbeddingBag style, ``pad_collate(return_offsets=True)``). A bare ``[B, T]`` tensor uses every token.
 
     Args:
         vocab_size: number of token ids.
@@ -177,6 +177,8 @@ class BagOfWords(nn.Module):
                 f"expected a batch dict with 'input_ids' but got keys {sorted(batch)}; "
                 "collate text with datasets.pad_collate"
             )
+        if "offsets" in batch and "flat_input_ids" in batch:
+            return self.embedding(batch["flat_input_ids"], batch["offsets"])
         ids = batch["input_ids"]
         if "offsets" in batch and ids.dim() == 1:
             return self.embedding(ids, batch["offsets"])

@@ -1,0 +1,238 @@
+"""``python -m training fit``: train a linear, logistic or bag-of-words model from the command line.
+
+Writes into ``--out``: ``metrics.json`` (``test_accuracy`` as a fraction, per-class scores,
+confusion matrix, history, configuration), ``checkpoint.pt`` and ``curves.png``; prints a final
+line with the test accuracy. Under ``torchrun`` it trains with DistributedDataParallel; only
+rank 0 logs and writes files. Exit status: 0 success, 1 a caught error (one line
+``error: …``), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from training import distributed
+from training.callbacks import EarlyStopping
+from training.curves import save_curves
+from training.data import IMAGE_DATASETS, load_image_splits
+from training.errors import TrainingError
+from training.fit import History, evaluate, fit, resolve_device, seed_everything
+from training.models import BagOfWords, LinearRegression, LogisticRegression
+from training.optim import OPTIMIZERS
+
+log = logging.getLogger(__name__)
+
+__all__ = ["OneHotMSELoss", "build_parser", "main"]
+
+TEXT_DATASETS = ("sms-spam",)
+EPILOG = """examples:
+  python -m training fit --dataset letters --model logistic --epochs 5 --out runs/letters
+  python -m training fit --data-dir ../shared/data/notmnist-idx --optimizer lbfgs --out runs/idx
+  python -m training fit --dataset sms-spam --model bow --optimizer adam --lr 0.02 --out runs/sms
+  torchrun --nproc_per_node=2 -m training fit --dataset letters --out runs/ddp
+"""
+
+
+class OneHotMSELoss(nn.Module):
+    """Mean squared error against one-hot labels: least-squares classification."""
+
+    classification = True
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+
+    def forward(self, outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Return ``mean((outputs - one_hot(labels))^2)``."""
+        target = nn.functional.one_hot(labels.long(), self.num_classes).to(outputs.dtype)
+        return nn.functional.mse_loss(outputs, target)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``python -m training``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train linear and logistic models on dataferry datasets.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("fit", help="train a model and write metrics, checkpoint and curves",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=[*IMAGE_DATASETS, *TEXT_DATASETS], default="letters",
+                   help="registry dataset (default letters, generated offline)")
+    p.add_argument("--data-dir", help="local folder of IDX files or CLASS/*.png images "
+                   "(or, with --model bow, a CSV/TSV/JSONL file) instead of --dataset")
+    p.add_argument("--model", choices=["linear", "logistic", "bow"], default="logistic")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: sgd 0.1, adam 0.01, lbfgs 1.0)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
+    p.add_argument("--momentum", type=float, default=0.0)
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="L2 strength (default 0; lbfgs: 1/n_train, scikit-learn's C=1)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="early stopping: epochs without valid-loss improvement (default off)")
+    p.add_argument("--out", required=True, help="run folder for metrics.json, checkpoint, curves")
+    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    p.add_argument("--root", help="cache home (default $DATAFERRY_HOME or ~/.cache/dataferry)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    verbosity = p.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="only the final line")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+@dataclass
+class _Run:
+    model: nn.Module
+    loss: nn.Module | None
+    train: Any
+    valid: Any
+    test: Any
+    classes: list[str]
+    n_train: int
+
+
+def _image_run(args: argparse.Namespace, device: torch.device) -> _Run:
+    from datasets import DataLoader, ToFloat
+
+    with distributed.main_process_first():  # rank 0 downloads and packs; the others reuse it
+        # pixels / 255 in [0, 1], as scikit-learn users feed them: the lbfgs default L2 term
+        # (1 / n_train) then matches LogisticRegression(C=1)
+        splits = load_image_splits(None if args.data_dir else args.dataset, root=args.root,
+                                   data_dir=args.data_dir, seed=args.seed,
+                                   transform=ToFloat(mean=0.0, std=1.0))
+    k = len(splits.classes)
+    if args.model == "bow":
+        raise ValueError("--model bow needs a text dataset (--dataset sms-spam or a text file)")
+    model: nn.Module
+    if args.model == "linear":
+        model, loss = LinearRegression(splits.in_features, k), OneHotMSELoss(k)
+    else:
+        model, loss = LogisticRegression(splits.in_features, k), None
+    sampler = distributed.shard_sampler(splits.train, shuffle=True, seed=args.seed)
+    pin = device.type == "cuda"
+    train = DataLoader(splits.train, batch_size=args.batch_size, shuffle=sampler is None,
+                       sampler=sampler, num_workers=args.num_workers, pin_memory=pin,
+                       generator=torch.Generator().manual_seed(args.seed))
+    valid = (DataLoader(splits.valid, batch_size=1024, pin_memory=pin)
+             if splits.valid is not None else None)
+    test = DataLoader(splits.test, batch_size=1024, pin_memory=pin)
+    return _Run(model, loss, train, valid, test, splits.classes, len(splits.train))
+
+
+def _text_run(args: argparse.Namespace) -> _Run:
+    from training.examples.text_classification import load_text_data
+
+    if args.model != "bow":
+        raise ValueError(f"--model {args.model} needs image data; use --model bow for text")
+    text = load_text_data(None if args.data_dir else args.dataset, data=args.data_dir,
+                          root=args.root, batch_size=args.batch_size, seed=args.seed)
+    model = BagOfWords(text.vocab_size, len(text.classes), 64, padding_idx=text.pad_id)
+    return _Run(model, None, text.train_loader, None, text.test_loader, text.classes,
+                text.train_size)
+
+
+def _is_text(args: argparse.Namespace) -> bool:
+    if args.data_dir:
+        return args.model == "bow"
+    return args.dataset in TEXT_DATASETS
+
+
+def _default_lr(optimizer: str) -> float:
+    return {"sgd": 0.1, "adam": 0.01, "lbfgs": 1.0}[optimizer]
+
+
+def _write_outputs(args: argparse.Namespace, out: Path, run: _Run, history: History,
+                   test: dict[str, Any], config: dict[str, Any], seconds: float) -> None:
+    metrics = {
+        "dataset": args.data_dir or args.dataset,
+        "model": args.model,
+        "classes": run.classes,
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "test_count": test["count"],
+        "test_macro_f1": test.get("macro_f1"),
+        "test_precision": test.get("precision"),
+        "test_recall": test.get("recall"),
+        "test_f1": test.get("f1"),
+        "confusion_matrix": test.get("confusion_matrix"),
+        "train_time_s": seconds,
+        "world_size": distributed.world_size(),
+        "config": config,
+        "history": history.to_dict(),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    save_curves(history, out / "curves.png",
+                title=f"{args.model} on {metrics['dataset']} ({args.optimizer}, lr {config['lr']})")
+
+
+def _fit_command(args: argparse.Namespace) -> int:
+    env = distributed.setup()
+    try:
+        device = resolve_device(args.device)
+        seed_everything(args.seed)
+        run = _text_run(args) if _is_text(args) else _image_run(args, device)
+        lr = args.lr if args.lr is not None else _default_lr(args.optimizer)
+        wd = args.weight_decay
+        if wd is None:
+            wd = 1.0 / run.n_train if args.optimizer == "lbfgs" else 0.0
+        out = Path(args.out)
+        if env.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+        model = distributed.wrap_model(run.model.to(device), device)
+        callbacks = [EarlyStopping(patience=args.patience)] if args.patience is not None else []
+        if callbacks and run.valid is None:
+            raise ValueError("--patience needs a validation split, and this dataset has none")
+        started = time.perf_counter()
+        history = fit(model, run.train, run.valid, loss=run.loss, optimizer=args.optimizer, lr=lr,
+                      epochs=args.epochs, momentum=args.momentum, weight_decay=wd, device=device,
+                      seed=args.seed, callbacks=callbacks, checkpoint_dir=out, resume=args.resume,
+                      progress=not args.quiet and sys.stderr.isatty() and env.is_main)
+        seconds = time.perf_counter() - started
+        test = evaluate(model, run.test, loss=run.loss, device=device, report=True)
+        config = {"optimizer": args.optimizer, "lr": lr, "epochs": args.epochs,
+                  "batch_size": args.batch_size, "momentum": args.momentum, "weight_decay": wd,
+                  "seed": args.seed, "device": str(device), "patience": args.patience}
+        if env.is_main:
+            _write_outputs(args, out, run, history, test, config, seconds)
+            print(f"test accuracy: {test['accuracy']:.4f} ({test['count']} samples, "
+                  f"{len(history.epoch)} epochs, {seconds:.1f}s) -> {out / 'metrics.json'}")
+        return 0
+    finally:
+        distributed.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit status (0 ok, 1 error, 2 usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} should be a positive int, but got "
+                         f"{getattr(args, name)}")
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from datasets.errors import DatasetError
+    from loaders.errors import LoaderError
+
+    try:
+        return _fit_command(args)
+    except (TrainingError, DatasetError, LoaderError, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
