@@ -85,8 +85,10 @@ def save_grid(
     Example:
         >>> import torch
         >>> data = [(torch.rand(1, 28, 28), i % 3) for i in range(10)]
-        >>> save_grid(data, "/tmp/dataferry-doctest-grid.png", count=6, nrow=3).name
-        'dataferry-doctest-grid.png'
+        >>> import pathlib, tempfile
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "grid.png"
+        >>> save_grid(data, out, count=6, nrow=3) == out
+        True
     """
     for arg, value in (("count", count), ("nrow", nrow), ("scale", scale)):
         if value < 1:

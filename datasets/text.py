@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import numbers
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -411,6 +412,7 @@ class TextClassificationDataset(torch.utils.data.Dataset):
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) or (
-        isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_floating_point()
-    )
+    """Whether a label is already a class id: an int (numpy's too) or an integer 0-d tensor."""
+    if isinstance(value, torch.Tensor):
+        return value.ndim == 0 and not value.is_floating_point() and value.dtype != torch.bool
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

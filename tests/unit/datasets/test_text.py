@@ -139,3 +139,12 @@ def test_custom_dataset_example_runs(capsys) -> None:
     out = capsys.readouterr().out
     assert "{'text': [" in out and "'label': tensor([" in out
     assert "'input_ids': [[" in out and "'offsets': [0," in out
+
+
+def test_integer_labels_of_any_kind_are_kept() -> None:
+    import numpy as np
+
+    assert TextClassificationDataset(["a", "b"], np.array([3, 7])).labels == [3, 7]
+    assert TextClassificationDataset(["a", "b"], torch.tensor([2, 0])).labels == [2, 0]
+    flags = TextClassificationDataset(["a", "b"], [True, False])
+    assert flags.classes == [False, True] and flags.labels == [1, 0]
