@@ -206,8 +206,8 @@ class _Job:
             raise _NextUrl(f"the server announces {total:,} bytes but expected {size:,} bytes")
         received = 0
         with (
-            stream_hasher(self.expected) as hasher,
             open(self.part, "ab" if offset else "wb") as handle,
+            stream_hasher(self.expected, sync_fd=handle.fileno()) as hasher,  # stops first
             self._bar(total, offset) as bar,
         ):
             if offset:
@@ -227,6 +227,7 @@ class _Job:
                 received += len(chunk)
                 bar.update(len(chunk))
                 if size is not None and offset + received > size and not self.expected.content_sha256:
+                    hasher.close()
                     handle.close()
                     self._discard()
                     raise _NextUrl(f"sent more than the expected {size:,} bytes")
@@ -261,9 +262,9 @@ class _Job:
             raise _NextUrl(f"no such file {source}")
         size = source.stat().st_size
         with (
-            stream_hasher(self.expected) as hasher,
             open(source, "rb") as src,
             open(self.part, "wb") as dst,
+            stream_hasher(self.expected, sync_fd=dst.fileno()) as hasher,  # stops first
             self._bar(size, 0) as bar,
         ):
             while chunk := src.read(self.policy.chunk_bytes):
