@@ -125,3 +125,22 @@ def test_stream_hasher_matches_hashlib(threaded: bool, plain: Path) -> None:
         digests = hasher.hexdigests()
     whole = PAYLOAD[:1000] + PAYLOAD
     assert digests == {"sha256": hashlib.sha256(whole).hexdigest(), "md5": hashlib.md5(whole).hexdigest()}
+
+
+def test_stream_hasher_background_sync_survives_a_bad_descriptor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loaders import verify
+
+    monkeypatch.setattr(verify, "SYNC_EVERY_BYTES", 1000)
+    with open(tmp_path / "out.bin", "wb") as handle:
+        with stream_hasher(Expected(), threaded=True, sync_fd=handle.fileno()) as hasher:
+            for _ in range(5):
+                handle.write(PAYLOAD)
+                hasher.update(PAYLOAD)
+            good = hasher.hexdigests()
+    with stream_hasher(Expected(), threaded=True, sync_fd=987_654) as hasher:  # EBADF
+        for _ in range(5):
+            hasher.update(PAYLOAD)
+        bad_fd = hasher.hexdigests()
+    assert good == bad_fd == {"sha256": hashlib.sha256(PAYLOAD * 5).hexdigest()}
