@@ -142,3 +142,20 @@ def test_report_registry_notmnist_idx_with_only_test_files(shared_data, capsys) 
     out = capsys.readouterr().out
     assert "[test] 10,000 items, 10 classes" in out and "  J      1,000" in out
     assert "9,804" in out and "[train]" not in out
+
+
+@pytest.mark.integration  # real `python -m` runs in subprocesses
+def test_clis_as_subprocesses(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[3]
+    tree = _tree(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "datasets.report", str(tree)], cwd=repo,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "[all] 9 items, 2 classes" in run.stdout
+    run = subprocess.run([sys.executable, "-m", "datasets.preview", "no-such-dataset", "--out",
+                          str(tmp_path / "g.png")], cwd=repo, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 1 and run.stderr.startswith("error: no dataset called")
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
