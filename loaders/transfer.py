@@ -158,6 +158,10 @@ class _Job:
 
     def _attempt(self, url: str, session: requests.Session) -> dict[str, str]:
         offset = self.part.stat().st_size if self.part.exists() else 0
+        size = self.expected.size_bytes
+        if offset and size is not None and offset > size and not self.expected.content_sha256:
+            self._discard()  # longer than the whole file: nothing in it can be trusted
+            offset = 0
         validator = self._validator(url) if offset else None
         headers = {"Accept-Encoding": "identity"}
         if offset and (validator or self.expected.has_hash):
@@ -255,7 +259,13 @@ class _Job:
             self._discard()
             raise _Transient(f"416 for bytes from {size:,}; starting over")
         log.info("%s: 416 for a complete-looking part; re-verifying it", self.target.name)
-        return {}
+        try:
+            sha256 = check_file(self.part, self.expected, name=self.target.name,
+                                allow_recompressed=self.allow_recompressed)
+        except ChecksumMismatchError as err:
+            self._discard()  # a stale or corrupt part: the same URL may still serve it whole
+            raise _Transient(f"416 and the leftover part does not verify ({err}); starting over") from err
+        return {"sha256": sha256}
 
     def _copy_local(self, source: Path) -> dict[str, str]:
         if not source.is_file():

@@ -246,3 +246,21 @@ def test_download_tls_error_moves_on_without_retry(target: Path, sleeps: list[fl
     responses.add(responses.GET, URL2, body=DATA)
     download([URL, URL2], target, expected=GOOD)
     assert sleeps == [] and len(responses.calls) == 2
+
+
+@responses.activate
+def test_download_416_with_a_corrupt_part_starts_over_on_the_same_url(
+    target: Path, sleeps: list[float]
+) -> None:
+    target.with_name(target.name + ".part").write_bytes(b"\0" * len(DATA))
+    _serve_ranges(URL, DATA)
+    assert download([URL], target, expected=GOOD) == SHA
+    assert [c.response.status_code for c in responses.calls] == [416, 200]
+
+
+@responses.activate
+def test_download_part_longer_than_the_file_is_dropped(target: Path, sleeps: list[float]) -> None:
+    target.with_name(target.name + ".part").write_bytes(DATA + b"tail")
+    responses.add(responses.GET, URL, body=DATA)
+    assert download([URL], target, expected=GOOD) == SHA
+    assert "Range" not in responses.calls[0].request.headers
