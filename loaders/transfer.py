@@ -106,6 +106,11 @@ def download(
             except _NextUrl as failure:
                 log.warning("%s failed: %s", url, failure)
                 failures.append(f"{url} ({failure})")
+            except OSError as err:  # the local disk, not the server: another URL will not help
+                raise DownloadError(
+                    f"could not write {target.name} in {target.parent}: {err}; check free space "
+                    "and permissions there, or use another cache folder (--root / DATAFERRY_HOME)"
+                ) from err
     finally:
         if own_session:
             session.close()

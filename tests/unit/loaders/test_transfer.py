@@ -264,3 +264,17 @@ def test_download_part_longer_than_the_file_is_dropped(target: Path, sleeps: lis
     responses.add(responses.GET, URL, body=DATA)
     assert download([URL], target, expected=GOOD) == SHA
     assert "Range" not in responses.calls[0].request.headers
+
+
+@responses.activate
+def test_download_disk_error_is_a_download_error_naming_the_folder(
+    target: Path, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    responses.add(responses.GET, URL, body=DATA)
+
+    def disk_full(handle: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(transfer, "_sync", disk_full)
+    with pytest.raises(DownloadError, match=r"No space left on device; check free space"):
+        download([URL], target, expected=GOOD)
