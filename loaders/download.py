@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnknownDatasetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (LoaderError, ValueError) as err:
+    except (LoaderError, ValueError, OSError) as err:  # OSError: e.g. an unwritable --root
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -117,3 +117,11 @@ def test_cli_real_mnist_test_split_from_a_local_mirror(
     assert main(["--verify", "mnist"]) == 0  # the re-gzipped images are accepted (warning)
     out = capsys.readouterr().out
     assert out.count("ok ") == 2 and out.count("absent ") == 2
+
+
+def test_cli_unwritable_root_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["letters", "--count", "5", "--root", str(blocker / "sub")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
