@@ -13,22 +13,18 @@ time of extraction).
 
 from __future__ import annotations
 
-import bz2
 import contextlib
-import errno
 import gzip
 import hashlib
 import json
 import logging
-import lzma
 import os
 import shutil
 import tarfile
 import tempfile
-import zipfile
 import zlib
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
@@ -40,11 +36,8 @@ from loaders.archive_policy import (
     DEFAULT_MAX_TOTAL_BYTES,
     Budget,
     Limits,
-    check_hardlink,
-    check_symlink,
-    clean_name,
-    refuse_special,
 )
+from loaders.archive_readers import FORCE_HINT, read_archive
 from loaders.errors import ArchiveError, LockTimeoutError, UnsafeArchiveError
 
 log = logging.getLogger(__name__)
@@ -57,13 +50,8 @@ _SUFFIXES = (
 )
 _ALIASES = {"tgz": "tar.gz", "tbz2": "tar.bz2", "tbz": "tar.bz2", "txz": "tar.xz"}
 _MANIFEST_FORMAT = 1
-_SPECIAL = {tarfile.CHRTYPE: "character device", tarfile.BLKTYPE: "block device", tarfile.FIFOTYPE: "FIFO"}
 _CHUNK_BYTES = 1024**2
 _LOCK_TIMEOUT_S = 900.0
-_FORCE_HINT = "delete it and download it again (fetch(..., force=True) or --force)"
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(
-    os, "O_CLOEXEC", 0
-)
 
 
 def detect_kind(archive: str | os.PathLike[str], kind: str | None = None) -> str:
@@ -110,7 +98,7 @@ def _sniff(path: Path) -> str:
         return "tar"
     raise ArchiveError(
         f"cannot tell what kind of archive {path} is (its first bytes {head[:8]!r} match no "
-        f"tar, gzip, bz2, xz or zip file; an HTML error page?); pass kind=..., or {_FORCE_HINT}"
+        f"tar, gzip, bz2, xz or zip file; an HTML error page?); pass kind=..., or {FORCE_HINT}"
     )
 
 
@@ -270,12 +258,11 @@ def _extract_locked(
         shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=prefix, dir=dest))
     try:
-        budget = Budget(archive, archive.stat().st_size, limits)
         with tqdm(
             total=archive.stat().st_size, unit="B", unit_scale=True, disable=not progress,
             desc=f"extract {archive.name}", leave=False,
         ) as bar:
-            _READERS[kind](archive, _Writer(staging, archive), budget, bar if progress else None)
+            budget = read_archive(archive, kind, staging, limits, bar if progress else None)
         top_level = sorted(os.listdir(staging))
         _check_top_level(archive, dest, top_level)
         for name in {*(old or {}).get("top_level", []), *top_level}:
@@ -330,226 +317,5 @@ def _write_manifest(
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(tmp, target)
 
-
-class _Writer:
-    """Writes checked members into the staging folder with as few syscalls as possible."""
-
-    def __init__(self, root: Path, archive: Path) -> None:
-        self.root = os.fspath(root) + os.sep
-        self.archive = os.fspath(archive)
-        self.made: set[str] = {""}
-        self.regular: set[str] = set()
-        self.linked = False  # once a symlink exists, lexical checks alone are not exact
-
-    def folder(self, name: str) -> None:
-        if name in self.made:
-            return
-        try:
-            os.makedirs(self.root + name, exist_ok=True)
-        except (FileExistsError, NotADirectoryError) as err:
-            raise self._conflict(name, err) from err
-        while name not in self.made:
-            self.made.add(name)
-            name = name.rpartition("/")[0]
-
-    def file(self, name: str, data: bytes | None, mode: int, src: IO[bytes] | None = None,
-             size: int = 0) -> None:
-        """Write ``data``, or ``size`` bytes read from ``src``, to member ``name``."""
-        self.folder(name.rpartition("/")[0])
-        path = self.root + name
-        try:
-            fd = os.open(path, _CREATE_FLAGS, 0o755 if mode & 0o111 else 0o644)
-        except OSError as err:
-            if err.errno != errno.ELOOP:  # ELOOP: a symlink of the same name came earlier
-                raise self._conflict(name, err) from err
-            os.unlink(path)
-            fd = os.open(path, _CREATE_FLAGS, 0o755 if mode & 0o111 else 0o644)
-        try:
-            if data is not None:
-                _write_all(fd, data)
-            else:
-                _copy(src, fd, size, self.archive, name)
-        finally:
-            os.close(fd)
-        self.regular.add(name)
-
-    def symlink(self, name: str, target: str) -> None:
-        self.folder(name.rpartition("/")[0])
-        _remove(Path(self.root + name))
-        os.symlink(target, self.root + name)
-        self.linked = True
-
-    def hardlink(self, name: str, target: str) -> None:
-        self.folder(name.rpartition("/")[0])
-        _remove(Path(self.root + name))
-        os.link(self.root + target, self.root + name, follow_symlinks=False)
-        self.regular.add(name)
-
-    def _conflict(self, name: str, err: OSError) -> ArchiveError:
-        if isinstance(err, (IsADirectoryError, NotADirectoryError, FileExistsError)):
-            return ArchiveError(
-                f"{self.archive}: member {name!r} clashes with an earlier member ({err.strerror}); "
-                f"the archive is malformed: {_FORCE_HINT}"
-            )
-        return err  # type: ignore[return-value]  # a disk error: let it through as OSError
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    written = os.write(fd, data)
-    if written < len(data):
-        view = memoryview(data)
-        while written < len(view):
-            written += os.write(fd, view[written:])
-
-
-def _copy(src: IO[bytes] | None, fd: int, size: int, archive: str, name: str) -> None:
-    assert src is not None
-    left = size
-    while left > 0:
-        chunk = src.read(min(left, _CHUNK_BYTES))
-        if not chunk:
-            raise ArchiveError(f"{archive} is truncated inside member {name!r}; {_FORCE_HINT}")
-        _write_all(fd, chunk)
-        left -= len(chunk)
-
-
-def _corrupt(archive: Path | str, err: BaseException) -> ArchiveError:
-    return ArchiveError(f"{archive} is corrupt or truncated ({err}); {_FORCE_HINT}")
-
-
-@contextlib.contextmanager
-def _read_errors(archive: Path):  # type: ignore[no-untyped-def]
-    """Turn the decoders' many error types into ArchiveError; disk errors pass through."""
-    try:
-        yield
-    except tarfile.TarError as err:
-        if hasattr(tarfile, "FilterError") and isinstance(err, tarfile.FilterError):
-            raise UnsafeArchiveError(f"{archive}: refused by tarfile's data filter: {err}") from err
-        raise _corrupt(archive, err) from err
-    except (EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as err:
-        raise _corrupt(archive, err) from err
-    except OSError as err:
-        if err.errno is not None:  # a real I/O error (disk full...), not a decoding error
-            raise
-        raise _corrupt(archive, err) from err
-
-
-def _open_tar_stream(archive: Path, kind: str, raw: IO[bytes]) -> IO[bytes]:
-    if kind == "tar.gz":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    if kind == "tar.bz2":
-        return bz2.BZ2File(raw, "rb")
-    if kind == "tar.xz":
-        return lzma.LZMAFile(raw, "rb")
-    return raw
-
-
-def _make_tar_reader(kind: str):  # type: ignore[no-untyped-def]
-    def read(archive: Path, writer: _Writer, budget: Budget, bar: Any) -> None:
-        with _read_errors(archive), open(archive, "rb", buffering=_CHUNK_BYTES) as raw:
-            stream = _open_tar_stream(archive, kind, raw)
-            with tarfile.open(fileobj=stream, mode="r:") as tf:
-                _tar_members(archive, tf, stream, writer, budget, bar, raw)
-    return read
-
-
-def _tar_members(archive: Path, tf: tarfile.TarFile, stream: IO[bytes], writer: _Writer,
-                 budget: Budget, bar: Any, raw: IO[bytes]) -> None:
-    arch = os.fspath(archive)
-    data_filter = getattr(tarfile, "data_filter", None)
-    while (member := tf.next()) is not None:
-        tf.members.clear()  # keep memory flat on archives with millions of members
-        budget.add_member(member.name)
-        name = clean_name(arch, member.name)
-        if name is None:
-            continue
-        if member.issym():
-            check_symlink(arch, name, member.linkname)
-        elif member.islnk():
-            target = check_hardlink(arch, name, member.linkname, writer.regular)
-        elif not (member.isreg() or member.isdir()):
-            raise refuse_special(arch, name, _SPECIAL.get(member.type, f"special member ({member.type!r})"))
-        # Our lexical checks are exact while no symlink exists; from then on, and for links,
-        # the stdlib's realpath-based data filter checks too, where this Python has it.
-        if data_filter is not None and (writer.linked or member.issym() or member.islnk()):
-            data_filter(member, writer.root)
-        if member.isreg():
-            budget.add_bytes(name, member.size)
-            if member.issparse():
-                writer.file(name, None, member.mode, tf.extractfile(member), member.size)
-            elif member.size <= _CHUNK_BYTES:
-                stream.seek(member.offset_data)
-                data = stream.read(member.size)
-                if len(data) != member.size:
-                    raise ArchiveError(f"{arch} is truncated inside member {name!r}; {_FORCE_HINT}")
-                writer.file(name, data, member.mode)
-            else:
-                stream.seek(member.offset_data)
-                writer.file(name, None, member.mode, stream, member.size)
-        elif member.isdir():
-            writer.folder(name)
-        elif member.issym():
-            writer.symlink(name, member.linkname)
-        else:
-            writer.hardlink(name, target)
-        if bar is not None:
-            bar.update(raw.tell() - bar.n)
-
-
-def _read_zip(archive: Path, writer: _Writer, budget: Budget, bar: Any) -> None:
-    arch = os.fspath(archive)
-    with _read_errors(archive), zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        if len(infos) > budget.limits.max_members:
-            budget.add_member(infos[budget.limits.max_members].filename)
-        # The central directory declares every size: refuse a bomb before writing anything.
-        budget.check_declared(sum(info.file_size for info in infos))
-        for info in infos:
-            budget.add_member(info.filename)
-            name = clean_name(arch, info.filename)
-            if name is None:
-                continue
-            mode = info.external_attr >> 16
-            file_type = mode & 0o170000
-            if info.is_dir() or file_type == 0o040000:
-                writer.folder(name)
-            elif file_type == 0o120000:
-                target = zf.read(info)[:4096].decode("utf-8", "surrogateescape")
-                check_symlink(arch, name, target)
-                writer.symlink(name, target)
-            elif file_type in (0, 0o100000):
-                budget.add_bytes(name, info.file_size)
-                with zf.open(info) as src:
-                    writer.file(name, None, mode, src, info.file_size)
-            else:
-                raise refuse_special(arch, name, f"special file (mode {oct(file_type)})")
-            if bar is not None:
-                bar.update(info.compress_size)
-
-
-def _read_gz(archive: Path, writer: _Writer, budget: Budget, bar: Any) -> None:
-    name = archive.name[:-3] if archive.name.lower().endswith(".gz") else f"{archive.name}.out"
-    budget.add_member(name)
-    with _read_errors(archive), open(archive, "rb", buffering=_CHUNK_BYTES) as raw:
-        with gzip.GzipFile(fileobj=raw, mode="rb") as src:
-            fd = os.open(writer.root + name, _CREATE_FLAGS, 0o644)
-            try:
-                while chunk := src.read(_CHUNK_BYTES):
-                    budget.add_bytes(name, len(chunk))  # no declared size: count while streaming
-                    _write_all(fd, chunk)
-                    if bar is not None:
-                        bar.update(raw.tell() - bar.n)
-            finally:
-                os.close(fd)
-
-
-_READERS = {
-    "tar": _make_tar_reader("tar"),
-    "tar.gz": _make_tar_reader("tar.gz"),
-    "tar.bz2": _make_tar_reader("tar.bz2"),
-    "tar.xz": _make_tar_reader("tar.xz"),
-    "zip": _read_zip,
-    "gz": _read_gz,
-}
 
 __all__ = ["KINDS", "detect_kind", "extract", "is_extracted", "manifest_path"]

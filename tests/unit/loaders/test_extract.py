@@ -26,6 +26,7 @@ from loaders.extract import detect_kind, extract, is_extracted, manifest_path
 
 # The module, not the function of the same name that loaders/__init__ may export.
 extract_module = importlib.import_module("loaders.extract")
+readers = importlib.import_module("loaders.archive_readers")
 ALL_KINDS = ["tar", "tar.gz", "tar.bz2", "tar.xz", "zip"]
 
 
@@ -87,7 +88,7 @@ def test_extract_rerun_does_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     def boom(*args: object) -> None:
         raise AssertionError("the archive was read again")
 
-    monkeypatch.setitem(extract_module._READERS, "tar.gz", boom)
+    monkeypatch.setattr(extract_module, "read_archive", boom)
     assert extract(archive, dest) == first
     assert extract(archive, dest, archive_sha256=sha) == first
     assert is_extracted(archive, dest)
@@ -126,7 +127,7 @@ def test_extract_failure_midway_leaves_dest_as_before(
     dest.mkdir()
     (dest / "mine.txt").write_text("not the archive's")
     before = snapshot(dest)
-    real_file = extract_module._Writer.file
+    real_file = readers.Writer.file
     calls = []
 
     def failing_file(self: object, *args: object, **kwargs: object) -> None:
@@ -135,14 +136,14 @@ def test_extract_failure_midway_leaves_dest_as_before(
             raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-way
         real_file(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(extract_module._Writer, "file", failing_file)
+    monkeypatch.setattr(readers.Writer, "file", failing_file)
     with pytest.raises(KeyboardInterrupt):
         extract(archive, dest)
     after = {k: v for k, v in snapshot(dest).items() if not k.endswith(".extract.lock")}
     assert after == before
     assert not is_extracted(archive, dest)
 
-    monkeypatch.setattr(extract_module._Writer, "file", real_file)
+    monkeypatch.setattr(readers.Writer, "file", real_file)
     extract(archive, dest)
     assert_honest_tree(dest)
     assert (dest / "mine.txt").read_text() == "not the archive's"
@@ -312,7 +313,7 @@ def test_extract_refuses_tar_gz_bomb_before_writing(tmp_path: Path, monkeypatch:
     archive = write_tar(tmp_path / "bomb.tar.gz", [Member("zeros.bin", bytes(BOMB_BYTES))])
     assert archive.stat().st_size * 200 < BOMB_BYTES
     written = []
-    monkeypatch.setattr(extract_module, "_write_all", lambda fd, data: written.append(len(data)))
+    monkeypatch.setattr(readers, "write_all", lambda fd, data: written.append(len(data)))
     refuse(tmp_path, archive, "max_ratio=200")
     assert written == []  # refused on the header, before any byte was written
 
@@ -343,7 +344,7 @@ def test_extract_data_filter_also_guards_when_available(tmp_path: Path, monkeypa
     # Our own checks come first; with them disabled the stdlib data filter must still refuse.
     if not hasattr(tarfile, "data_filter"):
         pytest.skip("this Python's tarfile has no data filter")
-    monkeypatch.setattr(extract_module, "check_symlink", lambda *args: None)
+    monkeypatch.setattr(readers, "check_symlink", lambda *args: None)
     archive = write_tar(tmp_path / "evil.tar", [Member("esc", kind="symlink", target="/etc")], "tar")
     refuse(tmp_path, archive, "data filter")
 
