@@ -8,18 +8,24 @@ holds per-image objects.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
 import logging
+import lzma
 import multiprocessing
 import os
-import tarfile
+import struct
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from datasets.errors import DataFormatError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,12 @@ def decode_png(data: bytes, *, shape: Shape | None = None) -> tuple[np.ndarray |
         return None, "empty file (0 bytes)"
     if not data.startswith(PNG_SIGNATURE):
         return None, f"not a PNG: starts with {data[:8]!r}"
+    array = _decode_unfiltered_grey(data)
+    if array is not None:
+        if shape is not None and array.shape != tuple(shape):
+            found = "x".join(map(str, array.shape))
+            return None, f"wrong size: expected {shape[0]}x{shape[1]} but got {found}"
+        return array, ""
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.mode != "L":
@@ -57,6 +69,39 @@ def decode_png(data: bytes, *, shape: Shape | None = None) -> tuple[np.ndarray |
         found = "x".join(map(str, array.shape))
         return None, f"wrong size: expected {shape[0]}x{shape[1]} but got {found}"
     return array, ""
+
+
+def _decode_unfiltered_grey(data: bytes) -> np.ndarray | None:
+    """Decode the simplest PNGs (8-bit grey, not interlaced, no row filters) without Pillow.
+
+    That is what ``loaders.letters`` writes, and it is about 4× faster than ``Image.open``
+    for 28×28 images. Anything else returns ``None`` and goes through Pillow.
+    """
+    if data[12:16] != b"IHDR" or len(data) < 33:
+        return None
+    width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    if depth != 8 or color != 0 or interlace != 0:
+        return None
+    parts = []
+    pos = 33
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"IDAT":
+            parts.append(data[pos + 8 : pos + 8 + length])
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    try:
+        raw = zlib.decompress(b"".join(parts))
+    except zlib.error:
+        return None  # Pillow gives the precise reason
+    if len(raw) != height * (width + 1):
+        return None
+    rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, width + 1)
+    if rows[:, 0].any():  # some row is filtered (Sub/Up/Average/Paeth): leave it to Pillow
+        return None
+    return rows[:, 1:]
 
 
 def decode_blobs(blobs: list[bytes], shape: Shape | None) -> ChunkResult:
@@ -142,12 +187,22 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def is_image_member(name: str) -> bool:
-    """Return whether a path names a ``CLASS/*.png`` file (not hidden, not macOS metadata)."""
-    path = PurePosixPath(name)
-    if path.suffix.lower() != ".png" or len(path.parts) < 2:
-        return False
-    return not any(part.startswith(".") or part == "__MACOSX" for part in path.parts)
+def image_class(name: str) -> str | None:
+    """Return the class of a ``[...]/CLASS/*.png`` member name, or ``None`` if it is not one.
+
+    Hidden files and folders (``.x``) and macOS metadata (``__MACOSX``) are not images.
+    Plain string operations: this runs once per member of archives with 500k members.
+
+    Example:
+        >>> image_class("./notMNIST_small/A/x.png"), image_class("README.png")
+        ('A', None)
+    """
+    if not name[-4:].lower() == ".png":
+        return None
+    parts = [p for p in name.split("/") if p and p != "."]
+    if len(parts) < 2 or any(p[0] == "." or p == "__MACOSX" for p in parts):
+        return None
+    return parts[-2]
 
 
 def iter_tar_chunks(
@@ -164,15 +219,99 @@ def iter_tar_chunks(
     """
     names: list[str] = []
     blobs: list[bytes] = []
-    with tarfile.open(archive, mode="r|*") as tar:
-        for member in tar:
-            if not member.isfile() or not is_image_member(member.name):
-                continue
-            handle = tar.extractfile(member)
-            names.append(member.name)
-            blobs.append(handle.read() if handle is not None else b"")
-            if len(names) >= chunk_size:
-                yield names, blobs
-                names, blobs = [], []
+    for name, data in iter_tar_files(archive):
+        if image_class(name) is None:
+            continue
+        names.append(name)
+        blobs.append(data)
+        if len(names) >= chunk_size:
+            yield names, blobs
+            names, blobs = [], []
     if names:
         yield names, blobs
+
+
+_COMPRESSED = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
+
+
+def _open_decompressed(path: Path) -> IO[bytes]:
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    for prefix, opener in _COMPRESSED:
+        if magic.startswith(prefix):
+            return opener(path, "rb")  # type: ignore[no-any-return]
+    return open(path, "rb")
+
+
+def _octal(field: bytes, archive: Path) -> int:
+    if field[:1] and field[0] & 0x80:  # GNU base-256 for big numbers
+        return int.from_bytes(field[1:], "big")
+    text = field.split(b"\0", 1)[0].strip()
+    try:
+        return int(text, 8) if text else 0
+    except ValueError as err:
+        raise DataFormatError(
+            f"{archive}: expected an octal size in a tar header but got {field!r}; the archive "
+            "is corrupt: delete it and download it again"
+        ) from err
+
+
+def iter_tar_files(archive: str | os.PathLike[str]) -> Iterator[tuple[str, bytes]]:
+    """Yield ``(name, bytes)`` of each regular file of a (compressed) tar archive, in order.
+
+    A minimal streaming reader (ustar, GNU long names, pax ``path``), several times faster
+    than :mod:`tarfile` per member; with millions of small members that parsing dominates.
+    Nothing is written to disk, so no path is ever trusted.
+
+    Raises:
+        DataFormatError: the archive is truncated or a header is corrupt.
+    """
+    path = Path(archive)
+    with _open_decompressed(path) as raw:
+        handle = io.BufferedReader(raw, buffer_size=1 << 20) if not isinstance(
+            raw, io.BufferedReader) else raw
+        long_name: str | None = None
+        try:
+            while True:
+                header = handle.read(512)
+                if len(header) < 512 or header.count(0) == 512:
+                    return
+                size = _octal(header[124:136], path)
+                padded = (size + 511) & ~511
+                body = handle.read(padded)
+                if len(body) < padded:
+                    raise DataFormatError(f"{path}: the tar archive is truncated; delete it "
+                                          "and download it again")
+                kind = header[156:157]
+                if kind == b"L":
+                    long_name = body[:size].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                    continue
+                if kind == b"x":
+                    long_name = _pax_path(body[:size]) or long_name
+                    continue
+                if kind not in (b"0", b"\0", b"7"):
+                    long_name = None
+                    continue
+                name = long_name or _ustar_name(header)
+                long_name = None
+                yield name, bytes(body[:size])
+        except (EOFError, OSError, zlib.error, lzma.LZMAError) as err:
+            raise DataFormatError(f"{path}: cannot read the archive ({err}); it is corrupt or "
+                                  "truncated: delete it and download it again") from err
+
+
+def _ustar_name(header: bytes) -> str:
+    name = header[:100].split(b"\0", 1)[0]
+    if header[257:262] == b"ustar":
+        prefix = header[345:500].split(b"\0", 1)[0]
+        if prefix:
+            name = prefix + b"/" + name
+    return name.decode("utf-8", "surrogateescape")
+
+
+def _pax_path(records: bytes) -> str | None:
+    for line in records.split(b"\n"):
+        _, _, record = line.partition(b" ")
+        if record.startswith(b"path="):
+            return record[5:].decode("utf-8", "surrogateescape")
+    return None

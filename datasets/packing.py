@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from datasets.decode import (
     decode_blobs,
     decode_files,
     default_workers,
+    image_class,
     iter_tar_chunks,
     run_ordered,
 )
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024
 SMALL_JOB = 4096  # fewer images than this are decoded in-process: a pool costs more
+FAST_ITEM_S = 12e-6  # images decoding faster than this are not worth a process pool
 
 
 def scan_folder(root: str | os.PathLike[str]) -> tuple[list[str], list[tuple[str, int, int]]]:
@@ -143,7 +145,8 @@ def pack_archive(
     Args:
         path: a ``.tar``, ``.tar.gz``, ``.tar.bz2`` or ``.tar.xz`` archive.
         cache_dir: the cache home.
-        workers: decoding processes; ``None`` uses every available CPU.
+        workers: decoding processes; ``None`` times the first chunk and uses every CPU
+            unless images decode faster than they could be shipped to another process.
 
     Returns:
         The opened cache.
@@ -152,15 +155,15 @@ def pack_archive(
     key = "tar-" + archive_fingerprint(path)
 
     def build(folder: Path) -> None:
-        _build_from_archive(path, folder, key, default_workers() if workers is None else workers)
+        _build_from_archive(path, folder, key, workers)
 
     return ensure_packed(key, build, cache_dir=cache_dir)
 
 
-def _workers(requested: int | None, count: int) -> int:
+def _workers(requested: int | None, count: int) -> int | None:
     if requested is not None:
         return requested
-    return 0 if count < SMALL_JOB else default_workers()
+    return 0 if count < SMALL_JOB else None  # None: decided after timing the first chunk
 
 
 def _write_chunks(
@@ -170,7 +173,7 @@ def _write_chunks(
     labels: np.ndarray,
     tasks: Iterable[tuple[Any, ...]],
     fn: Any,
-    n_workers: int,
+    n_workers: int | None,
     source: dict[str, Any],
 ) -> None:
     """Decode chunks (``names``/``labels`` give their items in order) and write the cache."""
@@ -183,7 +186,16 @@ def _write_chunks(
     try:
         first = next(tasks, None)
         if first is not None:  # decode the first chunk here to learn the image size
-            results: Iterator[ChunkResult] = _chain(fn(*first), run_ordered(
+            chunk_started = time.perf_counter()
+            first_result = fn(*first)
+            per_item_s = (time.perf_counter() - chunk_started) / max(1, len(first_result[1]))
+            if n_workers is None:
+                # Shipping bytes to another process costs about FAST_ITEM_S per image: for
+                # images that decode faster than that (unfiltered PNGs), one process wins.
+                n_workers = 0 if per_item_s < FAST_ITEM_S else default_workers()
+            log.debug("first chunk: %.1f us per image; %d worker(s)", per_item_s * 1e6,
+                      n_workers)
+            results: Iterator[ChunkResult] = _chain(first_result, run_ordered(
                 fn, _with_shape(tasks, lambda: shape), workers=n_workers))
             for images, reasons, chunk_shape in results:
                 shape = shape or chunk_shape
@@ -240,7 +252,7 @@ def _finish(
     writer.finish(manifest, image_shape=shape)
 
 
-def _build_from_archive(path: Path, folder: Path, key: str, n_workers: int) -> None:
+def _build_from_archive(path: Path, folder: Path, key: str, n_workers: int | None) -> None:
     """Stream an archive into ``folder``, then reorder rows by (class, name) if needed."""
     class_ids: dict[str, int] = {}
     names: list[str] = []
@@ -249,7 +261,7 @@ def _build_from_archive(path: Path, folder: Path, key: str, n_workers: int) -> N
     def tasks() -> Iterator[tuple[list[bytes], None]]:
         for chunk_names, blobs in iter_tar_chunks(path, chunk_size=CHUNK_SIZE):
             for name in chunk_names:
-                cls = PurePosixPath(name).parent.name
+                cls = image_class(name) or ""
                 raw_labels.append(class_ids.setdefault(cls, len(class_ids)))
             names.extend(chunk_names)
             yield blobs, None

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import struct
+import tarfile
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from image_factory import make_image_archive, make_image_tree
+from image_factory import make_image_archive, make_image_tree, png_bytes
+from PIL import Image
 
 import datasets.decode
 import datasets.packing
-from datasets import ImageFolderDataset, PackedCacheError
+from datasets import DataFormatError, ImageFolderDataset, PackedCacheError
+from datasets.decode import _decode_unfiltered_grey, decode_png, image_class, iter_tar_files
 from datasets.packed import PackedImages, PackWriter, ensure_packed, packed_root
 
 
@@ -154,3 +160,58 @@ def test_cache_dir_argument_places_the_cache(tmp_path: Path) -> None:
     make_image_tree(tmp_path / "t", per_class=1)
     ds = ImageFolderDataset(tmp_path / "t", cache_dir=tmp_path / "elsewhere")
     assert ds.packed.path.parent == tmp_path / "elsewhere" / "packed"
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])
+def test_tar_reader_matches_tarfile(tmp_path: Path, fmt: int) -> None:
+    archive = tmp_path / "a.tar.bz2"
+    long_dir = "d" * 90 + "/" + "e" * 60  # over 100 characters: a long name or a prefix
+    members = {f"top/{long_dir}/A/{'x' * 80}.png": b"\x89PNG one", "top/B/1.png": b"",
+               "top/B/readme.txt": b"text", "./top/C/2.png": b"two" * 300}
+    with tarfile.open(archive, "w:bz2", format=fmt) as tar:
+        folder = tarfile.TarInfo("top/B")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("top/C/link.png")
+        link.type, link.linkname = tarfile.SYMTYPE, "2.png"
+        tar.addfile(link)
+    with tarfile.open(archive) as tar:
+        expected = [(m.name, tar.extractfile(m).read()) for m in tar if m.isfile()]
+    assert list(iter_tar_files(archive)) == expected
+    assert image_class(expected[0][0]) == "A" and image_class("./top/C/2.png") == "C"
+    assert image_class("top/B/readme.txt") is None and image_class("__MACOSX/A/._x.png") is None
+
+
+def test_truncated_archive_raises_data_format_error(tmp_path: Path) -> None:
+    archive = make_image_archive(tmp_path / "a.tar.gz", per_class=20)
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataFormatError, match="a.tar.gz.*corrupt or truncated"):
+        ImageFolderDataset.from_archive(archive)
+    assert not [p for p in packed_root().glob("*") if p.suffix != ".lock"]
+
+
+def test_fast_png_path_agrees_with_pillow() -> None:
+    rng = np.random.default_rng(0)
+    array = rng.integers(0, 256, (28, 28), dtype=np.uint8)
+    rows = b"".join(b"\x00" + array[y].tobytes() for y in range(28))
+    header = struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(
+            ">I", zlib.crc32(kind + body))
+
+    unfiltered = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                  + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    assert _decode_unfiltered_grey(unfiltered) is not None
+    decoded, reason = decode_png(unfiltered, shape=(28, 28))
+    assert reason == "" and np.array_equal(decoded, array)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(unfiltered))), array)
+    pillow = png_bytes(array)  # Pillow filters rows: the fallback path decodes it
+    decoded, reason = decode_png(pillow)
+    assert reason == "" and np.array_equal(decoded, array)
+    assert decode_png(unfiltered, shape=(32, 28))[1] == "wrong size: expected 32x28 but got 28x28"
