@@ -13,6 +13,7 @@ from loaders.errors import (
 )
 from loaders.fetch import dataset_dir, fetch
 from loaders.registry import DatasetInfo, Resource
+from loaders.retry import RetryPolicy
 
 __all__ = [
     "ArchiveError",
@@ -23,6 +24,7 @@ __all__ = [
     "LockTimeoutError",
     "OfflineError",
     "Resource",
+    "RetryPolicy",
     "UnknownDatasetError",
     "UnsafeArchiveError",
     "cache_root",
