@@ -1,4 +1,4 @@
-"""Benchmark: our fetch (streaming + sha256) against curl and a bare requests copy loop.
+"""Benchmark: ``loaders.fetch`` (streaming + sha256) against curl and a bare requests copy loop.
 
 A ~200 MB incompressible file is generated in a temporary folder and served from a loopback
 ``ThreadingHTTPServer`` (zero-copy ``sendfile``); each client downloads it ``--repeat`` times
@@ -29,9 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 from loopback_server import LoopbackServer  # noqa: E402
 
-from loaders import verify  # noqa: E402
-from loaders.transfer import RetryPolicy, download  # noqa: E402
-from loaders.verify import Expected  # noqa: E402
+from loaders import RetryPolicy, fetch, verify  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +58,11 @@ def _bare_requests(url: str, out: Path) -> None:
             handle.write(chunk)
 
 
-def _ours(url: str, out: Path, sha256: str, size: int, chunk_bytes: int, threaded: bool) -> None:
+def _ours(url: str, home: Path, sha256: str, chunk_bytes: int, threaded: bool) -> None:
     saved = verify.HASH_IN_THREAD
     verify.HASH_IN_THREAD = threaded
-    try:
-        download([url], out, expected=Expected(size_bytes=size, sha256=sha256),
-                 policy=RetryPolicy(chunk_bytes=chunk_bytes))
+    try:  # the public entry point: lock, manifest, stream + sha256, fsync, rename
+        fetch(url, home, sha256=sha256, force=True, policy=RetryPolicy(chunk_bytes=chunk_bytes))
     finally:
         verify.HASH_IN_THREAD = saved
 
@@ -107,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             for threaded in (False, True):
                 name = f"dataferry ({'hash thread' if threaded else 'inline hash'})"
                 clients[name] = lambda out, t=threaded: _ours(
-                    url, out, sha256, size, args.chunk_kib * 1024, t)
+                    url, tmp / "home", sha256, args.chunk_kib * 1024, t)
             results = _best_interleaved(clients, tmp / "out.bin", args.repeat)
         print(f"download of {size / 1e6:.0f} MB from 127.0.0.1, best of {args.repeat} "
               f"(cpu count {os.cpu_count()}):")
