@@ -165,7 +165,9 @@ class _Options:
         progress: bool,
         lock_timeout_s: float,
         policy: RetryPolicy | None,
+        allow_html: bool = False,
     ) -> None:
+        self.allow_html = allow_html
         self.mirror = mirror
         self.offline = offline
         self.force = force
@@ -174,11 +176,10 @@ class _Options:
         self.policy = policy
 
 
-def expected_of(resource: Resource, folder: Path) -> Expected:
+def expected_of(resource: Resource, folder: Path, *, use_pin: bool = True) -> Expected:
     """Return what a resource's file must be: published hashes, else its TOFU pin."""
-    pinned = None if (resource.sha256 or resource.md5) else manifest.pinned_sha256(
-        folder, resource.filename
-    )
+    published = bool(resource.sha256 or resource.md5)
+    pinned = manifest.pinned_sha256(folder, resource.filename) if use_pin and not published else None
     return Expected(
         size_bytes=resource.size_bytes,
         sha256=resource.sha256 or pinned,
@@ -207,12 +208,11 @@ def _ensure_file(resource: Resource, folder: Path, options: _Options) -> str:
     if options.offline and not _is_local_mirror(options.mirror):
         raise OfflineError(_offline_message(resource, target, expected))
     urls = resource_urls(resource, options.mirror)
-    if options.force:
-        target.unlink(missing_ok=True)
-        manifest.forget_file(folder, resource.filename)
-        expected = expected_of(resource, folder)
+    if options.force:  # a new download may replace the pin; the old file stays until it lands
+        expected = expected_of(resource, folder, use_pin=False)
     log.info("downloading %s to %s", resource.filename, target)
-    digest = download(urls, target, expected=expected, policy=options.policy, progress=options.progress)
+    digest = download(urls, target, expected=expected, policy=options.policy,
+                      progress=options.progress, allow_html=options.allow_html)
     pin = not (resource.sha256 or resource.md5)
     if not expected.has_hash:
         log.info("pinned %s sha256 %s (trust on first use)", resource.filename, digest)
@@ -298,6 +298,8 @@ def _fetch_url(
     folder.mkdir(parents=True, exist_ok=True)
     resource = Resource(filename, urls=(url,), sha256=sha256 and sha256.lower(),
                         md5=md5 and md5.lower())
+    # A URL that names a web page may be one; registry data never is.
+    options.allow_html = filename.lower().endswith((".html", ".htm"))
     with resource_lock(folder / filename, timeout_s=options.lock_timeout_s):
         _ensure_file(resource, folder, options)
     return folder / filename

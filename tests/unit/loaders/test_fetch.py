@@ -267,3 +267,21 @@ def test_fetch_extracts_archives_into_the_dataset_dir(monkeypatch: pytest.Monkey
     folder = fetch("tinyarc")
     assert (folder / "tiny_small" / "A" / "0.png").read_bytes() == b"png-a"
     assert fetch("tinyarc") == folder and len(responses.calls) == 1
+
+
+@responses.activate
+def test_fetch_force_keeps_the_old_file_when_the_new_download_fails(tiny: DatasetInfo) -> None:
+    _serve()
+    folder = fetch("tiny", split="test")
+    responses.replace(responses.GET, BASE + "test.bin", status=404)
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        fetch("tiny", split="test", force=True)
+    assert (folder / "test.bin").read_bytes() == TEST
+    assert pinned_sha256(folder, "test.bin") == _sha(TEST)
+
+
+@responses.activate
+def test_fetch_url_of_a_web_page_is_allowed_to_be_html(tmp_path: Path) -> None:
+    url = "https://files.example/docs/index.html"
+    responses.add(responses.GET, url, body=b"<html>docs</html>", content_type="text/html")
+    assert fetch(url, tmp_path).read_bytes() == b"<html>docs</html>"
