@@ -136,7 +136,7 @@ _ENTRIES: tuple[DatasetInfo, ...] = (
     ),
     DatasetInfo(
         name="notmnist",
-        description="notMNIST small: 18,724 28x28 glyphs of the letters A-J as PNG folders.",
+        description="notMNIST small: about 18,700 28x28 glyphs of the letters A-J as PNG folders.",
         homepage="http://yaroslavvb.blogspot.com/2011/09/notmnist-dataset.html",
         license="Free to use with attribution to Yaroslav Bulatov.",
         resources=(
