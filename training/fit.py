@@ -170,6 +170,9 @@ def _to_device(obj: Any, device: torch.device) -> Any:
 
 
 def _is_classifier(model: nn.Module, criterion: nn.Module) -> bool:
+    declared = getattr(criterion, "classification", None)  # e.g. cli.OneHotMSELoss
+    if declared is not None:
+        return bool(declared)
     if getattr(unwrap(model), "task", None) == "regression":
         return False
     return not isinstance(criterion, _REGRESSION_LOSSES)

@@ -1,0 +1,76 @@
+"""``python -m training fit``: outputs, exit codes, resume; run in-process through ``main``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from training.cli import main
+
+
+def test_fit_writes_metrics_checkpoint_and_curves(idx_folder: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    code = main(["fit", "--data-dir", str(idx_folder), "--model", "logistic", "--epochs", "3",
+                 "--lr", "0.1", "--batch-size", "32", "--out", str(out), "--device", "cpu", "-q"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.9 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["test_count"] == 90
+    assert len(metrics["confusion_matrix"]) == 3
+    assert metrics["history"]["epoch"] == [1, 2, 3]
+    assert (out / "checkpoint.pt").is_file()
+    with Image.open(out / "curves.png") as image:
+        assert image.size[0] > 400 and image.size[1] > 200
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith(f"test accuracy: {metrics['test_accuracy']:.4f}")
+
+
+@pytest.mark.parametrize("model,optimizer", [("linear", "sgd"), ("logistic", "lbfgs"),
+                                             ("logistic", "adam")])
+def test_fit_models_and_optimizers(idx_folder: Path, tmp_path: Path, model: str,
+                                   optimizer: str) -> None:
+    out = tmp_path / "run"
+    assert main(["fit", "--data-dir", str(idx_folder), "--model", model, "--optimizer", optimizer,
+                 "--epochs", "2", "--out", str(out), "--device", "cpu", "-q"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] >= 0.8
+
+
+def test_resume_continues_the_run(idx_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    common = ["fit", "--data-dir", str(idx_folder), "--out", str(out), "--device", "cpu", "-q"]
+    assert main([*common, "--epochs", "1"]) == 0
+    assert main([*common, "--epochs", "3", "--resume"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["history"]["epoch"] == [1, 2, 3]
+
+
+def test_bow_on_a_text_file(spam_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["fit", "--data-dir", str(spam_file), "--model", "bow", "--optimizer", "adam",
+                 "--lr", "0.05", "--epochs", "5", "--batch-size", "16", "--out", str(out),
+                 "--device", "cpu", "-q"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["classes"] == ["ham", "spam"] and metrics["test_accuracy"] >= 0.9
+
+
+def test_missing_data_dir_exits_1_with_one_line(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["fit", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith("error: ") and "nowhere" in err[-1]
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--dataset", "no-such-data", "--out", str(tmp_path)])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--epochs", "0", "--out", str(tmp_path)])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["fit"])  # --out is required
+    assert info.value.code == 2

@@ -1,0 +1,66 @@
+"""Models: shapes, parameters, default losses, and BagOfWords' batch forms."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from training import BagOfWords, LinearRegression, LogisticRegression
+from training.models import BinaryCrossEntropyWithLogits
+
+
+def test_linear_regression_is_x_at_w_plus_b() -> None:
+    model = LinearRegression(3, 2)
+    assert isinstance(model.weight, nn.Parameter) and model.weight.shape == (3, 2)
+    x = torch.randn(5, 3)
+    torch.testing.assert_close(model(x), x @ model.weight + model.bias)
+    assert isinstance(model.default_loss(), nn.MSELoss)
+
+
+def test_logistic_regression_flattens_images_and_picks_its_loss() -> None:
+    multi = LogisticRegression(784, 10)
+    assert multi(torch.zeros(4, 1, 28, 28)).shape == (4, 10)
+    assert isinstance(multi.default_loss(), nn.CrossEntropyLoss)
+    binary = LogisticRegression(5, 2)
+    assert binary.weight.shape == (5, 1) and binary(torch.zeros(3, 5)).shape == (3,)
+    assert isinstance(binary.default_loss(), BinaryCrossEntropyWithLogits)
+
+
+def test_binary_loss_equals_bce_with_logits() -> None:
+    logits = torch.tensor([0.3, -1.2, 2.0])
+    labels = torch.tensor([1, 0, 0])
+    expected = nn.BCEWithLogitsLoss()(logits, labels.float())
+    torch.testing.assert_close(BinaryCrossEntropyWithLogits()(logits, labels), expected)
+
+
+def test_models_reject_bad_sizes_with_torch_style_messages() -> None:
+    with pytest.raises(ValueError, match="num_classes should be an int >= 2, but got num_classes=1"):
+        LogisticRegression(4, 1)
+    with pytest.raises(ValueError, match="in_features should be an int >= 1"):
+        LinearRegression(0, 1)
+    with pytest.raises(ValueError, match="build the model with in_features=3"):
+        LinearRegression(4, 1)(torch.zeros(2, 3))
+
+
+def test_bag_of_words_mask_lengths_and_offsets_agree() -> None:
+    torch.manual_seed(0)
+    model = BagOfWords(30, 3, 8, padding_idx=0)
+    ids = torch.tensor([[4, 5, 6, 0], [7, 8, 0, 0]])
+    lengths = torch.tensor([3, 2])
+    mask = torch.arange(4).unsqueeze(0) < lengths.unsqueeze(1)
+    by_mask = model({"input_ids": ids, "attention_mask": mask})
+    by_lengths = model({"input_ids": ids, "lengths": lengths})
+    by_offsets = model({"flat_input_ids": torch.tensor([4, 5, 6, 7, 8]),
+                        "offsets": torch.tensor([0, 3]), "input_ids": ids})
+    manual = torch.stack([model.embedding.weight[[4, 5, 6]].mean(0),
+                          model.embedding.weight[[7, 8]].mean(0)])
+    torch.testing.assert_close(by_mask, model.linear(manual))
+    torch.testing.assert_close(by_lengths, by_mask)
+    torch.testing.assert_close(by_offsets, by_mask)
+    assert model(ids).shape == (2, 3)
+
+
+def test_bag_of_words_needs_input_ids() -> None:
+    with pytest.raises(KeyError, match="pad_collate"):
+        BagOfWords(10, 2, 4)({"labels": torch.zeros(1)})
