@@ -135,8 +135,11 @@ class PackedImageDataset(Dataset[tuple[Any, Any]]):
         if not self.batched:
             return [self[int(i)] for i in indices]
         idx = torch.as_tensor(indices, dtype=torch.int64)
-        images = self.transform(self.data[idx].unsqueeze(1))
-        return ImageBatch(images, self.targets[idx], idx)
+        if len(idx) and int(idx.min()) < 0:  # index_select takes no negative indices
+            idx = torch.where(idx < 0, idx + len(self), idx)
+        # index_select is a plain gather, many times faster than advanced indexing here.
+        images = self.transform(self.data.index_select(0, idx).unsqueeze(1))
+        return ImageBatch(images, self.targets.index_select(0, idx), idx)
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickled into spawned workers: send the path, never the pixels.

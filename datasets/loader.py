@@ -16,6 +16,7 @@ It is a drop-in subclass of :class:`torch.utils.data.DataLoader` (same arguments
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -26,7 +27,7 @@ import torch.utils.data
 from torch.utils.data import Dataset, IterableDataset
 
 from datasets.errors import CollateError
-from datasets.images import ImageBatch
+from datasets.images import ImageBatch, PackedImageDataset
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class _Fetched:
 
     __slots__ = ("data", "indices")
 
-    def __init__(self, data: Any, indices: list[int]) -> None:
+    def __init__(self, data: Any, indices: Sequence[int]) -> None:
         self.data = data
         self.indices = indices
 
@@ -79,7 +80,7 @@ class _IndexedDataset(Dataset[Any]):
     def __getitems__(self, indices: Sequence[int]) -> _Fetched:
         getitems = getattr(self.dataset, "__getitems__", None)
         data = getitems(indices) if getitems else [self.dataset[i] for i in indices]
-        return _Fetched(data, [int(i) for i in indices])
+        return _Fetched(data, indices)
 
 
 class _IndexedCollate:
@@ -91,17 +92,48 @@ class _IndexedCollate:
     def __call__(self, fetched: Any) -> Any:
         if not isinstance(fetched, _Fetched):
             return fetched if self.collate_fn is None else self.collate_fn(fetched)
-        data, indices = fetched.data, fetched.indices
+        data = fetched.data
         if self.collate_fn is None:
             if isinstance(data, ImageBatch):
                 return data.as_tuple()
-            return _default_collate(data, indices)
+            return _default_collate(data, [int(i) for i in fetched.indices])
         try:
             return self.collate_fn(data)
         except CollateError as err:
+            indices = [int(i) for i in fetched.indices]
             shown = indices[:MAX_INDICES_SHOWN]
             more = f" and {len(indices) - len(shown)} more" if len(indices) > len(shown) else ""
             raise CollateError(f"{err} (batch of dataset indices {shown}{more})") from err
+
+
+class _TensorBatches:
+    """Batches of a ``BatchSampler`` as int64 tensor slices, built a chunk at a time.
+
+    Same indices and grouping as the wrapped ``BatchSampler`` (it consumes the same sampler
+    iterator), but one ``torch.tensor`` per 64 batches instead of one list and one
+    conversion per batch. Used only for our packed image datasets in the main process.
+    """
+
+    def __init__(self, batch_sampler: torch.utils.data.BatchSampler) -> None:
+        self.batch_sampler = batch_sampler
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        size = self.batch_sampler.batch_size
+        indices = iter(self.batch_sampler.sampler)
+        pending = torch.empty(0, dtype=torch.int64)
+        while chunk := list(itertools.islice(indices, 64 * size)):
+            block = torch.tensor(chunk, dtype=torch.int64)
+            if len(pending):
+                block = torch.cat([pending, block])
+            full = len(block) // size * size
+            for start in range(0, full, size):
+                yield block[start : start + size]
+            pending = block[full:]
+        if len(pending) and not self.batch_sampler.drop_last:
+            yield pending
 
 
 class DataLoader(torch.utils.data.DataLoader):
@@ -134,6 +166,19 @@ class DataLoader(torch.utils.data.DataLoader):
             collate = user_collate
         super().__init__(dataset, *args, collate_fn=collate, **kwargs)
         self.skipped_batches = 0
+        self._tensor_batches = (
+            self.num_workers == 0
+            and isinstance(dataset, PackedImageDataset)
+            and dataset.batched
+            and type(self.batch_sampler) is torch.utils.data.BatchSampler
+        )
+
+    @property
+    def _index_sampler(self) -> Any:
+        sampler = super()._index_sampler
+        if getattr(self, "_tensor_batches", False) and sampler is self.batch_sampler:
+            return _TensorBatches(sampler)
+        return sampler
 
     def _get_iterator(self) -> Any:
         if not self._wrap:

@@ -12,6 +12,7 @@ from image_factory import make_image_tree
 from torch.utils.data import Dataset, Subset
 
 import datasets.images
+import datasets.loader
 from datasets import CollateError, DataLoader, ImageFolderDataset
 
 
@@ -116,3 +117,23 @@ def test_none_batches_are_skipped() -> None:
 def test_no_auto_batching_still_works(image_ds: ImageFolderDataset) -> None:
     x, y = next(iter(DataLoader(image_ds, batch_size=None)))
     assert x.shape == (1, 28, 28) and int(y) == 0
+
+
+def test_getitems_negative_and_out_of_range_indices(image_ds: ImageFolderDataset) -> None:
+    batch = image_ds.__getitems__([-1, 0])
+    assert torch.equal(batch.images[0], image_ds[99][0]) and batch.targets.tolist() == [3, 0]
+    with pytest.raises(IndexError):
+        image_ds.__getitems__([0, 100])
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_tensor_batches_match_torch_batch_sampler(image_ds: ImageFolderDataset,
+                                                  drop_last: bool) -> None:
+    kwargs = {"batch_size": 7, "shuffle": True, "drop_last": drop_last}
+    ours = DataLoader(image_ds, generator=torch.Generator().manual_seed(5), **kwargs)
+    theirs = torch.utils.data.DataLoader(image_ds, generator=torch.Generator().manual_seed(5),
+                                         **kwargs)
+    assert len(ours) == len(theirs) == (14 if drop_last else 15)
+    assert _same(list(ours), list(theirs))
+    batches = list(datasets.loader._TensorBatches(ours.batch_sampler))
+    assert all(isinstance(b, torch.Tensor) and b.dtype == torch.int64 for b in batches)

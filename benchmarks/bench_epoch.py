@@ -1,0 +1,201 @@
+"""One epoch at batch 256 over the same letters images, four ways, plus the packing rate.
+
+(a) torchvision ``ImageFolder`` on the extracted PNGs (decodes every file every epoch),
+(b) our packed dataset through ``datasets.DataLoader`` (the batched path),
+(c) raw slicing of an in-memory uint8 tensor with the same float conversion (the ceiling),
+(d) our packed dataset through a plain ``torch.utils.data.DataLoader`` (per-sample collate).
+
+Targets (issue 3): (b) >= 20x (a), (b) >= 0.7x (c), packing >= 25,000 images/s for a
+100,000-image letters archive on a 2-core machine. Packing runs in a fresh subprocess so its
+peak memory (main process and decoding workers) is measured alone.
+
+Example:
+    python benchmarks/bench_epoch.py            # 100,000 images, about a minute
+    python benchmarks/bench_epoch.py --quick    # 20,000 images
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+PACK_SCRIPT = r"""
+import json, resource, sys, time
+from datasets.packing import pack_archive
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.perf_counter()
+packed = pack_archive(sys.argv[1], cache_dir=sys.argv[2])
+seconds = time.perf_counter() - started
+print(json.dumps({
+    "seconds": seconds, "images": packed.shape[0], "skipped": packed.manifest["num_skipped"],
+    "rss_before_kib": before,
+    "rss_peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "workers_peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+}))
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="example: python benchmarks/bench_epoch.py --quick",
+    )
+    parser.add_argument("--count", type=int, default=100_000, help="letters images (100000)")
+    parser.add_argument("--imagefolder-count", type=int, default=10_000,
+                        help="images extracted for (a), which is slow (10000)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="epochs for (b), (c), (d); the best is reported (3)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep the generated archive here between runs (default: a temp dir)")
+    parser.add_argument("--quick", action="store_true", help="20,000 images, 2,000 for (a)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.quick:
+        args.count, args.imagefolder_count = 20_000, 2_000
+    with tempfile.TemporaryDirectory(prefix="bench-epoch-") as temp:
+        workdir = args.workdir or Path(temp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        run(args, workdir, Path(temp))
+    return 0
+
+
+def run(args: argparse.Namespace, workdir: Path, temp: Path) -> None:
+    from loaders.letters import generate
+
+    archive = workdir / f"letters-{args.count}.tar.gz"
+    if not archive.is_file():
+        started = time.perf_counter()
+        generate(archive, count=args.count, seed=0)
+        print(f"generated {archive.name} ({args.count:,} images) in "
+              f"{time.perf_counter() - started:.1f} s")
+    cache = temp / "home"
+    pack = measure_packing(archive, cache)
+    pack_rate = pack["images"] / pack["seconds"]
+    print(f"\npacking {pack['images']:,} images from the archive: {pack['seconds']:.2f} s = "
+          f"{pack_rate:,.0f} images/s (target >= 25,000)  skipped={pack['skipped']}")
+    print(f"  peak RSS packing process: {pack['rss_peak_kib'] / 1024:.0f} MiB "
+          f"({pack['rss_before_kib'] / 1024:.0f} MiB before packing: Python + torch imports; "
+          f"+{(pack['rss_peak_kib'] - pack['rss_before_kib']) / 1024:.0f} MiB while packing); "
+          f"largest child process (decoding worker, if a pool ran): "
+          f"{pack['workers_peak_kib'] / 1024:.0f} MiB")
+
+    from datasets import ImageFolderDataset
+
+    ds = ImageFolderDataset.from_archive(archive, cache_dir=cache)  # reuses the cache: ms
+    subset_dir = extract_subset(archive, temp / "extracted", args.imagefolder_count)
+    results = {
+        "a": epoch_imagefolder(subset_dir, args.batch_size),
+        "b": best(args.repeat, lambda: epoch_loader(ds, args.batch_size, plain=False)),
+        "c": best(args.repeat, lambda: epoch_raw(ds, args.batch_size)),
+        "d": best(args.repeat, lambda: epoch_loader(ds, args.batch_size, plain=True)),
+    }
+    labels = {
+        "a": f"torchvision ImageFolder, extracted PNGs ({args.imagefolder_count:,}-image subset)",
+        "b": "packed + datasets.DataLoader (batched path)",
+        "c": "raw index_select on an in-memory uint8 tensor + same conversion",
+        "d": "packed + plain torch DataLoader (per-sample collate)",
+    }
+    print(f"\none epoch, batch {args.batch_size}, num_workers=0, shuffled "
+          f"(best of {args.repeat} for b/c/d):")
+    for key, rate in results.items():
+        print(f"  ({key}) {labels[key]:<66} {rate:>12,.0f} images/s")
+    ab, bc = results["b"] / results["a"], results["b"] / results["c"]
+    print(f"\n  b / a = {ab:6.1f}x   (target >= 20x)  {'ok' if ab >= 20 else 'MISSED'}")
+    print(f"  b / c = {bc:6.2f}x   (target >= 0.7x) {'ok' if bc >= 0.7 else 'MISSED'}")
+    print(f"  d / c = {results['d'] / results['c']:6.2f}x   (plain torch loader, for reference)")
+    print(f"  packing {pack_rate:,.0f} images/s (target >= 25,000) "
+          f"{'ok' if pack_rate >= 25_000 else 'MISSED'}")
+    print("\nnote: timings on a shared machine are noisy; rerun on a quiet one for the record.")
+
+
+def measure_packing(archive: Path, cache: Path) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", PACK_SCRIPT, str(archive), str(cache)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def extract_subset(archive: Path, dest: Path, count: int) -> Path:
+    """Write the first ``count`` images of the archive as ``dest/CLASS/name.png``."""
+    from datasets.decode import image_class, iter_tar_files
+
+    written = 0
+    for name, data in iter_tar_files(archive):
+        cls = image_class(name)
+        if cls is None:
+            continue
+        folder = dest / cls
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name.rsplit("/", 1)[-1]).write_bytes(data)
+        written += 1
+        if written >= count:
+            break
+    return dest
+
+
+def epoch_imagefolder(root: Path, batch_size: int) -> float:
+    from PIL import Image
+    from torchvision import datasets as tv_datasets
+    from torchvision import transforms
+
+    def load_grey(path: str) -> Image.Image:
+        with open(path, "rb") as handle:
+            return Image.open(handle).convert("L")
+
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    ds = tv_datasets.ImageFolder(str(root), transform=transform, loader=load_grey)
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True,
+                                         generator=torch.Generator().manual_seed(0))
+    return timed(loader, len(ds))
+
+
+def epoch_loader(ds: object, batch_size: int, *, plain: bool) -> float:
+    from datasets import DataLoader
+
+    cls = torch.utils.data.DataLoader if plain else DataLoader
+    loader = cls(ds, batch_size=batch_size, shuffle=True,
+                 generator=torch.Generator().manual_seed(0))
+    return timed(loader, len(ds))  # type: ignore[arg-type]
+
+
+def epoch_raw(ds: object, batch_size: int) -> float:
+    data = ds.data.clone()  # type: ignore[attr-defined]
+    targets = ds.targets.clone()  # type: ignore[attr-defined]
+    convert = ds.transform  # type: ignore[attr-defined]
+    n = len(data)
+    started = time.perf_counter()
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    for start in range(0, n, batch_size):
+        idx = perm[start : start + batch_size]
+        x = convert(data.index_select(0, idx).unsqueeze(1))
+        y = targets.index_select(0, idx)
+        del x, y
+    return n / (time.perf_counter() - started)
+
+
+def timed(loader: object, n: int) -> float:
+    started = time.perf_counter()
+    seen = 0
+    for _, y in loader:  # type: ignore[attr-defined]
+        seen += len(y)
+    assert seen == n, (seen, n)
+    return n / (time.perf_counter() - started)
+
+
+def best(repeat: int, fn: object) -> float:
+    return max(fn() for _ in range(max(1, repeat)))  # type: ignore[operator]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
