@@ -14,6 +14,7 @@ time of extraction).
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
 import hashlib
 import json
@@ -253,7 +254,7 @@ def _extract_locked(
         return _top_level_paths(dest, old)
     manifest_path(archive, dest).unlink(missing_ok=True)
     prefix = f".extract-{archive.name}.tmp-"
-    for stale in dest.glob(f"{glob_escape(prefix)}*"):
+    for stale in dest.glob(f"{glob.escape(prefix)}*"):
         log.info("removing %s, left over by an interrupted extraction", stale)
         shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=prefix, dir=dest))
@@ -265,7 +266,7 @@ def _extract_locked(
             budget = read_archive(archive, kind, staging, limits, bar if progress else None)
         top_level = sorted(os.listdir(staging))
         _check_top_level(archive, dest, top_level)
-        for name in {*(old or {}).get("top_level", []), *top_level}:
+        for name in {*_own_entries(archive, dest, old), *top_level}:
             _remove(dest / name)  # leftovers of a failed or older run: no manifest vouches for them
         for name in top_level:
             os.replace(staging / name, dest / name)
@@ -292,9 +293,13 @@ def _check_top_level(archive: Path, dest: Path, top_level: list[str]) -> None:
             )
 
 
-def glob_escape(text: str) -> str:
-    """Escape glob metacharacters in ``text`` (``glob.escape`` for :meth:`Path.glob`)."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+def _own_entries(archive: Path, dest: Path, manifest: dict[str, Any] | None) -> list[str]:
+    """The top-level names an older manifest lists, keeping only plain names in ``dest``."""
+    names = (manifest or {}).get("top_level", [])
+    return [
+        name for name in names if isinstance(name, str) and name not in ("", ".", "..")
+        and "/" not in name and os.sep not in name and name != archive.name
+    ]
 
 
 def _remove(path: Path) -> None:

@@ -108,13 +108,13 @@ def _nts(field: bytes) -> str:
     return (field if end < 0 else field[:end]).decode("utf-8", "surrogateescape")
 
 
-def _number(field: bytes, archive: str) -> int:
+def _number(field: bytes, archive: str, base: int = 8) -> int:
     if field[:1] and field[0] & 0x80:
         raise UnsupportedTar("base-256 number")
     end = field.find(b"\x00")
     text = (field if end < 0 else field[:end]).strip()
     try:
-        return int(text or b"0", 8)
+        return int(text or b"0", base)
     except ValueError as err:
         raise ArchiveError(f"{archive} has an invalid tar header ({field!r}); {_FORCE_HINT}") from err
 
@@ -201,18 +201,23 @@ class TarStream:
             if kind not in _REGULAR_TYPES and kind != FOLDER and kind not in _LINK_AND_SPECIAL:
                 raise UnsupportedTar(f"member type {kind!r}")
             name = _nts(block[0:100])
-            prefix = _nts(block[345:500]) if block[257:263] == b"ustar\x00" else ""
-            if prefix:
-                name = f"{prefix}/{name}"
+            if block[345] and block[257:263] == b"ustar\x00":  # a POSIX ustar long name
+                name = f"{_nts(block[345:500])}/{name}"
             if kind == b"\x00" and name.endswith("/"):
                 kind = FOLDER
             name = pax.get("path", long_name if long_name is not None else name)
+            if "size" in pax:
+                size = _number(pax["size"].encode(), self.archive, base=10)
+            if kind in (SYMLINK, HARDLINK):
+                link = pax.get("linkpath", long_link if long_link is not None else _nts(block[157:257]))
+            else:
+                link = ""
             record = TarRecord(
                 name=name.rstrip("/") or name if kind == FOLDER else name,
                 type=REGULAR if kind in _REGULAR_TYPES else kind,
-                size=int(pax.get("size", size)) if kind in _REGULAR_TYPES else 0,
+                size=size if kind in _REGULAR_TYPES else 0,
                 mode=_number(block[100:108], self.archive),
-                linkname=pax.get("linkpath", long_link if long_link is not None else _nts(block[157:257])),
+                linkname=link,
             )
             long_name = long_link = None
             pax = {}

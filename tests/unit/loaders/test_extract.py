@@ -119,6 +119,19 @@ def test_extract_new_archive_version_replaces_old_entries(tmp_path: Path) -> Non
     assert not (dest / "old").exists()
 
 
+def test_extract_ignores_hostile_names_in_an_old_manifest(tmp_path: Path) -> None:
+    archive = write_honest(tmp_path, "tar")
+    dest = tmp_path / "box" / "dest"
+    dest.mkdir(parents=True)
+    (tmp_path / "box" / "victim.txt").write_text("keep")
+    manifest_path(archive, dest).write_text(json.dumps(
+        {"format": 1, "sha256": "0" * 64, "top_level": ["../victim.txt", "..", archive.name]}
+    ))
+    extract(archive, dest)
+    assert (tmp_path / "box" / "victim.txt").read_text() == "keep"
+    assert_honest_tree(dest)
+
+
 def test_extract_failure_midway_leaves_dest_as_before(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
