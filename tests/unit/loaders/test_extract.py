@@ -290,7 +290,12 @@ TAR_ATTACKS = {
 
 @pytest.mark.parametrize("attack", sorted(TAR_ATTACKS))
 @pytest.mark.parametrize("kind", ["tar", "tar.gz"])
-def test_extract_refuses_malicious_tar(tmp_path: Path, attack: str, kind: str) -> None:
+@pytest.mark.parametrize("stdlib_filter", [True, False], ids=["with-data-filter", "old-python"])
+def test_extract_refuses_malicious_tar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, attack: str, kind: str, stdlib_filter: bool
+) -> None:
+    if not stdlib_filter:  # as on a Python without tarfile.data_filter: our own checks only
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
     members, match = TAR_ATTACKS[attack]
     archive = write_tar(tmp_path / f"evil.{kind}", [Member("ok.txt", b"fine"), *members], kind)
     refuse(tmp_path, archive, match)
