@@ -328,13 +328,21 @@ def _sort_by_class(folder: Path, class_ids: dict[str, int], names: list[str],
 
 
 def _permute_rows(path: Path, order: np.ndarray, shape: tuple[int, int, int]) -> None:
-    """Rewrite ``path`` with its rows in ``order``, a bounded chunk at a time."""
-    source = np.memmap(path, dtype=np.uint8, mode="r", shape=shape)
+    """Rewrite ``path`` with its rows in ``order``, a bounded chunk at a time.
+
+    Rows are read with ``os.pread`` rather than through a memory map, so the pages of the
+    whole file never count in this process's resident memory.
+    """
+    row_bytes = shape[1] * shape[2]
     temp = path.with_suffix(".sorting")
-    with open(temp, "wb") as out:
-        for start in range(0, len(order), 16384):
-            out.write(np.ascontiguousarray(source[order[start : start + 16384]]).tobytes())
-    del source
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with open(temp, "wb") as out:
+            for start in range(0, len(order), 16384):
+                rows = order[start : start + 16384].tolist()
+                out.write(b"".join(os.pread(fd, row_bytes, row * row_bytes) for row in rows))
+    finally:
+        os.close(fd)
     os.replace(temp, path)
 
 

@@ -54,21 +54,22 @@ def make_image_tree(
     classes: Sequence[str] = DEFAULT_CLASSES,
     per_class: int = 5,
     size: int = 28,
-    corrupt: Sequence[tuple[str, str]] = (),
+    corrupt: Sequence[tuple[str, ...]] = (),
 ) -> Path:
-    """Write ``root/CLASS/<index>.png`` images, plus ``corrupt`` ``(class, kind)`` files.
+    """Write ``root/CLASS/<index>.png`` images, plus ``corrupt`` ``(class, kind[, name])`` files.
 
     Returns ``root``. Image ``i`` of class ``c`` is ``image_for(c_index, i, size)``; corrupt
-    files are named ``bad-<n>-<kind>.png`` in their class folder.
+    files are named ``name`` or else ``bad-<n>-<kind>.png`` in their class folder.
     """
     for label, name in enumerate(classes):
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         for index in range(per_class):
             (folder / f"{index:05d}.png").write_bytes(png_bytes(image_for(label, index, size)))
-    for n, (name, kind) in enumerate(corrupt):
+    for n, (name, kind, *filename) in enumerate(corrupt):
         (root / name).mkdir(parents=True, exist_ok=True)
-        (root / name / f"bad-{n}-{kind}.png").write_bytes(corrupt_bytes(kind, size))
+        file = filename[0] if filename else f"bad-{n}-{kind}.png"
+        (root / name / file).write_bytes(corrupt_bytes(kind, size))
     return root
 
 
@@ -78,17 +79,21 @@ def make_image_archive(
     classes: Sequence[str] = DEFAULT_CLASSES,
     per_class: int = 5,
     size: int = 28,
-    corrupt: Sequence[tuple[str, str]] = (),
+    corrupt: Sequence[tuple[str, ...]] = (),
     shuffle_seed: int | None = 0,
 ) -> Path:
-    """Write a ``tar.gz`` laid out ``<top>/CLASS/<index>.png`` (members in a shuffled order)."""
+    """Write a ``tar.gz`` laid out ``<top>/CLASS/<index>.png`` (members in a shuffled order).
+
+    ``corrupt`` is as for :func:`make_image_tree`.
+    """
     members: list[tuple[str, bytes]] = []
     for label, name in enumerate(classes):
         for index in range(per_class):
             members.append((f"{top}/{name}/{index:05d}.png",
                             png_bytes(image_for(label, index, size))))
-    for n, (name, kind) in enumerate(corrupt):
-        members.append((f"{top}/{name}/bad-{n}-{kind}.png", corrupt_bytes(kind, size)))
+    for n, (name, kind, *filename) in enumerate(corrupt):
+        file = filename[0] if filename else f"bad-{n}-{kind}.png"
+        members.append((f"{top}/{name}/{file}", corrupt_bytes(kind, size)))
     if shuffle_seed is not None:
         order = np.random.default_rng(shuffle_seed).permutation(len(members))
         members = [members[i] for i in order]

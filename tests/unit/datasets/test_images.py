@@ -12,6 +12,7 @@ import torch
 from image_factory import image_for, make_image_archive, make_image_tree
 from PIL import Image
 
+import datasets.packing
 from datasets import DataFormatError, DatasetNotFoundError, ImageFolderDataset, NotMNIST, ToFloat
 from datasets.notmnist import split_indices
 
@@ -124,7 +125,9 @@ def test_from_archive_equals_extracted_folder(tmp_path: Path) -> None:
     assert packed.manifest["source"]["type"] == "tar"
 
 
-def test_from_archive_with_two_worker_processes(tmp_path: Path) -> None:
+def test_from_archive_with_two_worker_processes(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datasets.packing, "CHUNK_SIZE", 16)  # several chunks for the pool
     archive = make_image_archive(tmp_path / "a.tar.gz", per_class=40, corrupt=CORRUPT)
     serial = ImageFolderDataset.from_archive(archive, workers=0, cache_dir=tmp_path / "h0")
     parallel = ImageFolderDataset.from_archive(archive, workers=2, cache_dir=tmp_path / "h2")
@@ -133,16 +136,31 @@ def test_from_archive_with_two_worker_processes(tmp_path: Path) -> None:
 
 
 def test_from_archive_fabricated_notmnist_shape(tmp_path: Path) -> None:
-    """An archive shaped like notMNIST_small: 10 classes, 2 unreadable files in A and F."""
+    """An archive shaped like notMNIST_small: A-J, its two unreadable files by their names."""
     classes = tuple("ABCDEFGHIJ")
-    corrupt = [("A", "not-png"), ("F", "empty")]
+    bad_a = "RGVtb2NyYXRpY2FCb2xkT2xkc3R5bGUgQm9sZC50dGY=.png"
+    bad_f = "Q3Jvc3NvdmVyIEJvbGRPYmxpcXVlLnR0Zg==.png"
+    corrupt = [("A", "empty", bad_a), ("F", "not-png", bad_f)]
     archive = make_image_archive(tmp_path / "notMNIST_small.tar.gz", top="notMNIST_small",
                                  classes=classes, per_class=12, corrupt=corrupt)
     ds = ImageFolderDataset.from_archive(archive)
     assert len(ds) == 120 and ds.classes == list(classes)
-    assert [p for p, _ in ds.skipped] == ["notMNIST_small/A/bad-0-not-png.png",
-                                          "notMNIST_small/F/bad-1-empty.png"]
+    assert ds.skipped == [
+        (f"notMNIST_small/A/{bad_a}", "empty file (0 bytes)"),
+        (f"notMNIST_small/F/{bad_f}", "not a PNG: starts with b'<html>th'"),
+    ]
+    assert ds.manifest["num_skipped"] == 2
     assert set(ds.manifest["counts"].values()) == {12}
+    assert ds.targets.bincount().tolist() == [12] * 10
+
+
+def test_folder_packing_with_two_worker_processes(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datasets.packing, "CHUNK_SIZE", 16)  # several chunks for the pool
+    make_image_tree(tmp_path / "t", per_class=30, corrupt=CORRUPT)
+    serial = ImageFolderDataset(tmp_path / "t", workers=0, cache_dir=tmp_path / "h0")
+    parallel = ImageFolderDataset(tmp_path / "t", workers=2, cache_dir=tmp_path / "h2")
+    assert torch.equal(serial.data, parallel.data) and serial.skipped == parallel.skipped
 
 
 def test_from_archive_without_images_raises(tmp_path: Path) -> None:
