@@ -215,3 +215,45 @@ def test_fast_png_path_agrees_with_pillow() -> None:
     decoded, reason = decode_png(pillow)
     assert reason == "" and np.array_equal(decoded, array)
     assert decode_png(unfiltered, shape=(32, 28))[1] == "wrong size: expected 32x28 but got 28x28"
+
+
+KILL_SCRIPT = r"""
+import sys, time
+import datasets.packing as packing
+real = packing.decode_files
+calls = []
+def slow(*args):
+    calls.append(1)
+    if len(calls) == 2:
+        print("packing", flush=True)
+        time.sleep(60)  # killed here, half way through
+    return real(*args)
+packing.decode_files = slow
+packing.CHUNK_SIZE = 8
+from datasets import ImageFolderDataset
+ImageFolderDataset(sys.argv[1], workers=0)
+"""
+
+
+@pytest.mark.integration
+def test_killed_packing_process_leaves_no_cache(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    make_image_tree(tmp_path / "t", per_class=10)
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(tmp_path / "t")],
+                            stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "packing"
+        root = packed_root()
+        temps = [p for p in root.iterdir() if ".tmp-" in p.name]
+        assert temps and (temps[0] / "images.u8").stat().st_size > 0  # half written
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert not [p for p in root.iterdir() if p.is_dir() and ".tmp-" not in p.name]
+    ds = ImageFolderDataset(tmp_path / "t")  # builds it whole and clears the leftover
+    assert len(ds) == 30
+    assert not [p for p in root.iterdir() if ".tmp-" in p.name]
