@@ -275,6 +275,9 @@ def _lbfgs_epoch(
                 loss = loss + l2_penalty(penalty_model, weight_decay)
             loss.backward()
             value = value + loss.detach()
+        if distributed.is_distributed():
+            # every rank must see the same objective, or their line searches would disagree
+            value = distributed.all_reduce_sum(value) / distributed.world_size()
         return value
 
     started = time.perf_counter()

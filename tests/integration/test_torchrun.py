@@ -1,0 +1,92 @@
+"""``torchrun --nproc_per_node=2 -m training fit``: DDP on 127.0.0.1 matches one process."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _write_idx(folder: Path, prefix: str, n: int, seed: int, band: int = 40) -> None:
+    """Noisy 4-class images (a faint band per class) so accuracy is high but not perfect."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, size=n)
+    images = rng.integers(0, 200, size=(n, 28, 28)).astype(np.float64)
+    for i, label in enumerate(labels):
+        images[i, 3 + 6 * label: 5 + 6 * label, :] += band
+    images = np.clip(images, 0, 255).astype(np.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + images.tobytes())
+    with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DATAFERRY_HOME"] = str(home)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def _fit_args(data: Path, out: Path, optimizer: str) -> list[str]:
+    return ["-m", "training", "fit", "--data-dir", str(data), "--optimizer", optimizer,
+            "--epochs", "3", "--batch-size", "64", "--device", "cpu", "--out", str(out), "-q"]
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, f"{cmd}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result
+
+
+def _torchrun(nproc: int) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
+            "--nnodes=1", "--master_addr=127.0.0.1", f"--master_port={_free_port()}"]
+
+
+@pytest.mark.integration
+def test_two_processes_match_one_process(tmp_path: Path) -> None:
+    data = tmp_path / "idx"
+    _write_idx(data, "train", 1200, seed=0)
+    _write_idx(data, "t10k", 400, seed=1)
+    env = _env(tmp_path / "home")
+    single = _run([sys.executable, *_fit_args(data, tmp_path / "one", "lbfgs")], env)
+    ddp = _run([*_torchrun(2), *_fit_args(data, tmp_path / "two", "lbfgs")], env)
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert one["world_size"] == 1 and two["world_size"] == 2
+    assert 0.6 < one["test_accuracy"] < 1.0
+    assert abs(one["test_accuracy"] - two["test_accuracy"]) <= 0.005
+    # only rank 0 prints the final line and writes files
+    assert ddp.stdout.count("test accuracy:") == 1
+    assert single.stdout.strip().splitlines()[-1].startswith("test accuracy:")
+    assert (tmp_path / "two" / "checkpoint.pt").is_file()
+
+
+@pytest.mark.integration
+def test_two_processes_sgd_shard_the_data(tmp_path: Path) -> None:
+    data = tmp_path / "idx"
+    _write_idx(data, "train", 800, seed=2, band=150)
+    _write_idx(data, "t10k", 200, seed=3, band=150)
+    _run([*_torchrun(2), *_fit_args(data, tmp_path / "run", "sgd")], _env(tmp_path / "home"))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["test_accuracy"] > 0.9
+    assert metrics["history"]["epoch"] == [1, 2, 3]

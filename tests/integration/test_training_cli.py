@@ -1,0 +1,75 @@
+"""Subprocess runs of the training front doors: the CLI's exit codes and the offline quickstart."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAFERRY_")}
+    env["DATAFERRY_HOME"] = str(home)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    return env
+
+
+def _run(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=_env(home), capture_output=True,
+                          text=True, timeout=240)
+
+
+def _idx(folder: Path) -> Path:
+    rng = np.random.default_rng(0)
+    labels = np.arange(200) % 2
+    images = rng.integers(0, 50, size=(200, 28, 28))
+    images[labels == 1, 10:14, :] = 255
+    folder.mkdir(parents=True)
+    with gzip.open(folder / "t10k-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, 200, 28, 28) + images.astype(np.uint8).tobytes())
+    with gzip.open(folder / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, 200) + labels.astype(np.uint8).tobytes())
+    return folder
+
+
+@pytest.mark.integration
+def test_cli_exit_codes_and_final_line(tmp_path: Path) -> None:
+    data = _idx(tmp_path / "idx")
+    ok = _run(["-m", "training", "fit", "--data-dir", str(data), "--epochs", "2",
+               "--out", str(tmp_path / "run")], tmp_path / "home")
+    assert ok.returncode == 0, ok.stderr
+    accuracy = json.loads((tmp_path / "run" / "metrics.json").read_text())["test_accuracy"]
+    assert ok.stdout.strip().splitlines()[-1].startswith(f"test accuracy: {accuracy:.4f}")
+    assert "epoch 2/2" in ok.stderr  # logging, not prints, for progress
+    missing = _run(["-m", "training", "fit", "--data-dir", str(tmp_path / "none"),
+                    "--out", str(tmp_path / "x")], tmp_path / "home")
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in missing.stderr
+    usage = _run(["-m", "training", "fit", "--model", "tree", "--out", str(tmp_path / "y")],
+                 tmp_path / "home")
+    assert usage.returncode == 2
+
+
+@pytest.mark.integration
+def test_quickstart_runs_offline(tmp_path: Path) -> None:
+    out = tmp_path / "qs"
+    result = _run(["-m", "training.quickstart", "--out", str(out), "--epochs", "3", "-q"],
+                  tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("test accuracy: ") and float(last.split()[-1]) > 0.6
+    for name in ("samples.png", "curves.png"):
+        with Image.open(out / name) as image:
+            assert image.size[0] > 200
+    assert json.loads((out / "metrics.json").read_text())["dataset"] == "letters"
