@@ -206,18 +206,32 @@ class ImageFolderDataset(PackedImageDataset):
         *,
         cache_dir: str | os.PathLike[str] | None = None,
         workers: int | None = None,
-    ) -> PackedImageDataset:
+    ) -> ImageFolderDataset:
         """Pack the ``CLASS/*.png`` members of a tar archive without extracting it.
 
         The class of a member is its parent folder's name (``notMNIST_small/A/x.png`` is
-        ``A``); rows are ordered as for the extracted folder. The cache key is the archive's
-        name, size and mtime.
+        ``A``); rows are ordered as for the extracted folder (by class, then name), and
+        :attr:`skipped` names archive members. The cache key is the archive's name, size and
+        mtime, so reopening costs milliseconds.
+
+        Args:
+            path: a ``.tar``, ``.tar.gz``, ``.tar.bz2`` or ``.tar.xz`` archive.
+            transform: as for the constructor.
+            target_transform: as for the constructor.
+            cache_dir: the cache home (default: ``loaders.cache_root()``).
+            workers: decoding processes (default: chosen after timing the first chunk).
 
         Returns:
-            A :class:`PackedImageDataset` with the same attributes as this class.
+            The dataset; its ``root`` is the archive.
+
+        Raises:
+            DataFormatError: the archive is corrupt or holds no ``CLASS/*.png`` member.
         """
+        dataset = cls.__new__(cls)
+        dataset.root, dataset.cache = Path(path), True
         packed = pack_archive(path, cache_dir=cache_dir, workers=workers)
-        return PackedImageDataset(packed, transform, target_transform)
+        PackedImageDataset.__init__(dataset, packed, transform, target_transform)
+        return dataset
 
     # -- cache=False: decode per item -------------------------------------------------------
     def _init_uncached(self, transform: Transform | None, target_transform: Transform | None

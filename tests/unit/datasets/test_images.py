@@ -13,7 +13,14 @@ from image_factory import image_for, make_image_archive, make_image_tree
 from PIL import Image
 
 import datasets.packing
-from datasets import DataFormatError, DatasetNotFoundError, ImageFolderDataset, NotMNIST, ToFloat
+from datasets import (
+    DataFormatError,
+    DataLoader,
+    DatasetNotFoundError,
+    ImageFolderDataset,
+    NotMNIST,
+    ToFloat,
+)
 from datasets.notmnist import split_indices
 
 CORRUPT = [("A", "empty"), ("B", "not-png"), ("C", "wrong-size"), ("A", "truncated")]
@@ -123,6 +130,7 @@ def test_from_archive_equals_extracted_folder(tmp_path: Path) -> None:
     assert [p.split("/", 1)[1] for p, _ in packed.skipped] == [p for p, _ in folder.skipped]
     assert [r for _, r in packed.skipped] == [r for _, r in folder.skipped]
     assert packed.manifest["source"]["type"] == "tar"
+    assert isinstance(packed, ImageFolderDataset) and packed.root == archive
 
 
 def test_from_archive_with_two_worker_processes(tmp_path: Path,
@@ -242,3 +250,42 @@ def test_tofloat_custom_transform_on_dataset(tmp_path: Path) -> None:
     ds = ImageFolderDataset(tmp_path / "t", transform=ToFloat(mean=0.0, std=1.0))
     x, _ = ds[0]
     assert torch.allclose(x[0], torch.from_numpy(image_for(0, 0)).float() / 255)
+
+
+def test_notmnist_download_fetches_the_archive_unextracted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import loaders
+
+    calls = []
+
+    def fake_fetch(name: str, root: object = None, **kwargs: object) -> Path:
+        calls.append((name, kwargs))
+        _put_letters_archive(tmp_path, "notmnist", "notMNIST_small", per_class=10)
+        return tmp_path / "notmnist"
+
+    monkeypatch.setattr(loaders, "fetch", fake_fetch)
+    ds = NotMNIST(tmp_path, split="all", download=True)
+    assert calls == [("notmnist", {"extract": False})]
+    assert len(ds) == 100
+    NotMNIST(tmp_path, split="test", download=True)  # present now: no second fetch
+    assert len(calls) == 1
+
+
+def test_notmnist_packs_an_extracted_folder_too(tmp_path: Path) -> None:
+    make_image_tree(tmp_path / "notmnist" / "notMNIST_small", classes=tuple("ABCDEFGHIJ"),
+                    per_class=10)
+    assert len(NotMNIST(tmp_path, split="valid")) == 10
+
+
+@pytest.mark.integration
+def test_notmnist_letters_variant_end_to_end(tmp_path: Path) -> None:
+    """The built-in letters data: loaders generates the archive, we pack it unextracted."""
+    train = NotMNIST(tmp_path, split="train", variant="letters", download=True)
+    test = NotMNIST(tmp_path, split="test", variant="letters")
+    assert len(train) + len(test) + len(NotMNIST(tmp_path, split="valid", variant="letters")) \
+        == 20_000
+    assert train.classes == list("ABCDEFGHIJ") and train.skipped == []
+    assert not (tmp_path / "letters" / "letters").exists()  # never extracted
+    x, y = next(iter(DataLoader(train, batch_size=256, shuffle=True,
+                                generator=torch.Generator().manual_seed(0))))
+    assert x.shape == (256, 1, 28, 28) and y.max() <= 9
