@@ -103,8 +103,13 @@ def render(index: int, *, seed: int = 0, fonts: Sequence[str] | None = None) -> 
     stroke = rng.choice((0, 0, 0, 1, 2, 3))
     outline_only = stroke >= 2 and rng.random() < 0.3
     fill = 0 if outline_only else rng.randint(150, 255)
+    if isinstance(font, ImageFont.FreeTypeFont):
+        position, anchor = (big / 2, big / 2), "mm"
+    else:  # Pillow < 10.1 without fonts: a small bitmap font, which takes no anchor
+        left, top, right, bottom = font.getbbox(letter)
+        position, anchor = ((big - right - left) / 2, (big - bottom - top) / 2), None
     ImageDraw.Draw(canvas).text(
-        (big / 2, big / 2), letter, fill=fill, font=font, anchor="mm",
+        position, letter, fill=fill, font=font, anchor=anchor,
         stroke_width=stroke, stroke_fill=rng.randint(170, 255),
     )
     angle = math.radians(rng.uniform(-15.0, 15.0))
