@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import gzip
 import hashlib
 import importlib
 import json
 import os
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -104,6 +106,24 @@ def test_is_extracted_false_before_after_removal_and_for_other_hash(tmp_path: Pa
     (dest / "top.txt").unlink()
     assert not is_extracted(archive, dest)
     extract(archive, dest)  # a missing entry makes the next run extract again
+    assert_honest_tree(dest)
+
+
+def test_extract_concurrent_callers_extract_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = write_honest(tmp_path, "tar.gz")
+    dest = tmp_path / "out"
+    real_read, calls = extract_module.read_archive, []
+
+    def slow_read(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        time.sleep(0.2)  # hold the lock long enough for the other caller to wait on it
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(extract_module, "read_archive", slow_read)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: extract(archive, dest), range(2)))
+    assert results[0] == results[1] == [dest / "data", dest / "top.txt"]
+    assert len(calls) == 1
     assert_honest_tree(dest)
 
 
