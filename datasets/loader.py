@@ -148,6 +148,7 @@ class DataLoader(torch.utils.data.DataLoader):
         >>> from datasets import ImageFolderDataset, DataLoader  # doctest: +SKIP
         >>> loader = DataLoader(ImageFolderDataset("notMNIST_small"), batch_size=256,
         ...                     shuffle=True, generator=torch.Generator().manual_seed(0))
+        ... # doctest: +SKIP
         >>> x, y = next(iter(loader))  # doctest: +SKIP
     """
 

@@ -137,3 +137,10 @@ def test_tensor_batches_match_torch_batch_sampler(image_ds: ImageFolderDataset,
     assert _same(list(ours), list(theirs))
     batches = list(datasets.loader._TensorBatches(ours.batch_sampler))
     assert all(isinstance(b, torch.Tensor) and b.dtype == torch.int64 for b in batches)
+
+
+@pytest.mark.integration
+def test_spawned_workers_reopen_the_cache(image_ds: ImageFolderDataset) -> None:
+    """With spawn (macOS, Windows) the dataset is pickled: without pixels, reopened there."""
+    spawned = _epoch(DataLoader, image_ds, num_workers=1, multiprocessing_context="spawn")
+    assert _same(spawned, _epoch(DataLoader, image_ds))
