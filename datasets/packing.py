@@ -71,6 +71,13 @@ def scan_folder(root: str | os.PathLike[str]) -> tuple[list[str], list[tuple[str
         for entry in sorted(entries, key=lambda e: e.name):
             st = entry.stat()
             files.append((f"{name}/{entry.name}", st.st_size, st.st_mtime_ns))
+    if not files:
+        nested = [root / c for c in classes if any(p.is_dir() for p in (root / c).iterdir())]
+        hint = (f"point root at {nested[0]}, which holds the class folders" if len(nested) == 1
+                else "point root at the folder that holds one sub-folder per class")
+        raise DatasetNotFoundError(
+            f"expected CLASS/*.png images in {root} but its folders hold no .png file; {hint}"
+        )
     return classes, files
 
 

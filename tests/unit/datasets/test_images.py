@@ -120,6 +120,12 @@ def test_image_folder_missing_root_says_where(tmp_path: Path) -> None:
         ImageFolderDataset(tmp_path / "nowhere")
 
 
+def test_image_folder_one_level_too_high_says_where_to_point(tmp_path: Path) -> None:
+    make_image_tree(tmp_path / "notmnist" / "notMNIST_small", per_class=1)
+    with pytest.raises(DatasetNotFoundError, match=r"point root at .*notMNIST_small"):
+        ImageFolderDataset(tmp_path / "notmnist")
+
+
 def test_from_archive_equals_extracted_folder(tmp_path: Path) -> None:
     make_image_tree(tmp_path / "t", per_class=6, corrupt=CORRUPT)
     archive = make_image_archive(tmp_path / "a.tar.gz", per_class=6, corrupt=CORRUPT)
