@@ -1,4 +1,5 @@
-"""The training harness: :func:`fit`, :func:`evaluate`, :func:`predict` and :class:`History`.
+"""The training harness: :func:`fit` and :class:`History` (``evaluate``/``predict`` are
+imported here from :mod:`training.evaluation`).
 
 The four steps of every training loop stand in :func:`_train_epoch`::
 
@@ -43,7 +44,16 @@ from training.checkpoint import (
     unwrap,
 )
 from training.errors import CheckpointError, DivergenceError
-from training.metrics import precision_recall_f1, predictions_from_outputs
+from training.evaluation import (
+    _default_loss,
+    _EpochStats,
+    _is_classifier,
+    _to_device,
+    evaluate,
+    predict,
+    resolve_device,
+    split_batch,
+)
 from training.optim import is_full_batch, l2_penalty, make_optimizer
 
 log = logging.getLogger(__name__)
@@ -58,9 +68,6 @@ __all__ = [
     "seed_everything",
     "split_batch",
 ]
-
-_REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
-
 
 @dataclass(frozen=True)
 class FitConfig:
@@ -116,121 +123,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """Return ``cuda`` when available for ``"auto"``, else the named device.
-
-    Raises:
-        ValueError: a CUDA device was asked for and none is available.
-    """
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        if torch.cuda.is_available():
-            index = distributed.env_from_environ().local_rank if distributed.is_distributed() else None
-            return torch.device("cuda", index) if index is not None else torch.device("cuda")
-        return torch.device("cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device should be available, but got device={device!r} without CUDA; use 'cpu' or 'auto'")
-    return resolved
-
-
-def split_batch(batch: Any) -> tuple[Any, torch.Tensor]:
-    """Return ``(inputs, labels)`` of an ``(x, y)`` batch or a dict batch with ``"labels"``.
-
-    Raises:
-        TypeError: the batch is neither.
-    """
-    if isinstance(batch, Mapping):
-        if "labels" not in batch:
-            raise TypeError(
-                f"expected a dict batch with a 'labels' key but got keys {sorted(batch)}; "
-                "collate text with datasets.pad_collate"
-            )
-        return {k: v for k, v in batch.items() if k != "labels"}, batch["labels"]
-    if isinstance(batch, (tuple, list)) and len(batch) == 2:
-        return batch[0], batch[1]
-    raise TypeError(
-        f"expected an (inputs, labels) pair or a dict with 'labels' but got {type(batch).__name__}"
-        f"{f' of length {len(batch)}' if isinstance(batch, (tuple, list)) else ''}; "
-        "make the dataset return (x, y)"
-    )
-
-
-def _to_device(obj: Any, device: torch.device) -> Any:
-    if isinstance(obj, torch.Tensor):
-        if obj.device == device:
-            return obj
-        return obj.to(device, non_blocking=obj.is_pinned())
-    if isinstance(obj, Mapping):
-        return {k: _to_device(v, device) for k, v in obj.items()}
-    return obj
-
-
-def _is_classifier(model: nn.Module, criterion: nn.Module) -> bool:
-    declared = getattr(criterion, "classification", None)  # e.g. cli.OneHotMSELoss
-    if declared is not None:
-        return bool(declared)
-    if getattr(unwrap(model), "task", None) == "regression":
-        return False
-    return not isinstance(criterion, _REGRESSION_LOSSES)
-
-
-def _default_loss(model: nn.Module) -> nn.Module:
-    make = getattr(unwrap(model), "default_loss", None)
-    return make() if callable(make) else nn.CrossEntropyLoss()
-
-
-class _EpochStats:
-    """Per-batch loss/correct tensors kept on the device; summed with one sync per epoch.
-
-    Appending detached tensors to lists costs well under a microsecond; the accuracy needs
-    three small ops (argmax, eq, sum). Nothing is read back until :meth:`reduce`.
-    """
-
-    def __init__(self, device: torch.device, classify: bool) -> None:
-        self.device = device
-        self.losses: list[torch.Tensor] = []
-        self.sizes: list[int] = []
-        self.corrects: list[torch.Tensor] = []
-        self.classify = classify
-        self.data_s = 0.0
-        self.compute_s = 0.0
-        self.skipped = 0
-
-    def add(self, outputs: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor) -> None:
-        self.losses.append(loss.detach())
-        self.sizes.append(labels.shape[0])
-        if self.classify:
-            if outputs.dim() == 2 and outputs.shape[1] > 1 and labels.dim() == 1:
-                self.corrects.append((outputs.detach().argmax(1) == labels).sum())
-            else:
-                predicted = predictions_from_outputs(outputs.detach())
-                self.corrects.append((predicted == labels.reshape(-1).long()).sum())
-
-    def totals(self) -> torch.Tensor:
-        """Return ``[loss_sum, correct, count]`` as a float64 tensor on the device."""
-        count = float(sum(self.sizes))
-        if not self.sizes:
-            return torch.zeros(3, dtype=torch.float64, device=self.device)
-        sizes = torch.tensor(self.sizes, dtype=torch.float64, device=self.device)
-        loss_sum = (torch.stack(self.losses).to(torch.float64) * sizes).sum()
-        correct = (torch.stack(self.corrects).sum().to(torch.float64) if self.corrects
-                   else torch.zeros((), dtype=torch.float64, device=self.device))
-        return torch.stack([loss_sum, correct, torch.tensor(count, dtype=torch.float64,
-                                                            device=self.device)])
-
-    def reduce(self, *, across_processes: bool = True) -> tuple[float, float | None, int]:
-        """Return (mean loss, accuracy or None, count), summed over processes when asked."""
-        totals = self.totals()
-        if across_processes:
-            totals = distributed.all_reduce_sum(totals)
-        loss_sum, correct, count = totals.tolist()
-        if count == 0:
-            return float("nan"), None, 0
-        return loss_sum / count, (correct / count if self.classify else None), int(count)
 
 
 def _progress_bar(loader: Any, desc: str, enabled: bool) -> Any:
@@ -495,97 +387,3 @@ def _save(
             "config": dataclasses.asdict(config),
         },
     )
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    loader: Iterable,
-    *,
-    loss: nn.Module | None = None,
-    device: str | torch.device = "auto",
-    report: bool = False,
-) -> dict[str, Any]:
-    """Return ``loss``, ``accuracy`` (None for regression) and ``count`` over a loader.
-
-    Sums are all-reduced over processes when the loader is sharded by a
-    ``DistributedSampler``. With ``report=True`` the dict also has ``confusion_matrix`` (rows
-    true class) and per-class ``precision``, ``recall``, ``f1``, ``support`` and ``macro_f1``.
-    """
-    target = resolve_device(device)
-    criterion = (loss if loss is not None else _default_loss(model)).to(target)
-    classify = _is_classifier(model, criterion)
-    was_training = model.training
-    model.eval()
-    stats = _EpochStats(target, classify)
-    cm: torch.Tensor | None = None
-    for batch in loader:
-        if batch is None:
-            continue
-        inputs, labels = split_batch(batch)
-        inputs, labels = _to_device(inputs, target), _to_device(labels, target)
-        outputs = model(inputs)
-        stats.add(outputs, labels, criterion(outputs, labels))
-        if classify and report:
-            k = outputs.shape[1] if outputs.dim() == 2 and outputs.shape[1] > 1 else 2
-            flat = labels.reshape(-1).long() * k + predictions_from_outputs(outputs)
-            counts = torch.bincount(flat, minlength=k * k).reshape(k, k)
-            cm = counts if cm is None else cm + counts
-    model.train(was_training)
-    sharded = isinstance(getattr(loader, "sampler", None), torch.utils.data.DistributedSampler)
-    mean_loss, acc, count = stats.reduce(across_processes=sharded)
-    result = {"loss": mean_loss, "accuracy": (acc or 0.0) if classify else None, "count": count}
-    if sharded and cm is not None:
-        cm = distributed.all_reduce_sum(cm)
-    if cm is not None:
-        result["confusion_matrix"] = cm.cpu().tolist()
-        result.update(precision_recall_f1(cm.cpu()))
-    return result
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module,
-    loader: Iterable,
-    *,
-    device: str | torch.device = "auto",
-    output: str = "labels",
-) -> torch.Tensor:
-    """Return predictions for every sample of a loader, on the CPU.
-
-    Args:
-        model: a trained model.
-        loader: batches of inputs, ``(x, y)`` pairs or dicts (labels are ignored).
-        device: where to run the model.
-        output: ``"labels"`` (class ids; raw outputs for regression models),
-            ``"probabilities"`` (sigmoid/softmax) or ``"logits"``.
-    """
-    if output not in ("labels", "probabilities", "logits"):
-        raise ValueError(
-            f"output should be 'labels', 'probabilities' or 'logits', but got output={output!r}"
-        )
-    target = resolve_device(device)
-    was_training = model.training
-    model.eval()
-    regression = getattr(unwrap(model), "task", None) == "regression"
-    chunks = []
-    for batch in loader:
-        if batch is None:
-            continue
-        if isinstance(batch, (tuple, list)) and len(batch) == 1:
-            inputs = batch[0]
-        elif isinstance(batch, Mapping):
-            inputs = {k: v for k, v in batch.items() if k != "labels"}
-        elif isinstance(batch, (tuple, list)):
-            inputs = split_batch(batch)[0]
-        else:
-            inputs = batch
-        outputs = model(_to_device(inputs, target))
-        if output == "labels" and not regression:
-            outputs = predictions_from_outputs(outputs)
-        elif output == "probabilities":
-            binary = outputs.dim() == 1 or outputs.shape[-1] == 1
-            outputs = torch.sigmoid(outputs) if binary else torch.softmax(outputs, dim=-1)
-        chunks.append(outputs.cpu())
-    model.train(was_training)
-    return torch.cat(chunks) if chunks else torch.empty(0)
