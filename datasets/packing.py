@@ -28,6 +28,7 @@ from datasets.decode import (
     default_workers,
     image_class,
     iter_tar_chunks,
+    prefer_libpng,
     run_ordered,
 )
 from datasets.errors import DataFormatError, DatasetNotFoundError
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024
 SMALL_JOB = 4096  # fewer images than this are decoded in-process: a pool costs more
+BIG_JOB = 100_000  # from this many images on, importing torchvision for libpng pays off
+BIG_ARCHIVE_BYTES = 64 << 20
 FAST_ITEM_S = 12e-6  # images decoding faster than this are not worth a process pool
 
 
@@ -124,6 +127,8 @@ def pack_folder(
     key = "folder-" + folder_fingerprint(files)
 
     def build(folder: Path) -> None:
+        if len(files) >= BIG_JOB:
+            prefer_libpng()
         labels = np.array([classes.index(rel.split("/", 1)[0]) for rel, _, _ in files])
         names = [rel for rel, _, _ in files]
         n_workers = _workers(workers, len(files))
@@ -162,6 +167,8 @@ def pack_archive(
     key = "tar-" + archive_fingerprint(path)
 
     def build(folder: Path) -> None:
+        if path.stat().st_size >= BIG_ARCHIVE_BYTES:
+            prefer_libpng()
         _build_from_archive(path, folder, key, workers)
 
     return ensure_packed(key, build, cache_dir=cache_dir)

@@ -257,3 +257,23 @@ def test_killed_packing_process_leaves_no_cache(tmp_path: Path) -> None:
     ds = ImageFolderDataset(tmp_path / "t")  # builds it whole and clears the leftover
     assert len(ds) == 30
     assert not [p for p in root.iterdir() if ".tmp-" in p.name]
+
+
+def test_libpng_path_agrees_with_pillow_and_reports_like_it() -> None:
+    import warnings
+
+    from image_factory import corrupt_bytes, image_for
+
+    from datasets.decode import _libpng, prefer_libpng
+
+    prefer_libpng()
+    assert _libpng() is not None  # torchvision is a dependency
+    array = image_for(3, 7)
+    data = png_bytes(array)  # Pillow-encoded: filtered rows, not the unfiltered fast path
+    assert _decode_unfiltered_grey(data) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        decoded, reason = decode_png(data, libpng=True)
+        assert reason == "" and np.array_equal(decoded, array)
+        for kind in ("truncated", "not-png", "empty"):
+            assert decode_png(corrupt_bytes(kind), libpng=True) == decode_png(corrupt_bytes(kind))
