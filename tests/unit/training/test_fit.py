@@ -214,3 +214,15 @@ def test_custom_loss_module_is_used() -> None:
                   loss=nn.CrossEntropyLoss(label_smoothing=0.5), lr=0.1, epochs=3, device="cpu")
     # with heavy label smoothing the loss cannot fall near 0
     assert history.train_loss[-1] > 0.5
+
+
+def test_progress_bar_goes_to_stderr_and_logging_reports_epochs(
+        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    x, y = _blobs(64)
+    with caplog.at_level("INFO", logger="training.fit"):
+        fit(LogisticRegression(5, 3), DataLoader(TensorDataset(x, y), batch_size=16), epochs=2,
+            progress=True, device="cpu")
+    captured = capsys.readouterr()
+    assert captured.out == ""  # the library never prints
+    assert "epoch 2/2" in captured.err  # tqdm's description
+    assert any("epoch 2/2 train_loss" in r.getMessage() for r in caplog.records)
