@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 CHUNK_SIZE = 1024
 SMALL_JOB = 4096  # fewer images than this are decoded in-process: a pool costs more
 BIG_JOB = 100_000  # from this many images on, importing torchvision for libpng pays off
-BIG_ARCHIVE_BYTES = 64 << 20
+BIG_ARCHIVE_BYTES = 64 << 20  # the same for an archive, whose image count is not known yet
 FAST_ITEM_S = 12e-6  # images decoding faster than this are not worth a process pool
 
 
@@ -127,8 +127,6 @@ def pack_folder(
     key = "folder-" + folder_fingerprint(files)
 
     def build(folder: Path) -> None:
-        if len(files) >= BIG_JOB:
-            prefer_libpng()
         labels = np.array([classes.index(rel.split("/", 1)[0]) for rel, _, _ in files])
         names = [rel for rel, _, _ in files]
         n_workers = _workers(workers, len(files))
@@ -137,7 +135,8 @@ def pack_folder(
             for i in range(0, len(names), CHUNK_SIZE)
         )
         source = {"type": "folder", "path": str(root), "fingerprint": key}
-        _write_chunks(folder, classes, names, labels, tasks, decode_files, n_workers, source)
+        _write_chunks(folder, classes, names, labels, tasks, decode_files, n_workers, source,
+                      big=len(files) >= BIG_JOB)
 
     return ensure_packed(key, build, cache_dir=cache_dir)
 
@@ -167,8 +166,6 @@ def pack_archive(
     key = "tar-" + archive_fingerprint(path)
 
     def build(folder: Path) -> None:
-        if path.stat().st_size >= BIG_ARCHIVE_BYTES:
-            prefer_libpng()
         _build_from_archive(path, folder, key, workers)
 
     return ensure_packed(key, build, cache_dir=cache_dir)
@@ -189,8 +186,14 @@ def _write_chunks(
     fn: Any,
     n_workers: int | None,
     source: dict[str, Any],
+    *,
+    big: bool = False,
 ) -> None:
-    """Decode chunks (``names``/``labels`` give their items in order) and write the cache."""
+    """Decode chunks (``names``/``labels`` give their items in order) and write the cache.
+
+    ``big`` jobs whose images are slow to decode (filtered PNGs) import torchvision for its
+    libpng decoder (about a second and 160 MiB, repaid over 100,000 images).
+    """
     started = time.perf_counter()
     writer = PackWriter(folder)
     skipped: list[list[str]] = []
@@ -203,6 +206,8 @@ def _write_chunks(
             chunk_started = time.perf_counter()
             first_result = fn(*first)
             per_item_s = (time.perf_counter() - chunk_started) / max(1, len(first_result[1]))
+            if per_item_s >= FAST_ITEM_S and big:
+                prefer_libpng()  # before the pool forks, so workers inherit it
             if n_workers is None:
                 # Shipping bytes to another process costs about FAST_ITEM_S per image: for
                 # images that decode faster than that (unfiltered PNGs), one process wins.
@@ -283,7 +288,7 @@ def _build_from_archive(path: Path, folder: Path, key: str, n_workers: int | Non
     source = {"type": "tar", "path": str(path), "fingerprint": key}
     # names/labels grow as the archive is read; _write_chunks reads them after each chunk.
     _write_chunks(folder, [], _Growing(names), _GrowingArray(raw_labels), tasks(), decode_blobs,
-                  n_workers, source)
+                  n_workers, source, big=path.stat().st_size >= BIG_ARCHIVE_BYTES)
     if not names:
         raise DataFormatError(
             f"expected CLASS/*.png members in the archive {path} but found none; check that "
@@ -317,7 +322,10 @@ class _GrowingArray:
 
 def _sort_by_class(folder: Path, class_ids: dict[str, int], names: list[str],
                    raw_labels: np.ndarray) -> None:
-    """Relabel rows with sorted class indices and store them sorted by (class, name)."""
+    """Relabel rows with sorted class indices and store them sorted by (class, name).
+
+    Memory: one index list besides ``names`` (no per-row tuples), then numpy arrays.
+    """
     from datasets.packed import IMAGES_FILE, LABELS_FILE, read_manifest, write_manifest
 
     manifest = read_manifest(folder)
@@ -326,18 +334,22 @@ def _sort_by_class(folder: Path, class_ids: dict[str, int], names: list[str],
     remap = np.empty(len(class_ids), dtype=np.int64)
     for name, raw in class_ids.items():
         remap[raw] = classes.index(name)
-    kept = [i for i, name in enumerate(names) if name not in skipped_names]
-    kept_names = [names[i] for i in kept]
-    labels = remap[raw_labels[kept]]
-    order = sorted(range(len(kept)), key=lambda i: (labels[i], kept_names[i]))
-    order_arr = np.asarray(order, dtype=np.int64)
-    if not np.array_equal(order_arr, np.arange(len(order))):
-        _permute_rows(folder / IMAGES_FILE, order_arr, tuple(manifest["shape"]))
-    labels[order_arr].astype("<i8").tofile(folder / LABELS_FILE)
-    counts = Counter(labels.tolist())
+    keep = np.fromiter((name not in skipped_names for name in names), dtype=bool,
+                       count=len(names))
+    row_of = np.cumsum(keep) - 1  # member position -> row written in the cache
+    by_name = np.asarray(sorted(range(len(names)), key=names.__getitem__), dtype=np.int64)
+    by_name = by_name[keep[by_name]]
+    all_labels = remap[raw_labels]
+    order = row_of[by_name[np.argsort(all_labels[by_name], kind="stable")]]
+    labels = all_labels[keep]
+    if not np.array_equal(order, np.arange(len(order))):
+        _permute_rows(folder / IMAGES_FILE, order, tuple(manifest["shape"]))
+    labels = labels[order]
+    labels.astype("<i8").tofile(folder / LABELS_FILE)
+    counts = np.bincount(labels, minlength=len(classes))
     manifest["classes"] = classes
     manifest["skipped"] = sorted(manifest["skipped"])
-    manifest["counts"] = {name: counts.get(i, 0) for i, name in enumerate(classes)}
+    manifest["counts"] = {name: int(counts[i]) for i, name in enumerate(classes)}
     write_manifest(folder, manifest)
 
 
