@@ -281,7 +281,10 @@ def _extract_locked(
 def _check_top_level(archive: Path, dest: Path, top_level: list[str]) -> None:
     reserved = (manifest_path(archive, dest).name, f".{archive.name}.extract.lock")
     for name in top_level:
-        if name.startswith(".extract-") or name in reserved:
+        bookkeeping = name.startswith((".extract-", ".dataferry")) or (
+            name.startswith(".") and name.endswith((".extracted.json", ".lock"))
+        )
+        if bookkeeping or name in reserved:
             raise UnsafeArchiveError(
                 f"{archive}: top-level member {name!r} would clash with dataferry's own "
                 "bookkeeping files; extract it by hand"

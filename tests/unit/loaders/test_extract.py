@@ -394,3 +394,13 @@ def test_zip_written_by_stdlib_round_trips_with_folders(tmp_path: Path) -> None:
         zf.writestr("pkg/sub/file.txt", b"in a folder")
     extract(archive, tmp_path / "out")
     assert (tmp_path / "out" / "pkg" / "sub" / "file.txt").read_bytes() == b"in a folder"
+
+
+@pytest.mark.parametrize("name", [".dataferry-manifest.json", ".other.tar.gz.extracted.json"])
+def test_extract_refuses_members_named_like_bookkeeping_files(tmp_path: Path, name: str) -> None:
+    archive = write_tar(tmp_path / "evil.tar.gz", [Member(name, b"{}")])
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(UnsafeArchiveError, match="bookkeeping"):
+        extract(archive, dest)
+    assert not (dest / name).exists()
