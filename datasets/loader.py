@@ -106,11 +106,37 @@ class _IndexedCollate:
             raise CollateError(f"{err} (batch of dataset indices {shown}{more})") from err
 
 
-class _TensorBatches:
-    """Batches of a ``BatchSampler`` as int64 tensor slices, built a chunk at a time.
+def _index_blocks(sampler: Any) -> Iterator[torch.Tensor]:
+    """The sampler's indices as int64 tensors: whole permutations for torch's own samplers.
 
-    Same indices and grouping as the wrapped ``BatchSampler`` (it consumes the same sampler
-    iterator), but one ``torch.tensor`` per 64 batches instead of one list and one
+    For ``SequentialSampler`` and ``RandomSampler`` without replacement this draws exactly
+    what their ``__iter__`` draws (same generator calls, in the same order: checked against
+    torch's loader by the tests) without a Python int per index; any other sampler is read
+    in chunks.
+    """
+    if type(sampler) is torch.utils.data.SequentialSampler:
+        yield torch.arange(len(sampler.data_source), dtype=torch.int64)  # type: ignore[arg-type]
+        return
+    if type(sampler) is torch.utils.data.RandomSampler and not sampler.replacement:
+        n = len(sampler.data_source)  # type: ignore[arg-type]
+        generator = sampler.generator
+        if generator is None:  # as RandomSampler.__iter__ does
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            generator = torch.Generator()
+            generator.manual_seed(seed)
+        for _ in range(sampler.num_samples // n):
+            yield torch.randperm(n, generator=generator)
+        yield torch.randperm(n, generator=generator)[: sampler.num_samples % n]
+        return
+    indices = iter(sampler)
+    while chunk := list(itertools.islice(indices, 16384)):
+        yield torch.tensor(chunk, dtype=torch.int64)
+
+
+class _TensorBatches:
+    """Batches of a ``BatchSampler`` as int64 tensor slices.
+
+    Same indices and grouping as the wrapped ``BatchSampler``, but no Python list and no
     conversion per batch. Used only for our packed image datasets in the main process.
     """
 
@@ -122,10 +148,8 @@ class _TensorBatches:
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         size = self.batch_sampler.batch_size
-        indices = iter(self.batch_sampler.sampler)
         pending = torch.empty(0, dtype=torch.int64)
-        while chunk := list(itertools.islice(indices, 64 * size)):
-            block = torch.tensor(chunk, dtype=torch.int64)
+        for block in _index_blocks(self.batch_sampler.sampler):
             if len(pending):
                 block = torch.cat([pending, block])
             full = len(block) // size * size

@@ -144,3 +144,31 @@ def test_spawned_workers_reopen_the_cache(image_ds: ImageFolderDataset) -> None:
     """With spawn (macOS, Windows) the dataset is pickled: without pixels, reopened there."""
     spawned = _epoch(DataLoader, image_ds, num_workers=1, multiprocessing_context="spawn")
     assert _same(spawned, _epoch(DataLoader, image_ds))
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_tensor_batches_match_torch_without_a_generator(image_ds: ImageFolderDataset,
+                                                        shuffle: bool) -> None:
+    torch.manual_seed(3)
+    ours = list(DataLoader(image_ds, batch_size=9, shuffle=shuffle))
+    after_ours = torch.rand(1)
+    torch.manual_seed(3)
+    theirs = list(torch.utils.data.DataLoader(image_ds, batch_size=9, shuffle=shuffle))
+    assert _same(ours, theirs)
+    assert torch.equal(torch.rand(1), after_ours)  # the global RNG was used alike
+
+
+def test_tensor_batches_with_num_samples_and_custom_sampler(image_ds: ImageFolderDataset) -> None:
+    from torch.utils.data import RandomSampler
+
+    def make(cls: Any, sampler: Any) -> list[Any]:
+        return list(cls(image_ds, batch_size=16, sampler=sampler))
+
+    for num_samples in (30, 250):
+        sampler = RandomSampler(image_ds, num_samples=num_samples,
+                                generator=torch.Generator().manual_seed(1))
+        ours = make(DataLoader, sampler)
+        sampler.generator.manual_seed(1)
+        assert _same(ours, make(torch.utils.data.DataLoader, sampler))
+    odd = [5, 3, 99, 0] * 10  # any other sampler: a plain list of indices
+    assert _same(make(DataLoader, odd), make(torch.utils.data.DataLoader, odd))
