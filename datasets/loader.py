@@ -10,6 +10,8 @@ It is a drop-in subclass of :class:`torch.utils.data.DataLoader` (same arguments
   indices added;
 - skips a batch that the ``collate_fn`` returned as ``None`` (an all-``None`` batch from
   ``skip_none_collate``) instead of crashing, counting it in :attr:`DataLoader.skipped_batches`;
+- with ``num_workers=0`` over our packed datasets, feeds index batches as tensor slices of
+  the sampler's permutation (the same indices torch's ``BatchSampler`` would give);
 - seeds NumPy in each worker from the worker's torch seed (which torch derives from the
   loader's ``generator``), when no ``worker_init_fn`` is given.
 """
