@@ -274,6 +274,10 @@ class ImageFolderDataset(PackedImageDataset):
             return self._targets
         return super().targets
 
+    @property
+    def batched(self) -> bool:
+        return self.cache and super().batched
+
     def __len__(self) -> int:
         return len(self.packed) if self.cache else len(self._files)
 

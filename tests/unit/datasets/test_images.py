@@ -106,6 +106,9 @@ def test_image_folder_uncached_matches_cached(tmp_path: Path) -> None:
     assert torch.equal(plain.data, cached.data) and torch.equal(plain.targets, cached.targets)
     assert torch.equal(plain[4][0], cached[4][0])
     assert plain.skipped == [("B/bad-0-empty.png", "empty file (0 bytes)")]
+    assert not plain.batched
+    x, y = next(iter(DataLoader(plain, batch_size=5)))
+    assert torch.equal(x, cached.__getitems__(range(5)).images) and y.tolist() == [0] * 3 + [1] * 2
 
 
 def test_image_folder_uncached_raises_on_unreadable_file(tmp_path: Path) -> None:
