@@ -139,6 +139,7 @@ def _train_epoch(
     optimizer: torch.optim.Optimizer, device: torch.device, stats: _EpochStats, bar: Any,
 ) -> None:
     clock = time.perf_counter
+    move: bool | None = None  # decided on the first batch: a loader yields one device
     tick = clock()
     for batch in loader:
         fetched = clock()
@@ -148,7 +149,11 @@ def _train_epoch(
             tick = clock()
             continue
         inputs, labels = split_batch(batch)
-        inputs, labels = _to_device(inputs, device), _to_device(labels, device)
+        if move is None:
+            move = not (isinstance(inputs, torch.Tensor) and inputs.device == device
+                        and labels.device == device)
+        if move:
+            inputs, labels = _to_device(inputs, device), _to_device(labels, device)
         optimizer.zero_grad(set_to_none=True)
         outputs = model(inputs)
         loss = criterion(outputs, labels)
