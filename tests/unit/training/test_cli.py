@@ -74,3 +74,29 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as info:
         main(["fit"])  # --out is required
     assert info.value.code == 2
+
+
+def test_fit_on_a_png_class_folder(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for label, cls in enumerate(["A", "B", "C"]):
+        (tmp_path / "png" / cls).mkdir(parents=True)
+        for i in range(20):
+            pixels = rng.integers(0, 60, size=(28, 28), dtype=np.uint8)
+            pixels[4 + 8 * label: 8 + 8 * label, :] = 255
+            Image.fromarray(pixels, mode="L").save(tmp_path / "png" / cls / f"{i}.png")
+    out = tmp_path / "run"
+    assert main(["fit", "--data-dir", str(tmp_path / "png"), "--epochs", "5", "--batch-size", "8",
+                 "--out", str(out), "--device", "cpu", "-q"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["classes"] == ["A", "B", "C"] and metrics["test_accuracy"] >= 0.8
+
+
+def test_bow_on_image_data_is_a_clear_error(idx_folder: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fit", "--data-dir", str(idx_folder), "--model", "logistic", "--epochs", "1",
+                 "--patience", "1", "--out", str(tmp_path / "ok"), "-q"]) == 0
+    assert main(["fit", "--dataset", "sms-spam", "--model", "logistic",
+                 "--out", str(tmp_path / "o"), "-q"]) == 1
+    assert "use --model bow for text" in capsys.readouterr().err
