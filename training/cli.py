@@ -120,10 +120,11 @@ def _image_run(args: argparse.Namespace, device: torch.device) -> _Run:
     if args.model == "bow":
         raise ValueError("--model bow needs a text dataset (--dataset sms-spam or a text file)")
     model: nn.Module
+    init = "zeros" if args.optimizer == "lbfgs" else "uniform"  # convex: start where sklearn does
     if args.model == "linear":
-        model, loss = LinearRegression(splits.in_features, k), OneHotMSELoss(k)
+        model, loss = LinearRegression(splits.in_features, k, init=init), OneHotMSELoss(k)
     else:
-        model, loss = LogisticRegression(splits.in_features, k), None
+        model, loss = LogisticRegression(splits.in_features, k, init=init), None
     sampler = distributed.shard_sampler(splits.train, shuffle=True, seed=args.seed)
     pin = device.type == "cuda"
     train = DataLoader(splits.train, batch_size=args.batch_size, shuffle=sampler is None,

@@ -36,15 +36,21 @@ class BinaryCrossEntropyWithLogits(nn.Module):
 class _Affine(nn.Module):
     """``x.flatten(1) @ W + b`` with the same initialisation as ``nn.Linear``."""
 
-    def __init__(self, in_features: int, out_features: int) -> None:
+    def __init__(self, in_features: int, out_features: int, init: str = "uniform") -> None:
         super().__init__()
         _check_positive("in_features", in_features)
         _check_positive("out_features", out_features)
+        if init not in ("uniform", "zeros"):
+            raise ValueError(f"init should be 'uniform' or 'zeros', but got init={init!r}")
         self.in_features = in_features
         self.out_features = out_features
-        bound = 1.0 / math.sqrt(in_features)
-        self.weight = nn.Parameter(torch.empty(in_features, out_features).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+        self.weight = nn.Parameter(torch.zeros(in_features, out_features))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        if init == "uniform":  # nn.Linear's default; zeros suits convex problems (scikit-learn)
+            bound = 1.0 / math.sqrt(in_features)
+            with torch.no_grad():
+                self.weight.uniform_(-bound, bound)
+                self.bias.uniform_(-bound, bound)
 
     def affine(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1) if x.dim() > 2 else x
@@ -67,6 +73,7 @@ class LinearRegression(_Affine):
     Args:
         in_features: number of input features (inputs of more dims are flattened).
         out_features: number of targets.
+        init: ``"uniform"`` (``nn.Linear``'s default) or ``"zeros"``.
 
     Example:
         >>> model = LinearRegression(1, 1)
@@ -76,8 +83,8 @@ class LinearRegression(_Affine):
 
     task = "regression"
 
-    def __init__(self, in_features: int, out_features: int = 1) -> None:
-        super().__init__(in_features, out_features)
+    def __init__(self, in_features: int, out_features: int = 1, *, init: str = "uniform") -> None:
+        super().__init__(in_features, out_features, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return ``x @ W + b`` of shape ``[B, out_features]``."""
@@ -98,6 +105,8 @@ class LogisticRegression(_Affine):
         num_classes: 2 gives a single logit per sample (output ``[B]``, loss
             ``BCEWithLogitsLoss``); more gives ``[B, num_classes]`` logits with
             ``CrossEntropyLoss``.
+        init: ``"uniform"`` (``nn.Linear``'s default) or ``"zeros"`` (scikit-learn's start;
+            the loss is convex, so zeros are a fine, deterministic starting point).
 
     Example:
         >>> LogisticRegression(784, 10)(torch.zeros(2, 1, 28, 28)).shape
@@ -106,9 +115,9 @@ class LogisticRegression(_Affine):
         torch.Size([5])
     """
 
-    def __init__(self, in_features: int, num_classes: int) -> None:
+    def __init__(self, in_features: int, num_classes: int, *, init: str = "uniform") -> None:
         _check_positive("num_classes", num_classes, minimum=2)
-        super().__init__(in_features, 1 if num_classes == 2 else num_classes)
+        super().__init__(in_features, 1 if num_classes == 2 else num_classes, init)
         self.num_classes = num_classes
         self.task = "binary" if num_classes == 2 else "multiclass"
 

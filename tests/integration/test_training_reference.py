@@ -80,7 +80,7 @@ def test_logistic_regression_matches_scikit_learn_on_notmnist(shared_data: Path)
         pytest.importorskip("scipy")
         Xtr, Xte, ytr, yte, reference = _scipy_reference(X, y)
     torch.manual_seed(0)
-    model = LogisticRegression(784, 10)
+    model = LogisticRegression(784, 10, init="zeros")  # scikit-learn starts from zeros too
     train = DataLoader(TensorDataset(torch.from_numpy(Xtr).float(), torch.from_numpy(ytr)),
                        batch_size=len(ytr))
     fit(model, train, optimizer="lbfgs", lr=1.0, epochs=10, lbfgs_max_iter=20,

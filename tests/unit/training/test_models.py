@@ -64,3 +64,10 @@ def test_bag_of_words_mask_lengths_and_offsets_agree() -> None:
 def test_bag_of_words_needs_input_ids() -> None:
     with pytest.raises(KeyError, match="pad_collate"):
         BagOfWords(10, 2, 4)({"labels": torch.zeros(1)})
+
+
+def test_zero_init_for_convex_problems() -> None:
+    model = LogisticRegression(4, 3, init="zeros")
+    assert not model.weight.any() and not model.bias.any()
+    with pytest.raises(ValueError, match="init should be 'uniform' or 'zeros'"):
+        LinearRegression(2, 1, init="normal")
