@@ -1,17 +1,16 @@
-"""Text classification data: :class:`TextClassificationDataset`, :class:`LabelEncoder`, file readers.
+"""Text classification data: :class:`TextClassificationDataset` and :class:`LabelEncoder`.
 
 Without a vocabulary a dataset yields ``{"text": str, "label": int}``, exactly the classic
 ``CustomDataset`` of the PyTorch tutorials, so ``DataLoader(ds, batch_size=2)`` gives
 ``{"text": [str, str], "label": tensor([..])}``. With a :class:`~datasets.vocab.Vocab` it yields
 ``{"input_ids": LongTensor, "label": int}`` for :func:`datasets.collate.pad_collate`.
 
-Files: CSV (with a header), TSV (with or without a header: the SMS Spam Collection's
-``label<TAB>text`` works as is) and JSON Lines; columns by name or by index.
+Files (CSV, TSV, JSON Lines) are read by :func:`datasets.textfiles.read_records`, which
+``TextClassificationDataset.from_file`` calls.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import numbers
@@ -22,13 +21,13 @@ from typing import Any
 
 import torch
 
-from datasets.errors import DataFormatError, DatasetNotFoundError
+from datasets.errors import DataFormatError
+from datasets.textfiles import read_records
 from datasets.vocab import Tokenizer, Vocab, tokenize
 
 log = logging.getLogger(__name__)
 
-_FORMATS = ("csv", "tsv", "jsonl")
-_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+__all__ = ["LabelEncoder", "TextClassificationDataset", "read_records"]
 
 
 class LabelEncoder:
@@ -119,161 +118,6 @@ class LabelEncoder:
             return cls.from_state_dict(json.loads(path.read_text(encoding="utf-8")))
         except (json.JSONDecodeError, DataFormatError) as err:
             raise DataFormatError(f"{path}: expected a saved LabelEncoder: {err}") from err
-
-
-def guess_format(path: str | os.PathLike[str]) -> str:
-    """Return ``"csv"``, ``"tsv"`` or ``"jsonl"`` from the suffix, else from the first line."""
-    path = Path(path)
-    if path.suffix.lower() in _SUFFIXES:
-        return _SUFFIXES[path.suffix.lower()]
-    with open(path, encoding="utf-8", errors="replace") as f:
-        first = f.readline()
-    if first.lstrip().startswith("{"):
-        return "jsonl"
-    return "tsv" if "\t" in first else "csv"
-
-
-def read_records(
-    path: str | os.PathLike[str],
-    *,
-    text_column: str | int | None = None,
-    label_column: str | int | None = None,
-    format: str | None = None,
-    header: bool | None = None,
-    encoding: str = "utf-8",
-) -> tuple[list[str], list[str]]:
-    """Read texts and labels from a CSV, TSV or JSON Lines file.
-
-    Columns default to ``"text"``/``"label"`` when the file has a header (or for JSONL), and to
-    ``label_column=0, text_column=1`` for a headerless two-column file (``label<TAB>text``, as
-    the SMS Spam Collection). ``header=None`` detects a header: the first row holds the column
-    names asked for (or ``text`` and ``label``). Blank lines are skipped. TSV has no quoting:
-    quotes are ordinary characters, as in the SMS Spam Collection.
-
-    Args:
-        path: the file.
-        text_column: the text's column name (or index for CSV/TSV) / JSON key.
-        label_column: the label's column name (or index) / JSON key.
-        format: ``"csv"``, ``"tsv"`` or ``"jsonl"``; guessed by :func:`guess_format` if None.
-        header: whether the first CSV/TSV row is a header; detected if None.
-        encoding: the file's text encoding.
-
-    Returns:
-        ``(texts, labels)``, labels as the strings (or JSON values) found.
-
-    Raises:
-        DataFormatError: a row lacks a column, a line is not JSON, a column name is unknown;
-            the message names the file and the line.
-        DatasetNotFoundError: the file does not exist.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetNotFoundError(f"text file not found: {path}; check the path")
-    fmt = format or guess_format(path)
-    if fmt not in _FORMATS:
-        raise ValueError(f"format should be one of {_FORMATS}, but got format={format!r}")
-    if fmt == "jsonl":
-        return _read_jsonl(path, text_column or "text", label_column or "label", encoding)
-    return _read_delimited(path, fmt, text_column, label_column, header, encoding)
-
-
-def _read_jsonl(
-    path: Path, text_key: str | int, label_key: str | int, encoding: str
-) -> tuple[list[str], list[str]]:
-    texts, labels = [], []
-    with open(path, encoding=encoding, newline="") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFormatError(
-                    f"{path}:{lineno}: expected one JSON object per line but got invalid JSON "
-                    f"({err.msg} at column {err.colno}): {line.strip()!r:.80}"
-                ) from err
-            if not isinstance(record, dict) or text_key not in record or label_key not in record:
-                got = sorted(record) if isinstance(record, dict) else type(record).__name__
-                raise DataFormatError(
-                    f"{path}:{lineno}: expected an object with keys {text_key!r} and "
-                    f"{label_key!r} but got {got}; pass text_column=/label_column="
-                )
-            texts.append(_as_text(record[text_key], path, lineno))
-            labels.append(record[label_key])
-    return texts, labels
-
-
-def _read_delimited(
-    path: Path,
-    fmt: str,
-    text_column: str | int | None,
-    label_column: str | int | None,
-    header: bool | None,
-    encoding: str,
-) -> tuple[list[str], list[str]]:
-    dialect: dict[str, Any] = (
-        {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
-    )
-    texts, labels = [], []
-    with open(path, encoding=encoding, newline="") as f:
-        rows = ((n, row) for n, row in enumerate(csv.reader(f, **dialect), 1) if row)
-        first = next(rows, None)
-        if first is None:
-            return texts, labels
-        names = (text_column, label_column)
-        if header is None:
-            wanted = [c for c in names if isinstance(c, str)] or ["text", "label"]
-            header = all(c in first[1] for c in wanted)
-        if header:
-            t_idx, l_idx = _column_indices(path, first[1], text_column, label_column)
-        else:
-            if isinstance(text_column, str) or isinstance(label_column, str):
-                raise DataFormatError(
-                    f"{path}:{first[0]}: expected a header row naming {text_column!r} and "
-                    f"{label_column!r} but got {first[1]!r:.120}; pass header=False with column "
-                    "indices (text_column=1, label_column=0) for a headerless file"
-                )
-            t_idx = 1 if text_column is None else text_column
-            l_idx = 0 if label_column is None else label_column
-            rows = iter([first, *rows])
-        width = max(t_idx, l_idx) + 1
-        for lineno, row in rows:
-            if len(row) < width:
-                raise DataFormatError(
-                    f"{path}:{lineno}: expected at least {width} {fmt.upper()} columns (text in "
-                    f"column {t_idx}, label in column {l_idx}) but got {len(row)}: "
-                    f"{row!r:.120}; fix the line or the column settings"
-                )
-            texts.append(row[t_idx])
-            labels.append(row[l_idx])
-    return texts, labels
-
-
-def _column_indices(
-    path: Path, names: list[str], text_column: str | int | None, label_column: str | int | None
-) -> tuple[int, int]:
-    out = []
-    for column, default in ((text_column, "text"), (label_column, "label")):
-        column = default if column is None else column
-        if isinstance(column, int):
-            out.append(column)
-        elif column in names:
-            out.append(names.index(column))
-        else:
-            raise DataFormatError(
-                f"{path}:1: expected a column named {column!r} in the header but got {names!r:.200}; "
-                "pass text_column=/label_column= with a name from the header"
-            )
-    return out[0], out[1]
-
-
-def _as_text(value: Any, path: Path, lineno: int) -> str:
-    if not isinstance(value, str):
-        raise DataFormatError(
-            f"{path}:{lineno}: expected the text to be a string but got "
-            f"{type(value).__name__}: {value!r:.60}"
-        )
-    return value
 
 
 class TextClassificationDataset(torch.utils.data.Dataset):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -9,7 +10,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from datasets.errors import DataFormatError, DatasetNotFoundError
-from datasets.text import LabelEncoder, TextClassificationDataset, read_records
+from datasets.text import LabelEncoder, TextClassificationDataset
+from datasets.textfiles import read_records
 from datasets.vocab import Vocab
 
 TEXTS = [
@@ -120,6 +122,23 @@ def test_bad_files_name_file_line_and_expectation(tmp_path) -> None:
         TextClassificationDataset.from_file(csv_path, text_column="txt", header=True)
     with pytest.raises(DatasetNotFoundError, match="text file not found"):
         TextClassificationDataset.from_file(tmp_path / "missing.csv")
+
+
+def test_binary_or_wrongly_encoded_file_is_a_data_format_error(tmp_path) -> None:
+    archive = tmp_path / "letters.tar.gz"
+    archive.write_bytes(gzip.compress(b"not text at all"))
+    with pytest.raises(DataFormatError, match=r"letters.tar.gz: expected a utf-8 text file .* "
+                       r"byte 1 is 0x8b.*encoding="):
+        TextClassificationDataset.from_file(archive)
+    latin = tmp_path / "latin.tsv"
+    latin.write_bytes("ham\tcaf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataFormatError, match="pass the file's encoding="):
+        TextClassificationDataset.from_file(latin)
+    assert TextClassificationDataset.from_file(latin, encoding="latin-1").texts == ["caf\xe9"]
+    huge = tmp_path / "huge.csv"  # over the csv module's field size limit (128 KiB)
+    huge.write_text("text,label\n" + "x" * 200_000 + ",1\n")
+    with pytest.raises(DataFormatError, match=r"huge.csv: expected a CSV text file .*field"):
+        TextClassificationDataset.from_file(huge)
 
 
 def test_real_sms_spam(shared_data) -> None:
