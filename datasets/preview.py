@@ -24,6 +24,7 @@ from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 from torchvision.utils import make_grid
 
 from datasets.errors import DataFormatError, DatasetError
+from datasets.report import NAME_HELP, add_source_arguments, configure_logging, open_splits
 from datasets.splits import _unwrap
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,16 @@ def save_grid(
         >>> save_grid(data, out, count=6, nrow=3) == out
         True
     """
+    canvas = _render_grid(dataset, count=count, nrow=nrow, seed=seed, scale=scale)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path, format="PNG")
+    log.info("saved a grid of %d samples to %s", min(count, len(dataset)), path)  # type: ignore[arg-type]
+    return path
+
+
+def _render_grid(dataset: Dataset[Any], *, count: int, nrow: int, seed: int, scale: int
+                 ) -> Image.Image:
     for arg, value in (("count", count), ("nrow", nrow), ("scale", scale)):
         if value < 1:
             raise ValueError(f"{arg} should be a positive int, but got {arg}={value}")
@@ -107,11 +118,7 @@ def save_grid(
     canvas = to_pil_image(grid).convert("RGB")
     _draw_labels(canvas, [label for _, label in pairs], getattr(_unwrap(dataset)[0], "classes", None),
                  cell=(batch.shape[-2], batch.shape[-1]), nrow=nrow)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path, format="PNG")
-    log.info("saved a grid of %d samples to %s", len(pairs), path)
-    return path
+    return canvas
 
 
 def _draw_labels(
@@ -144,17 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
         "  python -m datasets.preview /work/shared/data/notmnist-idx --out idx.png --count 32",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("name", help="registry name, CLASS/*.png folder or IDX folder")
+    parser.add_argument("name", help=NAME_HELP)
     parser.add_argument("--out", required=True, help="the PNG file to write")
     parser.add_argument("--count", type=int, default=64, help="number of samples (default 64)")
     parser.add_argument("--nrow", type=int, default=8, help="images per row (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="which samples (default 0)")
-    parser.add_argument("--split", help="split to draw from (default: the first found)")
-    parser.add_argument("--root", help="cache home (default: $DATAFERRY_HOME or ~/.cache/dataferry)")
-    parser.add_argument("--download", action="store_true", help="fetch the dataset if missing")
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="log progress")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="log errors only")
+    add_source_arguments(parser, split_help="split to draw from (default: the first found)")
     return parser
 
 
@@ -164,19 +166,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.count < 1 or args.nrow < 1:
         parser.error(f"--count and --nrow should be positive, but got {args.count} and {args.nrow}")
-    level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    from datasets.report import open_splits
+    configure_logging(args)
     from loaders.errors import LoaderError
 
     try:
         splits = open_splits(args.name, root=args.root, split=args.split, download=args.download)
         split_name, dataset = next(iter(splits.items()))
-        out = save_grid(dataset, args.out, count=args.count, nrow=args.nrow, seed=args.seed)
+        canvas = _render_grid(dataset, count=args.count, nrow=args.nrow, seed=args.seed, scale=3)
     except (DatasetError, LoaderError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"saved {min(args.count, len(dataset))} samples of {args.name} [{split_name}] to {out}")
+    except ValueError as err:  # a --split this dataset does not have: a usage error
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        canvas.save(out, format="PNG")
+    except (OSError, ValueError) as err:  # ValueError: Pillow knows no format for the name
+        print(f"error: cannot write the grid to {out} ({err}); pass --out a .png path in a "
+              "writable folder", file=sys.stderr)
+        return 1
+    print(f"saved {min(args.count, len(dataset))} samples of {args.name} [{split_name}] to {out}")  # type: ignore[arg-type]
     return 0
 
 

@@ -9,7 +9,6 @@ folder, a folder of IDX ``*-images-idx3-ubyte.gz`` files, or a CSV/TSV/JSONL tex
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import re
@@ -22,41 +21,31 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from datasets.errors import DatasetError, DatasetNotFoundError
+from datasets.idx import EMNIST, KMNIST, MNIST, FashionMNIST, IDXDataset
+from datasets.images import ImageFolderDataset
+from datasets.notmnist import NotMNIST
 from datasets.splits import _unwrap, overlap_report
 from datasets.text import TextClassificationDataset
 
 log = logging.getLogger(__name__)
 
 _IMAGE_SPLITS = ("train", "valid", "test")
-# name -> (class name, fixed keyword arguments, candidate splits)
-_IMAGE_NAMES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
-    "letters": ("NotMNIST", {"variant": "letters"}, _IMAGE_SPLITS),
-    "notmnist": ("NotMNIST", {"variant": "small"}, _IMAGE_SPLITS),
-    "notmnist-large": ("NotMNIST", {"variant": "large"}, _IMAGE_SPLITS),
-    "notmnist-idx": ("NotMNIST", {"variant": "idx"}, ("train", "test")),
-    "mnist": ("MNIST", {}, ("train", "test")),
-    "fashion-mnist": ("FashionMNIST", {}, ("train", "test")),
-    "kmnist": ("KMNIST", {}, ("train", "test")),
-    "emnist": ("EMNIST", {}, ("train", "test")),
+# name -> (dataset class, fixed keyword arguments, candidate splits)
+_IMAGE_NAMES: dict[str, tuple[Callable[..., Dataset[Any]], dict[str, Any], tuple[str, ...]]] = {
+    "letters": (NotMNIST, {"variant": "letters"}, _IMAGE_SPLITS),
+    "notmnist": (NotMNIST, {"variant": "small"}, _IMAGE_SPLITS),
+    "notmnist-large": (NotMNIST, {"variant": "large"}, _IMAGE_SPLITS),
+    "notmnist-idx": (NotMNIST, {"variant": "idx"}, ("train", "test")),
+    "mnist": (MNIST, {}, ("train", "test")),
+    "fashion-mnist": (FashionMNIST, {}, ("train", "test")),
+    "kmnist": (KMNIST, {}, ("train", "test")),
+    "emnist": (EMNIST, {}, ("train", "test")),
 }
 _IDX_IMAGES = re.compile(r"^(?P<prefix>.+)-images[-.]idx3-ubyte(?:\.gz)?$")
 _IDX_SPLIT_NAMES = {"train": "train", "t10k": "test", "test": "test"}
-
-
-def _dataset_class(name: str) -> Callable[..., Any]:
-    """Find one of the image dataset classes (written beside this module) by name."""
-    package = importlib.import_module("datasets")
-    found = getattr(package, name, None)
-    for module in ("datasets.images", "datasets.idx"):
-        if found is not None:
-            break
-        try:
-            found = getattr(importlib.import_module(module), name, None)
-        except ImportError:
-            continue
-    if found is None:
-        raise DatasetError(f"datasets.{name} is not available in this install; update dataferry")
-    return found
+NAME_HELP = ("registry name, CLASS/*.png folder or its .tar(.gz) archive, IDX folder, or "
+             "CSV/TSV/JSONL text file")
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 
 def open_splits(
@@ -85,6 +74,11 @@ def open_splits(
     path = Path(name).expanduser()
     if path.exists():
         found = _open_path(path, split)
+    elif os.sep in name or "/" in name or path.suffix:
+        raise DatasetNotFoundError(
+            f"expected a file or folder at {path} but nothing is there; check the path, or pass "
+            "a registry name (python -m loaders.download --list shows them)"
+        )
     elif name in _IMAGE_NAMES:
         found = _open_image_name(name, root=root, split=split, download=download)
     elif name == "sms-spam":
@@ -99,11 +93,9 @@ def open_splits(
             f"(python -m loaders.download {name} prints where they are)"
         )
     if split is not None and split not in found:
-        if set(found) == {"all"}:
-            return found
         raise DatasetNotFoundError(
             f"expected split {split!r} of {name} but found only {sorted(found)}; "
-            "pass one of those with --split"
+            "pass one of those with --split, or leave --split out"
         )
     return found
 
@@ -123,15 +115,16 @@ def _registry_dir(name: str, root: str | os.PathLike[str] | None, download: bool
 
 
 def _open_path(path: Path, split: str | None) -> dict[str, Dataset[Any]]:
+    if path.is_file() and path.name.lower().endswith(_ARCHIVE_SUFFIXES):
+        return {"all": ImageFolderDataset.from_archive(path)}
     if path.is_file():
         return {"all": TextClassificationDataset.from_file(path)}
     if any(_IDX_IMAGES.match(p.name) for p in path.iterdir()):
         return _open_idx_folder(path, split)
-    return {"all": _dataset_class("ImageFolderDataset")(path)}
+    return {"all": ImageFolderDataset(path)}
 
 
 def _open_idx_folder(folder: Path, split: str | None) -> dict[str, Dataset[Any]]:
-    idx_dataset = _dataset_class("IDXDataset")
     found: dict[str, Dataset[Any]] = {}
     for images in sorted(folder.iterdir(), key=lambda p: p.name, reverse=True):  # train first
         match = _IDX_IMAGES.match(images.name)
@@ -141,7 +134,7 @@ def _open_idx_folder(folder: Path, split: str | None) -> dict[str, Dataset[Any]]
         labels = [p for p in folder.iterdir() if p.name.startswith(f"{prefix}-labels")]
         split_name = _IDX_SPLIT_NAMES.get(prefix, prefix)
         if labels and (split is None or split == split_name):
-            found[split_name] = idx_dataset(images, labels[0])
+            found[split_name] = IDXDataset(images, labels[0])
     if not found:
         raise DatasetNotFoundError(
             f"expected IDX files like train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "
@@ -153,8 +146,10 @@ def _open_idx_folder(folder: Path, split: str | None) -> dict[str, Dataset[Any]]
 def _open_image_name(
     name: str, *, root: str | os.PathLike[str] | None, split: str | None, download: bool
 ) -> dict[str, Dataset[Any]]:
-    class_name, kwargs, splits = _IMAGE_NAMES[name]
-    cls = _dataset_class(class_name)
+    cls, kwargs, splits = _IMAGE_NAMES[name]
+    known = (*splits, "all") if cls is NotMNIST and name != "notmnist-idx" else splits
+    if split is not None and split not in known:
+        raise ValueError(f"split should be one of {list(known)} for {name}, but got split={split!r}")
     found: dict[str, Dataset[Any]] = {}
     missing: list[str] = []
     for candidate in splits if split is None else (split,):
@@ -215,21 +210,31 @@ def build_parser() -> argparse.ArgumentParser:
         "  python -m datasets.report /work/shared/data/notmnist-idx",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("name", help="registry name, CLASS/*.png folder, IDX folder or text file")
+    parser.add_argument("name", help=NAME_HELP)
+    add_source_arguments(parser, split_help="report only this split (default: every split found)")
+    return parser
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, *, split_help: str) -> None:
+    """Add ``--split``, ``--root``, ``--download`` and ``-v``/``-q`` (report and preview)."""
+    parser.add_argument("--split", help=split_help)
     parser.add_argument("--root", help="cache home (default: $DATAFERRY_HOME or ~/.cache/dataferry)")
-    parser.add_argument("--split", help="report only this split (default: every split found)")
     parser.add_argument("--download", action="store_true", help="fetch the dataset if missing")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log progress")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="log errors only")
-    return parser
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    """Log to stderr at INFO with ``-v``, ERROR with ``-q``, else WARNING."""
+    level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the report; return 0 on success, 1 on a dataset or loader error, 2 on usage errors."""
     args = build_parser().parse_args(argv)
-    level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args)
     from loaders.errors import LoaderError
 
     try:
@@ -238,6 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DatasetError, LoaderError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except ValueError as err:  # a --split this dataset does not have: a usage error
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -75,6 +75,9 @@ def test_report_errors_exit_1_and_usage_exit_2(capsys) -> None:
     assert err.startswith("error: expected sms-spam in ") and err.count("\n") == 1
     assert report.main(["not-a-dataset"]) == 1
     assert "no dataset called 'not-a-dataset'" in capsys.readouterr().err
+    assert report.main(["data/missing.csv"]) == 1  # looks like a path: not a registry lookup
+    assert capsys.readouterr().err.startswith(
+        f"error: expected a file or folder at {Path('data/missing.csv')} but nothing is there")
     assert report.main(["notmnist"]) == 1  # not in the fresh cache home
     assert capsys.readouterr().err.startswith("error: ")
     with pytest.raises(SystemExit) as exc:
@@ -159,3 +162,40 @@ def test_clis_as_subprocesses(tmp_path) -> None:
                          timeout=120)
     assert run.returncode == 1 and run.stderr.startswith("error: no dataset called")
     assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
+
+
+def test_bad_split_is_a_usage_error_without_traceback(tmp_path, capsys) -> None:
+    from loaders.letters import generate
+
+    generate(loaders.dataset_dir("letters") / "letters.tar.gz", count=40, seed=0)
+    assert report.main(["letters", "--split", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: split should be one of ['train', 'valid', 'test', 'all'] for letters, "
+                   "but got split='bogus'\n")
+    assert preview.main(["letters", "--split", "bogus", "--out", str(tmp_path / "g.png")]) == 2
+    assert capsys.readouterr().err.startswith("error: split should be one of")
+    assert report.main(["letters", "--split", "all", "-q"]) == 0
+    assert "[all] 40 items" in capsys.readouterr().out
+    # a single folder has only "all": asking for another split says so instead of ignoring it
+    assert report.main([str(_tree(tmp_path)), "--split", "train"]) == 1
+    assert "expected split 'train' of" in capsys.readouterr().err
+
+
+def test_archive_path_is_packed_not_read_as_text(tmp_path, capsys) -> None:
+    from loaders.letters import generate
+
+    archive = generate(tmp_path / "letters.tar.gz", count=30, seed=0)
+    assert report.main([str(archive), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "[all] 30 items, 10 classes" in out and "  A          3" in out
+    assert preview.main([str(archive), "--out", str(tmp_path / "g.png"), "--count", "5"]) == 0
+    assert "saved 5 samples" in capsys.readouterr().out
+
+
+def test_preview_unwritable_out_says_so(tmp_path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert preview.main([str(_tree(tmp_path)), "--out", str(blocker / "g.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write the grid to {blocker / 'g.png'} (")
+    assert "pass --out a .png path in a writable folder" in err and err.count("\n") == 1
