@@ -22,7 +22,7 @@ from typing import IO, Any, ClassVar
 import numpy as np
 
 from datasets.errors import DataFormatError, DatasetNotFoundError
-from datasets.images import PackedImageDataset, Transform
+from datasets.images import PackedImageDataset, Transform, check_choice
 from datasets.packed import FORMAT_VERSION, PackWriter, ensure_packed
 
 log = logging.getLogger(__name__)
@@ -229,8 +229,7 @@ class _IDXFamily(IDXDataset):
         target_transform: Transform | None = None,
         download: bool = False,
     ) -> None:
-        if split not in self.files:
-            raise ValueError(f"split should be one of {sorted(self.files)}, but got split={split!r}")
+        check_choice("split", split, list(self.files))
         self.split = split
         images, labels = self._locate(root, split, download)
         super().__init__(images, labels, transform, target_transform,
@@ -333,11 +332,8 @@ class EMNIST(IDXDataset):
         *,
         subset: str = "balanced",
     ) -> None:
-        if split not in ("train", "test"):
-            raise ValueError(f"split should be 'train' or 'test', but got split={split!r}")
-        if subset not in self.SUBSETS:
-            raise ValueError(f"subset should be one of {sorted(self.SUBSETS)}, but got "
-                             f"subset={subset!r}")
+        check_choice("split", split, ["train", "test"])
+        check_choice("subset", subset, list(self.SUBSETS))
         self.split, self.subset = split, subset
         images, labels = self._locate(root, download)
         super().__init__(images, labels, transform, target_transform,

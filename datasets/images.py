@@ -32,6 +32,19 @@ log = logging.getLogger(__name__)
 Transform = Callable[[Any], Any]
 
 
+def check_choice(arg: str, value: str, choices: Sequence[str], *, context: str = "") -> None:
+    """Raise ``ValueError`` in torch's pattern unless ``value`` is one of ``choices``.
+
+    Example:
+        >>> check_choice("split", "dev", ["train", "test"])
+        Traceback (most recent call last):
+        ValueError: split should be one of ['train', 'test'], but got split='dev'
+    """
+    if value not in choices:
+        raise ValueError(f"{arg} should be one of {list(choices)}{context}, but got "
+                         f"{arg}={value!r}")
+
+
 class ImageBatch(Sequence[tuple[torch.Tensor, Any]]):
     """A batch fetched at once: ``images`` ``[B,1,H,W]``, ``targets`` ``[B]``, ``indices``.
 
@@ -120,7 +133,10 @@ class PackedImageDataset(Dataset[tuple[Any, Any]]):
         return len(self.packed)
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        image = self.data[index]
+        return self._sample(self.data[index], index)
+
+    def _sample(self, image: torch.Tensor, index: int) -> tuple[Any, Any]:
+        """Apply the transforms to one ``uint8`` ``[H, W]`` image and the label of ``index``."""
         if is_batch_transform(self.transform):
             x = self.transform(image.unsqueeze(0))
         else:
@@ -284,15 +300,7 @@ class ImageFolderDataset(PackedImageDataset):
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         if self.cache:
             return super().__getitem__(index)
-        image = self._load(index)
-        if is_batch_transform(self.transform):
-            x = self.transform(image.unsqueeze(0))
-        else:
-            x = self.transform(Image.fromarray(image.numpy(), mode="L"))
-        target: Any = int(self.targets[index])
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return x, target
+        return self._sample(self._load(index), index)
 
     def __getitems__(self, indices: Sequence[int]) -> Sequence[tuple[Any, Any]]:
         if self.cache:

@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from datasets.errors import DatasetNotFoundError
-from datasets.images import PackedImageDataset, Transform
+from datasets.images import PackedImageDataset, Transform, check_choice
 from datasets.packed import PackedImages
 from datasets.packing import pack_archive, pack_folder, pack_subset
 
@@ -99,13 +99,9 @@ class NotMNIST(PackedImageDataset):
         download: bool = False,
         variant: str = "small",
     ) -> None:
-        if variant not in self.VARIANTS:
-            raise ValueError(f"variant should be one of {list(self.VARIANTS)}, but got "
-                             f"variant={variant!r}")
+        check_choice("variant", variant, self.VARIANTS)
         splits = ("train", "test") if variant == "idx" else ("train", "valid", "test", "all")
-        if split not in splits:
-            raise ValueError(f"split should be one of {list(splits)} for variant={variant!r}, "
-                             f"but got split={split!r}")
+        check_choice("split", split, splits, context=f" for variant={variant!r}")
         self.split, self.variant = split, variant
         if variant == "idx":
             packed = _idx_packed(root, split, download)

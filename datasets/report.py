@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from datasets.errors import DatasetError, DatasetNotFoundError
 from datasets.idx import EMNIST, KMNIST, MNIST, FashionMNIST, IDXDataset
-from datasets.images import ImageFolderDataset
+from datasets.images import ImageFolderDataset, check_choice
 from datasets.notmnist import NotMNIST
 from datasets.splits import _unwrap, overlap_report
 from datasets.text import TextClassificationDataset
@@ -148,8 +148,8 @@ def _open_image_name(
 ) -> dict[str, Dataset[Any]]:
     cls, kwargs, splits = _IMAGE_NAMES[name]
     known = (*splits, "all") if cls is NotMNIST and name != "notmnist-idx" else splits
-    if split is not None and split not in known:
-        raise ValueError(f"split should be one of {list(known)} for {name}, but got split={split!r}")
+    if split is not None:
+        check_choice("split", split, known, context=f" for {name}")
     found: dict[str, Dataset[Any]] = {}
     missing: list[str] = []
     for candidate in splits if split is None else (split,):
