@@ -43,7 +43,7 @@ def default_collate(batch: Sequence[Any], *, indices: Sequence[int] | None = Non
             the sample), the shape of each sample (with its dataset index) and what to do.
     """
     try:
-        return _torch_default_collate(batch)
+        return _torch_default_collate(batch)  # type: ignore[arg-type]  # any sequence works
     except (RuntimeError, TypeError, ValueError) as err:
         where = _diagnose(list(batch), indices, "sample")
         raise CollateError(

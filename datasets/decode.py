@@ -23,7 +23,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import torch
@@ -296,7 +296,7 @@ def _open_decompressed(path: Path) -> IO[bytes]:
         magic = handle.read(6)
     for prefix, opener in _COMPRESSED:
         if magic.startswith(prefix):
-            return opener(path, "rb")  # type: ignore[no-any-return]
+            return cast(IO[bytes], opener(path, "rb"))
     return open(path, "rb")
 
 
@@ -325,7 +325,8 @@ def iter_tar_files(archive: str | os.PathLike[str]) -> Iterator[tuple[str, bytes
     """
     path = Path(archive)
     with _open_decompressed(path) as raw:
-        handle = io.BufferedReader(raw, buffer_size=1 << 20) if not isinstance(
+        # typeshed wants a raw stream; any readable binary file object works here.
+        handle = io.BufferedReader(raw, buffer_size=1 << 20) if not isinstance(  # type: ignore[type-var]
             raw, io.BufferedReader) else raw
         long_name: str | None = None
         try:

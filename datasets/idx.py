@@ -17,7 +17,7 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, cast
 
 import numpy as np
 
@@ -54,7 +54,7 @@ def read_idx_header(handle: IO[bytes], name: str) -> tuple[int, ...]:
 
 def _open(path: Path) -> IO[bytes]:
     if path.suffix == ".gz":
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     return open(path, "rb")
 
 
@@ -97,14 +97,13 @@ class _reading:  # noqa: N801 - a context manager used like open()
             raise DatasetNotFoundError(f"cannot open IDX file {self.path}: {err}") from err
         return self.handle
 
-    def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> None:
         self.handle.close()
         if isinstance(err, (gzip.BadGzipFile, EOFError, zlib.error)):
             raise DataFormatError(
                 f"{self.path}: cannot decompress ({err}); the .gz file is damaged: delete it "
                 "and download it again"
             ) from err
-        return False
 
 
 def _copy_images(path: Path, writer: PackWriter, labels: np.ndarray, *, transpose: bool) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -117,10 +117,10 @@ def _index_blocks(sampler: Any) -> Iterator[torch.Tensor]:
     in chunks.
     """
     if type(sampler) is torch.utils.data.SequentialSampler:
-        yield torch.arange(len(sampler.data_source), dtype=torch.int64)  # type: ignore[arg-type]
+        yield torch.arange(len(sampler.data_source), dtype=torch.int64)
         return
     if type(sampler) is torch.utils.data.RandomSampler and not sampler.replacement:
-        n = len(sampler.data_source)  # type: ignore[arg-type]
+        n = len(sampler.data_source)
         generator = sampler.generator
         if generator is None:  # as RandomSampler.__iter__ does
             seed = int(torch.empty((), dtype=torch.int64).random_().item())
@@ -191,7 +191,8 @@ class DataLoader(torch.utils.data.DataLoader):
             collate: Any = _IndexedCollate(user_collate)
         else:
             collate = user_collate
-        super().__init__(dataset, *args, collate_fn=collate, **kwargs)
+        # collate_fn was taken out of args above, so it is given once.
+        super().__init__(dataset, *args, collate_fn=collate, **kwargs)  # type: ignore[misc]
         self.skipped_batches = 0
         self._tensor_batches = (
             self.num_workers == 0
@@ -204,7 +205,7 @@ class DataLoader(torch.utils.data.DataLoader):
     def _index_sampler(self) -> Any:
         sampler = super()._index_sampler
         if getattr(self, "_tensor_batches", False) and sampler is self.batch_sampler:
-            return _TensorBatches(sampler)
+            return _TensorBatches(cast(torch.utils.data.BatchSampler, sampler))
         return sampler
 
     def _get_iterator(self) -> Any:

@@ -181,7 +181,7 @@ def _write_chunks(
     folder: Path,
     classes: list[str],
     names: Sequence[str],
-    labels: np.ndarray,
+    labels: np.ndarray | _GrowingArray,
     tasks: Iterable[tuple[Any, ...]],
     fn: Any,
     n_workers: int | None,
