@@ -15,8 +15,8 @@ import numpy as np
 
 from datasets.errors import DatasetNotFoundError
 from datasets.images import PackedImageDataset, Transform, check_choice
-from datasets.packed import PackedImages
-from datasets.packing import pack_archive, pack_folder, pack_subset
+from datasets.packed import PackedImages, pack_subset
+from datasets.packing import pack_archive, pack_folder
 
 log = logging.getLogger(__name__)
 

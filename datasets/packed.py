@@ -9,7 +9,8 @@ A packed cache is a folder ``cache_root()/packed/<key>/`` holding::
 
 It is built in a temporary folder beside the final one and moved into place with
 ``os.replace`` only when complete, under a file lock, so an interrupted build never leaves a
-half cache and two processes that need the same cache build it once.
+half cache and two processes that need the same cache build it once. :func:`pack_subset`
+makes a cache of some rows of another (a split, contiguous and memory-mapped in turn).
 """
 
 from __future__ import annotations
@@ -239,3 +240,48 @@ def _build_locked(root: Path, key: str, build: Callable[[Path], None]) -> Packed
         raise
     log.info("packed cache %s built in %.2f s", final, time.perf_counter() - started)
     return PackedImages(final)
+
+
+def pack_subset(
+    source: PackedImages,
+    indices: np.ndarray,
+    key: str,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> PackedImages:
+    """Pack the rows ``indices`` of ``source`` as a cache of their own (a split).
+
+    A split is then contiguous and memory-mapped like any cache. The source's classes and
+    skipped list are kept; ``extra`` is merged into the manifest.
+
+    Args:
+        source: the full cache.
+        indices: rows to keep, in the order to store them.
+        key: the new cache's key.
+        cache_dir: the cache home.
+        extra: more manifest fields (for example the split's name and seed).
+    """
+
+    def build(folder: Path) -> None:
+        started = time.perf_counter()
+        images, labels = source.images(), source.labels()
+        writer = PackWriter(folder)
+        try:
+            for start in range(0, len(indices), 16384):
+                rows = indices[start : start + 16384]
+                writer.append(np.ascontiguousarray(images[rows]), labels[rows])
+        finally:
+            writer.close()
+        classes = list(source.manifest["classes"])
+        counts = np.bincount(labels[indices], minlength=len(classes))
+        manifest = {
+            **{k: v for k, v in source.manifest.items() if k not in ("format", "shape")},
+            "counts": {name: int(c) for name, c in zip(classes, counts, strict=True)},
+            "parent": str(source.path),
+            "build_seconds": round(time.perf_counter() - started, 3),
+            **(extra or {}),
+        }
+        writer.finish(manifest, image_shape=source.shape[1:])
+
+    return ensure_packed(key, build, cache_dir=cache_dir)

@@ -1,4 +1,6 @@
-"""Build packed caches from a ``CLASS/*.png`` folder, a tar archive, or rows of another cache.
+"""Build packed caches from a ``CLASS/*.png`` folder or a tar archive of one.
+
+(A cache made of rows of another, a split, is :func:`datasets.packed.pack_subset`.)
 
 Decoding runs in a process pool (:func:`datasets.decode.run_ordered`) in chunks; each chunk
 comes back as one ``uint8`` array that is appended to the cache file at once, so memory stays
@@ -370,48 +372,3 @@ def _permute_rows(path: Path, order: np.ndarray, shape: tuple[int, int, int]) ->
     finally:
         os.close(fd)
     os.replace(temp, path)
-
-
-def pack_subset(
-    source: PackedImages,
-    indices: np.ndarray,
-    key: str,
-    *,
-    cache_dir: str | os.PathLike[str] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> PackedImages:
-    """Pack the rows ``indices`` of ``source`` as a cache of their own (a split).
-
-    A split is then contiguous and memory-mapped like any cache. The source's classes and
-    skipped list are kept; ``extra`` is merged into the manifest.
-
-    Args:
-        source: the full cache.
-        indices: rows to keep, in the order to store them.
-        key: the new cache's key.
-        cache_dir: the cache home.
-        extra: more manifest fields (for example the split's name and seed).
-    """
-
-    def build(folder: Path) -> None:
-        started = time.perf_counter()
-        images, labels = source.images(), source.labels()
-        writer = PackWriter(folder)
-        try:
-            for start in range(0, len(indices), 16384):
-                rows = indices[start : start + 16384]
-                writer.append(np.ascontiguousarray(images[rows]), labels[rows])
-        finally:
-            writer.close()
-        classes = list(source.manifest["classes"])
-        counts = np.bincount(labels[indices], minlength=len(classes))
-        manifest = {
-            **{k: v for k, v in source.manifest.items() if k not in ("format", "shape")},
-            "counts": {name: int(c) for name, c in zip(classes, counts, strict=True)},
-            "parent": str(source.path),
-            "build_seconds": round(time.perf_counter() - started, 3),
-            **(extra or {}),
-        }
-        writer.finish(manifest, image_shape=source.shape[1:])
-
-    return ensure_packed(key, build, cache_dir=cache_dir)
