@@ -20,12 +20,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlparse
+from urllib.parse import unquote, urlparse
 
 import requests
 import urllib3
 from tqdm import tqdm
 
+from loaders.connection import NextUrl, Transient, Unreachable, open_url
 from loaders.errors import ChecksumMismatchError, DownloadError
 from loaders.retry import RetryPolicy, retry_after_s
 from loaders.verify import Expected, check_file, stream_hasher
@@ -36,18 +37,6 @@ _GONE = (403, 404, 410)
 _READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<!--")
 USER_AGENT = "dataferry/0.1 (+https://github.com/dataferry/dataferry)"
-
-
-class _NextUrl(Exception):
-    """This URL cannot give the file: try the next one at once."""
-
-
-class _Transient(Exception):
-    """A failure worth retrying on the same URL."""
-
-    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after_s = retry_after_s
 
 
 def _sleep(seconds: float) -> None:  # patched by tests
@@ -95,17 +84,18 @@ def download(
     )
     if not urls:
         raise DownloadError(f"no URL to download {target.name} from; pass a URL or a --mirror")
-    failures: list[str] = []
+    failures: list[tuple[str, NextUrl]] = []
     own_session = session is None
     session = session or requests.Session()
     session.headers.setdefault("User-Agent", USER_AGENT)
     try:
-        for url in urls:
+        for number, url in enumerate(urls, 1):
             try:
                 return job.run(url, session)
-            except _NextUrl as failure:
-                log.warning("%s failed: %s", url, failure)
-                failures.append(f"{url} ({failure})")
+            except NextUrl as failure:
+                failures.append((url, failure))
+                if number < len(urls):  # the last one's reason is in the final error
+                    log.warning("%s failed: %s; trying the next URL", url, failure)
             except OSError as err:  # the local disk, not the server: another URL will not help
                 raise DownloadError(
                     f"could not write {target.name} in {target.parent}: {err}; check free space "
@@ -114,11 +104,23 @@ def download(
     finally:
         if own_session:
             session.close()
-    raise DownloadError(
-        f"could not download {target.name} from any of its {len(urls)} URL(s): "
-        + "; ".join(failures)
-        + f". Check the network or proxy, try --mirror BASE with a copy of the file, "
-        f"or place the file at {target} ({job.expected.describe()})"
+    raise DownloadError(_failure_message(target, job.expected, failures))
+
+
+def _failure_message(target: Path, expected: Expected, failures: list[tuple[str, NextUrl]]) -> str:
+    """Name every URL tried and why it failed, then what to do next."""
+    tried = "; ".join(f"{url} ({failure})" for url, failure in failures)
+    place = f"place the file at {target} ({expected.describe()})"
+    if all(isinstance(failure, Unreachable) for _, failure in failures):
+        return (
+            f"could not download {target.name}: no network, none of its {len(failures)} URL(s) "
+            f"could be reached: {tried}. This machine looks offline: copy the file into a "
+            f"folder and pass --mirror FOLDER (or set DATAFERRY_MIRROR), or {place}; "
+            "--offline (DATAFERRY_OFFLINE=1) then never touches the network"
+        )
+    return (
+        f"could not download {target.name} from any of its {len(failures)} URL(s): {tried}. "
+        f"Check the network or proxy, try --mirror BASE with a copy of the file, or {place}"
     )
 
 
@@ -151,15 +153,15 @@ class _Job:
         for attempt in range(attempts):
             try:
                 return self._attempt(url, session)
-            except _Transient as failure:
+            except Transient as failure:
                 if attempt == attempts - 1:
-                    raise _NextUrl(f"{failure}; gave up after {attempts} attempts") from failure
+                    raise NextUrl(f"{failure}; gave up after {attempts} attempts") from failure
                 delay = self.policy.backoff(attempt, failure.retry_after_s)
                 log.warning(
                     "%s: %s; retry %d/%d in %.1f s", url, failure, attempt + 1, attempts - 1, delay
                 )
                 _sleep(delay)
-        raise _NextUrl("no attempt made")  # attempts < 1
+        raise NextUrl("no attempt made")  # attempts < 1
 
     def _attempt(self, url: str, session: requests.Session) -> dict[str, str]:
         offset = self.part.stat().st_size if self.part.exists() else 0
@@ -176,15 +178,15 @@ class _Job:
                 headers["If-Range"] = validator
         elif offset:
             offset = 0
-        response = _open(session, url, headers, self.policy)
+        response = open_url(session, url, headers, self.policy)
         with response:
             status = response.status_code
             if status == 416 and offset:
                 return self._recheck_part(response)
             if status in _GONE:
-                raise _NextUrl(f"HTTP {status} {response.reason}")
+                raise NextUrl(f"HTTP {status} {response.reason}")
             if status == 429 or status >= 500:
-                raise _Transient(
+                raise Transient(
                     f"HTTP {status} {response.reason}",
                     retry_after_s(response.headers.get("Retry-After")),
                 )
@@ -192,7 +194,7 @@ class _Job:
                 start = _content_range_start(response.headers.get("Content-Range"))
                 if start != offset:
                     self._discard()
-                    raise _Transient(
+                    raise Transient(
                         f"206 with Content-Range {response.headers.get('Content-Range')!r} "
                         f"but asked for bytes from {offset}; starting over"
                     )
@@ -201,7 +203,7 @@ class _Job:
                     log.info("%s ignored the Range request; starting over from byte 0", url)
                 offset = 0
             else:
-                raise _NextUrl(f"unexpected HTTP {status} {response.reason}")
+                raise NextUrl(f"unexpected HTTP {status} {response.reason}")
             self._save_validator(url, response)
             return self._stream(response, offset)
 
@@ -212,7 +214,7 @@ class _Job:
         size = self.expected.size_bytes
         if total is not None and size is not None and total != size and not self.expected.content_sha256:
             self._discard()
-            raise _NextUrl(f"the server announces {total:,} bytes but expected {size:,} bytes")
+            raise NextUrl(f"the server announces {total:,} bytes but expected {size:,} bytes")
         received = 0
         with (
             open(self.part, "ab" if offset else "wb") as handle,
@@ -226,7 +228,7 @@ class _Job:
                     chunk = response.raw.read(self.policy.chunk_bytes, decode_content=False)
                 except _READ_ERRORS as err:
                     _sync(handle)
-                    raise _Transient(f"connection lost after {offset + received:,} bytes: {err}") from err
+                    raise Transient(f"connection lost after {offset + received:,} bytes: {err}") from err
                 if not chunk:
                     break
                 if received == 0 and offset == 0 and not self.allow_html:
@@ -239,11 +241,11 @@ class _Job:
                     hasher.close()
                     handle.close()
                     self._discard()
-                    raise _NextUrl(f"sent more than the expected {size:,} bytes")
+                    raise NextUrl(f"sent more than the expected {size:,} bytes")
             _sync(handle)
             digests = hasher.hexdigests()
         if remaining is not None and received != remaining:
-            raise _Transient(f"connection closed after {offset + received:,} of {total:,} bytes")
+            raise Transient(f"connection closed after {offset + received:,} of {total:,} bytes")
         return digests
 
     def _refuse_html(self, response: requests.Response, chunk: bytes) -> None:
@@ -251,7 +253,7 @@ class _Job:
         head = chunk[:512].lstrip().lower()
         if kind == "text/html" or head.startswith(_HTML_STARTS):
             self._discard()
-            raise _NextUrl(
+            raise NextUrl(
                 f"served an HTML page (Content-Type {kind or 'unset'}) instead of "
                 f"{self.target.name}: a login, error or captive-portal page"
             )
@@ -262,19 +264,19 @@ class _Job:
         size = self.part.stat().st_size
         if not self.expected.has_hash and not (total.isdigit() and int(total) == size):
             self._discard()
-            raise _Transient(f"416 for bytes from {size:,}; starting over")
+            raise Transient(f"416 for bytes from {size:,}; starting over")
         log.info("%s: 416 for a complete-looking part; re-verifying it", self.target.name)
         try:
             sha256 = check_file(self.part, self.expected, name=self.target.name,
                                 allow_recompressed=self.allow_recompressed)
         except ChecksumMismatchError as err:
             self._discard()  # a stale or corrupt part: the same URL may still serve it whole
-            raise _Transient(f"416 and the leftover part does not verify ({err}); starting over") from err
+            raise Transient(f"416 and the leftover part does not verify ({err}); starting over") from err
         return {"sha256": sha256}
 
     def _copy_local(self, source: Path) -> dict[str, str]:
         if not source.is_file():
-            raise _NextUrl(f"no such file {source}")
+            raise NextUrl(f"no such file {source}")
         size = source.stat().st_size
         with (
             open(source, "rb") as src,
@@ -300,7 +302,7 @@ class _Job:
             )
         except ChecksumMismatchError as err:
             self._discard()
-            raise _NextUrl(f"{err}. Deleted download for safety") from err
+            raise NextUrl(f"{err}. Deleted download for safety") from err
         os.replace(self.part, self.target)
         self.meta.unlink(missing_ok=True)
         return sha256
@@ -336,35 +338,6 @@ class _Job:
             disable=not self.progress,
             leave=False,
         )
-
-
-def _open(
-    session: requests.Session, url: str, headers: dict[str, str], policy: RetryPolicy
-) -> requests.Response:
-    """GET with redirects followed by hand, refusing any https→http downgrade."""
-    for _ in range(10):
-        try:
-            response = session.get(
-                url,
-                headers=headers,
-                stream=True,
-                allow_redirects=False,
-                timeout=(policy.connect_timeout_s, policy.read_timeout_s),
-            )
-        except requests.exceptions.SSLError as err:  # a bad certificate will not heal by retrying
-            raise _NextUrl(f"TLS error: {err}") from err
-        except (requests.ConnectionError, requests.Timeout) as err:
-            raise _Transient(f"{type(err).__name__}: {err}") from err
-        except requests.RequestException as err:
-            raise _NextUrl(f"{type(err).__name__}: {err}") from err
-        if not response.is_redirect:
-            return response
-        location = urljoin(url, response.headers["Location"])
-        response.close()
-        if urlparse(url).scheme == "https" and urlparse(location).scheme != "https":
-            raise _NextUrl(f"refused a redirect from https to {location} (no downgrade to http)")
-        url = location
-    raise _NextUrl("more than 10 redirects")
 
 
 def _content_range_start(value: str | None) -> int | None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import socket
 from pathlib import Path
 
 import pytest
 import requests
 import responses
+import urllib3
 
 from loaders import DownloadError, transfer
 from loaders.retry import retry_after_s
@@ -91,6 +94,63 @@ def test_download_retries_connection_errors_then_gives_up_to_next_mirror(
     assert [c.request.url for c in responses.calls] == [URL, URL, URL, URL2]
 
 
+def _dns_failure(host: str) -> requests.ConnectionError:
+    """What requests raises when a host name does not resolve (urllib3 2's exception chain)."""
+    reason = urllib3.exceptions.NameResolutionError(
+        host, None, socket.gaierror(socket.EAI_NONAME, "Name or service not known")  # type: ignore[arg-type]
+    )
+    return requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, f"https://{host}/", reason))  # type: ignore[arg-type]
+
+
+@responses.activate
+def test_download_unresolvable_host_moves_to_next_mirror_without_retrying(
+    target: Path, sleeps: list[float]
+) -> None:
+    responses.add(responses.GET, URL, body=_dns_failure("a.example"))
+    responses.add(responses.GET, URL2, body=DATA)
+    assert download([URL, URL2], target, expected=GOOD, policy=RetryPolicy(attempts=4)) == SHA
+    assert sleeps == [] and [c.request.url for c in responses.calls] == [URL, URL2]
+
+
+@responses.activate
+def test_download_no_network_fails_fast_naming_every_url_and_the_offline_options(
+    target: Path, sleeps: list[float]
+) -> None:
+    unreachable = requests.ConnectionError(OSError(errno.ENETUNREACH, "Network is unreachable"))
+    responses.add(responses.GET, URL, body=_dns_failure("a.example"))
+    responses.add(responses.GET, URL2, body=unreachable)
+    with pytest.raises(DownloadError) as info:
+        download([URL, URL2], target, expected=GOOD, policy=RetryPolicy(attempts=4))
+    message = str(info.value)
+    assert sleeps == [] and len(responses.calls) == 2
+    assert f"{URL} (cannot resolve host a.example (Name or service not known))" in message
+    assert f"{URL2} (cannot reach host b.example (Network is unreachable))" in message
+    assert "looks offline" in message and "--mirror" in message and "--offline" in message
+    assert SHA in message and str(target) in message
+
+
+@responses.activate
+def test_download_failure_message_is_not_offline_when_a_host_answered(
+    target: Path, sleeps: list[float]
+) -> None:
+    responses.add(responses.GET, URL, body=_dns_failure("a.example"))
+    responses.add(responses.GET, URL2, status=404)
+    with pytest.raises(DownloadError, match=r"from any of its 2 URL\(s\).*HTTP 404") as info:
+        download([URL, URL2], target, expected=GOOD)
+    assert "looks offline" not in str(info.value)
+
+
+@responses.activate
+def test_download_connection_refused_is_retried_with_a_short_reason(
+    target: Path, sleeps: list[float]
+) -> None:
+    refused = requests.ConnectionError(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"))
+    responses.add(responses.GET, URL, body=refused)
+    with pytest.raises(DownloadError, match=r"cannot connect to a\.example \(Connection refused\); gave up after 2"):
+        download([URL], target, expected=GOOD, policy=RetryPolicy(attempts=2))
+    assert len(sleeps) == 1
+
+
 @pytest.mark.parametrize("status", [403, 404, 410])
 @responses.activate
 def test_download_gone_moves_to_next_mirror_at_once(target: Path, sleeps: list[float], status: int) -> None:
@@ -136,6 +196,19 @@ def test_download_refuses_https_to_http_redirect(target: Path, sleeps: list[floa
     with pytest.raises(DownloadError, match="refused a redirect from https to http://a.example/plain"):
         download([URL], target, expected=GOOD)
     assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_download_takes_an_explicitly_listed_http_mirror(target: Path, sleeps: list[float]) -> None:
+    # Not a downgrade: the registry lists the original http mirror itself, and its bytes must
+    # still match the published size and sha256 before they are used.
+    plain = "http://mirror.example/data.tar.gz"
+    responses.add(responses.GET, URL, status=404)
+    responses.add(responses.GET, plain, body=DATA)
+    assert download([URL, plain], target, expected=GOOD) == SHA
+    responses.replace(responses.GET, plain, body=DATA[:-1] + b"!")
+    with pytest.raises(DownloadError, match=f"{plain} .*expected sha256 {SHA}"):
+        download([plain], target.with_name("again.tar.gz"), expected=GOOD)
 
 
 @responses.activate
