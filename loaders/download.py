@@ -9,11 +9,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from loaders import manifest
 from loaders.errors import ChecksumMismatchError, LoaderError, UnknownDatasetError
 from loaders.fetch import dataset_dir, expected_of, fetch
-from loaders.registry import REGISTRY, get, names
+from loaders.registry import REGISTRY, Resource, get, names
 from loaders.verify import check_file
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.ERROR if args.quiet else (logging.DEBUG if args.verbose > 1 else
-                                               logging.INFO if args.verbose else logging.WARNING)
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
     if not (args.names or args.list or args.verify):
         parser.print_usage(sys.stderr)
         print("error: give at least one NAME, or --list, or --verify", file=sys.stderr)
@@ -79,6 +77,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         print("error: --count/--seed apply to 'letters' only", file=sys.stderr)
         return 2
+    root_logger = logging.getLogger()
+    previous_level = root_logger.level
+    # basicConfig adds the stderr handler only when none is set; the level is set either way,
+    # so -q means errors only even when the caller (or an earlier main()) configured logging.
+    logging.basicConfig(format="%(levelname)s: %(message)s", stream=sys.stderr)
+    root_logger.setLevel(_log_level(args))
+    try:
+        return _run(args)
+    finally:
+        root_logger.setLevel(previous_level)
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    if args.quiet:
+        return logging.ERROR
+    return logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Do what the parsed arguments ask; turn loader errors into one line and an exit code."""
     try:
         if args.list:
             return _list(args)
@@ -119,16 +137,12 @@ def _fetch_all(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = []
     for name in names():
         info = get(name)
         folder = dataset_dir(name, args.root)
         cached = all((folder / r.filename).is_file() for r in info.resources)
-        size = info.size_bytes
-        rows.append((name, "?" if size is None else f"{size / 1e6:,.1f} MB",
-                     "cached" if cached else "-", info.description))
-    for name, size, cached, description in rows:
-        print(f"{name:<15} {size:>10}  {cached:<6}  {description}")
+        size = "?" if info.size_bytes is None else f"{info.size_bytes / 1e6:,.1f} MB"
+        print(f"{name:<15} {size:>10}  {'cached' if cached else '-':<6}  {info.description}")
     return 0
 
 
@@ -136,43 +150,60 @@ def _verify(args: argparse.Namespace) -> int:
     """Re-hash every cached file of the named datasets (all cached ones when none named).
 
     Files never fetched are listed as ``absent`` but are not failures; a file that no longer
-    matches its published hash (or its pin) is ``BAD`` and makes the exit code 1.
+    matches its published hash (or its pin) is ``BAD`` and makes the exit code 1, with the
+    command that fetches it again.
     """
-    targets = args.names or names()
+    bad_names: list[str] = []
     bad = checked = 0
-    for name in targets:
+    for name in args.names or names():
         generated = get(name).generator is not None
         folder = dataset_dir(name, args.root, count=args.count if generated else None,
                              seed=args.seed if generated else None)
         for resource in get(name).resources:
             if args.split and resource.split not in (None, args.split):
                 continue
-            path = folder / resource.filename
-            if not path.is_file():
+            if not (folder / resource.filename).is_file():
                 if args.names:  # not an error: a split or dataset may not have been fetched
-                    print(f"absent   {path}")
+                    print(f"absent   {folder / resource.filename}")
                 continue
             checked += 1
-            expected = expected_of(resource, folder)
-            try:
-                digest = check_file(path, expected)
-            except ChecksumMismatchError as err:
-                print(f"BAD      {path}: {err}")
+            if not _verify_file(resource, folder):
                 bad += 1
-                continue
-            record = manifest.file_record(folder, resource.filename) or {}
-            published = bool(resource.sha256 or resource.md5)
-            manifest.record_file(folder, resource.filename, sha256=digest,
-                                 pinned=not published, source=record.get("source"))
-            how = "ok" if expected.has_hash else "ok (no published hash; sha256 pinned now)"
-            print(f"{how:<8} {path}")
+                bad_names += [name] if name not in bad_names else []
     if bad:
-        print(f"error: {bad} file(s) failed verification; fetch them again with --force",
-              file=sys.stderr)
+        print(f"error: {bad} file(s) failed verification; fetch them again with: "
+              f"{_refetch_command(args, bad_names)}", file=sys.stderr)
         return 1
     if not checked:
         print("nothing cached to verify")
     return 0
+
+
+def _verify_file(resource: Resource, folder: Path) -> bool:
+    """Re-hash one cached file, print ``ok`` or ``BAD`` with the reason; return whether ok."""
+    path = folder / resource.filename
+    expected = expected_of(resource, folder)
+    try:
+        digest = check_file(path, expected)
+    except ChecksumMismatchError as err:
+        print(f"BAD      {path}: {err}")
+        return False
+    record = manifest.file_record(folder, resource.filename) or {}
+    published = bool(resource.sha256 or resource.md5)
+    manifest.record_file(folder, resource.filename, sha256=digest,
+                         pinned=not published, source=record.get("source"))
+    how = "ok" if expected.has_hash else "ok (no published hash; sha256 pinned now)"
+    print(f"{how:<8} {path}")
+    return True
+
+
+def _refetch_command(args: argparse.Namespace, names_: list[str]) -> str:
+    """Return the command line that replaces the named datasets' bad files."""
+    words = ["python -m loaders.download", *names_, "--force"]
+    for flag in ("root", "count", "seed", "split"):
+        if getattr(args, flag) is not None:
+            words.append(f"--{flag} {getattr(args, flag)}")
+    return " ".join(words)
 
 
 if __name__ == "__main__":

@@ -174,3 +174,17 @@ def test_retry_policy_timeouts_reach_a_silent_server(tmp_path: Path) -> None:
         assert time.monotonic() - started < 10
     finally:
         listener.close()
+
+
+@pytest.mark.parametrize(("flags", "warned"), [(("-q",), False), ((), True)])
+def test_cli_quiet_hides_retry_warnings(
+    loopback_server: LoopbackServer, tmp_path: Path, flags: tuple[str, ...], warned: bool
+) -> None:
+    url = loopback_server.serve("/flaky.bin", DATA, statuses=[503], retry_after="0")
+    proc = _cli(url, "--sha256", SHA, "--root", str(tmp_path / "home"), *flags)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert Path(out.strip()).read_bytes() == DATA
+    assert ("WARNING:" in err and "HTTP 503" in err and "retry 1/" in err) == warned, err
+    if not warned:
+        assert err == ""

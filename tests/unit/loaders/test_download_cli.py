@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,19 @@ def test_cli_download_failure_exits_1(tiny: DatasetInfo, capsys: pytest.CaptureF
     assert "HTTP 404" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("flags", "warned"), [(["-q"], False), ([], True), (["-q", "-v"], False)])
+@responses.activate
+def test_cli_quiet_means_errors_only(
+    tiny: DatasetInfo, caplog: pytest.LogCaptureFixture, flags: list[str], warned: bool
+) -> None:
+    responses.add(responses.GET, URL, status=503)
+    responses.add(responses.GET, URL, body=DATA)
+    assert main(["tiny", *flags]) == 0
+    retries = [r for r in caplog.records if r.levelno == logging.WARNING and "retry 1/" in r.getMessage()]
+    assert bool(retries) == warned
+    assert logging.getLogger().level == logging.WARNING  # main() leaves the caller's level alone
+
+
 @responses.activate
 def test_cli_plain_url_with_sha256(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     responses.add(responses.GET, URL, body=DATA)
@@ -98,7 +112,8 @@ def test_cli_verify_rehashes_the_cache(tiny: DatasetInfo, capsys: pytest.Capture
     (dataset_dir("tiny") / "file.bin").write_bytes(DATA[:-1] + b"!")
     assert main(["--verify", "tiny"]) == 1
     captured = capsys.readouterr()
-    assert "BAD" in captured.out and "expected sha256" in captured.out and "--force" in captured.err
+    assert "BAD" in captured.out and "expected sha256" in captured.out
+    assert captured.err.strip() == "error: 1 file(s) failed verification; fetch them again with: python -m loaders.download tiny --force"
 
 
 def test_cli_verify_nothing_cached(capsys: pytest.CaptureFixture[str]) -> None:
