@@ -22,7 +22,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from loaders.archive_policy import (
     Budget,
@@ -44,6 +44,9 @@ _CREATE_FLAGS = (
 )
 _SPECIAL = {b"3": "character device", b"4": "block device", b"6": "FIFO"}
 _BAR_EVERY = 256  # members between progress-bar updates
+_TAR_MODES: dict[str, Literal["r:", "r:gz", "r:bz2", "r:xz"]] = {
+    "tar": "r:", "tar.gz": "r:gz", "tar.bz2": "r:bz2", "tar.xz": "r:xz",
+}
 
 
 class Writer:
@@ -106,7 +109,7 @@ class Writer:
         os.link(self.root + target, self.root + name, follow_symlinks=False)
         self.regular.add(name)
 
-    def _conflict(self, name: str, err: OSError) -> OSError:
+    def _conflict(self, name: str, err: OSError) -> ArchiveError | OSError:
         if isinstance(err, (IsADirectoryError, NotADirectoryError, FileExistsError)):
             return ArchiveError(
                 f"{self.archive}: member {name!r} clashes with an earlier member "
@@ -240,12 +243,14 @@ def _read_tar(archive: Path, kind: str, root: Path, limits: Limits, bar: Any, *,
                 if bar is not None and placer.budget.members % _BAR_EVERY == 0:
                     bar.update(raw.tell() - bar.n)
         else:
-            with tarfile.open(fileobj=raw, mode=f"r:{kind[4:]}" if kind != "tar" else "r:") as tf:
-                while (member := tf.next()) is not None:
-                    tf.members.clear()  # keep memory flat on archives with millions of members
-                    kind_byte = REGULAR if member.isreg() else FOLDER if member.isdir() else member.type
-                    src = tf.extractfile(member) if member.isreg() else None
-                    placer.place(member.name, kind_byte, member.size, member.mode, member.linkname, src)
+            with tarfile.open(fileobj=raw, mode=_TAR_MODES[kind]) as tf:
+                while (info := tf.next()) is not None:
+                    # Private in the stubs, but the list tarfile grows with every member read:
+                    # clearing it keeps memory flat on archives with millions of members.
+                    tf.members.clear()  # type: ignore[attr-defined]
+                    kind_byte = REGULAR if info.isreg() else FOLDER if info.isdir() else info.type
+                    src = tf.extractfile(info) if info.isreg() else None
+                    placer.place(info.name, kind_byte, info.size, info.mode, info.linkname, src)
         if bar is not None:
             bar.update(raw.tell() - bar.n)
     return placer.budget

@@ -315,7 +315,9 @@ def _offline_message(resource: Resource, target: Path, expected: Expected) -> st
 
 
 def _is_local_mirror(mirror: str | None) -> bool:
-    return bool(mirror) and ("://" not in mirror or mirror.startswith("file://"))  # type: ignore[operator]
+    if not mirror:
+        return False
+    return "://" not in mirror or mirror.startswith("file://")
 
 
 def _env_offline() -> bool:

@@ -77,8 +77,8 @@ class DatasetInfo:
     @property
     def size_bytes(self) -> int | None:
         """The total size of the resources, or ``None`` when one of them has no known size."""
-        sizes = [r.size_bytes for r in self.resources]
-        return None if any(s is None for s in sizes) else sum(sizes)  # type: ignore[misc]
+        sizes = [r.size_bytes for r in self.resources if r.size_bytes is not None]
+        return sum(sizes) if len(sizes) == len(self.resources) else None
 
 
 _NOTMNIST_MIRRORS = (

@@ -20,7 +20,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from loaders.errors import ArchiveError, UnsafeArchiveError
 
@@ -62,7 +62,7 @@ class _Inflater:
         self.decomp = self._new()
         self.pending = b""  # compressed input not yet fed
 
-    def _new(self):  # type: ignore[no-untyped-def]
+    def _new(self) -> Any:  # zlib, bz2 or lzma: each branch below uses its own attributes
         if self.kind == "tar.gz":
             return zlib.decompressobj(16 + zlib.MAX_WBITS)
         if self.kind == "tar.bz2":
