@@ -81,6 +81,9 @@ class DatasetInfo:
         return sum(sizes) if len(sizes) == len(self.resources) else None
 
 
+# An http:// mirror is tried only because it is listed here, after the https one, and its
+# bytes must match the published sha256; following a redirect from https to http is a
+# downgrade and is refused (see loaders.connection).
 _NOTMNIST_MIRRORS = (
     "https://commondatastorage.googleapis.com/books1000/",  # where the classic exercise moved
     "http://yaroslavvb.com/upload/notMNIST/",  # the original
@@ -125,6 +128,13 @@ def _idx_resources(
     )
 
 
+
+def _notmnist_tarball(filename: str, *, size_bytes: int, sha256: str, md5: str) -> tuple[Resource, ...]:
+    # One tar.gz of A..J PNG folders, extracted into the dataset folder.
+    urls = tuple(base + filename for base in _NOTMNIST_MIRRORS)
+    return (Resource(filename, urls=urls, size_bytes=size_bytes, sha256=sha256, md5=md5,
+                     archive="tar.gz", extract=True),)
+
 _ENTRIES: tuple[DatasetInfo, ...] = (
     DatasetInfo(
         name="letters",
@@ -139,16 +149,11 @@ _ENTRIES: tuple[DatasetInfo, ...] = (
         description="notMNIST small: about 18,700 28x28 glyphs of the letters A-J as PNG folders.",
         homepage="http://yaroslavvb.blogspot.com/2011/09/notmnist-dataset.html",
         license="Free to use with attribution to Yaroslav Bulatov.",
-        resources=(
-            Resource(
-                "notMNIST_small.tar.gz",
-                urls=tuple(base + "notMNIST_small.tar.gz" for base in _NOTMNIST_MIRRORS),
-                size_bytes=8_458_043,
-                sha256="76b2ef7ccc56452964780569db37b279c9cbe1bf442c3b38be784752683b3cec",
-                md5="c9890a473a9769fda4bdf314aaf500dd",
-                archive="tar.gz",
-                extract=True,
-            ),
+        resources=_notmnist_tarball(
+            "notMNIST_small.tar.gz",
+            size_bytes=8_458_043,
+            sha256="76b2ef7ccc56452964780569db37b279c9cbe1bf442c3b38be784752683b3cec",
+            md5="c9890a473a9769fda4bdf314aaf500dd",
         ),
     ),
     DatasetInfo(
@@ -156,16 +161,11 @@ _ENTRIES: tuple[DatasetInfo, ...] = (
         description="notMNIST large: about 529,000 28x28 glyphs of the letters A-J.",
         homepage="http://yaroslavvb.blogspot.com/2011/09/notmnist-dataset.html",
         license="Free to use with attribution to Yaroslav Bulatov.",
-        resources=(
-            Resource(
-                "notMNIST_large.tar.gz",
-                urls=tuple(base + "notMNIST_large.tar.gz" for base in _NOTMNIST_MIRRORS),
-                size_bytes=247_336_696,
-                sha256="1e8261b75484b520dc76027f5c22af50fe608e3bb16277caec086eb928f9b61c",
-                md5="70a95b805ecfb6592c48e196df7c1499",
-                archive="tar.gz",
-                extract=True,
-            ),
+        resources=_notmnist_tarball(
+            "notMNIST_large.tar.gz",
+            size_bytes=247_336_696,
+            sha256="1e8261b75484b520dc76027f5c22af50fe608e3bb16277caec086eb928f9b61c",
+            md5="70a95b805ecfb6592c48e196df7c1499",
         ),
     ),
     DatasetInfo(

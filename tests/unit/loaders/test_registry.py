@@ -45,6 +45,10 @@ def test_registry_entries_are_frozen_and_well_formed() -> None:
             assert bool(resource.urls) == (info.generator is None)
             for url in resource.urls:
                 assert url.startswith(("http://", "https://"))
+            # Plain-http mirrors are explicit fallbacks after an https one, for hashed files only.
+            schemes = [url.partition(":")[0] for url in resource.urls]
+            assert schemes == sorted(schemes, reverse=True), resource.urls
+            assert "http" not in schemes or resource.sha256 or resource.md5, resource.urls
             for digest, width in ((resource.sha256, 64), (resource.md5, 32)):
                 assert digest is None or (len(digest) == width and digest == digest.lower())
 
