@@ -185,12 +185,18 @@ def class_counts(dataset: Dataset[Any]) -> dict[str, int]:
 def format_report(splits: dict[str, Dataset[Any]], *, title: str) -> str:
     """Return the report's text: per-split class counts, skipped files, overlap."""
     lines = [f"dataset: {title}"]
+    listed: dict[tuple[tuple[str, str], ...], str] = {}  # splits of one source share its list
     for split_name, ds in splits.items():
         counts = class_counts(ds)
         lines.append(f"\n[{split_name}] {len(ds):,} items, {len(counts)} classes")  # type: ignore[arg-type]
         width = max(len(c) for c in counts) if counts else 5
         lines.extend(f"  {c:<{width}}  {n:>9,}" for c, n in counts.items())
-        skipped = getattr(_unwrap(ds)[0], "skipped", None) or []
+        skipped = tuple(tuple(item) for item in getattr(_unwrap(ds)[0], "skipped", None) or [])
+        if skipped and skipped in listed:
+            lines.append(f"  skipped files: {len(skipped)} (of the source, listed under "
+                         f"[{listed[skipped]}])")
+            continue
+        listed[skipped] = split_name
         lines.append(f"  skipped files: {len(skipped)}")
         lines.extend(f"    {path}: {reason}" for path, reason in skipped)
     lines.append("\noverlap (exact duplicates):")

@@ -199,3 +199,24 @@ def test_preview_unwritable_out_says_so(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot write the grid to {blocker / 'g.png'} (")
     assert "pass --out a .png path in a writable folder" in err and err.count("\n") == 1
+
+
+def test_report_notmnist_by_name_on_a_fabricated_archive(capsys) -> None:
+    """`python -m datasets.report notmnist` on an archive shaped like notMNIST_small."""
+    from image_factory import make_image_archive
+
+    bad_a = "RGVtb2NyYXRpY2FCb2xkT2xkc3R5bGUgQm9sZC50dGY=.png"
+    bad_f = "Q3Jvc3NvdmVyIEJvbGRPYmxpcXVlLnR0Zg==.png"
+    folder = loaders.dataset_dir("notmnist")
+    folder.mkdir(parents=True)
+    make_image_archive(folder / "notMNIST_small.tar.gz", top="notMNIST_small",
+                       classes=tuple("ABCDEFGHIJ"), per_class=10,
+                       corrupt=[("A", "empty", bad_a), ("F", "not-png", bad_f)])
+    assert report.main(["notmnist", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "[train] 80 items, 10 classes" in out and "[valid] 10 items" in out
+    assert "[test] 10 items" in out and "  J          8" in out
+    assert out.count(f"notMNIST_small/A/{bad_a}: empty file (0 bytes)") == 1  # listed once
+    assert out.count(f"notMNIST_small/F/{bad_f}: not a PNG") == 1
+    assert out.count("skipped files: 2 (of the source, listed under [train])") == 2
+    assert "train ∩ test" in out
