@@ -37,7 +37,7 @@ def main() -> None:
 
     dataset.vocab = dataset.build_vocab()  # build it from the training texts only
     loader = DataLoader(dataset, batch_size=2, shuffle=True, generator=generator,
-                                         collate_fn=PadCollate(return_offsets=True))
+                        collate_fn=PadCollate(return_offsets=True))
     print(f"\nPart 2: token ids (vocabulary of {len(dataset.vocab)} tokens)")
     for batch in loader:
         print({key: value.tolist() for key, value in batch.items()})
