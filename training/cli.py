@@ -23,6 +23,13 @@ from torch import nn
 
 from training import distributed
 from training.callbacks import EarlyStopping
+from training.console import (
+    add_run_arguments,
+    configure_logging,
+    describe_error,
+    non_negative_float,
+    non_negative_int,
+)
 from training.curves import save_curves
 from training.data import IMAGE_DATASETS, load_image_splits
 from training.errors import TrainingError
@@ -35,6 +42,8 @@ log = logging.getLogger(__name__)
 __all__ = ["OneHotMSELoss", "build_parser", "main"]
 
 TEXT_DATASETS = ("sms-spam",)
+OFFLINE_HINT = ("train on local data: --dataset letters (generated offline) or --data-dir DIR "
+                "(IDX files, CLASS/*.png folders, or a text file with --model bow)")
 EPILOG = """examples:
   python -m training fit --dataset letters --model logistic --epochs 5 --out runs/letters
   python -m training fit --data-dir ../shared/data/notmnist-idx --optimizer lbfgs --out runs/idx
@@ -74,25 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="local folder of IDX files or CLASS/*.png images "
                    "(or, with --model bow, a CSV/TSV/JSONL file) instead of --dataset")
     p.add_argument("--model", choices=["linear", "logistic", "bow"], default="logistic")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default: sgd 0.1 (linear 0.01), adam 0.01, lbfgs 1.0)")
-    p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
-    p.add_argument("--momentum", type=float, default=0.0)
-    p.add_argument("--weight-decay", type=float, default=None,
+    p.add_argument("--momentum", type=non_negative_float, default=0.0, help="SGD momentum")
+    p.add_argument("--weight-decay", type=non_negative_float, default=None,
                    help="L2 strength (default 0; lbfgs: 1/n_train, scikit-learn's C=1)")
-    p.add_argument("--patience", type=int, default=None,
+    p.add_argument("--patience", type=non_negative_int, default=None,
                    help="early stopping: epochs without valid-loss improvement (default off)")
     p.add_argument("--out", required=True, help="run folder for metrics.json, checkpoint, curves")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
-    p.add_argument("--root", help="cache home (default $DATAFERRY_HOME or ~/.cache/dataferry)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
-    verbosity = p.add_mutually_exclusive_group()
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="only the final line")
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--num-workers", type=non_negative_int, default=0,
+                   help="DataLoader worker processes (default 0)")
+    add_run_arguments(p, epochs=5, lr=None, batch_size=128,
+                      lr_help="learning rate (default: sgd 0.1 (linear 0.01), adam 0.01, lbfgs 1.0)")
     return parser
 
 
@@ -201,6 +203,10 @@ def _fit_command(args: argparse.Namespace) -> int:
         callbacks = [EarlyStopping(patience=args.patience)] if args.patience is not None else []
         if callbacks and run.valid is None:
             raise ValueError("--patience needs a validation split, and this dataset has none")
+        if env.is_main:
+            log.info("training: %s model, %s lr %g, %d epochs on %s%s", args.model,
+                     args.optimizer, lr, args.epochs, device,
+                     f", {env.world_size} processes" if env.world_size > 1 else "")
         started = time.perf_counter()
         history = fit(model, run.train, run.valid, loss=run.loss, optimizer=args.optimizer, lr=lr,
                       epochs=args.epochs, momentum=args.momentum, weight_decay=wd, device=device,
@@ -224,18 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 1 error, 2 usage)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} should be a positive int, but got "
-                         f"{getattr(args, name)}")
-    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(quiet=args.quiet, verbose=args.verbose)
     from datasets.errors import DatasetError
     from loaders.errors import LoaderError
 
     try:
         return _fit_command(args)
     except (TrainingError, DatasetError, LoaderError, ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(describe_error(err, offline_hint=OFFLINE_HINT), file=sys.stderr)
         return 1

@@ -28,7 +28,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """Return ``cuda`` when available for ``"auto"``, else the named device.
 
     Raises:
-        ValueError: a CUDA device was asked for and none is available.
+        ValueError: the name is not a torch device, or CUDA was asked for and none is available.
     """
     if isinstance(device, torch.device):
         return device
@@ -37,7 +37,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             index = distributed.env_from_environ().local_rank if distributed.is_distributed() else None
             return torch.device("cuda", index) if index is not None else torch.device("cuda")
         return torch.device("cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"device should be 'auto', 'cpu', 'cuda' or 'cuda:N', but got device={device!r}"
+        ) from err
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device should be available, but got device={device!r} without CUDA; use 'cpu' or 'auto'")
     return resolved

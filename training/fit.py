@@ -363,15 +363,17 @@ def _record(
 
 
 def _log_epoch(history: History, epochs: int) -> None:
-    def fmt(value: float | None) -> str:
-        return "-" if value is None else f"{value:.4f}"
+    def part(loss: float | None, acc: float | None) -> str:
+        text = "-" if loss is None else f"loss {loss:.4f}"
+        return text if acc is None else f"{text}, accuracy {100 * acc:.2f}%"
 
+    valid = ""
+    if history.valid_loss[-1] is not None:
+        valid = f" | valid {part(history.valid_loss[-1], history.valid_accuracy[-1])}"
     log.info(
-        "epoch %d/%d train_loss %s train_acc %s valid_loss %s valid_acc %s "
-        "(%.2fs: data %.2fs, compute %.2fs)",
-        history.epoch[-1], epochs, fmt(history.train_loss[-1]), fmt(history.train_accuracy[-1]),
-        fmt(history.valid_loss[-1]), fmt(history.valid_accuracy[-1]), history.epoch_time_s[-1],
-        history.data_time_s[-1], history.compute_time_s[-1],
+        "epoch %d/%d: train %s%s | %.2f s (waiting for data %.2f s)",
+        history.epoch[-1], epochs, part(history.train_loss[-1], history.train_accuracy[-1]),
+        valid, history.epoch_time_s[-1], history.data_time_s[-1],
     )
 
 

@@ -15,12 +15,14 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from training.console import add_run_arguments, configure_logging, describe_error
 from training.curves import save_curves
 from training.errors import TrainingError
-from training.fit import evaluate, fit, seed_everything
+from training.fit import History, evaluate, fit, seed_everything
 from training.models import LogisticRegression
 
 log = logging.getLogger(__name__)
@@ -28,64 +30,78 @@ log = logging.getLogger(__name__)
 __all__ = ["main"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Build the data, train, print the accuracy and write the pictures; return the exit status."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training.quickstart",
         description="Offline end-to-end run: generate letters, pack, train logistic regression.",
         epilog="example: python -m training.quickstart --out runs/quickstart --epochs 5",
     )
-    parser.add_argument("--out", default="runs/quickstart", help="output folder (default runs/quickstart)")
-    parser.add_argument("--root", help="cache home (default $DATAFERRY_HOME or ~/.cache/dataferry)")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--out", default="runs/quickstart",
+                        help="output folder (default runs/quickstart)")
     parser.add_argument("--optimizer", choices=["adam", "lbfgs", "sgd"], default="adam")
-    parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only the result lines")
-    args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1:
-        parser.error("--epochs and --batch-size should be positive ints")
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    add_run_arguments(parser, epochs=8, lr=0.01, batch_size=128)
+    return parser
+
+
+def _run(args: argparse.Namespace, out: Path) -> tuple[dict[str, Any], History, dict[str, Any]]:
     import loaders
-    from datasets import DataLoader, DatasetError, NotMNIST, ToFloat
+    from datasets import DataLoader, NotMNIST, ToFloat
     from datasets.preview import save_grid
+
+    # 1. data: generated offline by loaders (cached: the second run reuses it)
+    started = time.perf_counter()
+    folder = loaders.fetch("letters", args.root, extract=False, progress=_bars(args))
+    # 2. packed once into a memory-mapped cache; splits are per class and seeded
+    splits = {s: NotMNIST(args.root, split=s, variant="letters", transform=ToFloat(0.0, 1.0))
+              for s in ("train", "valid", "test")}
+    log.info("data: %d train / %d valid / %d test letters A-J, 28x28, in %s (%.1f s)",
+             len(splits["train"]), len(splits["valid"]), len(splits["test"]), folder,
+             time.perf_counter() - started)
+    save_grid(splits["train"], out / "samples.png", count=64)
+    # 3. a logistic regression trained by the harness
+    seed_everything(args.seed)
+    model = LogisticRegression(28 * 28, len(splits["train"].classes))
+    train = DataLoader(splits["train"], batch_size=args.batch_size, shuffle=True,
+                       generator=torch.Generator().manual_seed(args.seed))
+    valid = DataLoader(splits["valid"], batch_size=1024)
+    log.info("training: logistic regression (784 -> %d), %s lr %g, %d epochs",
+             len(splits["train"].classes), args.optimizer, args.lr, args.epochs)
+    history = fit(model, train, valid, optimizer=args.optimizer, lr=args.lr,
+                  epochs=args.epochs, seed=args.seed, device=args.device, checkpoint_dir=out,
+                  progress=_bars(args))
+    result = evaluate(model, DataLoader(splits["test"], batch_size=1024), device=args.device,
+                      report=True)
+    save_curves(history, out / "curves.png", title="logistic regression on letters")
+    sizes = {name: len(split) for name, split in splits.items()}
+    return {"classes": splits["train"].classes, "sizes": sizes}, history, result
+
+
+def _bars(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the data, train, print the accuracy and write the pictures; return the exit status."""
+    args = _parser().parse_args(argv)
+    configure_logging(quiet=args.quiet, verbose=args.verbose)
+    import loaders
+    from datasets import DatasetError
 
     out = Path(args.out)
     started = time.perf_counter()
     try:
-        # 1. data: generated offline by loaders (cached: the second run reuses it)
-        loaders.fetch("letters", args.root, extract=False, progress=sys.stderr.isatty())
-        # 2. packed once into a memory-mapped cache; splits are per class and seeded
-        splits = {s: NotMNIST(args.root, split=s, variant="letters", transform=ToFloat(0.0, 1.0))
-                  for s in ("train", "valid", "test")}
-        save_grid(splits["train"], out / "samples.png", count=64)
-        # 3. a logistic regression trained by the harness
-        seed_everything(args.seed)
-        model = LogisticRegression(28 * 28, len(splits["train"].classes))
-        train = DataLoader(splits["train"], batch_size=args.batch_size, shuffle=True,
-                           generator=torch.Generator().manual_seed(args.seed))
-        valid = DataLoader(splits["valid"], batch_size=1024)
-        test = DataLoader(splits["test"], batch_size=1024)
-        history = fit(model, train, valid, optimizer=args.optimizer, lr=args.lr,
-                      epochs=args.epochs, seed=args.seed,
-                      device=args.device, checkpoint_dir=out,
-                      progress=not args.quiet and sys.stderr.isatty())
-        result = evaluate(model, test, device=args.device, report=True)
-        save_curves(history, out / "curves.png", title="logistic regression on letters")
-    except (loaders.LoaderError, DatasetError, TrainingError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        data, history, result = _run(args, out)
+    except (loaders.LoaderError, DatasetError, TrainingError, ValueError, OSError) as err:
+        print(describe_error(err), file=sys.stderr)
         return 1
     seconds = time.perf_counter() - started
     metrics = {"dataset": "letters", "model": "logistic", "test_accuracy": result["accuracy"],
                "test_macro_f1": result["macro_f1"], "confusion_matrix": result["confusion_matrix"],
-               "classes": splits["train"].classes, "seconds": seconds,
-               "history": history.to_dict()}
+               "classes": data["classes"], "seconds": seconds, "history": history.to_dict()}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"{len(splits['train'])} train / {len(splits['valid'])} valid / "
-          f"{len(splits['test'])} test images, {args.epochs} epochs in {seconds:.1f}s")
+    sizes = data["sizes"]
+    print(f"{sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test images, "
+          f"{args.epochs} epochs in {seconds:.1f}s")
     print(f"wrote {out / 'samples.png'}, {out / 'curves.png'}, {out / 'metrics.json'}")
     print(f"test accuracy: {result['accuracy']:.4f}")
     return 0

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from training import distributed
+from training.console import add_run_arguments, configure_logging, describe_error, positive_int
 from training.fit import evaluate, fit, seed_everything
 from training.metrics import classification_report, format_confusion_matrix
 from training.models import BagOfWords
@@ -129,19 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--dataset", choices=["sms-spam"], default=None,
                         help="registry dataset fetched through loaders (default sms-spam)")
     source.add_argument("--data", help="local CSV/TSV/JSONL file (label and text columns)")
-    parser.add_argument("--root", help="cache home (default $DATAFERRY_HOME or ~/.cache/dataferry)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--lr", type=float, default=0.02)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--embed-dim", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only the results")
+    parser.add_argument("--embed-dim", type=positive_int, default=64,
+                        help="embedding size (default 64)")
+    add_run_arguments(parser, epochs=10, lr=0.02, batch_size=64)
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1:
-        parser.error("--epochs and --batch-size should be positive ints")
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(quiet=args.quiet, verbose=args.verbose)
     from datasets.errors import DatasetError
     from loaders.errors import LoaderError
     from training.errors import TrainingError
@@ -153,8 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         _, result = train_text(text, epochs=args.epochs, lr=args.lr, embed_dim=args.embed_dim,
                                seed=args.seed, device=args.device,
                                progress=not args.quiet and sys.stderr.isatty())
-    except (DatasetError, LoaderError, TrainingError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (DatasetError, LoaderError, TrainingError, ValueError, OSError) as err:
+        print(describe_error(err, offline_hint="pass --data FILE (a local copy of the "
+                             "SMS Spam Collection or any CSV/TSV/JSONL file)"), file=sys.stderr)
         return 1
     cm = torch.tensor(result["confusion_matrix"])
     print(f"{text.train_size} train / {text.test_size} test texts, vocabulary {text.vocab_size}")

@@ -225,4 +225,4 @@ def test_progress_bar_goes_to_stderr_and_logging_reports_epochs(
     captured = capsys.readouterr()
     assert captured.out == ""  # the library never prints
     assert "epoch 2/2" in captured.err  # tqdm's description
-    assert any("epoch 2/2 train_loss" in r.getMessage() for r in caplog.records)
+    assert any("epoch 2/2: train loss " in r.getMessage() for r in caplog.records)

@@ -1,0 +1,69 @@
+"""The command lines' shared parts: checked numbers, readable logging, error lines."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from loaders.errors import DownloadError
+from training import quickstart
+from training.cli import main
+from training.console import configure_logging, describe_error, positive_float, positive_int
+from training.examples import text_classification
+
+
+@pytest.mark.parametrize("flag,value", [("--epochs", "0"), ("--batch-size", "-3"),
+                                        ("--lr", "-1"), ("--lr", "0"), ("--lr", "nan"),
+                                        ("--momentum", "-0.5"), ("--weight-decay", "-1"),
+                                        ("--num-workers", "-1"), ("--patience", "-1"),
+                                        ("--epochs", "two")])
+def test_fit_bad_numbers_are_usage_errors_naming_flag_and_value(
+        flag: str, value: str, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["fit", flag, value, "--out", str(tmp_path)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: should be " in err and value in err
+
+
+@pytest.mark.parametrize("entry", [quickstart.main, text_classification.main])
+def test_other_clis_check_numbers_the_same_way(entry, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        entry(["--epochs", "0"])
+    assert info.value.code == 2
+    assert "argument --epochs: should be a positive int, but got '0'" in capsys.readouterr().err
+
+
+def test_number_parsers_accept_good_values() -> None:
+    assert positive_int("3") == 3 and positive_float("1e-3") == 0.001
+
+
+def test_bad_device_is_one_error_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fit", "--device", "gpu", "--out", str(tmp_path), "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: device should be 'auto', 'cpu', 'cuda' or 'cuda:N', but got "
+                   "device='gpu'"]
+
+
+def test_download_errors_get_an_offline_hint() -> None:
+    line = describe_error(DownloadError("could not download x"), offline_hint="use --dataset letters")
+    assert line == "error: could not download x; without network access, use --dataset letters"
+    assert describe_error(ValueError("bad"), offline_hint="never shown") == "error: bad"
+
+
+def test_console_logging_is_bare_for_training_and_quiet_for_other_packages(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # pytest's own handlers would make this a no-op
+    monkeypatch.setattr(root, "level", root.level)
+    configure_logging()
+    try:
+        logging.getLogger("training.fit").info("epoch 1/1: train loss 0.1")
+        logging.getLogger("datasets.packed").info("packed cache /x built")
+        logging.getLogger("loaders.transfer").warning("retry 1/3")
+    finally:
+        for handler in root.handlers:
+            handler.flush()
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["epoch 1/1: train loss 0.1", "warning: retry 1/3"]

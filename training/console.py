@@ -1,0 +1,144 @@
+"""What the training command lines share: readable logging, the common options, checked numbers.
+
+Used by ``python -m training fit``, ``python -m training.quickstart`` and the examples. Only
+command lines call :func:`configure_logging`; the library itself never adds handlers.
+
+Output for a person: ``training``'s INFO lines as bare messages (one per epoch), warnings and
+errors of every package prefixed with ``warning:``; the other packages' INFO chatter (cache
+paths, packing times) only with ``-v``, which also adds timestamps and logger names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "add_run_arguments",
+    "configure_logging",
+    "describe_error",
+    "non_negative_float",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
+]
+
+_VERBOSE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _ConsoleFormatter(logging.Formatter):
+    """Bare INFO messages; ``warning: …``/``error: …`` above that."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        if record.levelno >= logging.WARNING:
+            return f"{record.levelname.lower()}: {message}"
+        return message
+
+
+class _OwnInfoFilter(logging.Filter):
+    """Let through warnings of every logger, INFO and below only from ``training``.
+
+    ``__main__`` counts as ours: ``python -m training.quickstart`` logs under that name.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (record.levelno >= logging.WARNING
+                or record.name.split(".")[0] in ("training", "__main__"))
+
+
+def configure_logging(*, quiet: bool = False, verbose: bool = False) -> None:
+    """Send log records to stderr for a person reading a terminal or a CI log.
+
+    Args:
+        quiet: warnings and errors only.
+        verbose: DEBUG from every package, with timestamps and logger names.
+
+    Like :func:`logging.basicConfig`, does nothing when the root logger already has handlers
+    (an application or pytest configured logging first).
+    """
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    if verbose:
+        handler.setFormatter(logging.Formatter(_VERBOSE_FORMAT))
+    else:
+        handler.setFormatter(_ConsoleFormatter())
+        handler.addFilter(_OwnInfoFilter())
+    logging.basicConfig(level=level, handlers=[handler])
+
+
+def _number(text: str, kind: type[int] | type[float], what: str, low: float, strict: bool
+            ) -> int | float:
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value != value or value < low or (strict and value == low):
+        raise argparse.ArgumentTypeError(f"should be {what}, but got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """Parse an int > 0 for argparse (``--epochs``, ``--batch-size``)."""
+    return int(_number(text, int, "a positive int", 0, True))
+
+
+def non_negative_int(text: str) -> int:
+    """Parse an int >= 0 for argparse (``--num-workers``, ``--patience``)."""
+    return int(_number(text, int, "an int >= 0", 0, False))
+
+
+def positive_float(text: str) -> float:
+    """Parse a float > 0 for argparse (``--lr``)."""
+    return float(_number(text, float, "a positive float", 0.0, True))
+
+
+def non_negative_float(text: str) -> float:
+    """Parse a float >= 0 for argparse (``--momentum``, ``--weight-decay``)."""
+    return float(_number(text, float, "a float >= 0", 0.0, False))
+
+
+def add_run_arguments(
+    parser: argparse.ArgumentParser, *, epochs: int, lr: float | None, batch_size: int,
+    lr_help: str | None = None,
+) -> None:
+    """Add the options every training command shares, with these defaults.
+
+    ``--root``, ``--epochs``, ``--lr``, ``--batch-size``, ``--seed``, ``--device`` and
+    ``-q``/``-v`` (mutually exclusive). Numbers are checked while parsing: a bad value is a
+    usage error (exit 2) naming the option and the value.
+    """
+    parser.add_argument("--root", help="cache home (default $DATAFERRY_HOME or ~/.cache/dataferry)")
+    parser.add_argument("--epochs", type=positive_int, default=epochs,
+                        help=f"passes over the training data (default {epochs})")
+    parser.add_argument("--lr", type=positive_float, default=lr,
+                        help=lr_help or f"learning rate (default {lr})")
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size,
+                        help=f"training batch size (default {batch_size})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights, shuffles, splits")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA when present), cpu, cuda or cuda:N")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true",
+                           help="no progress: warnings, errors and the result lines only")
+    verbosity.add_argument("-v", "--verbose", action="store_true",
+                           help="debug logging of every package, with timestamps")
+
+
+def describe_error(err: BaseException, *, offline_hint: str | None = None) -> str:
+    """Return the one ``error: …`` line for a caught failure.
+
+    Args:
+        err: the caught exception.
+        offline_hint: appended after "without network access, " when ``err`` is a failed
+            download (``loaders.DownloadError``): what to run instead on local data.
+    """
+    from loaders.errors import DownloadError
+
+    text = f"error: {err}"
+    if offline_hint and isinstance(err, DownloadError):
+        text += f"; without network access, {offline_hint}"
+    return text
