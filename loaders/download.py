@@ -51,13 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", choices=("train", "test"), help="only this split's files")
     parser.add_argument("--sha256", metavar="HEX", help="expected sha256 of a plain URL")
     parser.add_argument("--md5", metavar="HEX", help="expected md5 of a plain URL")
-    parser.add_argument("--count", type=int, help="letters: number of images (default 20000)")
+    parser.add_argument("--count", type=_positive_int,
+                        help="letters: number of images (default 20000)")
     parser.add_argument("--seed", type=int, help="letters: generator seed (default 0)")
     parser.add_argument("--list", action="store_true", help="list datasets: size, cached or not")
     parser.add_argument("--verify", action="store_true", help="re-hash what is cached")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, errors only")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"should be a positive int, but got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

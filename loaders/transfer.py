@@ -111,6 +111,11 @@ def _failure_message(target: Path, expected: Expected, failures: list[tuple[str,
     """Name every URL tried and why it failed, then what to do next."""
     tried = "; ".join(f"{url} ({failure})" for url, failure in failures)
     place = f"place the file at {target} ({expected.describe()})"
+    if all(_is_local(url) for url, _ in failures):
+        return (
+            f"could not copy {target.name} from the mirror folder: {tried}. Put the file "
+            f"there, or {place}"
+        )
     if all(isinstance(failure, Unreachable) for _, failure in failures):
         return (
             f"could not download {target.name}: no network, none of its {len(failures)} URL(s) "

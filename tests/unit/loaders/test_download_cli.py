@@ -50,9 +50,11 @@ def test_cli_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert main(["mnist", "--sha256", "00"]) == 2
     assert main(["mnist", "--count", "5"]) == 2
-    with pytest.raises(SystemExit) as info:
-        main(["--no-such-flag"])
-    assert info.value.code == 2
+    for bad in (["--no-such-flag"], ["letters", "--count", "0"], ["letters", "--count", "x"]):
+        with pytest.raises(SystemExit) as info:
+            main(bad)
+        assert info.value.code == 2
+    assert "--count: should be a positive int, but got 'x'" in capsys.readouterr().err
 
 
 def test_cli_offline_failure_exits_1_with_one_line(tiny: DatasetInfo, capsys: pytest.CaptureFixture[str]) -> None:

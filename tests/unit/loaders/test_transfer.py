@@ -282,6 +282,13 @@ def test_download_copies_from_a_local_mirror(tmp_path: Path, target: Path) -> No
     assert download([source.as_uri()], target, expected=GOOD) == SHA
 
 
+def test_download_missing_file_in_a_mirror_folder_says_where_to_put_it(tmp_path: Path, target: Path) -> None:
+    with pytest.raises(DownloadError, match="could not copy data.tar.gz from the mirror folder") as info:
+        download([str(tmp_path / "mirror" / "data.tar.gz")], target, expected=GOOD)
+    assert f"no such file {tmp_path / 'mirror' / 'data.tar.gz'}" in str(info.value)
+    assert "Check the network" not in str(info.value) and SHA in str(info.value)
+
+
 def test_download_local_mirror_bad_file_is_refused(tmp_path: Path, target: Path) -> None:
     source = tmp_path / "data.tar.gz"
     source.write_bytes(DATA[:-1])
