@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from loaders import manifest
+from loaders.cache import cache_root
 from loaders.errors import ChecksumMismatchError, LoaderError, UnknownDatasetError
 from loaders.fetch import dataset_dir, expected_of, fetch
 from loaders.registry import REGISTRY, Resource, get, names
@@ -164,12 +167,9 @@ def _verify(args: argparse.Namespace) -> int:
     matches its published hash (or its pin) is ``BAD`` and makes the exit code 1, with the
     command that fetches it again.
     """
-    bad_names: list[str] = []
-    bad = checked = 0
-    for name in args.names or names():
-        generated = get(name).generator is not None
-        folder = dataset_dir(name, args.root, count=args.count if generated else None,
-                             seed=args.seed if generated else None)
+    bad: list[tuple[str, tuple[str, ...]]] = []
+    checked = 0
+    for name, folder, flags in _verify_targets(args):
         for resource in get(name).resources:
             if args.split and resource.split not in (None, args.split):
                 continue
@@ -179,15 +179,35 @@ def _verify(args: argparse.Namespace) -> int:
                 continue
             checked += 1
             if not _verify_file(resource, folder):
-                bad += 1
-                bad_names += [name] if name not in bad_names else []
+                bad.append((name, flags))
     if bad:
-        print(f"error: {bad} file(s) failed verification; fetch them again with: "
-              f"{_refetch_command(args, bad_names)}", file=sys.stderr)
+        print(f"error: {len(bad)} file(s) failed verification; fetch them again with: "
+              f"{_refetch_commands(args, bad)}", file=sys.stderr)
         return 1
     if not checked:
         print("nothing cached to verify")
     return 0
+
+
+def _verify_targets(args: argparse.Namespace) -> list[tuple[str, Path, tuple[str, ...]]]:
+    """Return (name, folder, the flags that select that folder) for each folder to verify.
+
+    With no names, every generated variant on disk (``letters-<count>-s<seed>``) is included.
+    """
+    targets = []
+    for name in args.names or names():
+        generated = get(name).generator is not None
+        flags = tuple(f"--{flag}={getattr(args, flag)}" for flag in ("count", "seed")
+                      if generated and getattr(args, flag) is not None)
+        folder = dataset_dir(name, args.root, count=args.count if generated else None,
+                             seed=args.seed if generated else None)
+        targets.append((name, folder, flags))
+        if generated and not args.names:
+            for variant in sorted(cache_root(args.root).glob(f"{name}-*-s*")):
+                match = re.fullmatch(rf"{re.escape(name)}-(\d+)-s(-?\d+)", variant.name)
+                if match and variant.is_dir():
+                    targets.append((name, variant, (f"--count={match[1]}", f"--seed={match[2]}")))
+    return targets
 
 
 def _verify_file(resource: Resource, folder: Path) -> bool:
@@ -208,13 +228,19 @@ def _verify_file(resource: Resource, folder: Path) -> bool:
     return True
 
 
-def _refetch_command(args: argparse.Namespace, names_: list[str]) -> str:
-    """Return the command line that replaces the named datasets' bad files."""
-    words = ["python -m loaders.download", *names_, "--force"]
-    for flag in ("root", "count", "seed", "split"):
-        if getattr(args, flag) is not None:
-            words.append(f"--{flag} {getattr(args, flag)}")
-    return " ".join(words)
+def _refetch_commands(args: argparse.Namespace, bad: list[tuple[str, tuple[str, ...]]]) -> str:
+    """Return the command line(s) that replace the bad files (one per set of letters flags)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name, flags in bad:
+        group = groups.setdefault(flags, [])
+        if name not in group:
+            group.append(name)
+    common = [f"--{flag}={getattr(args, flag)}" for flag in ("root", "split")
+              if getattr(args, flag) is not None]
+    return "; ".join(
+        shlex.join(["python", "-m", "loaders.download", *group, *flags, "--force", *common])
+        for flags, group in groups.items()
+    )
 
 
 if __name__ == "__main__":

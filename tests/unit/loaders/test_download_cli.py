@@ -142,3 +142,24 @@ def test_cli_unwritable_root_is_one_error_line(tmp_path: Path, capsys: pytest.Ca
     assert main(["letters", "--count", "5", "--root", str(blocker / "sub")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ")
+
+
+def test_cli_verify_finds_letters_variants_and_names_the_command_to_refetch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "a home"
+    assert main(["letters", "--count", "20", "--seed", "3", "--root", str(root), "-q"]) == 0
+    archive = root / "letters-20-s3" / "letters.tar.gz"
+    capsys.readouterr()
+    assert main(["--verify", "--root", str(root)]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"ok       {archive}"]
+    data = bytearray(archive.read_bytes())
+    data[100] ^= 0xFF  # one flipped byte in the cached file
+    archive.write_bytes(bytes(data))
+    assert main(["--verify", "--root", str(root)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"BAD      {archive}: letters.tar.gz: expected sha256 ")
+    refetch = f"python -m loaders.download letters --count=20 --seed=3 --force '--root={root}'"
+    assert captured.err.strip() == f"error: 1 file(s) failed verification; fetch them again with: {refetch}"
+    assert main(["letters", "--count=20", "--seed=3", "--force", f"--root={root}", "-q"]) == 0
+    assert main(["--verify", "letters", "--count", "20", "--seed", "3", "--root", str(root)]) == 0
