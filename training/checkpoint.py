@@ -16,7 +16,7 @@ import logging
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -48,7 +48,9 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def capture_rng_state() -> dict[str, Any]:
     """Return the torch (CPU and CUDA), numpy and python RNG states."""
-    np_state = np.random.get_state()
+    # legacy=True gives the (name, keys, pos, has_gauss, gauss) tuple for the global MT19937;
+    # numpy's stub also allows a dict, which only non-legacy calls return
+    np_state = cast("tuple[Any, ...]", np.random.get_state(legacy=True))
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": {

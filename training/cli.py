@@ -14,9 +14,10 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -135,7 +136,8 @@ def _image_run(args: argparse.Namespace, device: torch.device) -> _Run:
     valid = (DataLoader(splits.valid, batch_size=1024, pin_memory=pin)
              if splits.valid is not None else None)
     test = DataLoader(splits.test, batch_size=1024, pin_memory=pin)
-    return _Run(model, loss, train, valid, test, splits.classes, len(splits.train))
+    n_train = len(cast(Sized, splits.train))  # map-style datasets and their Subsets have a length
+    return _Run(model, loss, train, valid, test, splits.classes, n_train)
 
 
 def _text_run(args: argparse.Namespace) -> _Run:

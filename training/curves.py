@@ -39,7 +39,7 @@ def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 def _draw_panel(
     draw: ImageDraw.ImageDraw, origin: tuple[int, int], title: str,
     series: Sequence[tuple[str, Sequence[int], Sequence[float | None], tuple[int, int, int]]],
-    font: ImageFont.ImageFont,
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
     *,
     legend_low: bool = False,
 ) -> None:

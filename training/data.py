@@ -47,7 +47,8 @@ def _targets(dataset: Dataset[Any]) -> Any:
 
     if isinstance(dataset, Subset):
         return _targets(dataset.dataset)[np.asarray(dataset.indices)]
-    return dataset.targets.numpy()
+    labelled: Any = dataset  # every dataferry image dataset has .targets (int64 tensor)
+    return labelled.targets.numpy()
 
 
 def stratified_subsets(
@@ -154,7 +155,7 @@ def load_image_splits(
             f"dataset should be one of {', '.join(IMAGE_DATASETS)}, but got dataset={name!r}; "
             "or pass data_dir"
         )
-    base = train.dataset if isinstance(train, Subset) else train
+    base: Any = train.dataset if isinstance(train, Subset) else train  # it has .classes
     splits = ImageSplits(train, valid, test, list(base.classes), _image_size(train))
     log.info("data: %d train, %d valid, %d test, %d classes", len(train),
              len(valid) if valid is not None else 0, len(test), len(splits.classes))

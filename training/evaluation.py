@@ -192,7 +192,7 @@ def evaluate(
     model.train(was_training)
     sharded = isinstance(getattr(loader, "sampler", None), torch.utils.data.DistributedSampler)
     mean_loss, acc, count = stats.reduce(across_processes=sharded)
-    result = {"loss": mean_loss, "accuracy": (acc or 0.0) if classify else None, "count": count}
+    result: dict[str, Any] = {"loss": mean_loss, "accuracy": (acc or 0.0) if classify else None, "count": count}
     if sharded and cm is not None:
         cm = distributed.all_reduce_sum(cm)
     if cm is not None:

@@ -115,7 +115,9 @@ class History:
     def from_dict(cls, data: Mapping[str, Any]) -> History:
         """Rebuild a history from :meth:`to_dict`'s output."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: (list(v) if isinstance(v, list) else v) for k, v in data.items() if k in names})
+        values: dict[str, Any] = {k: (list(v) if isinstance(v, list) else v)
+                                  for k, v in data.items() if k in names}
+        return cls(**values)
 
 
 def seed_everything(seed: int) -> None:
@@ -197,7 +199,8 @@ def _lbfgs_epoch(
         return value
 
     started = time.perf_counter()
-    optimizer.step(closure)
+    # torch's stub types closures as returning float; LBFGS itself takes (and returns) a tensor
+    optimizer.step(closure)  # type: ignore[arg-type]
     with torch.no_grad():
         for inputs, labels in batches:
             outputs = model(inputs)
@@ -207,9 +210,9 @@ def _lbfgs_epoch(
 
 def _set_epoch(loader: Any, epoch: int) -> None:
     for name in ("sampler", "batch_sampler"):
-        part = getattr(loader, name, None)
-        if callable(getattr(part, "set_epoch", None)):
-            part.set_epoch(epoch)
+        set_epoch = getattr(getattr(loader, name, None), "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
 
 
 def _resume(

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TypedDict
 
 import torch
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "ClassScores",
     "accuracy",
     "classification_report",
     "confusion_matrix",
@@ -68,7 +70,19 @@ def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: in
     )
 
 
-def precision_recall_f1(cm: torch.Tensor) -> dict[str, list[float] | float]:
+class ClassScores(TypedDict):
+    """What :func:`precision_recall_f1` returns: per-class lists and their macro averages."""
+
+    precision: list[float]
+    recall: list[float]
+    f1: list[float]
+    support: list[int]
+    macro_precision: float
+    macro_recall: float
+    macro_f1: float
+
+
+def precision_recall_f1(cm: torch.Tensor) -> ClassScores:
     """Return per-class ``precision``, ``recall``, ``f1``, ``support`` and their macro averages.
 
     A class never predicted (or never present) gets 0.0 rather than a division by zero.
