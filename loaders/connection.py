@@ -97,19 +97,20 @@ def classify(err: BaseException, url: str, policy: RetryPolicy) -> Transient | U
         >>> str(classify(err, "https://a.example/f", policy))
         'cannot resolve host a.example (Name or service not known)'
     """
-    host = urlparse(url).hostname or url
+    parsed = urlparse(url)
+    host, where = parsed.hostname or url, parsed.netloc or url  # where: with the port, if any
     for cause in _causes(err):
         if isinstance(cause, socket.gaierror):
             return Unreachable(f"cannot resolve host {host} ({cause.strerror or cause})")
         if isinstance(cause, OSError) and cause.errno in _UNREACHABLE_ERRNOS:
             return Unreachable(f"cannot reach host {host} ({cause.strerror})")
     if isinstance(err, requests.ConnectTimeout):
-        return Transient(f"no connection to {host} within {policy.connect_timeout_s:g} s")
+        return Transient(f"no connection to {where} within {policy.connect_timeout_s:g} s")
     if isinstance(err, requests.Timeout):
-        return Transient(f"{host} sent nothing for {policy.read_timeout_s:g} s")
+        return Transient(f"{where} sent nothing for {policy.read_timeout_s:g} s")
     for cause in _causes(err):
         if isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
-            return Transient(f"cannot connect to {host} ({cause.strerror})")
+            return Transient(f"cannot connect to {where} ({cause.strerror})")
     return Transient(f"{type(err).__name__}: {err}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import re
 import socket
 from pathlib import Path
 
@@ -149,6 +150,26 @@ def test_download_connection_refused_is_retried_with_a_short_reason(
     with pytest.raises(DownloadError, match=r"cannot connect to a\.example \(Connection refused\); gave up after 2"):
         download([URL], target, expected=GOOD, policy=RetryPolicy(attempts=2))
     assert len(sleeps) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (requests.ConnectTimeout("slow"), "no connection to a.example:8443 within 10 s"),
+        (requests.ReadTimeout("silent"), "a.example:8443 sent nothing for 60 s"),
+        (requests.ConnectionError(ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")),
+         "cannot connect to a.example:8443 (Connection reset by peer)"),
+    ],
+)
+@responses.activate
+def test_download_timeouts_and_resets_are_retried_with_the_host_and_port(
+    target: Path, sleeps: list[float], error: Exception, reason: str
+) -> None:
+    url = "https://a.example:8443/data.tar.gz"
+    responses.add(responses.GET, url, body=error)
+    with pytest.raises(DownloadError, match=f"{re.escape(reason)}; gave up after 3 attempts"):
+        download([url], target, expected=GOOD, policy=RetryPolicy(attempts=3))
+    assert len(sleeps) == 2
 
 
 @pytest.mark.parametrize("status", [403, 404, 410])
