@@ -200,30 +200,42 @@ class TarStream:
                 continue
             if kind not in _REGULAR_TYPES and kind != FOLDER and kind not in _LINK_AND_SPECIAL:
                 raise UnsupportedTar(f"member type {kind!r}")
-            name = _nts(block[0:100])
-            if block[345] and block[257:263] == b"ustar\x00":  # a POSIX ustar long name
-                name = f"{_nts(block[345:500])}/{name}"
-            if kind == b"\x00" and name.endswith("/"):
-                kind = FOLDER
-            name = pax.get("path", long_name if long_name is not None else name)
-            if "size" in pax:
-                size = _number(pax["size"].encode(), self.archive, base=10)
-            if kind in (SYMLINK, HARDLINK):
-                link = pax.get("linkpath", long_link if long_link is not None else _nts(block[157:257]))
-            else:
-                link = ""
-            record = TarRecord(
-                name=name.rstrip("/") or name if kind == FOLDER else name,
-                type=REGULAR if kind in _REGULAR_TYPES else kind,
-                size=size if kind in _REGULAR_TYPES else 0,
-                mode=_number(block[100:108], self.archive),
-                linkname=link,
-            )
+            record = self._record(block, kind, size, pax, long_name, long_link)
             long_name = long_link = None
             pax = {}
             data_end = self.tell() + record.size  # like tarfile: only regular members have data
             yield record
             self._skip_to(data_end + (-data_end % BLOCK))
+
+    def _record(
+        self,
+        block: bytes,
+        kind: bytes,
+        size: int,
+        pax: dict[str, str],
+        long_name: str | None,
+        long_link: str | None,
+    ) -> TarRecord:
+        """Return the member a header block describes; pax and GNU long names win."""
+        name = _nts(block[0:100])
+        if block[345] and block[257:263] == b"ustar\x00":  # a POSIX ustar long name
+            name = f"{_nts(block[345:500])}/{name}"
+        if kind == b"\x00" and name.endswith("/"):
+            kind = FOLDER
+        name = pax.get("path", long_name if long_name is not None else name)
+        if "size" in pax:
+            size = _number(pax["size"].encode(), self.archive, base=10)
+        if kind in (SYMLINK, HARDLINK):
+            link = pax.get("linkpath", long_link if long_link is not None else _nts(block[157:257]))
+        else:
+            link = ""
+        return TarRecord(
+            name=name.rstrip("/") or name if kind == FOLDER else name,
+            type=REGULAR if kind in _REGULAR_TYPES else kind,
+            size=size if kind in _REGULAR_TYPES else 0,
+            mode=_number(block[100:108], self.archive),
+            linkname=link,
+        )
 
     def _check(self, block: bytes) -> None:
         stored = _number(block[148:156], self.archive)
