@@ -22,7 +22,9 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -151,12 +153,27 @@ def softmax_accuracy(params: SoftmaxParams, X: torch.Tensor, y: torch.Tensor) ->
     return (softmax_forward(params, X).argmax(dim=1) == y.long()).double().mean().item()
 
 
-def _minibatches(n: int, batch_size: int | None, generator: torch.Generator):
+def _minibatches(n: int, batch_size: int | None, generator: torch.Generator
+                 ) -> Iterator[torch.Tensor]:
     if batch_size is None or batch_size >= n:
         yield torch.arange(n)
         return
     order = torch.randperm(n, generator=generator)
     yield from order.split(batch_size)
+
+
+def _descend(
+    params: Any, X: torch.Tensor, y: torch.Tensor, gradients: Callable[..., Any],
+    loss: Callable[..., torch.Tensor], *, lr: float, epochs: int, batch_size: int | None,
+    weight_decay: float, seed: int,
+) -> None:
+    """The hand-written loop both models share: gradients of a minibatch, then ``sgd_step``."""
+    generator = torch.Generator().manual_seed(seed)
+    for epoch in range(epochs):
+        for idx in _minibatches(len(X), batch_size, generator):
+            sgd_step(params, gradients(params, X[idx], y[idx], weight_decay=weight_decay), lr)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("epoch %d loss %.6f", epoch + 1, loss(params, X, y).item())
 
 
 def train_binary(
@@ -185,13 +202,8 @@ def train_binary(
     """
     X = _flat(X)
     params = init_binary(X.shape[1], dtype=X.dtype)
-    generator = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
-        for idx in _minibatches(len(X), batch_size, generator):
-            grads = binary_gradients(params, X[idx], y[idx], weight_decay=weight_decay)
-            sgd_step(params, grads, lr)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("epoch %d loss %.6f", epoch + 1, binary_loss(params, X, y).item())
+    _descend(params, X, y, binary_gradients, binary_loss, lr=lr, epochs=epochs,
+             batch_size=batch_size, weight_decay=weight_decay, seed=seed)
     return params
 
 
@@ -223,11 +235,6 @@ def train_softmax(
     """
     X = _flat(X)
     params = init_softmax(X.shape[1], num_classes, dtype=X.dtype)
-    generator = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
-        for idx in _minibatches(len(X), batch_size, generator):
-            grads = softmax_gradients(params, X[idx], y[idx], weight_decay=weight_decay)
-            sgd_step(params, grads, lr)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("epoch %d loss %.6f", epoch + 1, softmax_loss(params, X, y).item())
+    _descend(params, X, y, softmax_gradients, softmax_loss, lr=lr, epochs=epochs,
+             batch_size=batch_size, weight_decay=weight_decay, seed=seed)
     return params

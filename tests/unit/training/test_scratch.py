@@ -16,17 +16,21 @@ def _blobs(n: int, d: int, k: int, *, seed: int = 0, dtype=torch.float64):
     return X, y
 
 
+def _assert_gradients_match_autograd(params, loss, gradients, X, y, weight_decay: float) -> None:
+    grads = gradients(params, X, y, weight_decay=weight_decay)
+    leaves = {name: value.clone().requires_grad_() for name, value in vars(params).items()}
+    loss(type(params)(**leaves), X, y, weight_decay=weight_decay).backward()
+    for name, leaf in leaves.items():
+        torch.testing.assert_close(getattr(grads, name), leaf.grad)
+
+
 def test_binary_gradients_match_autograd() -> None:
     X, y = _blobs(50, 4, 2, seed=1)
     g = torch.Generator().manual_seed(2)
     params = scratch.BinaryParams(torch.randn(4, generator=g, dtype=torch.float64),
                                   torch.randn((), generator=g, dtype=torch.float64))
-    grads = scratch.binary_gradients(params, X, y, weight_decay=0.1)
-    w = params.w.clone().requires_grad_()
-    b = params.b.clone().requires_grad_()
-    scratch.binary_loss(scratch.BinaryParams(w, b), X, y, weight_decay=0.1).backward()
-    torch.testing.assert_close(grads.w, w.grad)
-    torch.testing.assert_close(grads.b, b.grad)
+    _assert_gradients_match_autograd(params, scratch.binary_loss, scratch.binary_gradients,
+                                     X, y, 0.1)
 
 
 def test_softmax_gradients_match_autograd() -> None:
@@ -34,12 +38,8 @@ def test_softmax_gradients_match_autograd() -> None:
     g = torch.Generator().manual_seed(4)
     params = scratch.SoftmaxParams(torch.randn(5, 3, generator=g, dtype=torch.float64),
                                    torch.randn(3, generator=g, dtype=torch.float64))
-    grads = scratch.softmax_gradients(params, X, y, weight_decay=0.05)
-    W = params.W.clone().requires_grad_()
-    b = params.b.clone().requires_grad_()
-    scratch.softmax_loss(scratch.SoftmaxParams(W, b), X, y, weight_decay=0.05).backward()
-    torch.testing.assert_close(grads.W, W.grad)
-    torch.testing.assert_close(grads.b, b.grad)
+    _assert_gradients_match_autograd(params, scratch.softmax_loss, scratch.softmax_gradients,
+                                     X, y, 0.05)
 
 
 def test_softmax_loss_matches_cross_entropy() -> None:
