@@ -24,8 +24,12 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:  # annotations only: the dataset is imported where it is built
+    from datasets.images import PackedImageDataset
 
 PACK_SCRIPT = r"""
 import json, resource, sys, time
@@ -162,19 +166,19 @@ def epoch_imagefolder(root: Path, batch_size: int) -> float:
     return timed(loader, len(ds))
 
 
-def epoch_loader(ds: object, batch_size: int, *, plain: bool) -> float:
+def epoch_loader(ds: PackedImageDataset, batch_size: int, *, plain: bool) -> float:
     from datasets import DataLoader
 
     cls = torch.utils.data.DataLoader if plain else DataLoader
-    loader = cls(ds, batch_size=batch_size, shuffle=True,
+    loader: torch.utils.data.DataLoader[Any] = cls(ds, batch_size=batch_size, shuffle=True,
                  generator=torch.Generator().manual_seed(0))
-    return timed(loader, len(ds))  # type: ignore[arg-type]
+    return timed(loader, len(ds))
 
 
-def epoch_raw(ds: object, batch_size: int) -> float:
-    data = ds.data.clone()  # type: ignore[attr-defined]
-    targets = ds.targets.clone()  # type: ignore[attr-defined]
-    convert = ds.transform  # type: ignore[attr-defined]
+def epoch_raw(ds: PackedImageDataset, batch_size: int) -> float:
+    data = ds.data.clone()
+    targets = ds.targets.clone()
+    convert = ds.transform
     n = len(data)
     started = time.perf_counter()
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
