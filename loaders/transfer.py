@@ -169,20 +169,7 @@ class _Job:
         raise NextUrl("no attempt made")  # attempts < 1
 
     def _attempt(self, url: str, session: requests.Session) -> dict[str, str]:
-        offset = self.part.stat().st_size if self.part.exists() else 0
-        size = self.expected.size_bytes
-        if offset and size is not None and offset > size and not self.expected.content_sha256:
-            self._discard()  # longer than the whole file: nothing in it can be trusted
-            offset = 0
-        validator = self._validator(url) if offset else None
-        headers = {"Accept-Encoding": "identity"}
-        if offset and (validator or self.expected.has_hash):
-            # Without a validator a changed file could be spliced; the final hash catches it.
-            headers["Range"] = f"bytes={offset}-"
-            if validator:
-                headers["If-Range"] = validator
-        elif offset:
-            offset = 0
+        offset, headers = self._resume_headers(url)
         response = open_url(session, url, headers, self.policy)
         with response:
             status = response.status_code
@@ -211,6 +198,24 @@ class _Job:
                 raise NextUrl(f"unexpected HTTP {status} {response.reason}")
             self._save_validator(url, response)
             return self._stream(response, offset)
+
+    def _resume_headers(self, url: str) -> tuple[int, dict[str, str]]:
+        """Return where to start (the usable ``.part`` length) and the request headers."""
+        offset = self.part.stat().st_size if self.part.exists() else 0
+        size = self.expected.size_bytes
+        if offset and size is not None and offset > size and not self.expected.content_sha256:
+            self._discard()  # longer than the whole file: nothing in it can be trusted
+            offset = 0
+        validator = self._validator(url) if offset else None
+        headers = {"Accept-Encoding": "identity"}
+        if offset and (validator or self.expected.has_hash):
+            # Without a validator a changed file could be spliced; the final hash catches it.
+            headers["Range"] = f"bytes={offset}-"
+            if validator:
+                headers["If-Range"] = validator
+        elif offset:
+            offset = 0
+        return offset, headers
 
     def _stream(self, response: requests.Response, offset: int) -> dict[str, str]:
         length = response.headers.get("Content-Length")
