@@ -18,7 +18,9 @@ class RetryPolicy:
     """Timeouts and retries for one URL.
 
     Attributes:
-        attempts: tries per URL for transient failures (connection, timeout, 429, 5xx).
+        attempts: tries per URL for transient failures (connection refused or reset, timeout,
+            429, 5xx). A host name that does not resolve or an unreachable network is not
+            retried: the next URL is tried at once (see :mod:`loaders.connection`).
         backoff_s: the first backoff; doubled each retry, with up to 50% random jitter added.
         backoff_max_s: the cap of any wait, ``Retry-After`` included.
         connect_timeout_s: how long to wait for the connection.

@@ -6,7 +6,8 @@ file. A leftover ``.part`` is resumed with ``Range`` + ``If-Range``; only a 206 
 ``Content-Range`` starts where the part ends is appended, a 200 starts over, a 416 re-verifies
 the part. Connection errors, timeouts, 429 and 5xx are retried with exponential backoff and
 jitter (``Retry-After`` honoured); 403/404/410, a size or hash mismatch, an HTML page instead
-of the data, or an https→http redirect move on to the next URL at once. A URL may also be a
+of the data, an https→http redirect, a host name that does not resolve or an unreachable
+network move on to the next URL at once (see :mod:`loaders.connection`). A URL may also be a
 local path or ``file://`` URL (air-gapped mirrors): the file is copied and verified.
 """
 
