@@ -188,3 +188,20 @@ def test_cli_quiet_hides_retry_warnings(
     assert ("WARNING:" in err and "HTTP 503" in err and "retry 1/" in err) == warned, err
     if not warned:
         assert err == ""
+
+
+def test_refused_connection_is_retried_and_named_with_its_port(
+    tmp_path: Path, _fast_backoff: list[float]
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/x.bin"
+    with pytest.raises(DownloadError) as info:
+        download([url], tmp_path / "x.bin", policy=RetryPolicy(attempts=2))
+    assert f"{url} (cannot connect to 127.0.0.1:{port} (Connection refused); gave up after 2 attempts)" in str(
+        info.value
+    )
+    assert len(_fast_backoff) == 1 and "looks offline" not in str(info.value)
