@@ -72,34 +72,44 @@ def _diagnose(items: list[Any], indices: Sequence[int] | None, path: str) -> str
             )
         return None
     if isinstance(first, Mapping):
-        keys = [set(x) if isinstance(x, Mapping) else None for x in items]
-        if any(k != keys[0] for k in keys):
-            listing = ", ".join(f"{sorted(k) if k else type(x).__name__} at {kind} {i}"
-                                for k, x, i in zip(keys, items, labels, strict=True))
-            return f"{path} has different keys: {listing:.600}; return the same keys from every sample"
-        for key in first:
-            found = _diagnose([x[key] for x in items], indices, f"key {key!r}" if path == "sample"
-                              else f"{path}[{key!r}]")
-            if found:
-                return found
-        return None
+        return _diagnose_mapping(items, indices, path, labels, kind)
     if isinstance(first, Sequence) and not isinstance(first, (str, bytes)):
-        sizes = [len(x) if isinstance(x, Sequence) else None for x in items]
-        if len(set(sizes)) > 1:
-            listing = ", ".join(f"{n} at {kind} {i}" for n, i in zip(sizes, labels, strict=True))
-            return (
-                f"{path} has different lengths: {listing:.600}; pad sequences with "
-                "datasets.pad_collate"
-            )
-        for pos in range(len(first)):
-            found = _diagnose([x[pos] for x in items], indices, f"{path}[{pos}]")
-            if found:
-                return found
-        return None
+        return _diagnose_sequence(items, indices, path, labels, kind)
     types = {type(x).__name__ for x in items}
     if len(types) > 1:
         listing = ", ".join(f"{type(x).__name__} at {kind} {i}" for x, i in zip(items, labels, strict=True))
         return f"{path} has mixed types: {listing:.600}; return one type from every sample"
+    return None
+
+
+def _diagnose_mapping(items: list[Any], indices: Sequence[int] | None, path: str,
+                      labels: list[int], kind: str) -> str | None:
+    keys = [set(x) if isinstance(x, Mapping) else None for x in items]
+    if any(k != keys[0] for k in keys):
+        listing = ", ".join(f"{sorted(k) if k else type(x).__name__} at {kind} {i}"
+                            for k, x, i in zip(keys, items, labels, strict=True))
+        return f"{path} has different keys: {listing:.600}; return the same keys from every sample"
+    for key in items[0]:
+        found = _diagnose([x[key] for x in items], indices, f"key {key!r}" if path == "sample"
+                          else f"{path}[{key!r}]")
+        if found:
+            return found
+    return None
+
+
+def _diagnose_sequence(items: list[Any], indices: Sequence[int] | None, path: str,
+                       labels: list[int], kind: str) -> str | None:
+    sizes = [len(x) if isinstance(x, Sequence) else None for x in items]
+    if len(set(sizes)) > 1:
+        listing = ", ".join(f"{n} at {kind} {i}" for n, i in zip(sizes, labels, strict=True))
+        return (
+            f"{path} has different lengths: {listing:.600}; pad sequences with "
+            "datasets.pad_collate"
+        )
+    for pos in range(len(items[0])):
+        found = _diagnose([x[pos] for x in items], indices, f"{path}[{pos}]")
+        if found:
+            return found
     return None
 
 

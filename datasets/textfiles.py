@@ -139,21 +139,8 @@ def _read_delimited(
         first = next(rows, None)
         if first is None:
             return texts, labels
-        names = (text_column, label_column)
-        if header is None:
-            wanted = [c for c in names if isinstance(c, str)] or ["text", "label"]
-            header = all(c in first[1] for c in wanted)
-        if header:
-            t_idx, l_idx = _column_indices(path, first[1], text_column, label_column)
-        else:
-            if isinstance(text_column, str) or isinstance(label_column, str):
-                raise DataFormatError(
-                    f"{path}:{first[0]}: expected a header row naming {text_column!r} and "
-                    f"{label_column!r} but got {first[1]!r:.120}; pass header=False with column "
-                    "indices (text_column=1, label_column=0) for a headerless file"
-                )
-            t_idx = 1 if text_column is None else text_column
-            l_idx = 0 if label_column is None else label_column
+        t_idx, l_idx, is_header = _header_columns(path, first, text_column, label_column, header)
+        if not is_header:
             rows = iter([first, *rows])
         width = max(t_idx, l_idx) + 1
         for lineno, row in rows:
@@ -166,6 +153,31 @@ def _read_delimited(
             texts.append(row[t_idx])
             labels.append(row[l_idx])
     return texts, labels
+
+
+def _header_columns(
+    path: Path,
+    first: tuple[int, list[str]],
+    text_column: str | int | None,
+    label_column: str | int | None,
+    header: bool | None,
+) -> tuple[int, int, bool]:
+    """Return the text and label column indices and whether the first row is a header."""
+    lineno, row = first
+    if header is None:
+        wanted = [c for c in (text_column, label_column) if isinstance(c, str)] or ["text", "label"]
+        header = all(c in row for c in wanted)
+    if header:
+        return (*_column_indices(path, row, text_column, label_column), True)
+    if isinstance(text_column, str) or isinstance(label_column, str):
+        raise DataFormatError(
+            f"{path}:{lineno}: expected a header row naming {text_column!r} and "
+            f"{label_column!r} but got {row!r:.120}; pass header=False with column "
+            "indices (text_column=1, label_column=0) for a headerless file"
+        )
+    t_idx = 1 if text_column is None else text_column
+    l_idx = 0 if label_column is None else label_column
+    return t_idx, l_idx, False
 
 
 def _column_indices(
