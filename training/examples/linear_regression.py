@@ -1,20 +1,29 @@
 """Learn y = 2x + 1 with an ``nn.Module`` of ``nn.Parameter``s and plain SGD; check closed form.
 
 Run ``python -m training.examples.linear_regression``. The four steps stand in the loop below,
-as in the seed tutorial (SGD, lr 0.01, 1,000 epochs, full batch, x = 0..10, starting from
-w = b = 0): the loss falls from 161 to about 2e-6 and the learned ``w`` and ``b`` are within
-0.003 of the closed-form least-squares solution (w = 2, b = 1).
+as in the seed tutorial (SGD, lr 0.01, 1,000 epochs, full batch, x = 0..10, y = 2x + 1).
+From w = b = 0 (the default, the same on every machine) the loss falls from 161.0 to about 2e-6
+and the learned ``w`` and ``b`` are within 0.003 of the closed-form least-squares solution
+(w = 2, b = 1).
+
+The seed reported "loss 250.6 → 0.0003" from ``nn.Linear``'s random start, whose first loss
+depends on the torch version and seed. ``--init uniform --seed 642`` starts where it did
+(loss 250.5 on these points) and ends at about 2e-6 too: on noiseless data a final mean squared
+error of 3e-4 (errors of about 0.017) cannot go with predictions within 0.003 of the truth, so
+the seed's 0.0003 was most likely measured on other or noisier points; we do not imitate it.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from training.console import positive_float, positive_int
 from training.models import LinearRegression
 
 log = logging.getLogger(__name__)
@@ -47,14 +56,19 @@ def closed_form(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     return solution[0, 0].item(), solution[1, 0].item()
 
 
-def train(*, epochs: int = 1000, lr: float = 0.01, seed: int = 0) -> Result:
-    """Fit ``LinearRegression(1, 1)`` by full-batch SGD and return the :class:`Result`."""
+def train(*, epochs: int = 1000, lr: float = 0.01, seed: int = 0, init: str = "zeros") -> Result:
+    """Fit ``LinearRegression(1, 1)`` by full-batch SGD and return the :class:`Result`.
+
+    Args:
+        epochs: full-batch SGD steps.
+        lr: learning rate.
+        seed: seeds torch before the model is built (matters for ``init="uniform"``).
+        init: ``"zeros"`` (w = b = 0, the same on every machine) or ``"uniform"``
+            (``nn.Linear``'s random start, as in the seed tutorial).
+    """
     torch.manual_seed(seed)
     x, y = make_data()
-    model = LinearRegression(1, 1)
-    with torch.no_grad():  # start from w = b = 0 so the run is the same on every machine
-        model.weight.zero_()
-        model.bias.zero_()
+    model = LinearRegression(1, 1, init=init)
     criterion = nn.MSELoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     first_loss = last_loss = float("nan")
@@ -80,23 +94,29 @@ def main(argv: list[str] | None = None) -> int:
         description="Learn y = 2x + 1 with SGD and compare with closed-form least squares.",
         epilog="example: python -m training.examples.linear_regression --epochs 1000 --lr 0.01",
     )
-    parser.add_argument("--epochs", type=int, default=1000, help="SGD epochs (default 1000)")
-    parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    parser.add_argument("--epochs", type=positive_int, default=1000,
+                        help="SGD epochs (default 1000)")
+    parser.add_argument("--lr", type=positive_float, default=0.01,
+                        help="learning rate (default 0.01)")
+    parser.add_argument("--init", choices=["zeros", "uniform"], default="zeros",
+                        help="start from w = b = 0 (default) or nn.Linear's random start")
+    parser.add_argument("--seed", type=int, default=0, help="torch seed (for --init uniform)")
     parser.add_argument("--tolerance", type=float, default=0.01,
                         help="allowed |w - w*| and |b - b*| (default 0.01)")
     args = parser.parse_args(argv)
-    if args.epochs < 1:
-        parser.error(f"--epochs should be a positive int, but got {args.epochs}")
-    result = train(epochs=args.epochs, lr=args.lr)
-    x, _ = make_data()
-    print(f"loss: epoch 1 {result.first_loss:.4f} -> epoch {args.epochs} {result.last_loss:.6f}")
+    result = train(epochs=args.epochs, lr=args.lr, seed=args.seed, init=args.init)
+    print(f"loss: epoch 1 {result.first_loss:.1f} -> epoch {args.epochs} {result.last_loss:.2g} "
+          f"(init {args.init}; the seed tutorial reported 250.6 -> 0.0003 from a random start)")
     print(f"learned:     w = {result.w:.5f}, b = {result.b:.5f}")
     print(f"closed form: w = {result.w_closed_form:.5f}, b = {result.b_closed_form:.5f}")
-    print(f"prediction at x = 11: {result.w * 11 + result.b:.4f} (truth 23)")
+    x, y = make_data()
+    worst = (result.w * x + result.b - y).abs().max().item()
+    print(f"largest prediction error on x = 0..10: {worst:.4f}; "
+          f"at x = 11: {result.w * 11 + result.b:.4f} (truth 23)")
     gap = max(abs(result.w - result.w_closed_form), abs(result.b - result.b_closed_form))
     if gap >= args.tolerance:
         print(f"error: learned parameters are {gap:.4f} from the closed form (tolerance "
-              f"{args.tolerance}); train longer or raise --lr")
+              f"{args.tolerance}); train longer or raise --lr", file=sys.stderr)
         return 1
     print(f"ok: within {args.tolerance} of the closed-form answer")
     return 0

@@ -18,6 +18,16 @@ def test_linear_regression_matches_closed_form(capsys: pytest.CaptureFixture[str
     assert "closed form: w = 2.00000, b = 1.00000" in capsys.readouterr().out
 
 
+def test_linear_regression_from_the_seed_tutorials_random_start(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    result = linear_regression.train(init="uniform", seed=642)
+    assert abs(result.first_loss - 250.6) < 1.0  # where the seed tutorial started
+    assert result.last_loss < 1e-4
+    assert abs(result.w - 2) < 0.003 and abs(result.b - 1) < 0.003
+    assert linear_regression.main(["--init", "uniform", "--seed", "642"]) == 0
+    assert "loss: epoch 1 250.5 -> epoch 1000 " in capsys.readouterr().out
+
+
 def test_linear_regression_reports_failure_when_undertrained() -> None:
     assert linear_regression.main(["--epochs", "5"]) == 1
 
