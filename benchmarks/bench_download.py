@@ -58,6 +58,13 @@ def _bare_requests(url: str, out: Path) -> None:
             handle.write(chunk)
 
 
+def _ours_client(
+    url: str, home: Path, sha256: str, chunk_bytes: int, threaded: bool
+) -> Callable[[Path], None]:
+    """Return a client for ``_best_interleaved``: our fetch (it picks its own target)."""
+    return lambda out: _ours(url, home, sha256, chunk_bytes, threaded)
+
+
 def _ours(url: str, home: Path, sha256: str, chunk_bytes: int, threaded: bool) -> None:
     saved = verify.HASH_IN_THREAD
     verify.HASH_IN_THREAD = threaded
@@ -103,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             clients["requests loop (no hash)"] = lambda out: _bare_requests(url, out)
             for threaded in (False, True):
                 name = f"dataferry ({'hash thread' if threaded else 'inline hash'})"
-                clients[name] = lambda out, t=threaded: _ours(
-                    url, tmp / "home", sha256, args.chunk_kib * 1024, t)
+                clients[name] = _ours_client(url, tmp / "home", sha256, args.chunk_kib * 1024, threaded)
             results = _best_interleaved(clients, tmp / "out.bin", args.repeat)
         print(f"download of {size / 1e6:.0f} MB from 127.0.0.1, best of {args.repeat} "
               f"(cpu count {os.cpu_count()}):")

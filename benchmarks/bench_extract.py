@@ -14,6 +14,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import subprocess
@@ -80,10 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         seconds = timed(lambda: generate(archive, count=args.files, seed=0))
         print(f"generate: {args.files:,} images in {seconds:.2f} s = {args.files / seconds:,.0f} images/s "
               f"({os.cpu_count()} CPUs), archive {archive.stat().st_size / 1e6:.1f} MB")
-        ours, gnu, stdlib = [], [], []
+        ours: list[float] = []
+        gnu: list[float] = []
+        stdlib: list[float] = []
         runs = {
             "ours": (ours, lambda d: extract(archive, d)),
-            "tar": (gnu, lambda d: subprocess.run([tar, "xzf", str(archive), "-C", str(d)], check=True)),
+            "tar": (gnu, lambda d: subprocess.run([tar or "tar", "xzf", str(archive), "-C", str(d)], check=True)),
             "stdlib": (stdlib, lambda d: stdlib_extract(archive, d)),
         }
         for round_ in range(args.rounds):
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 dest = fresh(work, name)
                 sync()  # the previous round's deletions must not slow this one down
                 times, run = runs[name]
-                times.append(timed(lambda run=run, dest=dest: run(dest)))
+                times.append(timed(functools.partial(run, dest)))
                 shutil.rmtree(dest)
         best = min(ours)
         print(f"loaders.extract : best {best:.2f} s = {args.files / best:,.0f} files/s "

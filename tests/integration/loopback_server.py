@@ -91,6 +91,7 @@ class LoopbackServer:
     @property
     def base_url(self) -> str:
         host, port = self.httpd.server_address[:2]
+        assert isinstance(host, str)  # AF_INET: the stubs also allow bytes for AF_UNIX
         return f"http://{host}:{port}"
 
     def serve(self, path: str, data: bytes = b"", **behaviour: object) -> str:

@@ -9,8 +9,11 @@ import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-TAR_MODES = {"tar": "w", "tar.gz": "w:gz", "tar.bz2": "w:bz2", "tar.xz": "w:xz"}
+TAR_MODES: dict[str, Literal["w", "w:gz", "w:bz2", "w:xz"]] = {
+    "tar": "w", "tar.gz": "w:gz", "tar.bz2": "w:bz2", "tar.xz": "w:xz",
+}
 
 # A small honest tree: (name, bytes), folders implied.
 HONEST_FILES = {

@@ -167,7 +167,7 @@ def test_extract_failure_midway_leaves_dest_as_before(
         calls.append(args[0])
         if len(calls) == 3:
             raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-way
-        real_file(self, *args, **kwargs)  # type: ignore[arg-type]
+        real_file(self, *args, **kwargs)
 
     monkeypatch.setattr(readers.Writer, "file", failing_file)
     with pytest.raises(KeyboardInterrupt):

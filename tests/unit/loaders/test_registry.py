@@ -30,7 +30,7 @@ def test_registry_notmnist_entries_match_the_published_facts() -> None:
     )
     large = get("notmnist-large").resources[0]
     assert large.size_bytes == 247_336_696
-    assert large.sha256.endswith("b61c") and large.md5 == "70a95b805ecfb6592c48e196df7c1499"
+    assert large.sha256 is not None and large.sha256.endswith("b61c") and large.md5 == "70a95b805ecfb6592c48e196df7c1499"
 
 
 def test_registry_entries_are_frozen_and_well_formed() -> None:

@@ -12,6 +12,7 @@ import pytest
 import requests
 import responses
 import urllib3
+from responses import Call
 
 from loaders import DownloadError, transfer
 from loaders.retry import retry_after_s
@@ -46,6 +47,7 @@ def _serve_ranges(url: str, data: bytes, *, etag: str = '"v1"', seen: list[dict]
         wanted = request.headers.get("Range")
         if_range = request.headers.get("If-Range")
         if wanted and (if_range is None or if_range == etag):
+            assert isinstance(wanted, str)
             start = int(wanted.removeprefix("bytes=").rstrip("-"))
             if start >= len(data):
                 return 416, {"Content-Range": f"bytes */{len(data)}"}, b""
@@ -54,6 +56,11 @@ def _serve_ranges(url: str, data: bytes, *, etag: str = '"v1"', seen: list[dict]
         return 200, {"ETag": etag}, data
 
     responses.add_callback(responses.GET, url, callback=callback)
+
+
+def _status(call: Call) -> int:
+    assert isinstance(call.response, requests.Response)
+    return call.response.status_code
 
 
 @responses.activate
@@ -275,7 +282,7 @@ def test_download_416_reverifies_a_complete_part(target: Path, sleeps: list[floa
     target.with_name(target.name + ".part").write_bytes(DATA)
     _serve_ranges(URL, DATA)
     assert download([URL], target, expected=GOOD) == SHA
-    assert responses.calls[0].response.status_code == 416 and len(responses.calls) == 1
+    assert _status(responses.calls[0]) == 416 and len(responses.calls) == 1
 
 
 @responses.activate
@@ -356,7 +363,7 @@ def test_download_416_with_a_corrupt_part_starts_over_on_the_same_url(
     target.with_name(target.name + ".part").write_bytes(b"\0" * len(DATA))
     _serve_ranges(URL, DATA)
     assert download([URL], target, expected=GOOD) == SHA
-    assert [c.response.status_code for c in responses.calls] == [416, 200]
+    assert [_status(c) for c in responses.calls] == [416, 200]
 
 
 @responses.activate
