@@ -217,9 +217,16 @@ def _set_epoch(loader: Any, epoch: int) -> None:
 
 def _resume(
     path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, loader: Any,
-    callbacks: Sequence[Callback],
+    callbacks: Sequence[Callback], config: FitConfig,
 ) -> tuple[int, History]:
     payload = load_checkpoint(path)
+    saved = payload.get("config", {}).get("optimizer")
+    if saved is not None and saved != config.optimizer:
+        raise CheckpointError(
+            f"checkpoint {path} was written by optimizer {saved!r} but this run uses "
+            f"{config.optimizer!r}; resume with the same optimizer, or start afresh without "
+            "resume (--resume) or in another folder"
+        )
     try:
         unwrap(model).load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
@@ -307,7 +314,7 @@ def fit(
     main = distributed.is_main_process()
     path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if resume and path is not None and path.is_file():
-        done, history = _resume(path, model, optimizer, train_loader, callbacks)
+        done, history = _resume(path, model, optimizer, train_loader, callbacks, config)
     else:
         seed_everything(seed)
         done, history = 0, History()

@@ -90,6 +90,14 @@ def test_checkpoint_of_another_model_raises_checkpoint_error(tmp_path: Path) -> 
             checkpoint_dir=tmp_path, resume=True)
 
 
+def test_resume_with_another_optimizer_raises_checkpoint_error(tmp_path: Path) -> None:
+    _run(tmp_path, 1, resume=False, generator=False)  # sgd
+    x, y = _data()
+    with pytest.raises(CheckpointError, match="written by optimizer 'sgd' but this run uses 'adam'"):
+        fit(LogisticRegression(6, 4), _loader(x, y, generator=False), optimizer="adam", epochs=2,
+            device="cpu", checkpoint_dir=tmp_path, resume=True)
+
+
 def test_load_missing_checkpoint_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="run fit with checkpoint_dir first"):
         load_checkpoint(tmp_path / "nope.pt")
