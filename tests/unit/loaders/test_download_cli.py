@@ -9,17 +9,12 @@ from pathlib import Path
 import pytest
 import responses
 
-from loaders import dataset_dir, registry, transfer
+from loaders import dataset_dir, registry
 from loaders.download import main
 from loaders.registry import DatasetInfo, Resource
 
 DATA = b"payload " * 500
 URL = "https://data.example/tiny/file.bin"
-
-
-@pytest.fixture(autouse=True)
-def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transfer, "_sleep", lambda seconds: None)
 
 
 @pytest.fixture

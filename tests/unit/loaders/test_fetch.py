@@ -22,7 +22,6 @@ from loaders import (
     dataset_dir,
     fetch,
     registry,
-    transfer,
 )
 from loaders.lock import lock_path
 from loaders.manifest import MANIFEST_NAME, pinned_sha256
@@ -37,11 +36,6 @@ fetch_module = importlib.import_module("loaders.fetch")
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture(autouse=True)
-def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transfer, "_sleep", lambda seconds: None)
 
 
 @pytest.fixture
