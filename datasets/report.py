@@ -126,6 +126,7 @@ def _open_path(path: Path, split: str | None) -> dict[str, Dataset[Any]]:
 
 def _open_idx_folder(folder: Path, split: str | None) -> dict[str, Dataset[Any]]:
     found: dict[str, Dataset[Any]] = {}
+    unpaired: list[str] = []
     for images in sorted(folder.iterdir(), key=lambda p: p.name, reverse=True):  # train first
         match = _IDX_IMAGES.match(images.name)
         if not match:
@@ -133,8 +134,16 @@ def _open_idx_folder(folder: Path, split: str | None) -> dict[str, Dataset[Any]]
         prefix = match["prefix"]
         labels = [p for p in folder.iterdir() if p.name.startswith(f"{prefix}-labels")]
         split_name = _IDX_SPLIT_NAMES.get(prefix, prefix)
-        if labels and (split is None or split == split_name):
+        if not labels:
+            unpaired.append(images.name)
+        elif split is None or split == split_name:
             found[split_name] = IDXDataset(images, labels[0])
+    if not found and unpaired:
+        prefix = _IDX_IMAGES.match(unpaired[0])["prefix"]  # type: ignore[index]
+        raise DatasetNotFoundError(
+            f"expected a labels file {prefix}-labels-idx1-ubyte.gz beside {unpaired[0]} in "
+            f"{folder} but found none; put the matching labels file there"
+        )
     if not found:
         raise DatasetNotFoundError(
             f"expected IDX files like train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "

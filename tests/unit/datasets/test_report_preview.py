@@ -220,3 +220,13 @@ def test_report_notmnist_by_name_on_a_fabricated_archive(capsys) -> None:
     assert out.count(f"notMNIST_small/F/{bad_f}: not a PNG") == 1
     assert out.count("skipped files: 2 (of the source, listed under [train])") == 2
     assert "train ∩ test" in out
+
+
+def test_report_idx_images_without_labels_names_the_missing_file(tmp_path, capsys) -> None:
+    rng = np.random.default_rng(1)
+    _write_idx(tmp_path / "idx", "t10k", rng.integers(0, 256, (4, 28, 28)), np.arange(4))
+    (tmp_path / "idx" / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert report.main([str(tmp_path / "idx")]) == 1
+    assert capsys.readouterr().err == (
+        "error: expected a labels file t10k-labels-idx1-ubyte.gz beside t10k-images-idx3-ubyte.gz "
+        f"in {tmp_path / 'idx'} but found none; put the matching labels file there\n")
