@@ -76,6 +76,11 @@ def scan_folder(root: str | os.PathLike[str]) -> tuple[list[str], list[tuple[str
         for entry in sorted(entries, key=lambda e: e.name):
             st = entry.stat()
             files.append((f"{name}/{entry.name}", st.st_size, st.st_mtime_ns))
+    empty = sorted(set(classes) - {rel.split("/", 1)[0] for rel, _, _ in files})
+    if files and empty:
+        log.warning("class folder(s) %s of %s hold no .png file; they are kept as classes with "
+                    "0 images (labels stay the index in the sorted folder names)",
+                    ", ".join(empty[:10]), root)
     if not files:
         nested = [root / c for c in classes if any(p.is_dir() for p in (root / c).iterdir())]
         hint = (f"point root at {nested[0]}, which holds the class folders" if len(nested) == 1

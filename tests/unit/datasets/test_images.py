@@ -65,6 +65,16 @@ def test_image_folder_skips_and_lists_corrupt_images(tmp_path: Path,
     assert "skipped 4 unreadable image(s)" in caplog.text
 
 
+def test_image_folder_empty_class_folder_is_kept_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = make_image_tree(tmp_path / "t", classes=("A", "C"), per_class=2)
+    (root / "B").mkdir()
+    with caplog.at_level(logging.WARNING):
+        ds = ImageFolderDataset(root)
+    assert ds.classes == ["A", "B", "C"] and ds.targets.tolist() == [0, 0, 2, 2]
+    assert "class folder(s) B of" in caplog.text and "kept as classes with 0 images" in caplog.text
+
+
 def test_image_folder_data_is_memory_mapped(tmp_path: Path) -> None:
     make_image_tree(tmp_path / "t", per_class=2)
     ds = ImageFolderDataset(tmp_path / "t")
