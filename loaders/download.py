@@ -1,6 +1,7 @@
 """The download CLI: ``python -m loaders.download NAME [NAME ...]``.
 
-Exit codes: 0 done, 1 a loader error (one line ``error: …``), 2 bad usage.
+Exit codes: 0 done, 1 a loader error (one line ``error: …`` per failed name; the other names
+are still fetched), 2 bad usage (unknown names are refused before anything is fetched).
 """
 
 from __future__ import annotations
@@ -129,25 +130,36 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _fetch_all(args: argparse.Namespace) -> int:
-    progress = not args.quiet and sys.stderr.isatty()
+    """Fetch each name in turn; one that fails does not stop the others (exit 1 at the end)."""
+    for name in args.names:  # a typo in the last name must not wait for the first download
+        if "://" not in name:
+            get(name)
+    failed = 0
     for name in args.names:
-        generated = name in REGISTRY and get(name).generator is not None
-        path = fetch(
-            name,
-            args.root,
-            mirror=args.mirror,
-            offline=args.offline,
-            force=args.force,
-            extract=args.extract,
-            split=args.split,
-            progress=progress,
-            sha256=args.sha256,
-            md5=args.md5,
-            count=args.count if generated else None,
-            seed=args.seed if generated else None,
-        )
-        print(path)
-    return 0
+        try:
+            print(_fetch_one(args, name), flush=True)
+        except (LoaderError, ValueError, OSError) as err:  # OSError: e.g. an unwritable --root
+            print(f"error: {err}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def _fetch_one(args: argparse.Namespace, name: str) -> Path:
+    generated = name in REGISTRY and get(name).generator is not None
+    return fetch(
+        name,
+        args.root,
+        mirror=args.mirror,
+        offline=args.offline,
+        force=args.force,
+        extract=args.extract,
+        split=args.split,
+        progress=not args.quiet and sys.stderr.isatty(),
+        sha256=args.sha256,
+        md5=args.md5,
+        count=args.count if generated else None,
+        seed=args.seed if generated else None,
+    )
 
 
 def _list(args: argparse.Namespace) -> int:

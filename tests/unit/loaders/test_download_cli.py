@@ -158,3 +158,26 @@ def test_cli_verify_finds_letters_variants_and_names_the_command_to_refetch(
     assert captured.err.strip() == f"error: 1 file(s) failed verification; fetch them again with: {refetch}"
     assert main(["letters", "--count=20", "--seed=3", "--force", f"--root={root}", "-q"]) == 0
     assert main(["--verify", "letters", "--count", "20", "--seed", "3", "--root", str(root)]) == 0
+
+
+@responses.activate
+def test_cli_unknown_second_name_is_refused_before_any_download(
+    tiny: DatasetInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tiny", "notmnst", "-q"]) == 2
+    assert "did you mean 'notmnist'" in capsys.readouterr().err
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_cli_one_failing_name_does_not_stop_the_others(
+    tiny: DatasetInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = "https://other.example/table.csv"
+    responses.add(responses.GET, URL, status=404)
+    responses.add(responses.GET, other, body=b"a,b\n1,2\n")
+    assert main(["tiny", other, "--root", str(tmp_path), "-q"]) == 1
+    captured = capsys.readouterr()
+    assert [Path(line).read_bytes() for line in captured.out.splitlines()] == [b"a,b\n1,2\n"]
+    errors = captured.err.splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: could not download file.bin") and "HTTP 404" in errors[0]
