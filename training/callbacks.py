@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from torch import nn
 
 if TYPE_CHECKING:
-    from training.fit import History
+    from training.history import History
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from training.fit import History
+from training.history import History
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
-"""The training harness: :func:`fit` and :class:`History` (``evaluate``/``predict`` are
-imported here from :mod:`training.evaluation`).
+"""The training harness: :func:`fit` (:class:`History` comes from :mod:`training.history`,
+``evaluate``/``predict`` from :mod:`training.evaluation`; both are re-exported here).
 
 The four steps of every training loop stand in :func:`_train_epoch`::
 
@@ -22,8 +22,8 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ from training.evaluation import (
     resolve_device,
     split_batch,
 )
+from training.history import History
 from training.optim import is_full_batch, l2_penalty, make_optimizer
 
 log = logging.getLogger(__name__)
@@ -85,39 +86,6 @@ class FitConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise ValueError(f"epochs should be a positive int, but got epochs={self.epochs!r}")
-
-
-@dataclass
-class History:
-    """Per-epoch record of a :func:`fit` run; ``None`` where a value does not apply.
-
-    ``data_time_s`` is the time spent waiting for the loader, ``compute_time_s`` the time in
-    forward/backward/step; a large ``data_time_s`` means the input pipeline is the bottleneck.
-    """
-
-    epoch: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    train_accuracy: list[float | None] = field(default_factory=list)
-    valid_loss: list[float | None] = field(default_factory=list)
-    valid_accuracy: list[float | None] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    data_time_s: list[float] = field(default_factory=list)
-    compute_time_s: list[float] = field(default_factory=list)
-    epoch_time_s: list[float] = field(default_factory=list)
-    skipped_batches: list[int] = field(default_factory=list)
-    stopped_early: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> History:
-        """Rebuild a history from :meth:`to_dict`'s output."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values: dict[str, Any] = {k: (list(v) if isinstance(v, list) else v)
-                                  for k, v in data.items() if k in names}
-        return cls(**values)
 
 
 def seed_everything(seed: int) -> None:
@@ -343,9 +311,14 @@ def fit(
                 f"(lr={lr}); lower the learning rate"
             )
         valid = evaluate(model, valid_loader, loss=criterion, device=target) if valid_loader else None
-        _record(history, epoch, train_loss, train_acc, valid, optimizer, stats, started)
+        history.record(
+            epoch, train_loss=train_loss, train_accuracy=train_acc, valid=valid,
+            lr=float(optimizer.param_groups[0]["lr"]), data_time_s=stats.data_s,
+            compute_time_s=stats.compute_s, epoch_time_s=time.perf_counter() - started,
+            skipped_batches=stats.skipped,
+        )
         if main:
-            _log_epoch(history, epochs)
+            log.info("%s", history.describe_last(epochs))
         stop = [bool(cb.on_epoch_end(epoch, history, unwrap(model))) for cb in callbacks]
         history.stopped_early = any(stop)
         if path is not None and main:
@@ -353,38 +326,6 @@ def fit(
         if history.stopped_early:
             break
     return history
-
-
-def _record(
-    history: History, epoch: int, train_loss: float, train_acc: float | None,
-    valid: dict[str, Any] | None, optimizer: torch.optim.Optimizer, stats: _EpochStats,
-    started: float,
-) -> None:
-    history.epoch.append(epoch)
-    history.train_loss.append(train_loss)
-    history.train_accuracy.append(train_acc)
-    history.valid_loss.append(valid["loss"] if valid else None)
-    history.valid_accuracy.append(valid["accuracy"] if valid else None)
-    history.lr.append(float(optimizer.param_groups[0]["lr"]))
-    history.data_time_s.append(stats.data_s)
-    history.compute_time_s.append(stats.compute_s)
-    history.epoch_time_s.append(time.perf_counter() - started)
-    history.skipped_batches.append(stats.skipped)
-
-
-def _log_epoch(history: History, epochs: int) -> None:
-    def part(loss: float | None, acc: float | None) -> str:
-        text = "-" if loss is None else f"loss {loss:.4f}"
-        return text if acc is None else f"{text}, accuracy {100 * acc:.2f}%"
-
-    valid = ""
-    if history.valid_loss[-1] is not None:
-        valid = f" | valid {part(history.valid_loss[-1], history.valid_accuracy[-1])}"
-    log.info(
-        "epoch %d/%d: train %s%s | %.2f s (waiting for data %.2f s)",
-        history.epoch[-1], epochs, part(history.train_loss[-1], history.train_accuracy[-1]),
-        valid, history.epoch_time_s[-1], history.data_time_s[-1],
-    )
 
 
 def _save(
