@@ -213,6 +213,7 @@ class _IDXFamily(IDXDataset):
     """A registry dataset published as the four MNIST-style IDX files."""
 
     registry_name: ClassVar[str] = ""
+    display_name: ClassVar[str] = ""  # for messages; default: the class name
     class_names: ClassVar[list[str]] = []
     transposed: ClassVar[bool] = False
     files: ClassVar[dict[str, tuple[str, str]]] = {
@@ -246,7 +247,7 @@ class _IDXFamily(IDXDataset):
         missing = [n for n in names if not (folder / n).is_file()]
         if missing:
             raise DatasetNotFoundError(
-                f"{type(self).__name__} {split} files not found: looked for {', '.join(missing)} "
+                f"{self.display_name or type(self).__name__} {split} files not found: looked for {', '.join(missing)} "
                 f"in {folder}; pass download=True or run `python -m loaders.download "
                 f"{self.registry_name}`"
             )

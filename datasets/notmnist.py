@@ -14,6 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from datasets.errors import DatasetNotFoundError
+from datasets.idx import _IDXFamily
 from datasets.images import PackedImageDataset, Transform, check_choice
 from datasets.packed import PackedImages, pack_subset
 from datasets.packing import pack_archive, pack_folder
@@ -143,13 +144,15 @@ def _source(name: str, top: str, root: str | os.PathLike[str] | None, download: 
     )
 
 
+class _NotMNISTIDX(_IDXFamily):
+    """notMNIST published as MNIST-style IDX files (``NotMNIST(variant="idx")`` reads it)."""
+
+    registry_name = "notmnist-idx"
+    display_name = "NotMNIST(variant='idx')"
+    class_names = [chr(c) for c in range(ord("A"), ord("J") + 1)]
+
+
 def _idx_packed(root: str | os.PathLike[str] | None, split: str, download: bool) -> PackedImages:
-    from datasets.idx import _IDXFamily
-
-    class _NotMNISTIDX(_IDXFamily):
-        registry_name = "notmnist-idx"
-        class_names = [chr(c) for c in range(ord("A"), ord("J") + 1)]
-
     return _NotMNISTIDX(root, split, download=download).packed
 
 

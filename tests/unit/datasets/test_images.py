@@ -255,6 +255,9 @@ def test_notmnist_missing_data_names_folder_and_command(tmp_path: Path) -> None:
     message = str(info.value)
     assert str(tmp_path / "notmnist") in message
     assert "python -m loaders.download notmnist" in message
+    with pytest.raises(DatasetNotFoundError, match=r"^NotMNIST\(variant='idx'\) test files not "
+                       r"found: looked for t10k-images-idx3-ubyte.gz"):
+        NotMNIST(tmp_path, split="test", variant="idx")
 
 
 def test_notmnist_rejects_bad_arguments(tmp_path: Path) -> None:
