@@ -6,6 +6,7 @@ import hashlib
 import importlib
 import json
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from loaders import (
     cache_root,
     dataset_dir,
     fetch,
+    lock,
     registry,
 )
 from loaders.lock import lock_path
@@ -223,13 +225,21 @@ def test_fetch_extract_false_leaves_archive(fake_generator: list[tuple[int, int]
     assert (folder / "letters.tar.gz").exists()
 
 
-def test_fetch_waits_for_the_lock_and_times_out_clearly(tiny: DatasetInfo) -> None:
+def test_fetch_waits_for_the_lock_and_times_out_clearly(
+    tiny: DatasetInfo, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lock, "QUIET_WAIT_S", 0.05)
     folder = dataset_dir("tiny")
     folder.mkdir(parents=True)
     holder = filelock.FileLock(str(lock_path(folder / "train.bin")))
     with holder:
         with pytest.raises(LockTimeoutError, match=r"waited 0.1 s for the lock .*train.bin"):
             fetch("tiny", split="train", lock_timeout_s=0.1)
+    waiting = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert waiting == [
+        f"another process is working on train.bin; waiting for it (up to 0.1 s, lock "
+        f"{lock_path(folder / 'train.bin')})"
+    ]
 
 
 def _tar_gz(members: dict[str, bytes]) -> bytes:
@@ -279,3 +289,24 @@ def test_fetch_url_of_a_web_page_is_allowed_to_be_html(tmp_path: Path) -> None:
     url = "https://files.example/docs/index.html"
     responses.add(responses.GET, url, body=b"<html>docs</html>", content_type="text/html")
     assert fetch(url, tmp_path).read_bytes() == b"<html>docs</html>"
+
+
+def test_a_short_wait_for_a_lock_is_silent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    held = threading.Event()
+
+    def hold_briefly() -> None:  # like another process updating a manifest
+        with filelock.FileLock(str(lock_path(tmp_path / "f.bin"))):
+            held.set()
+            time.sleep(0.1)
+
+    holder = threading.Thread(target=hold_briefly)
+    holder.start()
+    held.wait(5)
+    started = time.monotonic()
+    with lock.resource_lock(tmp_path / "f.bin", timeout_s=5):
+        waited_s = time.monotonic() - started
+    holder.join()
+    assert 0.02 < waited_s < lock.QUIET_WAIT_S
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []
