@@ -28,6 +28,7 @@ import torch
 import torch.utils.data
 from torch.utils.data import Dataset, IterableDataset
 
+from datasets.collate import default_collate
 from datasets.errors import CollateError
 from datasets.images import ImageBatch, PackedImageDataset
 
@@ -40,15 +41,7 @@ def fast_collate(batch: Any) -> Any:
     """Collate: an :class:`ImageBatch` as its ``(images, targets)``, else ``default_collate``."""
     if isinstance(batch, ImageBatch):
         return batch.as_tuple()
-    return _default_collate(batch)
-
-
-def _default_collate(batch: Any, indices: Sequence[int] | None = None) -> Any:
-    try:
-        from datasets.collate import default_collate
-    except ImportError:  # collate is optional here: fall back to torch's own
-        return torch.utils.data.default_collate(batch)
-    return default_collate(batch, indices=indices)
+    return default_collate(batch)
 
 
 def seed_numpy_worker(worker_id: int) -> None:
@@ -98,7 +91,7 @@ class _IndexedCollate:
         if self.collate_fn is None:
             if isinstance(data, ImageBatch):
                 return data.as_tuple()
-            return _default_collate(data, [int(i) for i in fetched.indices])
+            return default_collate(data, indices=[int(i) for i in fetched.indices])
         try:
             return self.collate_fn(data)
         except CollateError as err:
