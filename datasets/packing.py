@@ -56,6 +56,11 @@ def scan_folder(root: str | os.PathLike[str]) -> tuple[list[str], list[tuple[str
         DatasetNotFoundError: ``root`` is not a folder or holds no class folder.
     """
     root = Path(root)
+    if root.is_file():
+        raise DatasetNotFoundError(
+            f"expected a folder of CLASS/*.png images at {root} but it is a file; for a tar "
+            "archive of such a folder use ImageFolderDataset.from_archive(path)"
+        )
     if not root.is_dir():
         raise DatasetNotFoundError(
             f"expected a folder of CLASS/*.png images at {root} but it does not exist; "

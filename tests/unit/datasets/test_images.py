@@ -129,8 +129,11 @@ def test_image_folder_uncached_raises_on_unreadable_file(tmp_path: Path) -> None
 
 
 def test_image_folder_missing_root_says_where(tmp_path: Path) -> None:
-    with pytest.raises(DatasetNotFoundError, match="nowhere"):
+    with pytest.raises(DatasetNotFoundError, match="nowhere but it does not exist"):
         ImageFolderDataset(tmp_path / "nowhere")
+    archive = make_image_archive(tmp_path / "t.tar.gz", top="t", classes=("A",), per_class=1)
+    with pytest.raises(DatasetNotFoundError, match=r"t.tar.gz but it is a file; .*from_archive"):
+        ImageFolderDataset(archive)
 
 
 def test_image_folder_one_level_too_high_says_where_to_point(tmp_path: Path) -> None:
