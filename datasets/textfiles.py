@@ -70,6 +70,9 @@ def read_records(
         DatasetNotFoundError: the file does not exist.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DatasetNotFoundError(f"expected a text file at {path} but it is a folder; pass "
+                                   "the CSV/TSV/JSONL file inside it")
     if not path.is_file():
         raise DatasetNotFoundError(f"text file not found: {path}; check the path")
     fmt = format or guess_format(path)

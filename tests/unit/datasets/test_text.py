@@ -122,6 +122,8 @@ def test_bad_files_name_file_line_and_expectation(tmp_path) -> None:
         TextClassificationDataset.from_file(csv_path, text_column="txt", header=True)
     with pytest.raises(DatasetNotFoundError, match="text file not found"):
         TextClassificationDataset.from_file(tmp_path / "missing.csv")
+    with pytest.raises(DatasetNotFoundError, match="but it is a folder; pass the CSV/TSV/JSONL"):
+        TextClassificationDataset.from_file(tmp_path)
 
 
 def test_binary_or_wrongly_encoded_file_is_a_data_format_error(tmp_path) -> None:
