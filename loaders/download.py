@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--count", type=_positive_int,
                         help="letters: number of images (default 20000)")
     parser.add_argument("--seed", type=int, help="letters: generator seed (default 0)")
-    parser.add_argument("--list", action="store_true", help="list datasets: size, cached or not")
+    parser.add_argument("--list", action="store_true",
+                        help="list datasets (all, or the NAMEs given): size, cached or not")
     parser.add_argument("--verify", action="store_true", help="re-hash what is cached")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, errors only")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -79,18 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not (args.names or args.list or args.verify):
+    problem = _usage_problem(args)
+    if problem:
         parser.print_usage(sys.stderr)
-        print("error: give at least one NAME, or --list, or --verify", file=sys.stderr)
-        return 2
-    urls = [n for n in args.names if "://" in n]
-    if (args.sha256 or args.md5) and (len(urls) != 1 or len(args.names) != 1):
-        print("error: --sha256/--md5 go with exactly one plain URL", file=sys.stderr)
-        return 2
-    if (args.count is not None or args.seed is not None) and any(
-        n in REGISTRY and get(n).generator is None for n in args.names
-    ):
-        print("error: --count/--seed apply to 'letters' only", file=sys.stderr)
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     root_logger = logging.getLogger()
     previous_level = root_logger.level
@@ -102,6 +95,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     finally:
         root_logger.setLevel(previous_level)
+
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    """Return what is wrong with a combination of arguments, or ``None``."""
+    if not (args.names or args.list or args.verify):
+        return "give at least one NAME, or --list, or --verify"
+    urls = [n for n in args.names if "://" in n]
+    if (args.sha256 or args.md5) and (len(urls) != 1 or len(args.names) != 1):
+        return "--sha256/--md5 go with exactly one plain URL"
+    if urls and (args.list or args.verify):
+        return (f"--list and --verify take registry names, but got {urls[0]!r}; a URL's file is "
+                "verified when it is fetched (with --sha256 or --md5)")
+    if (args.count is not None or args.seed is not None) and any(
+        n in REGISTRY and get(n).generator is None for n in args.names
+    ):
+        return "--count/--seed apply to 'letters' only"
+    return None
 
 
 def _log_level(args: argparse.Namespace) -> int:
@@ -163,7 +173,7 @@ def _fetch_one(args: argparse.Namespace, name: str) -> Path:
 
 
 def _list(args: argparse.Namespace) -> int:
-    for name in names():
+    for name in args.names or names():
         info = get(name)
         folder = dataset_dir(name, args.root)
         cached = all((folder / r.filename).is_file() for r in info.resources)

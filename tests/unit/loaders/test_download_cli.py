@@ -181,3 +181,16 @@ def test_cli_one_failing_name_does_not_stop_the_others(
     assert [Path(line).read_bytes() for line in captured.out.splitlines()] == [b"a,b\n1,2\n"]
     errors = captured.err.splitlines()
     assert len(errors) == 1 and errors[0].startswith("error: could not download file.bin") and "HTTP 404" in errors[0]
+
+
+def test_cli_list_with_names_lists_only_those(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--list", "notmnist", "mnist"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["notmnist", "mnist"]
+    assert main(["--list", "notmnst"]) == 2
+    assert "did you mean 'notmnist'" in capsys.readouterr().err
+
+
+def test_cli_verify_refuses_a_url_as_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--verify", URL]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --list and --verify take registry names, but got {URL!r}" in err
