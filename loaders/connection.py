@@ -99,6 +99,8 @@ def classify(err: BaseException, url: str, policy: RetryPolicy) -> Transient | U
     """
     parsed = urlparse(url)
     host, where = parsed.hostname or url, parsed.netloc or url  # where: with the port, if any
+    if isinstance(err, requests.exceptions.ProxyError):  # the failing host is the proxy's
+        host = where = f"the proxy for {where} (check HTTPS_PROXY/HTTP_PROXY)"
     for cause in _causes(err):
         if isinstance(cause, socket.gaierror):
             return Unreachable(f"cannot resolve host {host} ({cause.strerror or cause})")

@@ -138,6 +138,14 @@ def test_download_no_network_fails_fast_naming_every_url_and_the_offline_options
 
 
 @responses.activate
+def test_download_unreachable_proxy_is_named_as_the_proxy(target: Path, sleeps: list[float]) -> None:
+    responses.add(responses.GET, URL, body=requests.exceptions.ProxyError(_dns_failure("proxy.corp")))
+    with pytest.raises(DownloadError, match=r"cannot resolve host the proxy for a\.example \(check HTTPS_PROXY"):
+        download([URL], target, expected=GOOD)
+    assert sleeps == []
+
+
+@responses.activate
 def test_download_failure_message_is_not_offline_when_a_host_answered(
     target: Path, sleeps: list[float]
 ) -> None:
