@@ -24,7 +24,7 @@ from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 from torchvision.utils import make_grid
 
 from datasets.errors import DataFormatError, DatasetError
-from datasets.report import NAME_HELP, add_source_arguments, configure_logging, open_splits
+from datasets.report import add_source_arguments, configure_logging, open_splits
 from datasets.splits import _unwrap
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  python -m datasets.preview /work/shared/data/notmnist-idx --out idx.png --count 32",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("name", help=NAME_HELP)
+    parser.add_argument("name", help="registry name, CLASS/*.png folder or its .tar(.gz) "
+                        "archive, or IDX folder")
     parser.add_argument("--out", required=True, help="the PNG file to write")
     parser.add_argument("--count", type=int, default=64, help="number of samples (default 64)")
     parser.add_argument("--nrow", type=int, default=8, help="images per row (default 8)")

@@ -43,7 +43,7 @@ _IMAGE_NAMES: dict[str, tuple[Callable[..., Dataset[Any]], dict[str, Any], tuple
 }
 _IDX_IMAGES = re.compile(r"^(?P<prefix>.+)-images[-.]idx3-ubyte(?:\.gz)?$")
 _IDX_SPLIT_NAMES = {"train": "train", "t10k": "test", "test": "test"}
-NAME_HELP = ("registry name, CLASS/*.png folder or its .tar(.gz) archive, IDX folder, or "
+_NAME_HELP = ("registry name, CLASS/*.png folder or its .tar(.gz) archive, IDX folder, or "
              "CSV/TSV/JSONL text file")
 _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
@@ -220,12 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m datasets.report",
         description="Print counts per class, skipped files and exact-duplicate overlap "
         "within and across the splits of a dataset.",
-        epilog="examples:\n  python -m datasets.report notmnist\n"
-        "  python -m datasets.report /path/to/notMNIST_small --split all\n"
+        epilog="examples:\n  python -m datasets.report letters --download\n"
+        "  python -m datasets.report notmnist --split test\n"
+        "  python -m datasets.report /path/to/notMNIST_small.tar.gz\n"
         "  python -m datasets.report /work/shared/data/notmnist-idx",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("name", help=NAME_HELP)
+    parser.add_argument("name", help=_NAME_HELP)
     add_source_arguments(parser, split_help="report only this split (default: every split found)")
     return parser
 
