@@ -28,6 +28,7 @@ from training.console import (
     add_run_arguments,
     configure_logging,
     describe_error,
+    make_output_dir,
     non_negative_float,
     non_negative_int,
 )
@@ -192,15 +193,13 @@ def _fit_command(args: argparse.Namespace) -> int:
     env = distributed.setup()
     try:
         device = resolve_device(args.device)
+        out = make_output_dir(args.out) if env.is_main else Path(args.out)  # fail before the data
         seed_everything(args.seed)
         run = _text_run(args) if _is_text(args) else _image_run(args, device)
         lr = args.lr if args.lr is not None else _default_lr(args.optimizer, args.model)
         wd = args.weight_decay
         if wd is None:
             wd = 1.0 / run.n_train if args.optimizer == "lbfgs" else 0.0
-        out = Path(args.out)
-        if env.is_main:
-            out.mkdir(parents=True, exist_ok=True)
         model = distributed.wrap_model(run.model.to(device), device)
         callbacks = [EarlyStopping(patience=args.patience)] if args.patience is not None else []
         if callbacks and run.valid is None:

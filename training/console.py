@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +22,7 @@ __all__ = [
     "add_run_arguments",
     "configure_logging",
     "describe_error",
+    "make_output_dir",
     "non_negative_float",
     "non_negative_int",
     "positive_float",
@@ -126,6 +129,23 @@ def add_run_arguments(
                            help="no progress: warnings, errors and the result lines only")
     verbosity.add_argument("-v", "--verbose", action="store_true",
                            help="debug logging of every package, with timestamps")
+
+
+def make_output_dir(path: str | os.PathLike[str], *, flag: str = "--out") -> Path:
+    """Create a command's output folder; an unusable path is an ``OSError`` saying which flag.
+
+    Raises:
+        OSError: the folder cannot be created (a file in the way, no permission...).
+    """
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(
+            f"cannot create the output folder {folder} ({err.strerror or err}); "
+            f"pass {flag} a folder you can write to"
+        ) from err
+    return folder
 
 
 def describe_error(err: BaseException, *, offline_hint: str | None = None) -> str:

@@ -85,6 +85,11 @@ def _from_idx_dir(folder: Path, seed: int, tf: Any) -> tuple[Dataset[Any], Datas
 
 def _from_local(data_dir: str | os.PathLike[str], seed: int, tf: Any) -> tuple[Any, Any, Any]:
     folder = Path(data_dir)
+    if folder.is_file():
+        raise ValueError(
+            f"expected a folder of IDX files or CLASS/*.png images at {folder} but it is a file; "
+            "for a CSV/TSV/JSONL text file add --model bow, else pass the folder"
+        )
     if not folder.is_dir():
         from datasets import DatasetNotFoundError
 

@@ -19,7 +19,12 @@ from typing import Any
 
 import torch
 
-from training.console import add_run_arguments, configure_logging, describe_error
+from training.console import (
+    add_run_arguments,
+    configure_logging,
+    describe_error,
+    make_output_dir,
+)
 from training.curves import save_curves
 from training.errors import TrainingError
 from training.fit import History, evaluate, fit, seed_everything
@@ -87,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     import loaders
     from datasets import DatasetError
 
-    out = Path(args.out)
     started = time.perf_counter()
     try:
+        out = make_output_dir(args.out)
         data, history, result = _run(args, out)
     except (loaders.LoaderError, DatasetError, TrainingError, ValueError, OSError) as err:
         print(describe_error(err), file=sys.stderr)

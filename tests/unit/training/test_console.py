@@ -67,3 +67,19 @@ def test_console_logging_is_bare_for_training_and_quiet_for_other_packages(
             handler.flush()
     err = capsys.readouterr().err.splitlines()
     assert err == ["epoch 1/1: train loss 0.1", "warning: retry 1/3"]
+
+
+def test_unwritable_out_fails_before_the_data_with_one_line(
+        tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["fit", "--dataset", "notmnist", "--out", str(blocker / "run"), "-q"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: cannot create the output folder {blocker / 'run'} (Not a directory); "
+        "pass --out a folder you can write to"]
+
+
+def test_text_file_as_image_data_dir_says_add_model_bow(
+        spam_file, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fit", "--data-dir", str(spam_file), "--out", str(tmp_path / "o"), "-q"]) == 1
+    assert "it is a file; for a CSV/TSV/JSONL text file add --model bow" in capsys.readouterr().err
