@@ -41,7 +41,7 @@ from training.optim import OPTIMIZERS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OneHotMSELoss", "build_parser", "main"]
+__all__ = ["OneHotMSELoss", "build_parser", "default_lr", "main"]
 
 TEXT_DATASETS = ("sms-spam",)
 OFFLINE_HINT = ("train on local data: --dataset letters (generated offline) or --data-dir DIR "
@@ -159,7 +159,8 @@ def _is_text(args: argparse.Namespace) -> bool:
     return args.dataset in TEXT_DATASETS
 
 
-def _default_lr(optimizer: str, model: str) -> float:
+def default_lr(optimizer: str, model: str) -> float:
+    """Return the learning rate the command lines use when ``--lr`` is not given."""
     if optimizer == "sgd" and model == "linear":
         return 0.01  # squared error on 784 inputs diverges at 0.1
     return {"sgd": 0.1, "adam": 0.01, "lbfgs": 1.0}[optimizer]
@@ -196,7 +197,7 @@ def _fit_command(args: argparse.Namespace) -> int:
         out = make_output_dir(args.out) if env.is_main else Path(args.out)  # fail before the data
         seed_everything(args.seed)
         run = _text_run(args) if _is_text(args) else _image_run(args, device)
-        lr = args.lr if args.lr is not None else _default_lr(args.optimizer, args.model)
+        lr = args.lr if args.lr is not None else default_lr(args.optimizer, args.model)
         wd = args.weight_decay
         if wd is None:
             wd = 1.0 / run.n_train if args.optimizer == "lbfgs" else 0.0

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from training.cli import default_lr
 from training.console import (
     add_run_arguments,
     configure_logging,
@@ -44,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="runs/quickstart",
                         help="output folder (default runs/quickstart)")
     parser.add_argument("--optimizer", choices=["adam", "lbfgs", "sgd"], default="adam")
-    add_run_arguments(parser, epochs=8, lr=0.01, batch_size=128)
+    add_run_arguments(parser, epochs=8, lr=None, batch_size=128,
+                      lr_help="learning rate (default: adam 0.01, sgd 0.1, lbfgs 1.0)")
     return parser
 
 
@@ -69,9 +71,10 @@ def _run(args: argparse.Namespace, out: Path) -> tuple[dict[str, Any], History, 
     train = DataLoader(splits["train"], batch_size=args.batch_size, shuffle=True,
                        generator=torch.Generator().manual_seed(args.seed))
     valid = DataLoader(splits["valid"], batch_size=1024)
+    lr = args.lr if args.lr is not None else default_lr(args.optimizer, "logistic")
     log.info("training: logistic regression (784 -> %d), %s lr %g, %d epochs",
-             len(splits["train"].classes), args.optimizer, args.lr, args.epochs)
-    history = fit(model, train, valid, optimizer=args.optimizer, lr=args.lr,
+             len(splits["train"].classes), args.optimizer, lr, args.epochs)
+    history = fit(model, train, valid, optimizer=args.optimizer, lr=lr,
                   epochs=args.epochs, seed=args.seed, device=args.device, checkpoint_dir=out,
                   progress=_bars(args))
     result = evaluate(model, DataLoader(splits["test"], batch_size=1024), device=args.device,

@@ -83,3 +83,10 @@ def test_text_file_as_image_data_dir_says_add_model_bow(
         spam_file, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fit", "--data-dir", str(spam_file), "--out", str(tmp_path / "o"), "-q"]) == 1
     assert "it is a file; for a CSV/TSV/JSONL text file add --model bow" in capsys.readouterr().err
+
+
+def test_quickstart_lr_defaults_follow_the_optimizer() -> None:
+    from training.cli import default_lr
+
+    assert default_lr("adam", "logistic") == 0.01 and default_lr("lbfgs", "logistic") == 1.0
+    assert quickstart._parser().parse_args([]).lr is None  # filled in by default_lr
