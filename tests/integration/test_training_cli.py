@@ -64,9 +64,13 @@ def test_cli_exit_codes_and_final_line(tmp_path: Path) -> None:
 @pytest.mark.integration
 def test_quickstart_runs_offline(tmp_path: Path) -> None:
     out = tmp_path / "qs"
-    result = _run(["-m", "training.quickstart", "--out", str(out), "--epochs", "3", "-q"],
+    result = _run(["-m", "training.quickstart", "--out", str(out), "--epochs", "3"],
                   tmp_path / "home")
     assert result.returncode == 0, result.stderr
+    # for a person: a line per step and per epoch, no timestamps or other packages' chatter
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["data", "training", "epoch 1/3",
+                                                      "epoch 2/3", "epoch 3/3"], lines
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("test accuracy: ") and float(last.split()[-1]) > 0.6
     for name in ("samples.png", "curves.png"):
