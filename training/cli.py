@@ -84,8 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="registry dataset (default letters, generated offline)")
     p.add_argument("--data-dir", help="local folder of IDX files or CLASS/*.png images "
                    "(or, with --model bow, a CSV/TSV/JSONL file) instead of --dataset")
-    p.add_argument("--model", choices=["linear", "logistic", "bow"], default="logistic")
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
+    p.add_argument("--model", choices=["linear", "logistic", "bow"], default="logistic",
+                   help="default logistic; linear is least squares on one-hot labels; "
+                   "bow (bag of words) for text")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd",
+                   help="default sgd; lbfgs is full batch, one step per epoch (convex models)")
     p.add_argument("--momentum", type=non_negative_float, default=0.0, help="SGD momentum")
     p.add_argument("--weight-decay", type=non_negative_float, default=None,
                    help="L2 strength (default 0; lbfgs: 1/n_train, scikit-learn's C=1)")
