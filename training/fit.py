@@ -176,6 +176,40 @@ def _lbfgs_epoch(
     stats.compute_s += time.perf_counter() - started
 
 
+@dataclass
+class _EpochRunner:
+    """One training pass per call: minibatch steps (with a tqdm bar) or one L-BFGS step."""
+
+    model: nn.Module
+    loader: Iterable
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    classify: bool
+    weight_decay: float
+    show_bar: bool
+    batches: list[tuple[Any, torch.Tensor]] | None = None  # L-BFGS: the data, read once
+
+    def run(self, epoch: int, epochs: int) -> _EpochStats:
+        started = time.perf_counter()
+        _set_epoch(self.loader, epoch)
+        self.model.train()
+        stats = _EpochStats(self.device, self.classify)
+        if is_full_batch(self.optimizer):
+            if self.batches is None:
+                self.batches = _full_batches(self.loader, self.device)
+                stats.data_s = time.perf_counter() - started
+            _lbfgs_epoch(self.model, self.batches, self.criterion, self.optimizer,
+                         self.weight_decay, stats)
+            return stats
+        bar = _progress_bar(self.loader, f"epoch {epoch}/{epochs}", self.show_bar)
+        _train_epoch(self.model, self.loader, self.criterion, self.optimizer, self.device, stats,
+                     bar)
+        if bar is not None:
+            bar.close()
+        return stats
+
+
 def _set_epoch(loader: Any, epoch: int) -> None:
     for name in ("sampler", "batch_sampler"):
         set_epoch = getattr(getattr(loader, name, None), "set_epoch", None)
@@ -286,24 +320,11 @@ def fit(
     else:
         seed_everything(seed)
         done, history = 0, History()
-    classify = _is_classifier(model, criterion)
-    full_batch = is_full_batch(optimizer)
-    batches = None
+    runner = _EpochRunner(model, train_loader, criterion, optimizer, target,
+                          _is_classifier(model, criterion), weight_decay, progress and main)
     for epoch in range(done + 1, epochs + 1):
         started = time.perf_counter()
-        _set_epoch(train_loader, epoch)
-        model.train()
-        stats = _EpochStats(target, classify)
-        if full_batch:
-            if batches is None:
-                batches = _full_batches(train_loader, target)
-                stats.data_s = time.perf_counter() - started
-            _lbfgs_epoch(model, batches, criterion, optimizer, weight_decay, stats)
-        else:
-            bar = _progress_bar(train_loader, f"epoch {epoch}/{epochs}", progress and main)
-            _train_epoch(model, train_loader, criterion, optimizer, target, stats, bar)
-            if bar is not None:
-                bar.close()
+        stats = runner.run(epoch, epochs)
         train_loss, train_acc, count = stats.reduce()
         if count and not np.isfinite(train_loss):
             raise DivergenceError(
