@@ -17,6 +17,8 @@ from typing import Any
 
 from torch.utils.data import Dataset, Subset
 
+from training import distributed
+
 log = logging.getLogger(__name__)
 
 __all__ = ["IMAGE_DATASETS", "ImageSplits", "load_image_splits", "stratified_subsets"]
@@ -162,6 +164,7 @@ def load_image_splits(
         )
     base: Any = train.dataset if isinstance(train, Subset) else train  # it has .classes
     splits = ImageSplits(train, valid, test, list(base.classes), _image_size(train))
-    log.info("data: %d train, %d valid, %d test, %d classes", len(train),
-             len(valid) if valid is not None else 0, len(test), len(splits.classes))
+    if distributed.is_main_process():  # under torchrun, only rank 0 talks
+        log.info("data: %d train, %d valid, %d test, %d classes", len(train),
+                 len(valid) if valid is not None else 0, len(test), len(splits.classes))
     return splits

@@ -103,7 +103,9 @@ def setup(*, backend: str | None = None) -> DistEnv:
     if backend == "nccl":
         torch.cuda.set_device(env.local_rank)
     dist.init_process_group(backend=backend)
-    log.info("process group up: rank %d of %d (%s)", env.rank, env.world_size, backend)
+    # one INFO line per job, not per process (only rank 0 talks); each rank's at DEBUG
+    log.log(logging.INFO if env.rank == 0 else logging.DEBUG, "process group up: rank %d of %d (%s)",
+            env.rank, env.world_size, backend)
     return env
 
 
