@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from datasets.errors import DataFormatError
+from datasets.jsonfile import save_json
 from datasets.textfiles import read_records
 from datasets.vocab import Tokenizer, Vocab, tokenize
 
@@ -101,10 +102,8 @@ class LabelEncoder:
         return cls(state["classes"])
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the classes as JSON to ``path`` and return the path."""
-        path = Path(path)
-        path.write_text(json.dumps(self.state_dict(), ensure_ascii=False), encoding="utf-8")
-        return path
+        """Write the classes as JSON to ``path`` (atomically, parents created); return the path."""
+        return save_json(path, self.state_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LabelEncoder:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets.errors import DataFormatError
+from datasets.jsonfile import save_json
 
 log = logging.getLogger(__name__)
 
@@ -221,10 +222,8 @@ class Vocab:
         return cls(itos[2:], pad_token=pad, unk_token=unk)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the vocabulary as JSON to ``path`` and return the path."""
-        path = Path(path)
-        path.write_text(json.dumps(self.state_dict(), ensure_ascii=False), encoding="utf-8")
-        return path
+        """Write the vocabulary as JSON to ``path`` (atomically, parents created); return the path."""
+        return save_json(path, self.state_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Vocab:
