@@ -119,7 +119,8 @@ def fetch(
     Raises:
         UnknownDatasetError: no such registry name (the message suggests the nearest ones).
         DownloadError: every URL of a file failed; the message lists each and why.
-        ChecksumMismatchError: a cached or generated file does not verify.
+        ChecksumMismatchError: a cached or generated file does not verify (offline, a cached
+            file that does not verify is left in place and the message says what to do).
         OfflineError: offline and a file is missing; the message says what to place where.
         ArchiveError: an archive is corrupt or unsafe.
         LockTimeoutError: another process held a file's lock too long.
@@ -201,11 +202,15 @@ def _ensure_file(resource: Resource, folder: Path, options: _Options) -> str:
     """Make ``folder/resource.filename`` a verified file; return its sha256."""
     target = folder / resource.filename
     expected = expected_of(resource, folder)
+    no_fetch = options.offline and not _is_local_mirror(options.mirror)
     if target.exists() and not options.force:
-        cached = _cached_sha256(target, folder, expected)
+        try:
+            cached = _cached_sha256(target, folder, expected, keep_bad=no_fetch)
+        except ChecksumMismatchError as err:  # only with keep_bad: nothing would replace it
+            raise ChecksumMismatchError(_kept_bad_message(resource, target, expected, err)) from err
         if cached:
             return cached
-    if options.offline and not _is_local_mirror(options.mirror):
+    if no_fetch:
         raise OfflineError(_offline_message(resource, target, expected))
     urls = resource_urls(resource, options.mirror)
     if options.force:  # a new download may replace the pin; the old file stays until it lands
@@ -221,8 +226,14 @@ def _ensure_file(resource: Resource, folder: Path, options: _Options) -> str:
     return digest
 
 
-def _cached_sha256(target: Path, folder: Path, expected: Expected) -> str | None:
-    """Return the sha256 of a cached file that (still) verifies, else ``None`` (file removed)."""
+def _cached_sha256(
+    target: Path, folder: Path, expected: Expected, *, keep_bad: bool = False
+) -> str | None:
+    """Return the sha256 of a cached file that (still) verifies, else ``None`` (file removed).
+
+    With ``keep_bad`` (no fetch will replace the file, e.g. offline), a file that does not
+    verify is left in place and the :class:`ChecksumMismatchError` propagates instead.
+    """
     record = manifest.file_record(folder, target.name)
     want = expected.sha256
     if record and manifest.is_unchanged(folder, target.name, want):
@@ -230,6 +241,8 @@ def _cached_sha256(target: Path, folder: Path, expected: Expected) -> str | None
     try:
         digest = check_file(target, expected)
     except ChecksumMismatchError as err:
+        if keep_bad:
+            raise
         log.warning("%s; deleting the cached copy and fetching again", err)
         target.unlink()
         return None
@@ -311,6 +324,20 @@ def _offline_message(resource: Resource, target: Path, expected: Expected) -> st
         f"offline mode is on and {resource.filename} is not in the cache: place the file"
         f"{where} at {target} ({expected.describe()}), or turn offline mode off "
         f"(unset {OFFLINE_ENV} / drop --offline), or point --mirror at a folder holding it"
+    )
+
+
+def _kept_bad_message(
+    resource: Resource, target: Path, expected: Expected, err: ChecksumMismatchError
+) -> str:
+    """Say that a cached file offline mode cannot replace is wrong, and what to do with it."""
+    detail = str(err).removeprefix(f"{target.name}: ")
+    where = f" from {resource.urls[0]}" if resource.urls else ""
+    return (
+        f"the file at {target} does not match: {detail} (its size is "
+        f"{target.stat().st_size:,} bytes); offline mode is on, so it was left there for you to "
+        f"inspect: replace it with a good copy{where} ({expected.describe()}), or turn offline "
+        f"mode off (unset {OFFLINE_ENV} / drop --offline) to fetch it again"
     )
 
 

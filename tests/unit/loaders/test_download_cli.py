@@ -58,6 +58,18 @@ def test_cli_offline_failure_exits_1_with_one_line(tiny: DatasetInfo, capsys: py
     assert len(err) == 1 and err[0].startswith("error: offline mode is on and file.bin")
 
 
+def test_cli_offline_bad_placed_file_is_kept_and_named(
+    tiny: DatasetInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = dataset_dir("tiny") / "file.bin"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"z" * len(DATA))
+    assert main(["tiny", "--offline"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: the file at {target} does not match")
+    assert target.exists()
+
+
 @responses.activate
 def test_cli_download_failure_exits_1(tiny: DatasetInfo, capsys: pytest.CaptureFixture[str]) -> None:
     responses.add(responses.GET, URL, status=404)

@@ -15,6 +15,7 @@ import pytest
 import responses
 
 from loaders import (
+    ChecksumMismatchError,
     DownloadError,
     LockTimeoutError,
     OfflineError,
@@ -133,6 +134,34 @@ def test_fetch_offline_uses_a_placed_file(tiny: DatasetInfo) -> None:
     target.parent.mkdir(parents=True)
     target.write_bytes(TRAIN)
     assert fetch("tiny", offline=True, split="train") == target.parent
+
+
+def test_fetch_offline_keeps_a_placed_file_that_does_not_verify(tiny: DatasetInfo) -> None:
+    target = dataset_dir("tiny") / "train.bin"
+    target.parent.mkdir(parents=True)
+    bad = b"y" * len(TRAIN)  # the right size, the wrong bytes: only the hash tells
+    target.write_bytes(bad)
+    with pytest.raises(ChecksumMismatchError) as info:
+        fetch("tiny", offline=True, split="train")
+    message = str(info.value)
+    assert target.read_bytes() == bad  # left for the user to inspect, not deleted
+    assert message.startswith(f"the file at {target} does not match: ")
+    assert f"expected sha256 {_sha(TRAIN)} but got {_sha(bad)}" in message
+    assert f"its size is {len(bad):,} bytes" in message and "replace it with a good copy" in message
+    assert f"{len(TRAIN):,} bytes" in message and "not in the cache" not in message
+
+
+def test_fetch_offline_local_mirror_still_replaces_a_bad_cached_file(
+    tiny: DatasetInfo, tmp_path: Path
+) -> None:
+    mirror = tmp_path / "airgap"
+    mirror.mkdir()
+    (mirror / "train.bin").write_bytes(TRAIN)
+    target = dataset_dir("tiny") / "train.bin"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"y" * len(TRAIN))
+    fetch("tiny", split="train", mirror=str(mirror), offline=True)
+    assert target.read_bytes() == TRAIN
 
 
 @responses.activate
