@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=non_negative_int, default=None,
                    help="early stopping: epochs without valid-loss improvement (default off)")
     p.add_argument("--out", required=True, help="run folder for metrics.json, checkpoint, curves")
-    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from --out/checkpoint.pt (a run that already finished or "
+                   "stopped early trains no more)")
     p.add_argument("--num-workers", type=non_negative_int, default=0,
                    help="DataLoader worker processes (default 0)")
     add_run_arguments(p, epochs=5, lr=None, batch_size=128,

@@ -246,6 +246,20 @@ def _resume(
     return int(payload["epoch"]), History.from_dict(payload["history"])
 
 
+def _finished(path: Path, done: int, epochs: int, history: History) -> bool:
+    """Whether a resumed run has nothing left to train (it stopped early or reached ``epochs``)."""
+    if history.stopped_early:
+        reason = f"the run stopped early after epoch {done}"
+    elif done >= epochs:
+        reason = f"the run already reached epoch {done} of {epochs}"
+    else:
+        return False
+    if distributed.is_main_process():
+        log.info("nothing to resume: %s (%s); start afresh without resume or in another folder "
+                 "to train again", reason, path)
+    return True
+
+
 def fit(
     model: nn.Module,
     train_loader: Iterable,
@@ -275,7 +289,8 @@ def fit(
         optimizer: ``"sgd"``, ``"adam"``, ``"lbfgs"`` (full batch, one step per epoch) or a
             ready ``torch.optim.Optimizer`` over the model's parameters.
         lr: learning rate.
-        epochs: total epochs (a resumed run continues up to this number).
+        epochs: total epochs (a resumed run continues up to this number; one that already
+            reached it, or stopped early, returns its history without training).
         momentum: SGD momentum.
         weight_decay: L2 strength (see :mod:`training.optim` for L-BFGS).
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
@@ -317,6 +332,8 @@ def fit(
     path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if resume and path is not None and path.is_file():
         done, history = _resume(path, model, optimizer, train_loader, callbacks, config)
+        if _finished(path, done, epochs, history):
+            return history
     else:
         seed_everything(seed)
         done, history = 0, History()

@@ -42,6 +42,16 @@ def idx_folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def noise_idx_folder(tmp_path: Path) -> Path:
+    """IDX pairs of pure noise with random labels (3 classes): the valid loss soon goes up."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "noise"
+    write_idx(folder, "train", rng.integers(0, 256, (200, 28, 28)), rng.integers(0, 3, 200))
+    write_idx(folder, "t10k", rng.integers(0, 256, (30, 28, 28)), rng.integers(0, 3, 30))
+    return folder
+
+
+@pytest.fixture
 def spam_file(tmp_path: Path) -> Path:
     """A small ``label<TAB>text`` file shaped like the SMS Spam Collection."""
     rng = np.random.default_rng(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 
@@ -58,6 +59,38 @@ def test_resume_keeps_early_stopping_state(tmp_path: Path) -> None:
     _run(tmp_path, 3, resume=True, generator=False, callbacks=[fresh])
     assert fresh.best_epoch >= stopper.best_epoch >= 1
     assert fresh.best <= stopper.best
+
+
+def _stopper() -> EarlyStopping:
+    # min_delta so large that only the first epoch counts as an improvement: stops after epoch 2
+    return EarlyStopping("valid_loss", patience=0, min_delta=1e9)
+
+
+def test_resume_of_a_run_that_stopped_early_does_nothing(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _, first = _run(tmp_path, 10, resume=False, generator=False, callbacks=[_stopper()])
+    assert first.stopped_early and first.epoch == [1, 2]
+    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    for _ in range(3):  # the same call again and again: no more epochs, the checkpoint untouched
+        with caplog.at_level(logging.INFO, logger="training.fit"):
+            model, again = _run(tmp_path, 10, resume=True, generator=False,
+                                callbacks=[_stopper()], init_seed=99)
+        assert again == first
+        assert (tmp_path / "checkpoint.pt").read_bytes() == saved
+    assert "nothing to resume" in caplog.text and "stopped early after epoch 2" in caplog.text
+    payload = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert torch.equal(model.weight, payload["model"]["weight"])  # the trained weights, not init
+
+
+def test_resume_of_a_finished_run_does_nothing(tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    _, first = _run(tmp_path, 3, resume=False, generator=False)
+    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    with caplog.at_level(logging.INFO, logger="training.fit"):
+        _, again = _run(tmp_path, 3, resume=True, generator=False)
+    assert again == first and again.epoch == [1, 2, 3]
+    assert (tmp_path / "checkpoint.pt").read_bytes() == saved
+    assert "nothing to resume" in caplog.text and "already reached epoch 3 of 3" in caplog.text
 
 
 def test_resume_without_checkpoint_starts_fresh(tmp_path: Path) -> None:

@@ -47,6 +47,19 @@ def test_resume_continues_the_run(idx_folder: Path, tmp_path: Path) -> None:
     assert json.loads((out / "metrics.json").read_text())["history"]["epoch"] == [1, 2, 3]
 
 
+def test_resume_after_early_stopping_trains_no_more(noise_idx_folder: Path,
+                                                    tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["fit", "--data-dir", str(noise_idx_folder), "--out", str(out), "--device", "cpu",
+            "-q", "--epochs", "20", "--patience", "0", "--resume"]
+    histories = []
+    for _ in range(3):
+        assert main(args) == 0
+        histories.append(json.loads((out / "metrics.json").read_text())["history"])
+    assert histories[0]["stopped_early"] and len(histories[0]["epoch"]) < 20
+    assert histories[1] == histories[0] and histories[2] == histories[0]
+
+
 def test_bow_on_a_text_file(spam_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert main(["fit", "--data-dir", str(spam_file), "--model", "bow", "--optimizer", "adam",
