@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from training.checkpoint import CHECKPOINT_NAME
 from training.cli import default_lr
 from training.console import (
     add_run_arguments,
@@ -110,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = data["sizes"]
     print(f"{sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test images, "
           f"{args.epochs} epochs in {seconds:.1f}s")
-    print(f"wrote {out / 'samples.png'}, {out / 'curves.png'}, {out / 'metrics.json'}")
+    print("wrote " + ", ".join(str(out / name) for name in
+                               ("samples.png", "curves.png", "metrics.json", CHECKPOINT_NAME)))
     print(f"test accuracy: {result['accuracy']:.4f}")
     return 0
 

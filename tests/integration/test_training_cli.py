@@ -71,8 +71,13 @@ def test_quickstart_runs_offline(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert [line.split(":")[0] for line in lines] == ["data", "training", "epoch 1/3",
                                                       "epoch 2/3", "epoch 3/3"], lines
-    last = result.stdout.strip().splitlines()[-1]
-    assert last.startswith("test accuracy: ") and float(last.split()[-1]) > 0.6
+    printed = result.stdout.strip().splitlines()
+    assert printed[-1].startswith("test accuracy: ") and float(printed[-1].split()[-1]) > 0.6
+    wrote = next(line for line in printed if line.startswith("wrote "))
+    # the line names every file the run wrote, the checkpoint included
+    assert sorted(Path(p).name for p in wrote.removeprefix("wrote ").split(", ")) == sorted(
+        p.name for p in out.iterdir())
+    assert (out / "checkpoint.pt").is_file()
     for name in ("samples.png", "curves.png"):
         with Image.open(out / name) as image:
             assert image.size[0] > 200
