@@ -198,7 +198,7 @@ def _write_outputs(args: argparse.Namespace, out: Path, run: _Run, history: Hist
 def _fit_command(args: argparse.Namespace) -> int:
     env = distributed.setup()
     try:
-        device = resolve_device(args.device)
+        device = resolve_device(args.device, flag="--device")
         out = make_output_dir(args.out) if env.is_main else Path(args.out)  # fail before the data
         seed_everything(args.seed)
         run = _text_run(args) if _is_text(args) else _image_run(args, device)

@@ -24,11 +24,21 @@ __all__ = ["evaluate", "predict", "resolve_device", "split_batch"]
 _REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
+def resolve_device(device: str | torch.device = "auto", *, flag: str | None = None) -> torch.device:
     """Return ``cuda`` when available for ``"auto"``, else the named device.
 
+    Args:
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device``.
+        flag: the command-line option that gave ``device`` (``"--device"``), named in the
+            error message; by default the message names the Python argument ``device=``.
+
     Raises:
-        ValueError: the name is not a torch device, or CUDA was asked for and none is available.
+        ValueError: the name is not a torch device, or CUDA (or that CUDA index) was asked for
+            and is not available.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
     """
     if isinstance(device, torch.device):
         return device
@@ -43,9 +53,27 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ValueError(
             f"device should be 'auto', 'cpu', 'cuda' or 'cuda:N', but got device={device!r}"
         ) from err
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device should be available, but got device={device!r} without CUDA; use 'cpu' or 'auto'")
+    if resolved.type == "cuda":
+        _check_cuda(device, resolved, flag)
     return resolved
+
+
+def _check_cuda(device: str, resolved: torch.device, flag: str | None) -> None:
+    if not torch.cuda.is_available():
+        found, choices = "torch.cuda.is_available() is False", ["cpu", "auto"]
+    else:
+        count = torch.cuda.device_count()
+        if resolved.index is None or resolved.index < count:
+            return
+        found = f"torch.cuda.device_count() is {count}"
+        choices = [f"cuda:{i}" for i in range(count)] + ["cpu", "auto"]
+    if flag is not None:
+        advice = f"pass {flag} {', '.join(choices[:-1])} or {choices[-1]}"
+    else:
+        quoted = [repr(c) for c in choices]
+        advice = f"pass device={', '.join(quoted[:-1])} or {quoted[-1]}"
+    raise ValueError(f"expected an available device but got device={device!r} and {found}; "
+                     f"{advice}")
 
 
 def split_batch(batch: Any) -> tuple[Any, torch.Tensor]:

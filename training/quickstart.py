@@ -29,7 +29,7 @@ from training.console import (
 )
 from training.curves import save_curves
 from training.errors import TrainingError
-from training.fit import History, evaluate, fit, seed_everything
+from training.fit import History, evaluate, fit, resolve_device, seed_everything
 from training.models import LogisticRegression
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     try:
+        args.device = resolve_device(args.device, flag="--device")  # fail before the data
         out = make_output_dir(args.out)
         data, history, result = _run(args, out)
     except (loaders.LoaderError, DatasetError, TrainingError, ValueError, OSError) as err:

@@ -20,7 +20,7 @@ import torch
 
 from training import distributed
 from training.console import add_run_arguments, configure_logging, describe_error, positive_int
-from training.fit import evaluate, fit, seed_everything
+from training.fit import evaluate, fit, resolve_device, seed_everything
 from training.metrics import classification_report, format_confusion_matrix
 from training.models import BagOfWords
 
@@ -109,7 +109,8 @@ def load_text_data(
 
 def train_text(
     text: TextData, *, epochs: int = 10, lr: float = 0.02, embed_dim: int = 64,
-    optimizer: str = "adam", seed: int = 0, device: str = "auto", progress: bool = False,
+    optimizer: str = "adam", seed: int = 0, device: str | torch.device = "auto",
+    progress: bool = False,
 ) -> tuple[BagOfWords, dict[str, Any]]:
     """Train a :class:`BagOfWords` model and return it with its test evaluation (with report)."""
     seed_everything(seed)
@@ -140,11 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     from training.errors import TrainingError
 
     try:
+        device = resolve_device(args.device, flag="--device")  # fail before the data
         text = load_text_data(args.dataset or ("sms-spam" if args.data is None else None),
                               data=args.data, root=args.root, batch_size=args.batch_size,
                               seed=args.seed)
         _, result = train_text(text, epochs=args.epochs, lr=args.lr, embed_dim=args.embed_dim,
-                               seed=args.seed, device=args.device,
+                               seed=args.seed, device=device,
                                progress=not args.quiet and sys.stderr.isatty())
     except (DatasetError, LoaderError, TrainingError, ValueError, OSError) as err:
         print(describe_error(err, offline_hint="pass --data FILE (a local copy of the "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import torch
 
 from loaders.errors import DownloadError
 from training import quickstart
@@ -44,6 +45,19 @@ def test_bad_device_is_one_error_line(tmp_path, capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: device should be 'auto', 'cpu', 'cuda' or 'cuda:N', but got "
                    "device='gpu'"]
+
+
+@pytest.mark.parametrize("entry,args", [
+    (main, ["fit", "--dataset", "letters"]), (quickstart.main, []),
+    (text_classification.main, ["--data", "never-read.tsv"])])
+def test_cuda_without_cuda_names_the_flag(entry, args, tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = [] if entry is text_classification.main else ["--out", str(tmp_path / "out")]
+    assert entry([*args, "--device", "cuda", *out, "-q"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: expected an available device but got device='cuda' and "
+        "torch.cuda.is_available() is False; pass --device cpu or auto"]
 
 
 def test_download_errors_get_an_offline_hint() -> None:

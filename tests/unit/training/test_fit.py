@@ -18,6 +18,7 @@ from training import (
     evaluate,
     fit,
     predict,
+    resolve_device,
 )
 
 
@@ -226,3 +227,28 @@ def test_progress_bar_goes_to_stderr_and_logging_reports_epochs(
     assert captured.out == ""  # the library never prints
     assert "epoch 2/2" in captured.err  # tqdm's description
     assert any("epoch 2/2: train loss " in r.getMessage() for r in caplog.records)
+
+
+def test_resolve_device_without_cuda_says_what_to_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError) as info:
+        resolve_device("cuda:1")
+    assert str(info.value) == ("expected an available device but got device='cuda:1' and "
+                               "torch.cuda.is_available() is False; pass device='cpu' or 'auto'")
+    with pytest.raises(ValueError, match=r"device='cuda' and .* is False; pass device='cpu' or"):
+        fit(LogisticRegression(2, 3), [(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long))],
+            device="cuda")
+
+
+def test_resolve_device_with_a_missing_cuda_index_lists_the_ones_there(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ValueError) as info:
+        resolve_device("cuda:2", flag="--device")
+    assert str(info.value) == ("expected an available device but got device='cuda:2' and "
+                               "torch.cuda.device_count() is 2; pass --device cuda:0, cuda:1, "
+                               "cpu or auto")
+    with pytest.raises(ValueError, match=r"pass device='cuda:0', 'cuda:1', 'cpu' or 'auto'$"):
+        resolve_device("cuda:5")
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
