@@ -162,12 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Save the grid; return 0 on success, 1 on a dataset or loader error, 2 on usage errors."""
+    """Save the grid; return 0 on success, 1 on a dataset or loader error, 2 on usage errors.
+
+    Returns 141 (128 + SIGPIPE), without a message, when stdout is closed early.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.count < 1 or args.nrow < 1:
         parser.error(f"--count and --nrow should be positive, but got {args.count} and {args.nrow}")
     configure_logging(args)
+    from loaders.closed_stdout import closed_stdout_exit
     from loaders.errors import LoaderError
 
     try:
@@ -188,7 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot write the grid to {out} ({err}); pass --out a .png path in a "
               "writable folder", file=sys.stderr)
         return 1
-    print(f"saved {min(args.count, len(dataset))} samples of {args.name} [{split_name}] to {out}")  # type: ignore[arg-type]
+    try:
+        print(f"saved {min(args.count, len(dataset))} samples of {args.name} [{split_name}] "  # type: ignore[arg-type]
+              f"to {out}", flush=True)
+    except BrokenPipeError:  # the reader went away: the grid is saved, exit quietly, 141
+        return closed_stdout_exit()
     return 0
 
 

@@ -248,14 +248,21 @@ def configure_logging(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the report; return 0 on success, 1 on a dataset or loader error, 2 on usage errors."""
+    """Run the report; return 0 on success, 1 on a dataset or loader error, 2 on usage errors.
+
+    Returns 141 (128 + SIGPIPE), without a message, when stdout is closed early (``| head``).
+    """
     args = build_parser().parse_args(argv)
     configure_logging(args)
+    from loaders.closed_stdout import closed_stdout_exit
     from loaders.errors import LoaderError
 
     try:
         splits = open_splits(args.name, root=args.root, split=args.split, download=args.download)
         print(format_report(splits, title=args.name))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+    except BrokenPipeError:  # the reader went away (``| head``): exit quietly, 141
+        return closed_stdout_exit()
     except (DatasetError, LoaderError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

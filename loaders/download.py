@@ -1,7 +1,9 @@
 """The download CLI: ``python -m loaders.download NAME [NAME ...]``.
 
 Exit codes: 0 done, 1 a loader error (one line ``error: …`` per failed name; the other names
-are still fetched), 2 bad usage (unknown names are refused before anything is fetched).
+are still fetched), 2 bad usage (unknown names are refused before anything is fetched), 141
+when the output's reader went away (``--list | head -1``), quietly, as for a tool killed by
+SIGPIPE (see :mod:`loaders.closed_stdout`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from loaders import manifest
 from loaders.cache import cache_root
+from loaders.closed_stdout import closed_stdout_exit
 from loaders.errors import ChecksumMismatchError, LoaderError, UnknownDatasetError
 from loaders.fetch import dataset_dir, expected_of, fetch
 from loaders.registry import REGISTRY, Resource, get, names
@@ -92,7 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="%(levelname)s: %(message)s", stream=sys.stderr)
     root_logger.setLevel(_log_level(args))
     try:
-        return _run(args)
+        code = _run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+        return code
+    except BrokenPipeError:
+        return closed_stdout_exit()
     finally:
         root_logger.setLevel(previous_level)
 
@@ -128,6 +135,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.verify:
             return _verify(args)
         return _fetch_all(args)
+    except BrokenPipeError:  # stdout closed: main() exits quietly
+        raise
     except UnknownDatasetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -148,6 +157,8 @@ def _fetch_all(args: argparse.Namespace) -> int:
     for name in args.names:
         try:
             print(_fetch_one(args, name), flush=True)
+        except BrokenPipeError:  # stdout closed: main() exits quietly
+            raise
         except (LoaderError, ValueError, OSError) as err:  # OSError: e.g. an unwritable --root
             print(f"error: {err}", file=sys.stderr)
             failed += 1

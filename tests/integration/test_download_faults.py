@@ -205,3 +205,16 @@ def test_refused_connection_is_retried_and_named_with_its_port(
         info.value
     )
     assert len(_fast_backoff) == 1 and "looks offline" not in str(info.value)
+
+
+def test_list_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    """``--list | head -1``: exit 141 as under SIGPIPE, no ``error:`` line, no traceback."""
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)  # the reader is gone before the first write
+    try:
+        run = subprocess.run([sys.executable, "-m", "loaders.download", "--list"], cwd=REPO,
+                             stdout=write_fd, stderr=subprocess.PIPE, text=True, timeout=60,
+                             env={**os.environ, "DATAFERRY_HOME": str(tmp_path / "home")})
+    finally:
+        os.close(write_fd)
+    assert (run.returncode, run.stderr) == (141, "")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import os
 import shutil
 import struct
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +138,30 @@ def test_preview_cli_on_folder(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         preview.main([str(tmp_path), "--count", "3"])  # --out missing
     assert exc.value.code == 2
+
+
+@contextlib.contextmanager
+def _stdout_reader_gone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """``sys.stdout`` on a pipe whose reader is gone, as under ``… | head -1``."""
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)
+    stream = open(write_fd, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    monkeypatch.setattr(sys, "stdout", stream)
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        with contextlib.suppress(OSError):  # without the fix, the buffer still holds the output
+            stream.close()
+
+
+def test_report_and_preview_into_a_closed_pipe_exit_141_quietly(tmp_path, capsys, monkeypatch) -> None:
+    tree = _tree(tmp_path)
+    with _stdout_reader_gone(monkeypatch):
+        assert report.main([str(tree), "-q"]) == 141
+    with _stdout_reader_gone(monkeypatch):
+        assert preview.main([str(tree), "--out", str(tmp_path / "g.png"), "-q"]) == 141
+    assert (tmp_path / "g.png").is_file() and capsys.readouterr().err == ""
 
 
 def test_report_registry_notmnist_idx_with_only_test_files(shared_data, capsys) -> None:

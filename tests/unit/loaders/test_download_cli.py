@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 import responses
@@ -26,6 +31,27 @@ def tiny(monkeypatch: pytest.MonkeyPatch) -> DatasetInfo:
     )
     monkeypatch.setitem(registry.REGISTRY, "tiny", info)
     return info
+
+
+@pytest.fixture
+def close_stdout(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], TextIO]]:
+    """Return a function that puts ``sys.stdout`` on a pipe whose reader is gone (``| head``).
+
+    Call it in the test body: capsys sets ``sys.stdout`` again when the test starts.
+    """
+    streams: list[TextIO] = []
+
+    def install() -> TextIO:
+        read_fd, write_fd = os.pipe()
+        os.close(read_fd)
+        streams.append(open(write_fd, "w", encoding="utf-8"))  # noqa: SIM115 - closed below
+        monkeypatch.setattr(sys, "stdout", streams[-1])
+        return streams[-1]
+
+    yield install
+    for stream in streams:
+        with contextlib.suppress(OSError):  # without the fix, the buffer still holds the output
+            stream.close()
 
 
 @responses.activate
@@ -123,6 +149,25 @@ def test_cli_verify_rehashes_the_cache(tiny: DatasetInfo, capsys: pytest.Capture
     captured = capsys.readouterr()
     assert "BAD" in captured.out and "expected sha256" in captured.out
     assert captured.err.strip() == "error: 1 file(s) failed verification; fetch them again with: python -m loaders.download tiny --force"
+
+
+def test_cli_list_into_a_closed_pipe_exits_141_quietly(
+    capsys: pytest.CaptureFixture[str], close_stdout: Callable[[], TextIO]
+) -> None:
+    stdout = close_stdout()
+    assert main(["--list"]) == 141
+    assert capsys.readouterr().err == ""
+    assert os.path.samefile(f"/proc/self/fd/{stdout.fileno()}", os.devnull)
+
+
+@responses.activate
+def test_cli_fetch_into_a_closed_pipe_exits_141_quietly(
+    tiny: DatasetInfo, capsys: pytest.CaptureFixture[str], close_stdout: Callable[[], TextIO]
+) -> None:
+    responses.add(responses.GET, URL, body=DATA)
+    close_stdout()
+    assert main(["tiny", "-q"]) == 141
+    assert capsys.readouterr().err == "" and (dataset_dir("tiny") / "file.bin").is_file()
 
 
 def test_cli_verify_nothing_cached(capsys: pytest.CaptureFixture[str]) -> None:
