@@ -46,9 +46,10 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def _fit_args(data: Path, out: Path, optimizer: str) -> list[str]:
+def _fit_args(data: Path, out: Path, optimizer: str, *, quiet: bool = True) -> list[str]:
     return ["-m", "training", "fit", "--data-dir", str(data), "--optimizer", optimizer,
-            "--epochs", "3", "--batch-size", "64", "--device", "cpu", "--out", str(out), "-q"]
+            "--epochs", "3", "--batch-size", "64", "--device", "cpu", "--out", str(out),
+            *(["-q"] if quiet else [])]
 
 
 def _run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -86,7 +87,14 @@ def test_two_processes_sgd_shard_the_data(tmp_path: Path) -> None:
     data = tmp_path / "idx"
     _write_idx(data, "train", 800, seed=2, band=150)
     _write_idx(data, "t10k", 200, seed=3, band=150)
-    _run([*_torchrun(2), *_fit_args(data, tmp_path / "run", "sgd")], _env(tmp_path / "home"))
+    ddp = _run([*_torchrun(2), *_fit_args(data, tmp_path / "run", "sgd", quiet=False)],
+               _env(tmp_path / "home"))
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["test_accuracy"] > 0.9
     assert metrics["history"]["epoch"] == [1, 2, 3]
+    # rank 0 alone reports: one line per step and per epoch, not one per process
+    heads = [line.split(":")[0] for line in ddp.stderr.splitlines()
+             if line.strip() and not line.startswith(("*", "Setting OMP_NUM_THREADS"))]
+    assert heads == ["process group up", "data", "training", "epoch 1/3", "epoch 2/3",
+                     "epoch 3/3"], ddp.stderr
+    assert "rank 0 of 2" in ddp.stderr and ddp.stdout.count("test accuracy:") == 1
