@@ -164,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Save the grid; return 0 on success, 1 on a dataset or loader error, 2 on usage errors.
 
-    Returns 141 (128 + SIGPIPE), without a message, when stdout is closed early.
+    An unknown dataset name is a usage error (2; the message suggests the nearest names, as
+    ``loaders.download`` does). Returns 141 (128 + SIGPIPE), without a message, when stdout is closed early.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -172,12 +173,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--count and --nrow should be positive, but got {args.count} and {args.nrow}")
     configure_logging(args)
     from loaders.closed_stdout import closed_stdout_exit
-    from loaders.errors import LoaderError
+    from loaders.errors import LoaderError, UnknownDatasetError
 
     try:
         splits = open_splits(args.name, root=args.root, split=args.split, download=args.download)
         split_name, dataset = next(iter(splits.items()))
         canvas = _render_grid(dataset, count=args.count, nrow=args.nrow, seed=args.seed, scale=3)
+    except UnknownDatasetError as err:  # a typo: a usage error, as in loaders.download
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except (DatasetError, LoaderError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

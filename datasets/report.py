@@ -250,12 +250,13 @@ def configure_logging(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the report; return 0 on success, 1 on a dataset or loader error, 2 on usage errors.
 
-    Returns 141 (128 + SIGPIPE), without a message, when stdout is closed early (``| head``).
+    An unknown dataset name is a usage error (2; the message suggests the nearest names, as
+    ``loaders.download`` does). Returns 141 (128 + SIGPIPE), without a message, when stdout is closed early (``| head``).
     """
     args = build_parser().parse_args(argv)
     configure_logging(args)
     from loaders.closed_stdout import closed_stdout_exit
-    from loaders.errors import LoaderError
+    from loaders.errors import LoaderError, UnknownDatasetError
 
     try:
         splits = open_splits(args.name, root=args.root, split=args.split, download=args.download)
@@ -263,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
     except BrokenPipeError:  # the reader went away (``| head``): exit quietly, 141
         return closed_stdout_exit()
+    except UnknownDatasetError as err:  # a typo: a usage error, as in loaders.download
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except (DatasetError, LoaderError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -77,7 +77,7 @@ def test_report_errors_exit_1_and_usage_exit_2(capsys) -> None:
     assert report.main(["sms-spam"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: expected sms-spam in ") and err.count("\n") == 1
-    assert report.main(["not-a-dataset"]) == 1
+    assert report.main(["not-a-dataset"]) == 2  # a typo is a usage error, as in loaders.download
     assert "no dataset called 'not-a-dataset'" in capsys.readouterr().err
     assert report.main(["data/missing.csv"]) == 1  # looks like a path: not a registry lookup
     assert capsys.readouterr().err.startswith(
@@ -87,6 +87,18 @@ def test_report_errors_exit_1_and_usage_exit_2(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         report.main([])
     assert exc.value.code == 2
+
+
+def test_unknown_name_exits_2_with_the_same_suggestion_as_the_download_cli(tmp_path, capsys) -> None:
+    from loaders import download
+
+    assert download.main(["notmist"]) == 2
+    expected = capsys.readouterr().err
+    assert "did you mean 'notmnist'" in expected
+    assert report.main(["notmist"]) == 2
+    assert capsys.readouterr().err == expected
+    assert preview.main(["notmist", "--out", str(tmp_path / "g.png")]) == 2
+    assert capsys.readouterr().err == expected and not (tmp_path / "g.png").exists()
 
 
 def test_report_on_real_notmnist_idx(shared_data, capsys) -> None:
@@ -188,7 +200,7 @@ def test_clis_as_subprocesses(tmp_path) -> None:
     run = subprocess.run([sys.executable, "-m", "datasets.preview", "no-such-dataset", "--out",
                           str(tmp_path / "g.png")], cwd=repo, capture_output=True, text=True,
                          timeout=120)
-    assert run.returncode == 1 and run.stderr.startswith("error: no dataset called")
+    assert run.returncode == 2 and run.stderr.startswith("error: no dataset called")
     assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
 
 
