@@ -23,7 +23,9 @@ from datasets.errors import DatasetError
 from datasets.samplers import BucketBatchSampler
 from datasets.text import TextClassificationDataset
 
-DEFAULT_DATA = Path("/work/shared/data/sms-spam/SMSSpamCollection")
+REPO = Path(__file__).resolve().parents[1]
+# The shared read-only data sits beside the checkout (as in bench_fit), wherever that is.
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "sms-spam" / "SMSSpamCollection"
 TARGET = 3.0
 
 
