@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from torch import nn
 
+from training.history import count_noun
+
 if TYPE_CHECKING:
     from training.history import History
 
@@ -92,8 +94,8 @@ class EarlyStopping:
         self.wait += 1
         if self.wait > self.patience:
             log.info(
-                "early stopping at epoch %d: %s has not improved on %.6g (epoch %d) for %d epochs",
-                epoch, self.monitor, self.best, self.best_epoch, self.wait,
+                "early stopping at epoch %d: %s has not improved on %.6g (epoch %d) for %s",
+                epoch, self.monitor, self.best, self.best_epoch, count_noun(self.wait, "epoch"),
             )
             if self.restore_best and self.best_state is not None:
                 model.load_state_dict(self.best_state)

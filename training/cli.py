@@ -36,6 +36,7 @@ from training.curves import save_curves
 from training.data import IMAGE_DATASETS, load_image_splits
 from training.errors import TrainingError
 from training.fit import History, evaluate, fit, resolve_device, seed_everything
+from training.history import count_noun
 from training.models import BagOfWords, LinearRegression, LogisticRegression
 from training.optim import OPTIMIZERS
 
@@ -211,8 +212,8 @@ def _fit_command(args: argparse.Namespace) -> int:
         if callbacks and run.valid is None:
             raise ValueError("--patience needs a validation split, and this dataset has none")
         if env.is_main:
-            log.info("training: %s model, %s lr %g, %d epochs on %s%s", args.model,
-                     args.optimizer, lr, args.epochs, device,
+            log.info("training: %s model, %s lr %g, %s on %s%s", args.model,
+                     args.optimizer, lr, count_noun(args.epochs, "epoch"), device,
                      f", {env.world_size} processes" if env.world_size > 1 else "")
         started = time.perf_counter()
         history = fit(model, run.train, run.valid, loss=run.loss, optimizer=args.optimizer, lr=lr,
@@ -226,8 +227,9 @@ def _fit_command(args: argparse.Namespace) -> int:
                   "seed": args.seed, "device": str(device), "patience": args.patience}
         if env.is_main:
             _write_outputs(args, out, run, history, test, config, seconds)
-            print(f"test accuracy: {test['accuracy']:.4f} ({test['count']} samples, "
-                  f"{len(history.epoch)} epochs, {seconds:.1f}s) -> {out / 'metrics.json'}")
+            print(f"test accuracy: {test['accuracy']:.4f} ({count_noun(test['count'], 'sample')}, "
+                  f"{count_noun(len(history.epoch), 'epoch')}, {seconds:.1f}s) -> "
+                  f"{out / 'metrics.json'}")
         return 0
     finally:
         distributed.cleanup()

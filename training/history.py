@@ -10,7 +10,17 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-__all__ = ["History"]
+__all__ = ["History", "count_noun"]
+
+
+def count_noun(count: int, noun: str, plural: str | None = None) -> str:
+    """Return ``count`` and ``noun``, in the plural unless the count is one.
+
+    Example:
+        >>> count_noun(1, "epoch"), count_noun(3, "epoch"), count_noun(2, "batch", "batches")
+        ('1 epoch', '3 epochs', '2 batches')
+    """
+    return f"{count} {noun if count == 1 else (plural or noun + 's')}"
 
 
 @dataclass
@@ -80,7 +90,9 @@ class History:
         valid = ""
         if self.valid_loss[-1] is not None:
             valid = f" | valid {part(self.valid_loss[-1], self.valid_accuracy[-1])}"
-        skipped = f", {self.skipped_batches[-1]} empty batches skipped" if self.skipped_batches[-1] else ""
+        skipped = ""
+        if self.skipped_batches[-1]:
+            skipped = f", {count_noun(self.skipped_batches[-1], 'empty batch', 'empty batches')} skipped"
         return (f"epoch {self.epoch[-1]}/{epochs}: train "
                 f"{part(self.train_loss[-1], self.train_accuracy[-1])}{valid} | "
                 f"{self.epoch_time_s[-1]:.2f} s (waiting for data {self.data_time_s[-1]:.2f} s"

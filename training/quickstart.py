@@ -30,6 +30,7 @@ from training.console import (
 from training.curves import save_curves
 from training.errors import TrainingError
 from training.fit import History, evaluate, fit, resolve_device, seed_everything
+from training.history import count_noun
 from training.models import LogisticRegression
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,8 @@ def _run(args: argparse.Namespace, out: Path) -> tuple[dict[str, Any], History, 
                        generator=torch.Generator().manual_seed(args.seed))
     valid = DataLoader(splits["valid"], batch_size=1024)
     lr = args.lr if args.lr is not None else default_lr(args.optimizer, "logistic")
-    log.info("training: logistic regression (784 -> %d), %s lr %g, %d epochs",
-             len(splits["train"].classes), args.optimizer, lr, args.epochs)
+    log.info("training: logistic regression (784 -> %d), %s lr %g, %s",
+             len(splits["train"].classes), args.optimizer, lr, count_noun(args.epochs, "epoch"))
     history = fit(model, train, valid, optimizer=args.optimizer, lr=lr,
                   epochs=args.epochs, seed=args.seed, device=args.device, checkpoint_dir=out,
                   progress=_bars(args))
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     sizes = data["sizes"]
     print(f"{sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test images, "
-          f"{args.epochs} epochs in {seconds:.1f}s")
+          f"{count_noun(len(history.epoch), 'epoch')} in {seconds:.1f}s")
     print("wrote " + ", ".join(str(out / name) for name in
                                ("samples.png", "curves.png", "metrics.json", CHECKPOINT_NAME)))
     print(f"test accuracy: {result['accuracy']:.4f}")

@@ -60,6 +60,17 @@ def test_resume_after_early_stopping_trains_no_more(noise_idx_folder: Path,
     assert histories[1] == histories[0] and histories[2] == histories[0]
 
 
+def test_one_epoch_is_said_in_the_singular(idx_folder: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str],
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="training"):
+        assert main(["fit", "--data-dir", str(idx_folder), "--epochs", "1", "--out",
+                     str(tmp_path / "run"), "--device", "cpu"]) == 0
+    assert " (90 samples, 1 epoch, " in capsys.readouterr().out.strip().splitlines()[-1]
+    assert any(r.getMessage().startswith("training: ") and ", 1 epoch on cpu" in r.getMessage()
+               for r in caplog.records), caplog.text
+
+
 def test_bow_on_a_text_file(spam_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert main(["fit", "--data-dir", str(spam_file), "--model", "bow", "--optimizer", "adam",

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from loaders.errors import DownloadError
-from training import quickstart
+from training import History, quickstart
 from training.cli import main
 from training.console import configure_logging, describe_error, positive_float, positive_int
 from training.examples import text_classification
@@ -104,3 +104,15 @@ def test_quickstart_lr_defaults_follow_the_optimizer() -> None:
 
     assert default_lr("adam", "logistic") == 0.01 and default_lr("lbfgs", "logistic") == 1.0
     assert quickstart._parser().parse_args([]).lr is None  # filled in by default_lr
+
+
+def test_quickstart_summary_says_1_epoch(tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    history = History()
+    history.record(1, train_loss=0.5, train_accuracy=0.8, valid=None, lr=0.01, data_time_s=0.0,
+                   compute_time_s=0.0, epoch_time_s=0.0, skipped_batches=0)
+    result = {"accuracy": 0.8, "macro_f1": 0.8, "confusion_matrix": [[1]]}
+    data = {"classes": ["A"], "sizes": {"train": 8, "valid": 1, "test": 1}}
+    monkeypatch.setattr(quickstart, "_run", lambda args, out: (data, history, result))
+    assert quickstart.main(["--epochs", "1", "--out", str(tmp_path / "qs"), "-q"]) == 0
+    assert "test images, 1 epoch in " in capsys.readouterr().out

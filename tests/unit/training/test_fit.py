@@ -20,6 +20,7 @@ from training import (
     predict,
     resolve_device,
 )
+from training.history import History, count_noun
 
 
 def _blobs(n: int = 300, d: int = 5, k: int = 3, seed: int = 0):
@@ -252,3 +253,21 @@ def test_resolve_device_with_a_missing_cuda_index_lists_the_ones_there(
     with pytest.raises(ValueError, match=r"pass device='cuda:0', 'cuda:1', 'cpu' or 'auto'$"):
         resolve_device("cuda:5")
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
+
+
+def test_counts_in_messages_are_pluralised(caplog: pytest.LogCaptureFixture) -> None:
+    assert [count_noun(n, "epoch") for n in (0, 1, 2)] == ["0 epochs", "1 epoch", "2 epochs"]
+    history = History()
+    for skipped in (1, 2):
+        history.record(skipped, train_loss=0.5, train_accuracy=None, valid=None, lr=0.1,
+                       data_time_s=0.0, compute_time_s=0.0, epoch_time_s=0.0,
+                       skipped_batches=skipped)
+        assert history.describe_last(2).endswith(
+            f", {skipped} empty {'batch' if skipped == 1 else 'batches'} skipped)")
+    x, y = _blobs(200, 5, 3, seed=5)
+    train = DataLoader(TensorDataset(x[:100], y[:100]), batch_size=10)
+    valid = DataLoader(TensorDataset(x[100:], y[100:]), batch_size=100)
+    with caplog.at_level("INFO", logger="training.callbacks"):
+        fit(LogisticRegression(5, 3), train, valid, epochs=5, device="cpu",
+            callbacks=[EarlyStopping("valid_loss", patience=0, min_delta=10.0)])
+    assert "(epoch 1) for 1 epoch" in caplog.text and "1 epochs" not in caplog.text
