@@ -184,13 +184,31 @@ def _fetch_one(args: argparse.Namespace, name: str) -> Path:
 
 
 def _list(args: argparse.Namespace) -> int:
+    """Print one line per dataset, then one per generated variant in the cache.
+
+    A variant (``letters-<count>-s<seed>``) is listed after its dataset when its folder exists.
+    """
     for name in args.names or names():
         info = get(name)
-        folder = dataset_dir(name, args.root)
-        cached = all((folder / r.filename).is_file() for r in info.resources)
         size = "?" if info.size_bytes is None else f"{info.size_bytes / 1e6:,.1f} MB"
-        print(f"{name:<15} {size:>10}  {'cached' if cached else '-':<6}  {info.description}")
+        rows = [(name, dataset_dir(name, args.root), info.description)]
+        if info.generator is not None:
+            rows += [(folder.name, folder, f"{name} made with --count {count} --seed {seed}")
+                     for folder, count, seed in _generated_variants(name, args.root)]
+        for label, folder, description in rows:
+            cached = all((folder / r.filename).is_file() for r in info.resources)
+            print(f"{label:<15} {size:>10}  {'cached' if cached else '-':<6}  {description}")
     return 0
+
+
+def _generated_variants(name: str, root: str | None) -> list[tuple[Path, int, int]]:
+    """Return (folder, count, seed) of each non-default variant of ``name`` in the cache."""
+    found = []
+    for folder in sorted(cache_root(root).glob(f"{name}-*-s*")):
+        match = re.fullmatch(rf"{re.escape(name)}-(\d+)-s(-?\d+)", folder.name)
+        if match and folder.is_dir():
+            found.append((folder, int(match[1]), int(match[2])))
+    return found
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -236,10 +254,8 @@ def _verify_targets(args: argparse.Namespace) -> list[tuple[str, Path, tuple[str
                              seed=args.seed if generated else None)
         targets.append((name, folder, flags))
         if generated and not args.names:
-            for variant in sorted(cache_root(args.root).glob(f"{name}-*-s*")):
-                match = re.fullmatch(rf"{re.escape(name)}-(\d+)-s(-?\d+)", variant.name)
-                if match and variant.is_dir():
-                    targets.append((name, variant, (f"--count={match[1]}", f"--seed={match[2]}")))
+            targets += [(name, variant, (f"--count={count}", f"--seed={seed}"))
+                        for variant, count, seed in _generated_variants(name, args.root)]
     return targets
 
 

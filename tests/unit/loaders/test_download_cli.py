@@ -247,6 +247,16 @@ def test_cli_list_with_names_lists_only_those(capsys: pytest.CaptureFixture[str]
     assert "did you mean 'notmnist'" in capsys.readouterr().err
 
 
+def test_cli_list_shows_cached_letters_variants(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["letters", "--count", "30", "--seed", "2", "-q"]) == 0
+    (dataset_dir("letters", count=40) / "unrelated").mkdir(parents=True)  # a folder, no file
+    capsys.readouterr()
+    assert main(["--list", "letters", "mnist"]) == 0
+    lines = [line.split()[:3] for line in capsys.readouterr().out.splitlines()]
+    assert lines == [["letters", "?", "-"], ["letters-30-s2", "?", "cached"],
+                     ["letters-40-s0", "?", "-"], ["mnist", "11.6", "MB"]]
+
+
 def test_cli_verify_refuses_a_url_as_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--verify", URL]) == 2
     err = capsys.readouterr().err
