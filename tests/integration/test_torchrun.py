@@ -92,9 +92,9 @@ def test_two_processes_sgd_shard_the_data(tmp_path: Path) -> None:
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["test_accuracy"] > 0.9
     assert metrics["history"]["epoch"] == [1, 2, 3]
-    # rank 0 alone reports: one line per step and per epoch, not one per process
-    heads = [line.split(":")[0] for line in ddp.stderr.splitlines()
-             if line.strip() and not line.startswith(("*", "Setting OMP_NUM_THREADS"))]
-    assert heads == ["process group up", "data", "training", "epoch 1/3", "epoch 2/3",
-                     "epoch 3/3"], ddp.stderr
+    # rank 0 alone reports: one line per step and per epoch, not one per process (other lines,
+    # such as torch's own warnings under load, are not ours to check)
+    ours = ["process group up", "data", "training", "epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    heads = [line.split(":")[0] for line in ddp.stderr.splitlines()]
+    assert [head for head in heads if head in ours] == ours, ddp.stderr
     assert "rank 0 of 2" in ddp.stderr and ddp.stdout.count("test accuracy:") == 1
