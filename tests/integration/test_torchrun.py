@@ -58,9 +58,17 @@ def _run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
     return result
 
 
-def _torchrun(nproc: int) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-            "--nnodes=1", "--master_addr=127.0.0.1", f"--master_port={_free_port()}"]
+def _torchrun(nproc: int, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run torchrun; retry on a fresh port if another process took ours between pick and bind."""
+    for _ in range(3):
+        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
+               "--nnodes=1", "--master_addr=127.0.0.1", f"--master_port={_free_port()}", *args]
+        result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
+                                timeout=240)
+        if result.returncode == 0 or "address already in use" not in result.stderr.lower():
+            break
+    assert result.returncode == 0, f"{cmd}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result
 
 
 @pytest.mark.integration
@@ -70,7 +78,7 @@ def test_two_processes_match_one_process(tmp_path: Path) -> None:
     _write_idx(data, "t10k", 400, seed=1)
     env = _env(tmp_path / "home")
     single = _run([sys.executable, *_fit_args(data, tmp_path / "one", "lbfgs")], env)
-    ddp = _run([*_torchrun(2), *_fit_args(data, tmp_path / "two", "lbfgs")], env)
+    ddp = _torchrun(2, _fit_args(data, tmp_path / "two", "lbfgs"), env)
     one = json.loads((tmp_path / "one" / "metrics.json").read_text())
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert one["world_size"] == 1 and two["world_size"] == 2
@@ -87,8 +95,8 @@ def test_two_processes_sgd_shard_the_data(tmp_path: Path) -> None:
     data = tmp_path / "idx"
     _write_idx(data, "train", 800, seed=2, band=150)
     _write_idx(data, "t10k", 200, seed=3, band=150)
-    ddp = _run([*_torchrun(2), *_fit_args(data, tmp_path / "run", "sgd", quiet=False)],
-               _env(tmp_path / "home"))
+    ddp = _torchrun(2, _fit_args(data, tmp_path / "run", "sgd", quiet=False),
+                    _env(tmp_path / "home"))
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["test_accuracy"] > 0.9
     assert metrics["history"]["epoch"] == [1, 2, 3]
