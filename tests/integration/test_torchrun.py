@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from idx_factory import write_idx
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,12 +23,7 @@ def _write_idx(folder: Path, prefix: str, n: int, seed: int, band: int = 40) -> 
     images = rng.integers(0, 200, size=(n, 28, 28)).astype(np.float64)
     for i, label in enumerate(labels):
         images[i, 3 + 6 * label: 5 + 6 * label, :] += band
-    images = np.clip(images, 0, 255).astype(np.uint8)
-    folder.mkdir(parents=True, exist_ok=True)
-    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + images.tobytes())
-    with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes())
+    write_idx(folder, prefix, np.clip(images, 0, 255), labels)
 
 
 def _free_port() -> int:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import shutil
-import struct
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from idx_factory import write_idx
 from image_factory import make_image_tree
 from PIL import Image
 
@@ -27,15 +26,6 @@ def _tree(tmp_path: Path) -> Path:
                            corrupt=[("A", "empty")])
     shutil.copy(root / "A" / "00001.png", root / "B" / "copy-of-a1.png")  # a planted duplicate
     return root
-
-
-def _write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    n, h, w = images.shape
-    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, h, w) + images.astype(np.uint8).tobytes())
-    with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes())
 
 
 def test_report_folder_counts_skipped_and_duplicates(tmp_path, capsys) -> None:
@@ -52,8 +42,8 @@ def test_report_idx_folder_train_and_test_overlap(tmp_path, capsys) -> None:
     rng = np.random.default_rng(0)
     train = rng.integers(0, 256, (30, 28, 28))
     test = np.concatenate([rng.integers(0, 256, (8, 28, 28)), train[:2]])
-    _write_idx(tmp_path / "idx", "train", train, np.arange(30) % 10)
-    _write_idx(tmp_path / "idx", "t10k", test, np.arange(10))
+    write_idx(tmp_path / "idx", "train", train, np.arange(30) % 10)
+    write_idx(tmp_path / "idx", "t10k", test, np.arange(10))
     assert report.main([str(tmp_path / "idx")]) == 0
     out = capsys.readouterr().out
     assert "[train] 30 items" in out and "[test] 10 items" in out
@@ -264,7 +254,7 @@ def test_report_notmnist_by_name_on_a_fabricated_archive(capsys) -> None:
 
 def test_report_idx_images_without_labels_names_the_missing_file(tmp_path, capsys) -> None:
     rng = np.random.default_rng(1)
-    _write_idx(tmp_path / "idx", "t10k", rng.integers(0, 256, (4, 28, 28)), np.arange(4))
+    write_idx(tmp_path / "idx", "t10k", rng.integers(0, 256, (4, 28, 28)), np.arange(4))
     (tmp_path / "idx" / "t10k-labels-idx1-ubyte.gz").unlink()
     assert report.main([str(tmp_path / "idx")]) == 1
     assert capsys.readouterr().err == (
