@@ -9,6 +9,38 @@ from pathlib import Path
 
 import pytest
 
+from hypothesis import HealthCheck, settings
+
+# Fuzz tests (``@pytest.mark.fuzz``) stay bounded in the default run; ``--fuzz-long`` runs more.
+settings.register_profile(
+    "default-run",
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "fuzz-long",
+    max_examples=5_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile("default-run")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fuzz-long",
+        action="store_true",
+        help="run the fuzz tests with many more examples (minutes, not seconds)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--fuzz-long"):
+        settings.load_profile("fuzz-long")
+
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # Environment variables the code reads; each test starts without them.
