@@ -7,9 +7,9 @@ and is published by an atomic rename after its size and sha256 match the index, 
 the cache is a verified shard. A shard that fails verification is fetched once more; a second
 failure raises :class:`ShardError` naming the shard, its URL and the expected hash.
 
-Opening a shard refreshes its mtime; before a fetch, the oldest shards are deleted until the
-new one fits under ``cache_limit`` bytes (never the shards this process is reading or
-prefetching). On POSIX a process that still maps a deleted shard keeps reading it safely.
+Opening a shard refreshes its mtime; before and after a fetch, the oldest shards are deleted
+until the cache fits under ``cache_limit`` bytes (never the shards this process is reading or
+prefetching; concurrent fetches may pass the limit by the shards in flight meanwhile). On POSIX a process that still maps a deleted shard keeps reading it safely.
 """
 
 from __future__ import annotations
@@ -72,8 +72,9 @@ class ShardCache:
         with resource_lock(target):
             if _touch(target):
                 return target
-            self._evict(incoming=self.shards[k]["size_bytes"])
+            self._evict(incoming=self.shards[k]["size_bytes"], fetching=k)
             self._fetch(k, target)
+        self._evict(incoming=0, fetching=k)  # concurrent fetches may each have made room for one
         return target
 
     def prefetch(self, shards: Iterable[int]) -> None:
@@ -109,10 +110,10 @@ class ShardCache:
             log.debug("fetched %s (%d bytes)", shard["name"], shard["size_bytes"])
             return
 
-    def _evict(self, *, incoming: int) -> None:
+    def _evict(self, *, incoming: int, fetching: int) -> None:
         if self.cache_limit is None:
             return
-        keep = {self.shards[k]["name"] for k in self.keep}
+        keep = {self.shards[k]["name"] for k in {*self.keep, fetching}}
         with resource_lock(self.folder / ".evict"):
             files = []
             for path in self.folder.glob("shard-*.bin"):

@@ -92,10 +92,13 @@ class ItemSource:
 
     def _items(self, start: int) -> Iterator[tuple[int, dict[str, Any]]]:
         getitems = getattr(self.dataset, "__getitems__", None)
+        if not callable(getitems):
+            for i in range(start, self.count):
+                yield i, _as_record(self.dataset[i])
+            return
         for lo in range(start, self.count, CHUNK_ITEMS):
             ids = list(range(lo, min(lo + CHUNK_ITEMS, self.count)))
-            items = getitems(ids) if callable(getitems) else [self.dataset[i] for i in ids]
-            for i, item in zip(ids, items, strict=True):
+            for i, item in zip(ids, getitems(ids), strict=True):
                 yield i, _as_record(item)
 
     def chunks(self, start: int, shard_size_bytes: int) -> Iterator[Chunk]:

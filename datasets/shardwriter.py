@@ -132,13 +132,15 @@ def _write_all(reader: ArraySource | ItemSource, store: Store, staging: Path,
     bar = tqdm(total=reader.count, initial=start, unit="sample", desc="shards", file=sys.stderr,
                disable=not progress, leave=False)
     with bar, ThreadPoolExecutor(max_workers=workers) as pool:
-        for number, chunk in enumerate(reader.chunks(start, settings["shard_size_bytes"]),
-                                       len(done)):
-            pending.append(pool.submit(_write_one, store, staging, number, chunk))
-            while len(pending) > workers:
+        try:
+            for number, chunk in enumerate(reader.chunks(start, settings["shard_size_bytes"]),
+                                           len(done)):
+                pending.append(pool.submit(_write_one, store, staging, number, chunk))
+                while len(pending) > workers:
+                    _record(store, done, settings, pending.popleft().result(), bar)
+        finally:  # also on Ctrl-C or a bad sample: keep the shards already written
+            while pending and pending[0].exception() is None:
                 _record(store, done, settings, pending.popleft().result(), bar)
-        while pending:
-            _record(store, done, settings, pending.popleft().result(), bar)
 
 
 def _record(store: Store, done: list[dict[str, Any]], settings: dict[str, Any],

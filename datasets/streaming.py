@@ -24,6 +24,7 @@ uint8 ``[H, W, C]`` tensors (``decode=False`` keeps the bytes), ``text`` as ``st
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 from collections import OrderedDict
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
 from datasets.errors import DatasetNotFoundError
@@ -167,7 +169,7 @@ class StreamingDataset(Dataset[Any]):
         upcoming = [int(s) for s in order.blocks[b]]
         after = order.shard_order[(b + 1) * self.block_shards:]
         upcoming += [int(s) for s in after[:self.prefetch]]
-        self.cache.keep = set(upcoming) | set(self._open)
+        self.cache.keep = set(upcoming)
         self.cache.prefetch(s for s in upcoming if s != k)
 
     def __getitem__(self, index: int) -> Any:
@@ -203,10 +205,9 @@ class StreamingDataset(Dataset[Any]):
 
 
 def _decode_image(data: bytes) -> torch.Tensor:
-    from torchvision.io import decode_image
-
-    image = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8))
-    return image.permute(1, 2, 0)
+    with Image.open(io.BytesIO(data)) as image:
+        array = np.array(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
+    return torch.from_numpy(array if array.ndim == 3 else array[..., None])
 
 
 def _check_limit(cache_limit: int | None, shards: Sequence[dict[str, Any]], needed: int) -> None:
