@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from loopback_server import LoopbackServer
 
 from datasets import write_shards
-from loopback_server import LoopbackServer
 
 RECORD_BYTES = 8 * 8 + 8
 
