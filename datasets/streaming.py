@@ -179,11 +179,33 @@ class StreamingDataset(Dataset[Any]):
         return self._sample(self._shard(k).record(index - int(self.starts[k])))
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
-        return [self[int(i)] for i in indices]
+        """A batch: records of one shard are read together (one numpy gather when fixed)."""
+        ids = np.asarray(indices, dtype=np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
+            raise IndexError(f"indices should be in [0, {len(self)}), but got {ids.min()}..{ids.max()}")
+        shards = np.searchsorted(self.starts, ids, side="right") - 1
+        out: list[Any] = [None] * len(ids)
+        for k in dict.fromkeys(shards.tolist()):  # shards in order of first use
+            where = np.flatnonzero(shards == k)
+            shard = self._shard(k)
+            local = ids[where] - int(self.starts[k])
+            for pos, record in zip(where.tolist(), self._records(shard, local), strict=True):
+                out[pos] = self._sample(record, converted=shard.records is not None)
+        return out
 
-    def _sample(self, record: dict[str, Any]) -> Any:
-        out = {name: self._value(f, record[f.name]) for name, f in
-               zip([f.name for f in self.schema], self.schema, strict=True)}
+    def _records(self, shard: _Shard, local: np.ndarray) -> list[dict[str, Any]]:
+        if shard.records is None:
+            return [shard.record(int(i)) for i in local]
+        rows = shard.records[local]
+        columns: dict[str, list[Any]] = {}
+        for f in self.schema:
+            column = rows[f.name]
+            columns[f.name] = (column.tolist() if f.kind == "int"
+                               else list(torch.from_numpy(np.ascontiguousarray(column)).unbind(0)))
+        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+    def _sample(self, record: dict[str, Any], *, converted: bool = False) -> Any:
+        out = record if converted else {f.name: self._value(f, record[f.name]) for f in self.schema}
         if not self._pair:
             return self.transform(out) if self.transform else out
         x, y = out[self._input], out["label"]

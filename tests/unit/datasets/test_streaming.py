@@ -221,3 +221,16 @@ def test_http_pack_refetches_a_bad_shard_once(pack: tuple[Path, Images], tmp_pat
     assert torch.equal(x, source.data[25])
     shard_calls = [c for c in responses.calls if c.request.url.endswith("shard-00001.bin")]
     assert len(shard_calls) == 2
+
+
+def test_getitems_matches_getitem(pack: tuple[Path, Images], tmp_path: Path) -> None:
+    ds = _open(pack[0], tmp_path)
+    ids = [5, 200, 3, 21, 5, 239]
+    batch = ds.__getitems__(ids)
+    for i, (x, y) in zip(ids, batch, strict=True):
+        assert torch.equal(x, ds[i][0]) and y == ds[i][1] and isinstance(y, int)
+    with pytest.raises(IndexError):
+        ds.__getitems__([0, 240])
+    loader = torch.utils.data.DataLoader(ds, batch_size=64, sampler=StreamingSampler(ds))
+    labels = torch.cat([y for _, y in loader])
+    assert sorted(labels.tolist()) == sorted(pack[1].targets.tolist())
