@@ -16,8 +16,10 @@ Peers: ``pip install 'dataferry[bench]'``; a missing peer is skipped with its re
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -37,6 +39,9 @@ from capped_http import CappedServer  # noqa: E402
 from stream_systems import READERS, WRITERS, Source, count_batch  # noqa: E402
 
 SYSTEMS = ("ours", "litdata", "mosaic", "webdataset")
+MODULES = {"ours": "datasets", "litdata": "litdata", "mosaic": "streaming",
+           "webdataset": "webdataset"}
+S3_ONLY = ("litdata", "mosaic")  # no plain-HTTP reader in LitData 0.2.76 / Streaming 0.13
 
 
 def make_letters(folder: Path, count: int) -> None:
@@ -96,6 +101,7 @@ def read_main(args: argparse.Namespace) -> int:
 
 
 def convert(system: str, source: Source, out: Path) -> float:
+    importlib.import_module(MODULES[system])  # imports are not conversion time
     start = time.perf_counter()
     WRITERS[system](source, out)
     return time.perf_counter() - start
@@ -111,7 +117,9 @@ def _read(system: str, kind: str, url: str, cache: Path, args: argparse.Namespac
            "--batch-size", str(args.batch_size), "--workers", str(args.workers)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
-        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
+        Path(tempfile.gettempdir(), f"bench-stream-{system}-{kind}.err").write_text(done.stderr)
+        lines = [line for line in done.stderr.strip().splitlines() if "Error" in line]
+        raise RuntimeError(lines[-1] if lines else done.stderr[-300:])
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -123,13 +131,17 @@ def run_system(system: str, kind: str, work: Path, server: CappedServer,
     row["stored_bytes"] = folder_bytes(served)
     env = dict(os.environ, PYTHONPATH=str(HERE.parent), BENCH_WDS_SHARDS=str(served))
     url = f"{server.base_url}/{system}-{kind}"
-    if system == "litdata":  # LitData reads cloud URLs or local folders, not plain HTTP
+    if system in S3_ONLY:  # they read cloud URLs or local folders, not plain HTTP
         url = _upload_s3(served, f"{system}-{kind}", s3)
         env["BENCH_S3_ENDPOINT"] = s3 or ""
-        row["transport"] = "s3 (moto on 127.0.0.1, no bandwidth cap)"
+        if system == "mosaic":  # Streaming reads its endpoint from the environment
+            env["S3_ENDPOINT_URL"] = s3 or ""
+        row["transport"] = "s3: moto on 127.0.0.1, no cap"
     before = server.body_bytes[f"{system}-{kind}"]
-    row.update(_read(system, kind, url, work / "cache" / f"{system}-{kind}", args, env))
-    row["fetched_bytes"] = server.body_bytes[f"{system}-{kind}"] - before if system != "litdata" else None
+    cache = work / "cache" / f"{system}-{kind}"
+    row.update(_read(system, kind, url, cache, args, env))
+    row["fetched_bytes"] = (server.body_bytes[f"{system}-{kind}"] - before
+                            if system not in S3_ONLY else None)
     return row
 
 
@@ -149,6 +161,7 @@ def _start_moto() -> tuple[Any, str]:
     for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
         os.environ.setdefault(key, value)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -187,13 +200,9 @@ def ratios(rows: list[dict[str, Any]]) -> list[str]:
                 f"{kind}: ours vs {peer}: convert {r['convert_s'] / ours['convert_s']:.2f}x "
                 f"faster, epoch1 {ours['epoch1_n'] / ours['epoch1_s'] / (r['epoch1_n'] / r['epoch1_s']):.2f}x, "
                 f"epoch2 {ours['epoch2_n'] / ours['epoch2_s'] / (r['epoch2_n'] / r['epoch2_s']):.2f}x")
-        lines.append(f"{kind}: ours fetched {ours['fetched_bytes']:,} bytes; shards hold "
-                     f"{ours['stored_bytes'] - _index_bytes(ours):,} (index.json counted apart)")
+        lines.append(f"{kind}: ours fetched {ours['fetched_bytes']:,} bytes over two epochs; "
+                     f"the pack (shards + index.json) holds {ours['stored_bytes']:,}")
     return lines
-
-
-def _index_bytes(row: dict[str, Any]) -> int:
-    return int(row.get("index_bytes", 0))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -224,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         make_letters(work, letters)
         make_photos(work, photos)
         (work / "served").mkdir()
-        moto, endpoint = _start_moto() if "litdata" in args.systems else (None, None)
+        use_s3 = any(s in args.systems for s in S3_ONLY)
+        moto, endpoint = _start_moto() if use_s3 else (None, None)
         with CappedServer(work / "served", args.rate_mbs * 1e6) as server:
             for kind in ("letters", "photos"):
                 for system in args.systems.split(","):

@@ -131,7 +131,11 @@ def read_ours(url: str, cache: Path, kind: str) -> Any:
 
 def read_litdata(url: str, cache: Path, kind: str) -> Any:
     import litdata
+    from litdata.streaming import downloader
 
+    # LitData 0.2.76 builds its obstore client without allow_http, so an http:// S3 endpoint
+    # (moto here) fails with "BadScheme"; let its fast path reach the loopback endpoint.
+    downloader._OBSTORE_CLIENT_OPTIONS = {**downloader._OBSTORE_CLIENT_OPTIONS, "allow_http": "true"}
     options = {"endpoint_url": os.environ["BENCH_S3_ENDPOINT"]} if url.startswith("s3://") else {}
     ds = litdata.StreamingDataset(url, cache_dir=str(cache), shuffle=True, seed=0,
                                   storage_options=options, transform=_lit_transform)
@@ -150,7 +154,8 @@ def read_mosaic(url: str, cache: Path, kind: str) -> Any:
             sample = super().__getitem__(i)
             return decode(sample["image"]), int(sample["label"])
 
-    ds = Decoded(remote=url, local=str(cache), shuffle=True, shuffle_seed=0, batch_size=256)
+    ds = Decoded(remote=url, local=str(cache), shuffle=True, shuffle_seed=0, batch_size=256,
+                 cache_limit=None)
     return ds, None
 
 
@@ -160,6 +165,7 @@ def read_webdataset(url: str, cache: Path, kind: str) -> Any:
     names = sorted(Path(os.environ["BENCH_WDS_SHARDS"]).glob("shard-*.tar"))
     urls = [f"{url}/{p.name}" for p in names]
     ext = "u8" if kind == "letters" else "jpg"
+    cache.mkdir(parents=True, exist_ok=True)
     ds = (wds.WebDataset(urls, shardshuffle=len(urls), cache_dir=str(cache), seed=0,
                          empty_check=False)
           .shuffle(1000).to_tuple(ext, "cls").map(_wds_sample))
