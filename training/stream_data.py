@@ -38,6 +38,7 @@ def stream_loaders(url: str, *, test_url: str | None, cache_dir: str | os.PathLi
     """
     from datasets import DataLoader, StreamingDataset, StreamingSampler, ToFloat
     from datasets.errors import DataFormatError
+    from training import distributed
 
     to_float = ToFloat(mean=0.0, std=1.0)
     train = StreamingDataset(url, cache_dir=cache_dir, seed=seed, transform=to_float,
@@ -49,7 +50,7 @@ def stream_loaders(url: str, *, test_url: str | None, cache_dir: str | os.PathLi
                               f"has fields {[(f.name, f.kind) for f in train.schema]}")
     test_ds = train if test_url is None else StreamingDataset(
         test_url, cache_dir=cache_dir, shuffle=False, transform=to_float, endpoint_url=endpoint_url)
-    if test_url is None:
+    if test_url is None and distributed.is_main_process():
         log.warning("no --stream-test: the test accuracy is measured on the training pack")
     loader = DataLoader(train, batch_size=batch_size, sampler=StreamingSampler(train),
                         num_workers=num_workers)
