@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -94,15 +94,17 @@ class LocalStore(Store):
         if isinstance(source, Path):  # written and fsynced by the caller in a folder of root
             os.replace(source, final)
             return
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{name}.", suffix=".tmp")
+        # open() rather than mkstemp: the file gets the umask's mode (0644), like the shards,
+        # so a static server running as another user can serve index.json too
+        tmp = self.root / f".{name}.{os.getpid()}-{threading.get_ident()}.tmp"
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(source if isinstance(source, bytes) else source.read_bytes())
+            with open(tmp, "wb") as handle:
+                handle.write(source)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, final)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
 
     def delete(self, name: str) -> None:
