@@ -266,7 +266,7 @@ def test_fetch_waits_for_the_lock_and_times_out_clearly(
             fetch("tiny", split="train", lock_timeout_s=0.1)
     waiting = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert waiting == [
-        f"another process is working on train.bin; waiting for it (up to 0.1 s, lock "
+        f"another process is fetching train.bin; waiting for it (up to 0.1 s, lock "
         f"{lock_path(folder / 'train.bin')})"
     ]
 
@@ -334,7 +334,7 @@ def test_a_short_wait_for_a_lock_is_silent(tmp_path: Path, caplog: pytest.LogCap
     holder.start()
     held.wait(5)
     started = time.monotonic()
-    with lock.resource_lock(tmp_path / "f.bin", timeout_s=5):
+    with lock.locked(tmp_path / "f.bin", timeout_s=5):
         waited_s = time.monotonic() - started
     holder.join()
     assert 0.02 < waited_s < lock.QUIET_WAIT_S

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import re
 import socket
 from pathlib import Path
@@ -14,7 +15,7 @@ import responses
 import urllib3
 from responses import Call
 
-from loaders import DownloadError, transfer
+from loaders import DownloadError, StorageError, stream, transfer
 from loaders.retry import retry_after_s
 from loaders.transfer import RetryPolicy, download
 from loaders.verify import Expected
@@ -56,6 +57,12 @@ def _serve_ranges(url: str, data: bytes, *, etag: str = '"v1"', seen: list[dict]
         return 200, {"ETag": etag}, data
 
     responses.add_callback(responses.GET, url, callback=callback)
+
+
+def _sidecar(target: Path, *, url: str = URL, etag: str | None = '"v1"', total: int | None = len(DATA)) -> None:
+    """Write the validator a cut download leaves beside its part."""
+    meta = {"url": url, "etag": etag, "last_modified": None, "total_bytes": total}
+    target.with_name(f".{target.name}.part.json").write_text(json.dumps(meta))
 
 
 def _status(call: Call) -> int:
@@ -269,6 +276,7 @@ def test_download_resumes_part_with_range_and_if_range(target: Path, sleeps: lis
 @responses.activate
 def test_download_200_to_a_range_request_starts_over(target: Path, sleeps: list[float]) -> None:
     target.with_name(target.name + ".part").write_bytes(b"garbage" * 1000)
+    _sidecar(target)
     responses.add(responses.GET, URL, body=DATA)  # ignores Range
     assert download([URL], target, expected=GOOD) == SHA
     assert responses.calls[0].request.headers["Range"] == "bytes=7000-"
@@ -288,6 +296,7 @@ def test_download_206_with_wrong_content_range_is_not_appended(target: Path, sle
 @responses.activate
 def test_download_416_reverifies_a_complete_part(target: Path, sleeps: list[float]) -> None:
     target.with_name(target.name + ".part").write_bytes(DATA)
+    _sidecar(target)
     _serve_ranges(URL, DATA)
     assert download([URL], target, expected=GOOD) == SHA
     assert _status(responses.calls[0]) == 416 and len(responses.calls) == 1
@@ -342,10 +351,23 @@ def test_retry_policy_backoff_is_capped() -> None:
 
 
 @responses.activate
-def test_download_206_from_zero_without_part_is_accepted(target: Path, sleeps: list[float]) -> None:
+def test_download_206_to_a_plain_get_is_never_the_whole_file(target: Path, sleeps: list[float]) -> None:
+    half = len(DATA) // 2
+    responses.add(responses.GET, URL, status=206, body=DATA[:half],
+                  headers={"Content-Range": f"bytes 0-{half - 1}/{len(DATA)}"})
+    responses.add(responses.GET, URL, body=DATA)
+    assert download([URL], target) == SHA  # no hash known: the half must not be pinned
+    assert "Range" not in responses.calls[0].request.headers
+    assert [_status(c) for c in responses.calls] == [206, 200] and target.read_bytes() == DATA
+
+
+@responses.activate
+def test_download_only_206_to_plain_gets_fails_and_keeps_nothing(target: Path, sleeps: list[float]) -> None:
     responses.add(responses.GET, URL, status=206, body=DATA,
                   headers={"Content-Range": f"bytes 0-{len(DATA) - 1}/{len(DATA)}"})
-    assert download([URL], target, expected=GOOD) == SHA
+    with pytest.raises(DownloadError, match="a part is never taken for the whole file"):
+        download([URL], target, policy=RetryPolicy(attempts=2))
+    assert not target.exists()
 
 
 @responses.activate
@@ -369,6 +391,7 @@ def test_download_416_with_a_corrupt_part_starts_over_on_the_same_url(
     target: Path, sleeps: list[float]
 ) -> None:
     target.with_name(target.name + ".part").write_bytes(b"\0" * len(DATA))
+    _sidecar(target)
     _serve_ranges(URL, DATA)
     assert download([URL], target, expected=GOOD) == SHA
     assert [_status(c) for c in responses.calls] == [416, 200]
@@ -383,14 +406,30 @@ def test_download_part_longer_than_the_file_is_dropped(target: Path, sleeps: lis
 
 
 @responses.activate
-def test_download_disk_error_is_a_download_error_naming_the_folder(
+def test_download_disk_full_is_a_storage_error_naming_the_part(
     target: Path, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     responses.add(responses.GET, URL, body=DATA)
 
-    def disk_full(handle: object) -> None:
-        raise OSError(28, "No space left on device")
+    def disk_full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(stream.os, "write", disk_full)
+    monkeypatch.setattr(stream.os, "writev", disk_full)
+    with pytest.raises(StorageError, match=r"No space left on device: '.*data.tar.gz.part'; check free space") as info:
+        download([URL], target, expected=GOOD)
+    assert isinstance(info.value, OSError) and not target.exists()
+
+
+@responses.activate
+def test_download_failing_fsync_is_a_storage_error(
+    target: Path, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    responses.add(responses.GET, URL, body=DATA)
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(transfer, "_sync", disk_full)
-    with pytest.raises(DownloadError, match=r"No space left on device; check free space"):
+    with pytest.raises(StorageError, match=r"No space left on device; check free space"):
         download([URL], target, expected=GOOD)

@@ -11,7 +11,7 @@ import pytest
 
 from loaders import ChecksumMismatchError, manifest
 from loaders.registry import get
-from loaders.verify import Expected, check_file, gunzip_sha256, hash_file, stream_hasher
+from loaders.verify import Expected, check_file, gunzip_sha256, hash_file
 
 PAYLOAD = bytes(range(256)) * 64
 
@@ -115,32 +115,3 @@ def test_manifest_records_pins_and_detects_changes(tmp_path: Path, plain: Path) 
 def test_manifest_unreadable_is_ignored(tmp_path: Path) -> None:
     manifest.manifest_path(tmp_path).write_text("{not json", encoding="utf-8")
     assert manifest.read_manifest(tmp_path)["files"] == {}
-
-
-@pytest.mark.parametrize("threaded", [False, True])
-def test_stream_hasher_matches_hashlib(threaded: bool, plain: Path) -> None:
-    with stream_hasher(Expected(md5="0" * 32), threaded=threaded) as hasher:
-        hasher.update(PAYLOAD[:1000])
-        hasher.update_from_file(plain)
-        digests = hasher.hexdigests()
-    whole = PAYLOAD[:1000] + PAYLOAD
-    assert digests == {"sha256": hashlib.sha256(whole).hexdigest(), "md5": hashlib.md5(whole).hexdigest()}
-
-
-def test_stream_hasher_background_sync_survives_a_bad_descriptor(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from loaders import verify
-
-    monkeypatch.setattr(verify, "SYNC_EVERY_BYTES", 1000)
-    with open(tmp_path / "out.bin", "wb") as handle:
-        with stream_hasher(Expected(), threaded=True, sync_fd=handle.fileno()) as hasher:
-            for _ in range(5):
-                handle.write(PAYLOAD)
-                hasher.update(PAYLOAD)
-            good = hasher.hexdigests()
-    with stream_hasher(Expected(), threaded=True, sync_fd=987_654) as hasher:  # EBADF
-        for _ in range(5):
-            hasher.update(PAYLOAD)
-        bad_fd = hasher.hexdigests()
-    assert good == bad_fd == {"sha256": hashlib.sha256(PAYLOAD * 5).hexdigest()}
