@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import gzip
 import hashlib
 import importlib
@@ -23,7 +24,7 @@ from archive_factory import (
     write_zip,
 )
 
-from loaders.errors import ArchiveError, UnsafeArchiveError
+from loaders.errors import ArchiveError, StorageError, UnsafeArchiveError
 from loaders.extract import detect_kind, extract, is_extracted, manifest_path
 
 # The module, not the function of the same name that loaders/__init__ may export.
@@ -182,21 +183,84 @@ def test_extract_failure_midway_leaves_dest_as_before(
     assert (dest / "mine.txt").read_text() == "not the archive's"
 
 
-def test_extract_replaces_stale_leftovers_without_manifest(tmp_path: Path) -> None:
+def test_extract_refuses_entries_it_did_not_write_and_changes_nothing(tmp_path: Path) -> None:
     archive = write_honest(tmp_path, "tar.gz")
     dest = tmp_path / "out"
     (dest / "data" / "A").mkdir(parents=True)
-    (dest / "data" / "A" / "stale.png").write_bytes(b"half-written")
+    (dest / "data" / "A" / "stale.png").write_bytes(b"no manifest vouches for me")
     (dest / "top.txt").write_bytes(b"partial")
     staging = dest / f".extract-{archive.name}.tmp-dead"
     staging.mkdir()
     (staging / "junk").write_bytes(b"x")
+    before = {k: v for k, v in snapshot(dest).items() if not k.startswith(".extract-")}
 
-    extract(archive, dest)
+    with pytest.raises(ArchiveError, match=r"out/data, .*out/top.txt already exist\(s\) and no earlier "
+                       r"extraction of honest.tar.gz wrote it; nothing was changed"):
+        extract(archive, dest)
 
+    after = {k: v for k, v in snapshot(dest).items() if not k.endswith(".extract.lock")}
+    assert after == before and not is_extracted(archive, dest)
+    assert not staging.exists()  # our own staging leftovers are ours to clean
+
+
+def test_extract_keeps_the_users_files_in_a_folder_of_the_same_name(tmp_path: Path) -> None:
+    """Issue 9.3: an archive whose top folder is data/ must not delete the user's data/notes.txt."""
+    archive = write_tar(tmp_path / "a.tar.gz", [Member("data/x.txt", b"archive's")])
+    dest = tmp_path / "work"
+    (dest / "data").mkdir(parents=True)
+    (dest / "data" / "notes.txt").write_text("the user's notes")
+
+    with pytest.raises(ArchiveError, match=r"work/data already exist\(s\)"):
+        extract(archive, dest)
+    assert (dest / "data" / "notes.txt").read_text() == "the user's notes"
+    assert not (dest / "data" / "x.txt").exists()
+
+    elsewhere = tmp_path / "fresh"
+    assert extract(archive, elsewhere) == [elsewhere / "data"]
+    assert extract(archive, elsewhere) == [elsewhere / "data"]  # ours: idempotent
+    write_tar(archive, [Member("data/y.txt", b"v2")])
+    extract(archive, elsewhere)  # a new version replaces what our manifest lists
+    assert sorted(p.name for p in (elsewhere / "data").iterdir()) == ["y.txt"]
+
+
+def test_extract_interrupted_while_moving_entries_in_resumes_over_its_own_leftovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = write_honest(tmp_path, "tar.gz")
+    dest = tmp_path / "out"
+    real_replace, moved = os.replace, []
+
+    def cut_after_first(src: object, dst: object) -> None:
+        if ".extract-" in str(src):
+            if moved:
+                raise KeyboardInterrupt
+            moved.append(dst)
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(extract_module.os, "replace", cut_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        extract(archive, dest)
+    monkeypatch.setattr(extract_module.os, "replace", real_replace)
+    assert not is_extracted(archive, dest) and (dest / "data").exists()
+    extract(archive, dest)  # the pending manifest vouches for what the cut run moved in
     assert_honest_tree(dest)
-    assert not (dest / "data" / "A" / "stale.png").exists()
-    assert not staging.exists()
+
+
+def test_extract_disk_full_names_the_folder_and_leaves_dest_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = write_honest(tmp_path, "tar.gz")
+    dest = tmp_path / "out"
+    dest.mkdir()
+
+    def disk_full(fd: int, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(readers, "write_all", disk_full)
+    with pytest.raises(StorageError, match=rf"could not extract honest.tar.gz into {dest}: No space "
+                       r"left on device; free space there or extract into another folder"):
+        extract(archive, dest)
+    assert [p.name for p in dest.iterdir() if not p.name.endswith(".lock")] == []
 
 
 def test_extract_refuses_to_overwrite_itself(tmp_path: Path) -> None:
