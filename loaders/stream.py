@@ -121,7 +121,7 @@ class Stall:
         if self._bytes < self.min_bytes:
             raise Transient(
                 f"stalled after {received:,} bytes: only {self._bytes:,} bytes in "
-                f"{now - self._since:.0f} s (the stall rule wants {self.min_bytes:,} bytes per "
+                f"{round(now - self._since, 1):g} s (the stall rule wants {self.min_bytes:,} bytes per "
                 f"{self.window_s:g} s, see RetryPolicy.stall_bytes/stall_window_s)"
             )
         self._since, self._bytes = now, 0
