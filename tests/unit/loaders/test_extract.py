@@ -23,8 +23,11 @@ from archive_factory import (
     write_tar,
     write_zip,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from loaders.errors import ArchiveError, StorageError, UnsafeArchiveError
+from loaders import sniff_archive
+from loaders.errors import ArchiveError, LoaderError, StorageError, UnsafeArchiveError
 from loaders.extract import detect_kind, extract, is_extracted, manifest_path
 
 # The module, not the function of the same name that loaders/__init__ may export.
@@ -468,3 +471,78 @@ def test_extract_refuses_members_named_like_bookkeeping_files(tmp_path: Path, na
     with pytest.raises(UnsafeArchiveError, match="bookkeeping"):
         extract(archive, dest)
     assert not (dest / name).exists()
+
+
+_GZ = gzip.compress(b"line of text\n" * 200, mtime=0)
+
+
+def _mutated(blob: bytes) -> st.SearchStrategy[bytes]:
+    """``blob`` with a few bytes overwritten and maybe cut short or extended."""
+    flips = st.lists(st.tuples(st.integers(0, len(blob) - 1), st.integers(0, 255)), max_size=6)
+    return st.builds(
+        lambda changes, cut, tail: _apply(blob, changes)[:cut] + tail,
+        flips, st.integers(0, len(blob)), st.binary(max_size=16),
+    )
+
+
+def _apply(blob: bytes, changes: list[tuple[int, int]]) -> bytes:
+    out = bytearray(blob)
+    for at, value in changes:
+        out[at] = value
+    return bytes(out)
+
+
+@pytest.mark.fuzz
+@given(blob=st.one_of(_mutated(_GZ), st.binary(max_size=1024)))
+def test_fuzz_single_gz_gives_its_data_or_a_loader_error(
+    tmp_path_factory: pytest.TempPathFactory, blob: bytes
+) -> None:
+    box = tmp_path_factory.mktemp("gz")
+    archive = box / "notes.txt.gz"
+    archive.write_bytes(blob)
+    try:
+        entries = extract(archive, box / "dest", kind="gz")
+    except LoaderError:
+        entries = None
+    else:
+        assert entries == [box / "dest" / "notes.txt"]
+        assert (box / "dest" / "notes.txt").read_bytes() == gzip.decompress(blob)
+    assert {p.name for p in box.iterdir()} <= {"notes.txt.gz", "dest"}  # nothing written outside
+    leftovers = {p.name for p in (box / "dest").iterdir()} if (box / "dest").exists() else set()
+    assert leftovers <= {"notes.txt", ".notes.txt.gz.extract.lock", ".notes.txt.gz.extracted.json"}
+    assert ("notes.txt" in leftovers) == (entries is not None)
+
+
+@pytest.mark.fuzz
+@given(head=st.one_of(st.binary(max_size=600), _mutated(_GZ)))
+def test_fuzz_sniff_archive_never_raises_on_bytes(head: bytes) -> None:
+    assert sniff_archive(head) in (None, "gz", "tar.gz", "tar", "zip", "bz2", "xz")
+
+
+@pytest.mark.fuzz
+@settings(max_examples=max(settings.default.max_examples // 2, 1))  # an extraction per example
+@given(text=st.one_of(
+    st.binary(max_size=300).map(lambda b: b.decode("latin-1")),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                 lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                 max_leaves=12).map(json.dumps),
+    st.fixed_dictionaries({"format": st.just(1), "sha256": st.text(max_size=64),
+                           "complete": st.none() | st.booleans(),
+                           "top_level": st.lists(st.sampled_from(["..", "/etc", "a/b", "", "x", 7]))}
+                          ).map(json.dumps),
+))
+def test_fuzz_extraction_manifest_never_breaks_extract(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
+    box = tmp_path_factory.mktemp("m")
+    archive = write_tar(box / "a.tar", [Member("x/y.txt", b"y")], "tar")
+    dest = box / "dest"
+    dest.mkdir()
+    manifest_path(archive, dest).write_text(text, encoding="latin-1")
+    try:
+        extract(archive, dest)
+    except LoaderError:  # a hostile manifest may not vouch for a clash; it must not crash
+        assert not (dest / "x" / "y.txt").exists()
+    else:
+        assert (dest / "x" / "y.txt").read_bytes() == b"y"
+    assert {p.name for p in box.iterdir()} == {"a.tar", "dest"}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import logging
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from loaders import ChecksumMismatchError, manifest
 from loaders.registry import get
@@ -115,3 +118,50 @@ def test_manifest_records_pins_and_detects_changes(tmp_path: Path, plain: Path) 
 def test_manifest_unreadable_is_ignored(tmp_path: Path) -> None:
     manifest.manifest_path(tmp_path).write_text("{not json", encoding="utf-8")
     assert manifest.read_manifest(tmp_path)["files"] == {}
+
+
+_RECORD = {"sha256": hashlib.sha256(PAYLOAD).hexdigest(), "size_bytes": len(PAYLOAD),
+           "mtime_ns": 0, "pinned": True, "source": "https://data.example/data.bin"}
+_MANIFEST_TEXT = json.dumps({"version": 1, "files": {"data.bin": _RECORD}})
+
+
+def _json_values() -> st.SearchStrategy[object]:
+    return st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=70),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+        max_leaves=10,
+    )
+
+
+@pytest.mark.fuzz
+@given(raw=st.one_of(
+    st.binary(max_size=400),
+    st.builds(lambda at, value: _MANIFEST_TEXT[:at] + value + _MANIFEST_TEXT[at + 1:],
+              st.integers(0, len(_MANIFEST_TEXT) - 1), st.text(max_size=3)).map(str.encode),
+    st.builds(lambda record: json.dumps({"version": 1, "files": {"data.bin": record}}),
+              st.dictionaries(st.sampled_from(sorted(_RECORD)), _json_values())).map(str.encode),
+    st.just(b"[" * 100_000),
+))
+def test_fuzz_manifest_reader_gives_records_or_nothing(
+    tmp_path_factory: pytest.TempPathFactory, raw: bytes
+) -> None:
+    """Random and mutated manifests: a well-formed record or none, never another exception."""
+    folder = tmp_path_factory.mktemp("manifest")
+    (folder / "data.bin").write_bytes(PAYLOAD)
+    manifest.manifest_path(folder).write_bytes(raw)
+    data = manifest.read_manifest(folder)
+    assert isinstance(data, dict) and isinstance(data["files"], dict)
+    record = manifest.file_record(folder, "data.bin")
+    assert record is None or (isinstance(record["sha256"], str) and type(record["size_bytes"]) is int)
+    pinned = manifest.pinned_sha256(folder, "data.bin")
+    assert pinned is None or len(pinned) == 64
+    manifest.is_unchanged(folder, "data.bin", None)
+    try:  # a well-formed pin is a usable hash: the file verifies against it or not
+        check_file(folder / "data.bin", Expected(sha256=pinned))
+    except ChecksumMismatchError:
+        assert pinned != hashlib.sha256(PAYLOAD).hexdigest()
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+    manifest.record_file(folder, "data.bin", sha256=digest, pinned=True)
+    assert manifest.is_unchanged(folder, "data.bin", digest)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["data.bin", manifest.MANIFEST_NAME, f"{manifest.MANIFEST_NAME}.lock"])
