@@ -159,33 +159,33 @@ def copy_response(
     stall = Stall(policy)
     batch: list[bytes] = []
     batched = received = 0
-    while True:
-        try:
-            chunk = raw.read1(policy.chunk_bytes, decode_content=False)
-        except READ_ERRORS as err:
-            if batch:  # keep what arrived: the retry resumes after it
+    try:
+        while True:
+            try:
+                chunk = raw.read1(policy.chunk_bytes, decode_content=False)
+            except READ_ERRORS as err:
+                raise Transient(
+                    f"connection lost after {received_before + received:,} bytes: {err}"
+                ) from err
+            if not chunk:
+                break
+            if received == 0 and first_chunk is not None:
+                first_chunk(chunk)
+            received += len(chunk)
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= policy.chunk_bytes:
                 sink.put(batch)
-            raise Transient(f"connection lost after {received_before + received:,} bytes: {err}") from err
-        if not chunk:
-            break
-        if received == 0 and first_chunk is not None:
-            first_chunk(chunk)
-        received += len(chunk)
-        batch.append(chunk)
-        batched += len(chunk)
-        if batched >= policy.chunk_bytes:
-            sink.put(batch)
-            batch, batched = [], 0
-        if progress is not None:
-            progress(len(chunk))
-        if limit is not None and received > limit:
-            break
-        try:
+                batch, batched = [], 0
+            if progress is not None:
+                progress(len(chunk))
+            if limit is not None and received > limit:
+                break
             stall.add(len(chunk), received_before + received)
-        except Transient:
-            if batch:
-                sink.put(batch)
-            raise
+    except (Transient, KeyboardInterrupt):
+        if batch:  # keep what arrived: the retry, or the same command run again, resumes after it
+            sink.put(batch)
+        raise
     if batch:
         sink.put(batch)
     return received
