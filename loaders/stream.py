@@ -8,7 +8,9 @@ batches of about ``chunk_bytes`` go to a :class:`Sink` thread that writes them w
 ``os.writev`` and feeds the hashers. ``recv``, ``writev`` and ``hashlib`` (on buffers over
 2 KiB) all release the GIL, so the socket, the page cache and sha256 keep both cores busy.
 Each chunk is copied once from the socket and once into the page cache; nothing is fsynced
-here: the caller syncs once, at the end.
+here: the caller syncs once, at the end. The bytes are kept as sent: we ask for
+``Accept-Encoding: identity``, and a server that still answers ``Content-Encoding: gzip`` is
+nearly always one that labels a ``.gz`` file so (its bytes are the file the hash is of).
 
 The stall rule: while bytes arrive, fewer than ``RetryPolicy.stall_bytes`` within any
 ``RetryPolicy.stall_window_s`` (default 1 KiB in 30 s) ends the attempt as a

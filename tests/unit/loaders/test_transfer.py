@@ -13,9 +13,12 @@ import pytest
 import requests
 import responses
 import urllib3
+from hypothesis import given
+from hypothesis import strategies as st
 from responses import Call
 
 from loaders import DownloadError, StorageError, stream, transfer
+from loaders.partfile import PartFile
 from loaders.retry import retry_after_s
 from loaders.transfer import RetryPolicy, download
 from loaders.verify import Expected
@@ -433,3 +436,51 @@ def test_download_failing_fsync_is_a_storage_error(
     monkeypatch.setattr(transfer, "_sync", disk_full)
     with pytest.raises(StorageError, match=r"No space left on device; check free space"):
         download([URL], target, expected=GOOD)
+
+
+@responses.activate
+def test_download_keeps_a_gz_served_with_content_encoding_gzip_as_sent(target: Path, sleeps: list[float]) -> None:
+    import gzip
+
+    blob = gzip.compress(DATA, mtime=0)
+    responses.add(responses.GET, URL, body=blob, headers={"Content-Encoding": "gzip"})
+    assert download([URL], target, expected=Expected(sha256=hashlib.sha256(blob).hexdigest())) == hashlib.sha256(blob).hexdigest()
+    assert target.read_bytes() == blob
+
+
+@responses.activate
+def test_download_resume_without_a_validator_starts_over(target: Path, sleeps: list[float]) -> None:
+    """Issue 9.1: a part with no stored validator cannot be checked against the server's file."""
+    target.with_name(target.name + ".part").write_bytes(DATA[:40_000])
+    _serve_ranges(URL, DATA)
+    assert download([URL], target, expected=GOOD) == SHA
+    assert "Range" not in responses.calls[0].request.headers
+
+
+@pytest.mark.parametrize(("etag", "content_range"), [
+    ('"v2"', f"bytes 40000-{len(DATA) - 1}/{len(DATA)}"),        # another version
+    ('"v1"', f"bytes 40000-{len(DATA) - 2}/{len(DATA) - 1}"),    # another total
+    ('"v1"', f"bytes 40000-50000/{len(DATA)}"),                  # not to the end
+    ('"v1"', None),                                              # no Content-Range
+])
+@responses.activate
+def test_download_206_that_does_not_continue_the_part_starts_over(
+    target: Path, sleeps: list[float], etag: str, content_range: str | None
+) -> None:
+    target.with_name(target.name + ".part").write_bytes(DATA[:40_000])
+    _sidecar(target)
+    headers = {"ETag": etag} | ({"Content-Range": content_range} if content_range else {})
+    responses.add(responses.GET, URL, status=206, body=b"x" * 1000, headers=headers)
+    responses.add(responses.GET, URL, body=DATA, headers={"ETag": '"v1"'})
+    assert download([URL], target) == SHA  # no hash: only the rule stands between us and a splice
+    assert "Range" not in responses.calls[1].request.headers
+    assert target.read_bytes() == DATA
+
+
+@pytest.mark.fuzz
+@given(raw=st.binary(max_size=200) | st.text(max_size=120).map(str.encode))
+def test_fuzz_part_sidecar_gives_a_validator_or_none(tmp_path_factory: pytest.TempPathFactory, raw: bytes) -> None:
+    target = tmp_path_factory.mktemp("part") / "data.bin"
+    target.with_name(".data.bin.part.json").write_bytes(raw)
+    stored = PartFile(target).load(URL)
+    assert stored is None or (stored.url == URL and isinstance(stored.if_range, str))
