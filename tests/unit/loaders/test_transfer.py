@@ -484,3 +484,21 @@ def test_fuzz_part_sidecar_gives_a_validator_or_none(tmp_path_factory: pytest.Te
     target.with_name(".data.bin.part.json").write_bytes(raw)
     stored = PartFile(target).load(URL)
     assert stored is None or (stored.url == URL and isinstance(stored.if_range, str))
+
+
+def test_stall_rule_counts_bytes_per_window() -> None:
+    from loaders.connection import Transient
+    from loaders.stream import Stall
+
+    now = [0.0]
+    stall = Stall(RetryPolicy(stall_bytes=1024, stall_window_s=30), clock=lambda: now[0])
+    for _ in range(29):  # 1 byte a second: nothing to say until the window is over
+        now[0] += 1
+        stall.add(1, 0)
+    now[0] += 1
+    with pytest.raises(Transient, match=r"stalled after 5 bytes: only 30 bytes in 30 s"):
+        stall.add(1, 5)
+    fast = Stall(RetryPolicy(stall_bytes=1024, stall_window_s=30), clock=lambda: now[0])
+    for _ in range(100):  # 2 KiB per 30 s window is no stall
+        now[0] += 1
+        fast.add(70, 0)
