@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
 import re
 import socket
 from pathlib import Path
@@ -502,3 +503,20 @@ def test_stall_rule_counts_bytes_per_window() -> None:
     for _ in range(100):  # 2 KiB per 30 s window is no stall
         now[0] += 1
         fast.add(70, 0)
+
+
+@pytest.mark.parametrize("write_on_thread", [True, False])
+def test_sink_writes_and_hashes_in_order_either_way(tmp_path: Path, write_on_thread: bool) -> None:
+    from loaders.stream import Sink
+
+    path = tmp_path / "out.part"
+    hashers = {"sha256": hashlib.sha256()}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        sink = Sink(fd, path, hashers, write_on_thread=write_on_thread)
+        for start in range(0, len(DATA), 3000):
+            sink.put([DATA[start:start + 1000], DATA[start + 1000:start + 3000]])
+        sink.finish()
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == DATA and hashers["sha256"].hexdigest() == SHA
