@@ -110,3 +110,8 @@ def _acquire(
             "wait for it to finish, or stop it and retry (the lock is released when that "
             "process exits)"
         ) from err
+
+
+# The former name, still used by code written against it (datasets' text and shard caches):
+# the same helper, not a second one.
+resource_lock = locked
