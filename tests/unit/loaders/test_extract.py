@@ -255,13 +255,16 @@ def test_extract_disk_full_names_the_folder_and_leaves_dest_as_it_was(
     archive = write_honest(tmp_path, "tar.gz")
     dest = tmp_path / "out"
     dest.mkdir()
+    real_open = os.open
 
-    def disk_full(fd: int, data: bytes) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def disk_full(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        if "/.extract-" in os.fspath(path) and flags & os.O_CREAT:  # a new file in the staging folder
+            raise OSError(errno.ENOSPC, "No space left on device", os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(readers, "write_all", disk_full)
+    monkeypatch.setattr(os, "open", disk_full)
     with pytest.raises(StorageError, match=rf"could not extract honest.tar.gz into {dest}: No space "
-                       r"left on device; free space there or extract into another folder"):
+                       r"left on device.*; free space there or extract into another folder"):
         extract(archive, dest)
     assert [p.name for p in dest.iterdir() if not p.name.endswith(".lock")] == []
 
