@@ -57,4 +57,15 @@ class LockTimeoutError(LoaderError, TimeoutError):
 
 
 class StorageError(LoaderError, OSError):
-    """The local disk refused a write: full, read-only or not permitted; the message names the path."""
+    """The local disk refused a write: full, read-only or not permitted; the message names the path.
+
+    ``errno`` is the one of the failed call (``errno.ENOSPC``…), so callers can tell a full disk
+    from a read-only one; ``str()`` is the message alone.
+    """
+
+    @classmethod
+    def of(cls, message: str, err: OSError) -> StorageError:
+        """Return a StorageError saying ``message``, with the ``errno`` of ``err``."""
+        error = cls(message)
+        error.errno = err.errno
+        return error

@@ -226,9 +226,9 @@ def extract(
         if isinstance(err, (StorageError, TimeoutError)) or err.errno not in _DISK_ERRNOS:
             raise
         where = f" (writing {err.filename})" if err.filename else ""
-        raise StorageError(
+        raise StorageError.of(
             f"could not extract {archive.name} into {dest}: {err.strerror}{where}; free space "
-            f"there or extract into another folder; {dest} is as it was"
+            f"there or extract into another folder; {dest} is as it was", err
         ) from err
 
 

@@ -89,9 +89,9 @@ def locked(
     except LockTimeoutError:  # a TimeoutError, hence an OSError: not a storage problem
         raise
     except OSError as err:
-        raise StorageError(
+        raise StorageError.of(
             f"cannot create the lock file {lock_file} ({err.strerror or err}) for {what}: "
-            f"{lock_file.parent} is not writable; make it writable, or use a writable folder"
+            f"{lock_file.parent} is not writable; make it writable, or use a writable folder", err
         ) from err
     try:
         yield lock_file

@@ -102,10 +102,10 @@ def download(
                 if number < len(urls):  # the last one's reason is in the final error
                     log.warning("%s failed: %s; trying the next URL", url, failure)
             except OSError as err:  # the local disk, not the server: another URL will not help
-                raise StorageError(
+                raise StorageError.of(
                     f"could not write {target.name} in {target.parent}: {err}; check free space "
                     "and permissions there, or use another cache folder (root= / --root / "
-                    "DATAFERRY_HOME); a partial download is kept and resumed next time"
+                    "DATAFERRY_HOME); a partial download is kept and resumed next time", err
                 ) from err
     finally:
         if own_session:

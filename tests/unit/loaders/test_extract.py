@@ -264,8 +264,9 @@ def test_extract_disk_full_names_the_folder_and_leaves_dest_as_it_was(
 
     monkeypatch.setattr(os, "open", disk_full)
     with pytest.raises(StorageError, match=rf"could not extract honest.tar.gz into {dest}: No space "
-                       r"left on device.*; free space there or extract into another folder"):
+                       r"left on device.*; free space there or extract into another folder") as info:
         extract(archive, dest)
+    assert info.value.errno == errno.ENOSPC and str(info.value).startswith("could not extract")
     assert [p.name for p in dest.iterdir() if not p.name.endswith(".lock")] == []
 
 

@@ -422,7 +422,7 @@ def test_download_disk_full_is_a_storage_error_naming_the_part(
     monkeypatch.setattr(stream.os, "writev", disk_full)
     with pytest.raises(StorageError, match=r"No space left on device: '.*data.tar.gz.part'; check free space") as info:
         download([URL], target, expected=GOOD)
-    assert isinstance(info.value, OSError) and not target.exists()
+    assert info.value.errno == errno.ENOSPC and not target.exists()
 
 
 @responses.activate
