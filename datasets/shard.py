@@ -2,13 +2,15 @@
 
 SOURCE is a packed cache folder (with ``manifest.json``), a ``CLASS/*.png`` image folder, an
 image archive (``.tar.gz``/``.tgz``/``.tar``/``.zip``), a text file (CSV/TSV/JSONL: token ids
-with a vocabulary built from it, stored in the index) or a registry name (``letters``,
-``notmnist``, ``mnist``...). OUT is a folder or ``s3://bucket/prefix``.
+with a vocabulary built from it, stored in the index) or a dataset name: any name of
+``datasets.catalog`` when that module exists (``--split``), else ``letters``, ``notmnist``,
+``notmnist-large`` (all images) and ``mnist``, ``fashion-mnist``, ``kmnist`` (``--split``). OUT is a folder or ``s3://bucket/prefix``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import re
 import sys
@@ -65,13 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=2, help="writer threads (default 2)")
     parser.add_argument("--verify", metavar="URL", help="check every shard of the pack at URL")
     parser.add_argument("--endpoint-url", help="an S3-compatible endpoint for s3:// URLs")
+    parser.add_argument("--split", default="train",
+                        help="the split of a catalog name (default train; letters: all)")
     parser.add_argument("--root", help="the cache home for registry names and packed caches")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
 
-def open_source(source: str, *, root: str | None = None) -> tuple[Any, dict[str, Any]]:
+def open_source(source: str, *, root: str | None = None,
+                split: str = "train") -> tuple[Any, dict[str, Any]]:
     """Open SOURCE as a map-style dataset; return it and extra index keys (a vocabulary).
 
     Raises:
@@ -92,12 +97,18 @@ def open_source(source: str, *, root: str | None = None) -> tuple[Any, dict[str,
         text = TextClassificationDataset.from_file(path)
         text.vocab = text.build_vocab()
         return text, {"vocab": text.vocab.state_dict()}
+    try:  # the catalog (datasets/catalog.py) opens every registry name when it is there
+        catalog = importlib.import_module("datasets.catalog")
+    except ImportError:
+        catalog = None
+    if catalog is not None and source in catalog.names():
+        return catalog.open_dataset(source, root, split=split, download=True), {}
     if source in _NOTMNIST:
         return NotMNIST(root, split="all", download=True, variant=_NOTMNIST[source]), {}
     if source in _IDX_NAMES:
         import datasets
 
-        return getattr(datasets, _IDX_NAMES[source])(root, split="train", download=True), {}
+        return getattr(datasets, _IDX_NAMES[source])(root, split=split, download=True), {}
     raise DatasetNotFoundError(
         f"SOURCE {source!r} is not a folder, archive or text file, nor one of "
         f"{sorted([*_NOTMNIST, *_IDX_NAMES])}; check the path")
@@ -116,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.verify is not None:
             return _verify(args.verify, args.endpoint_url, progress)
-        dataset, extra = open_source(args.source, root=args.root)
+        dataset, extra = open_source(args.source, root=args.root, split=args.split)
         index = write_shards(dataset, args.out, shard_size_bytes=args.shard_size,
                              workers=args.workers, extra=extra, source=args.source,
                              progress=progress, endpoint_url=args.endpoint_url)
