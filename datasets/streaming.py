@@ -132,6 +132,11 @@ class StreamingDataset(Dataset[Any]):
         self._pair = "label" in names and len(names) == 2
         self._input = next((n for n in names if n != "label"), "")
 
+    def __getstate__(self) -> dict[str, Any]:  # workers (spawn too) reopen shards themselves
+        state = dict(self.__dict__)
+        state.update(_open=OrderedDict(), _order=None)
+        return state
+
     @property
     def classes(self) -> list[Any] | None:
         """Class names from the index (label ``i`` is ``classes[i]``)."""

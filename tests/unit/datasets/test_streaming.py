@@ -234,3 +234,13 @@ def test_getitems_matches_getitem(pack: tuple[Path, Images], tmp_path: Path) -> 
     loader = torch.utils.data.DataLoader(ds, batch_size=64, sampler=StreamingSampler(ds))
     labels = torch.cat([y for _, y in loader])
     assert sorted(labels.tolist()) == sorted(pack[1].targets.tolist())
+
+
+def test_pickled_dataset_leaves_open_shards_behind(pack: tuple[Path, Images], tmp_path: Path) -> None:
+    import pickle
+
+    ds = _open(pack[0], tmp_path)
+    x, _ = ds[3]
+    copy = pickle.loads(pickle.dumps(ds))
+    assert not copy._open and len(ds._open) == 1
+    assert torch.equal(copy[3][0], x)
