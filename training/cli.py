@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", metavar="URL", help="train on a sharded pack streamed from a "
                    "folder, http(s):// or s3:// URL (python -m datasets.shard writes one)")
     p.add_argument("--stream-test", metavar="URL", help="the test pack for --stream")
+    p.add_argument("--endpoint-url", metavar="URL", help="an S3-compatible endpoint for s3:// "
+                   "--stream URLs (MinIO, Ceph, R2...)")
     p.add_argument("--num-workers", type=non_negative_int, default=0,
                    help="DataLoader worker processes (default 0)")
     add_run_arguments(p, epochs=5, lr=None, batch_size=128,
@@ -154,7 +156,8 @@ def _stream_run(args: argparse.Namespace) -> _Run:
     from training.stream_data import stream_loaders
 
     data = stream_loaders(args.stream, test_url=args.stream_test, cache_dir=args.root,
-                          batch_size=args.batch_size, num_workers=args.num_workers, seed=args.seed)
+                          batch_size=args.batch_size, num_workers=args.num_workers, seed=args.seed,
+                          endpoint_url=args.endpoint_url)
     k, init = len(data.classes), "zeros" if args.optimizer == "lbfgs" else "uniform"
     if args.model == "linear":
         return _Run(LinearRegression(data.in_features, k, init=init), OneHotMSELoss(k), data.train,

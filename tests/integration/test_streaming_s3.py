@@ -66,3 +66,20 @@ def test_tampered_s3_shard_is_named(tmp_path: Path, s3_endpoint: str) -> None:
     with pytest.raises(ShardError, match="shard-00001.bin from s3://packs/t/shard-00001.bin failed"):
         ds[60]
     assert main(["--verify", "s3://packs/t", "--endpoint-url", s3_endpoint]) == 1
+
+
+@pytest.mark.integration
+def test_fit_streams_s3_with_endpoint_url(tmp_path: Path, s3_endpoint: str) -> None:
+    import json
+
+    from training.cli import main as training_main
+
+    source = IdImages(200)
+    source.targets = source.targets % 4  # 4 classes; the run only has to read and train
+    write_shards(source, "s3://packs/fit", shard_size_bytes=72 * 50, endpoint_url=s3_endpoint)
+    args = ["fit", "--stream", "s3://packs/fit", "--endpoint-url", s3_endpoint, "--epochs", "1",
+            "--batch-size", "50", "--device", "cpu", "--root", str(tmp_path / "home"), "-q",
+            "--out", str(tmp_path / "run")]
+    assert training_main(args) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["dataset"] == "s3://packs/fit" and metrics["test_count"] == 200
