@@ -19,6 +19,7 @@ import requests
 
 from datasets.errors import ShardError
 from loaders.errors import ChecksumMismatchError, DownloadError
+from loaders.retry import RetryPolicy
 from loaders.transfer import download
 from loaders.verify import Expected, check_file
 
@@ -27,8 +28,11 @@ log = logging.getLogger(__name__)
 TIMEOUT_S = (10.0, 60.0)
 
 
-def open_store(url: str | os.PathLike[str], *, endpoint_url: str | None = None) -> Store:
+def open_store(url: str | os.PathLike[str], *, endpoint_url: str | None = None,
+               retry: RetryPolicy | None = None) -> Store:
     """Return the store for a folder, ``file://``, ``http(s)://`` or ``s3://bucket/prefix`` URL.
+
+    ``retry`` sets the timeouts, retries and stall rule of HTTP(S) fetches (S3 uses boto3's).
 
     Example:
         >>> open_store("s3://bucket/packs/letters").describe("index.json")
@@ -37,7 +41,7 @@ def open_store(url: str | os.PathLike[str], *, endpoint_url: str | None = None) 
     text = os.fspath(url)
     scheme = urlparse(text).scheme
     if scheme in ("http", "https"):
-        return HttpStore(text.rstrip("/"))
+        return HttpStore(text.rstrip("/"), retry=retry)
     if scheme == "s3":
         parsed = urlparse(text)
         return S3Store(parsed.netloc, parsed.path.strip("/"), endpoint_url=endpoint_url)
@@ -112,8 +116,8 @@ class LocalStore(Store):
 
 
 class HttpStore(Store):
-    def __init__(self, base: str) -> None:
-        self.base = base
+    def __init__(self, base: str, *, retry: RetryPolicy | None = None) -> None:
+        self.base, self.retry = base, retry
         self.session = requests.Session()
 
     def describe(self, name: str) -> str:
@@ -122,7 +126,9 @@ class HttpStore(Store):
     def read_bytes(self, name: str) -> bytes | None:
         url = self.describe(name)
         try:
-            response = self.session.get(url, timeout=TIMEOUT_S)
+            timeout = (TIMEOUT_S if self.retry is None
+                       else (self.retry.connect_timeout_s, self.retry.read_timeout_s))
+            response = self.session.get(url, timeout=timeout)
         except requests.RequestException as err:
             raise ShardError(f"cannot read {url}: {err}; check the URL and the network") from err
         if response.status_code == 404:
@@ -133,13 +139,13 @@ class HttpStore(Store):
 
     def fetch(self, name: str, target: Path, expected: Expected, *, progress: bool = False) -> None:
         download([self.describe(name)], target, expected=expected, progress=progress,
-                 session=self.session)
+                 session=self.session, policy=self.retry)
 
     def __getstate__(self) -> dict[str, Any]:  # DataLoader workers get a fresh session
-        return {"base": self.base}
+        return {"base": self.base, "retry": self.retry}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["base"])  # type: ignore[misc]
+        self.__init__(state["base"], retry=state["retry"])  # type: ignore[misc]
 
 
 class S3Store(Store):

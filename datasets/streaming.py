@@ -50,6 +50,7 @@ from datasets.shardformat import (
 from datasets.storage import open_store
 from datasets.streamorder import EpochOrder, length, rank_positions, remaining_after
 from loaders.cache import cache_root
+from loaders.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class StreamingDataset(Dataset[Any]):
         endpoint_url: an S3-compatible endpoint for ``s3://``.
         decode: decode encoded JPEG/PNG ``bytes`` fields to uint8 tensors.
         progress: a tqdm bar per fetched shard.
+        retry: timeouts, retries and the stall rule of ``http(s)://`` fetches
+            (:class:`loaders.RetryPolicy`; default: its defaults).
 
     Raises:
         DatasetNotFoundError: no ``index.json`` at ``url``.
@@ -105,11 +108,12 @@ class StreamingDataset(Dataset[Any]):
                  cache_limit: int | None = None, shuffle: bool = True, seed: int = 0,
                  block_shards: int = 4, transform: Transform | None = None,
                  target_transform: Transform | None = None, prefetch: int = 2,
-                 endpoint_url: str | None = None, decode: bool = True, progress: bool = False) -> None:
+                 endpoint_url: str | None = None, decode: bool = True, progress: bool = False,
+                 retry: RetryPolicy | None = None) -> None:
         if block_shards < 1 or prefetch < 0:
             raise ValueError(f"block_shards should be >= 1 and prefetch >= 0, but got "
                              f"block_shards={block_shards}, prefetch={prefetch}")
-        store = open_store(url, endpoint_url=endpoint_url)
+        store = open_store(url, endpoint_url=endpoint_url, retry=retry)
         raw = store.read_bytes(INDEX_FILE)
         if raw is None:
             raise DatasetNotFoundError(f"no {INDEX_FILE} at {store.describe(INDEX_FILE)}; write a "

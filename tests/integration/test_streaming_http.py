@@ -16,6 +16,7 @@ from loopback_server import LoopbackServer
 from stream_pack import make_pack, serve_pack, shard_bytes, shard_requests
 
 from datasets import ShardError, StreamingDataset, StreamingSampler
+from loaders import RetryPolicy, transfer
 
 REPO = Path(__file__).resolve().parents[2]
 READER = Path(__file__).with_name("stream_reader.py")
@@ -53,6 +54,31 @@ def test_faults_are_survived_and_second_epoch_is_local(
     again = StreamingDataset(url, cache_dir=tmp_path / "cache")  # a new process, same cache
     assert sorted(_epoch(again, 2)) == list(range(480))
     assert shard_requests(loopback_server, tmp_path / "pack") == requests_after_first
+
+
+@pytest.mark.integration
+def test_server_that_stops_mid_shard_is_cut_by_the_stall_rule_and_resumed(
+    tmp_path: Path, loopback_server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = make_pack(tmp_path / "pack")
+    # 256 bytes, then silence for 2 s per write: under 1 KiB per 0.3 s is a stall
+    url = serve_pack(loopback_server, tmp_path / "pack",
+                     behaviours={"shard-00003.bin": {"chunk_bytes": 256, "delay_s": 2.0}})
+    waits: list[float] = []
+
+    def server_recovers(seconds: float) -> None:
+        waits.append(seconds)
+        loopback_server.behaviours["/pack/shard-00003.bin"].delay_s = 0.0
+
+    monkeypatch.setattr(transfer, "_sleep", server_recovers)
+    policy = RetryPolicy(stall_bytes=1024, stall_window_s=0.3, backoff_s=0.01)
+    ds = StreamingDataset(url, cache_dir=tmp_path / "cache", retry=policy, prefetch=0)
+    started = time.monotonic()
+    x, y = ds[3 * 40 + 5]
+    assert torch.equal(x, source.data[125]) and y == 125
+    assert time.monotonic() - started < 5 and len(waits) == 1
+    stats = loopback_server.stats("/pack/shard-00003.bin")
+    assert stats.ranges[0] is None and stats.ranges[1] == "bytes=512-"  # resumed, not restarted
 
 
 @pytest.mark.integration

@@ -244,3 +244,31 @@ def test_pickled_dataset_leaves_open_shards_behind(pack: tuple[Path, Images], tm
     copy = pickle.loads(pickle.dumps(ds))
     assert not copy._open and len(ds._open) == 1
     assert torch.equal(copy[3][0], x)
+
+
+@responses.activate
+def test_retry_policy_reaches_http_fetches_and_workers(
+    pack: tuple[Path, Images], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import pickle
+
+    from loaders import RetryPolicy, transfer
+
+    monkeypatch.setattr(transfer, "_sleep", lambda s: None)
+    folder, source = pack
+    base = "https://store.example/pack"
+    responses.get(f"{base}/index.json", body=(folder / "index.json").read_bytes())
+    for _ in range(2):
+        responses.get(f"{base}/shard-00001.bin", status=503)
+    responses.get(f"{base}/shard-00001.bin", body=(folder / "shard-00001.bin").read_bytes())
+    policy = RetryPolicy(attempts=2)
+    ds = StreamingDataset(base, cache_dir=tmp_path / "c", prefetch=0, retry=policy)
+    assert pickle.loads(pickle.dumps(ds)).cache.store.retry == policy  # workers keep it
+    # 2 attempts per fetch (the default 4 would get through in one): the first fetch fails on
+    # two 503s, the shard is fetched once more and succeeds
+    with caplog.at_level(logging.WARNING, logger="datasets.shardcache"):
+        x, _ = ds[25]
+    assert torch.equal(x, source.data[25])
+    assert "fetching it again once" in caplog.text
+    assert len([c for c in responses.calls if c.request.url.endswith("shard-00001.bin")]) == 3
