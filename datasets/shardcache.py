@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from datasets.errors import ShardError
+from datasets.shardformat import ShardTable
 from datasets.storage import Store
 from loaders.errors import DownloadError
 from loaders.lock import resource_lock
@@ -35,16 +36,16 @@ class ShardCache:
 
     Args:
         store: where the shards are.
-        shards: the index's shard entries (name, size_bytes, sha256).
+        shards: the index's shard table.
         folder: this pack's cache folder.
         cache_limit: bytes the folder may hold (``None``: no limit).
         prefetch_threads: background fetches at a time.
         progress: a tqdm bar per fetched shard.
     """
 
-    def __init__(self, store: Store, shards: Sequence[dict[str, Any]], folder: Path, *,
+    def __init__(self, store: Store, shards: ShardTable, folder: Path, *,
                  cache_limit: int | None, prefetch_threads: int = 2, progress: bool = False) -> None:
-        self.store, self.shards, self.folder = store, list(shards), folder
+        self.store, self.shards, self.folder = store, shards, folder
         self.cache_limit, self.progress = cache_limit, progress
         self.prefetch_threads = prefetch_threads
         self.fetched_bytes = 0
@@ -66,13 +67,13 @@ class ShardCache:
         return self._ensure(k)
 
     def _ensure(self, k: int) -> Path:
-        target = self.folder / self.shards[k]["name"]
+        target = self.folder / self.shards.name(k)
         if _touch(target):
             return target
         with resource_lock(target):
             if _touch(target):
                 return target
-            self._evict(incoming=self.shards[k]["size_bytes"], fetching=k)
+            self._evict(incoming=int(self.shards.size_bytes[k]), fetching=k)
             self._fetch(k, target)
         self._evict(incoming=0, fetching=k)  # concurrent fetches may each have made room for one
         return target
@@ -86,11 +87,11 @@ class ShardCache:
             self._pool_pid, self._inflight = os.getpid(), {}
         for k in shards:
             done = k in self._inflight and self._inflight[k].done()
-            if (k not in self._inflight or done) and not (self.folder / self.shards[k]["name"]).exists():
+            if (k not in self._inflight or done) and not (self.folder / self.shards.name(k)).exists():
                 self._inflight[k] = self._pool.submit(self._ensure, k)
 
     def _fetch(self, k: int, target: Path) -> None:
-        shard = self.shards[k]
+        shard = self.shards.entry(k)
         expected = Expected(size_bytes=shard["size_bytes"], sha256=shard["sha256"])
         url = self.store.describe(shard["name"])
         for attempt in (1, 2):
@@ -113,7 +114,7 @@ class ShardCache:
     def _evict(self, *, incoming: int, fetching: int) -> None:
         if self.cache_limit is None:
             return
-        keep = {self.shards[k]["name"] for k in {*self.keep, fetching}}
+        keep = {self.shards.name(k) for k in {*self.keep, fetching}}
         with resource_lock(self.folder / ".evict"):
             files = []
             for path in self.folder.glob("shard-*.bin"):

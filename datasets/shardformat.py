@@ -183,6 +183,56 @@ def parse_index(text: str | bytes, url: str) -> dict[str, Any]:
     return index
 
 
+class ShardTable:
+    """The index's shard list as numpy arrays, for readers of packs of 100,000+ shards.
+
+    About 56 bytes per shard (count, start, size, 32-byte sha256; names only when they are not
+    ``shard-00000.bin``...), where the parsed JSON dicts take about 500.
+
+    Args:
+        shards: the index's shard entries (``name``, ``start``, ``count``, ``size_bytes``,
+            ``sha256``), already checked by :func:`parse_index`.
+
+    Example:
+        >>> table = ShardTable([{"name": "shard-00000.bin", "start": 0, "count": 3,
+        ...                      "size_bytes": 99, "sha256": "ab" * 32}])
+        >>> table.name(0), int(table.starts[1]), table.entry(0)["sha256"][:4]
+        ('shard-00000.bin', 3, 'abab')
+    """
+
+    def __init__(self, shards: Sequence[Mapping[str, Any]]) -> None:
+        n = len(shards)
+        self.counts = np.fromiter((s["count"] for s in shards), dtype=np.int64, count=n)
+        self.starts = np.zeros(n + 1, dtype=np.int64)  # starts[n] is the sample count
+        np.cumsum(self.counts, out=self.starts[1:])
+        self.size_bytes = np.fromiter((s["size_bytes"] for s in shards), dtype=np.int64, count=n)
+        # uint8 rows, not "S32": numpy strips the trailing NUL bytes of S strings
+        try:
+            digests = b"".join(bytes.fromhex(s["sha256"]) for s in shards)
+        except ValueError as err:
+            raise ShardError(f"a shard's sha256 is not hex ({err}); the index is damaged, "
+                             "write the pack again") from err
+        if len(digests) != 32 * n:
+            raise ShardError("a shard's sha256 is not 64 hex digits; the index is damaged, "
+                             "write the pack again")
+        self.sha256 = np.frombuffer(digests, dtype=np.uint8).reshape(n, 32)
+        names = [s["name"] for s in shards]
+        default = all(name == shard_name(k) for k, name in enumerate(names))
+        self._names = None if default else np.array(names)
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def name(self, k: int) -> str:
+        """The file name of shard ``k``."""
+        return shard_name(k) if self._names is None else str(self._names[k])
+
+    def entry(self, k: int) -> dict[str, Any]:
+        """Shard ``k`` as its index entry (for messages and verification)."""
+        return {"name": self.name(k), "start": int(self.starts[k]), "count": int(self.counts[k]),
+                "size_bytes": int(self.size_bytes[k]), "sha256": self.sha256[k].tobytes().hex()}
+
+
 def index_json(index: Mapping[str, Any]) -> bytes:
     """Serialize an index (schema as :class:`Field` objects or dicts) to stable JSON bytes."""
     data = dict(index)

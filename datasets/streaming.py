@@ -42,6 +42,7 @@ from datasets.shardcache import ShardCache
 from datasets.shardformat import (
     INDEX_FILE,
     Field,
+    ShardTable,
     decode_record,
     parse_index,
     read_offsets,
@@ -118,14 +119,16 @@ class StreamingDataset(Dataset[Any]):
         if raw is None:
             raise DatasetNotFoundError(f"no {INDEX_FILE} at {store.describe(INDEX_FILE)}; write a "
                                        "pack with python -m datasets.shard SOURCE OUT first")
-        self.url, self.index = os.fspath(url), parse_index(raw, store.describe(INDEX_FILE))
+        index = parse_index(raw, store.describe(INDEX_FILE))
+        # the shard list as arrays (see ShardTable); the rest of the index stays as parsed
+        self.shards = ShardTable(index.pop("shards"))
+        self.url, self.index = os.fspath(url), index
         self.schema: list[Field] = self.index["schema"]
-        shards = self.index["shards"]
-        self.counts = np.array([s["count"] for s in shards], dtype=np.int64)
-        self.starts = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
-        _check_limit(cache_limit, shards, block_shards + prefetch + 1)
+        self.counts, self.starts = self.shards.counts, self.shards.starts
+        _check_limit(cache_limit, self.shards, block_shards + prefetch + 1)
         folder = cache_root(cache_dir) / "streaming" / hashlib.sha256(raw).hexdigest()[:16]
-        self.cache = ShardCache(store, shards, folder, cache_limit=cache_limit,
+        del raw, index
+        self.cache = ShardCache(store, self.shards, folder, cache_limit=cache_limit,
                                 prefetch_threads=min(prefetch, 2), progress=progress)
         self.shuffle, self.seed, self.block_shards, self.prefetch = shuffle, seed, block_shards, prefetch
         self.transform, self.target_transform, self.decode = transform, target_transform, decode
@@ -175,9 +178,8 @@ class StreamingDataset(Dataset[Any]):
     def _prefetch_around(self, k: int) -> None:
         order = self.epoch_order(self.epoch)
         b = order.block_of(k)
-        upcoming = [int(s) for s in order.blocks[b]]
-        after = order.shard_order[(b + 1) * self.block_shards:]
-        upcoming += [int(s) for s in after[:self.prefetch]]
+        ahead = order.shard_order[b * self.block_shards:(b + 1) * self.block_shards + self.prefetch]
+        upcoming = [int(s) for s in ahead]
         self.cache.keep = set(upcoming)
         self.cache.prefetch(s for s in upcoming if s != k)
 
@@ -241,10 +243,10 @@ def _decode_image(data: bytes) -> torch.Tensor:
     return torch.from_numpy(array if array.ndim == 3 else array[..., None])
 
 
-def _check_limit(cache_limit: int | None, shards: Sequence[dict[str, Any]], needed: int) -> None:
+def _check_limit(cache_limit: int | None, shards: ShardTable, needed: int) -> None:
     if cache_limit is None:
         return
-    largest = max((s["size_bytes"] for s in shards), default=0)
+    largest = int(shards.size_bytes.max(initial=0))
     floor = largest * min(needed, len(shards))
     if cache_limit < floor:
         raise ValueError(

@@ -38,22 +38,30 @@ class EpochOrder:
         self.total = int(self.counts.sum())
         self.seed, self.epoch, self.shuffle = seed, epoch, shuffle
         shards = len(self.counts)
+        self.block_shards = block_shards
         self.shard_order = (np.random.default_rng([seed, epoch]).permutation(shards)
                             if shuffle else np.arange(shards))
-        self.blocks = [self.shard_order[i:i + block_shards] for i in range(0, shards, block_shards)]
-        sizes = [int(self.counts[b].sum()) for b in self.blocks]
-        self.block_starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        # arrays, never a Python object per shard or block: 172,000 shards cost ~4 MB here
+        self.position = np.empty(shards, dtype=np.int64)
+        self.position[self.shard_order] = np.arange(shards)
+        ends = np.cumsum(self.counts[self.shard_order])[block_shards - 1::block_shards]
+        if shards % block_shards:
+            ends = np.append(ends, self.total)
+        self.block_starts = np.concatenate([[0], ends]).astype(np.int64)
         self._cached: tuple[int, np.ndarray] | None = None
 
     def block_of(self, shard: int) -> int:
         """The block number holding ``shard`` in this epoch."""
-        position = int(np.flatnonzero(self.shard_order == shard)[0])
-        return position // len(self.blocks[0])
+        return int(self.position[shard]) // self.block_shards
+
+    def block(self, b: int) -> np.ndarray:
+        """The shards of block ``b``."""
+        return self.shard_order[b * self.block_shards:(b + 1) * self.block_shards]
 
     def _block(self, b: int) -> np.ndarray:
         if self._cached is None or self._cached[0] != b:
             ids = np.concatenate([np.arange(self.starts[s], self.starts[s] + self.counts[s])
-                                  for s in self.blocks[b]])
+                                  for s in self.block(b)])
             if self.shuffle:
                 np.random.default_rng([self.seed, self.epoch, b + 1]).shuffle(ids)
             self._cached = (b, ids)

@@ -107,7 +107,7 @@ def test_corrupt_shard_error_names_shard_url_and_hash(
     url = serve_pack(loopback_server, tmp_path / "pack",
                      behaviours={"shard-00004.bin": {"wrong_bytes": True}})
     ds = StreamingDataset(url, cache_dir=tmp_path / "cache", shuffle=False, prefetch=0)
-    expected = ds.index["shards"][4]["sha256"]
+    expected = ds.shards.entry(4)["sha256"]
     with pytest.raises(ShardError, match=f"shard-00004.bin from {url}/shard-00004.bin failed "
                                          f"twice: expected sha256 {expected}"):
         ds[4 * 40]

@@ -199,7 +199,7 @@ def test_damaged_shard_is_fetched_twice_then_named(
     shard.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     caplog.set_level(logging.WARNING)
     with pytest.raises(ShardError, match=r"shard-00003.bin from .*shard-00003.bin failed twice: "
-                       rf"expected sha256 {ds.index['shards'][3]['sha256']}"):
+                       rf"expected sha256 {ds.shards.entry(3)['sha256']}"):
         ds[65]
     assert "fetching it again once" in caplog.text
 
@@ -272,3 +272,20 @@ def test_retry_policy_reaches_http_fetches_and_workers(
     assert torch.equal(x, source.data[25])
     assert "fetching it again once" in caplog.text
     assert len([c for c in responses.calls if c.request.url.endswith("shard-00001.bin")]) == 3
+
+
+def test_shard_table_matches_the_index(pack: tuple[Path, Images], tmp_path: Path) -> None:
+    import json
+
+    from datasets.shardformat import ShardTable
+
+    folder, _ = pack
+    shards = json.loads((folder / "index.json").read_text())["shards"]
+    shards[0]["sha256"] = "00" * 31 + "ab"  # leading NULs survive (no numpy "S" stripping)
+    shards[1]["sha256"] = "ab" + "00" * 31  # trailing ones too
+    table = ShardTable(shards)
+    assert [table.entry(k) for k in range(len(table))] == shards
+    renamed = [{**s, "name": f"part-{k}.bin"} for k, s in enumerate(shards)]
+    assert ShardTable(renamed).name(5) == "part-5.bin"
+    with pytest.raises(ShardError, match="sha256 is not 64 hex digits"):
+        ShardTable([{**shards[0], "sha256": "abcd"}])
