@@ -129,7 +129,8 @@ def run_system(system: str, kind: str, work: Path, server: CappedServer,
     row: dict[str, Any] = {"system": system, "data": kind, "transport": "http"}
     row["convert_s"] = convert(system, Source(work, kind), served)
     row["stored_bytes"] = folder_bytes(served)
-    env = dict(os.environ, PYTHONPATH=str(HERE.parent), BENCH_WDS_SHARDS=str(served))
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent), BENCH_WDS_SHARDS=str(served),
+               BENCH_SAME_DECODER="1" if args.same_decoder else "0")
     url = f"{server.base_url}/{system}-{kind}"
     if system in S3_ONLY:  # they read cloud URLs or local folders, not plain HTTP
         url = _upload_s3(served, f"{system}-{kind}", s3)
@@ -212,7 +213,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--photos", type=int, help="JPEG photos (default 10,000)")
     parser.add_argument("--rate-mbs", type=float, default=100.0, help="bandwidth cap, MB/s")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers per reader")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="DataLoader workers per reader, the same for every system (default 2)")
+    parser.add_argument("--same-decoder", action="store_true",
+                        help="ours decodes JPEGs with Pillow like the peers (default: its own)")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--json", help="also write the rows here")
     parser.add_argument("--_read", nargs=4, metavar=("SYSTEM", "KIND", "URL", "CACHE"),
@@ -245,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         if moto is not None:
             moto.stop()
     print(f"letters {letters:,}, photos {photos:,}, cap {args.rate_mbs:g} MB/s, batch "
-          f"{args.batch_size}, {args.workers} DataLoader workers")
+          f"{args.batch_size}, {args.workers} DataLoader workers, ours decoding JPEGs with "
+          f"{'Pillow' if args.same_decoder else 'its own decoder'}")
     print_table(rows)
     for line in ratios(rows):
         print(line)

@@ -2,8 +2,10 @@
 
 Each system writes the same records (``letters``: uint8 28x28 arrays and labels; ``photos``:
 JPEG bytes and labels) with its own tool, and reads them back as ``(image, label)`` samples:
-letters as uint8 arrays, photos decoded with Pillow (the same decoder for all). Peers are
-imported only here, only when asked for (``pip install 'dataferry[bench]'``).
+letters as uint8 arrays, photos decoded by each system's own path: Pillow for the peers (what
+their docs use), ours by ``StreamingDataset(decode=True)`` (libjpeg-turbo through torchvision,
+Pillow's pixels); ``BENCH_SAME_DECODER=1`` makes ours use Pillow too. Peers are imported only
+here, only when asked for (``pip install 'dataferry[bench]'``).
 """
 
 from __future__ import annotations
@@ -125,7 +127,10 @@ WRITERS = {"ours": write_ours, "litdata": write_litdata, "mosaic": write_mosaic,
 def read_ours(url: str, cache: Path, kind: str) -> Any:
     from datasets import StreamingDataset, StreamingSampler
 
-    ds = StreamingDataset(url, cache_dir=cache, decode=False, transform=decode)
+    if os.environ.get("BENCH_SAME_DECODER") == "1":
+        ds = StreamingDataset(url, cache_dir=cache, decode=False, transform=decode)
+    else:
+        ds = StreamingDataset(url, cache_dir=cache)
     return ds, StreamingSampler(ds)
 
 

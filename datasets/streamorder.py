@@ -2,9 +2,14 @@
 
 **Global order.** From ``(seed, epoch)`` alone: the shards are permuted, consecutive shards of
 that permutation are grouped into blocks of ``block_shards``, and the samples of each block are
-permuted together. Every rank computes the same order without talking to the others, and a
-reader needs only one block's shards at a time (plus prefetch), whatever the number of ranks.
-Without ``shuffle`` the order is the dataset's.
+shuffled by a sliding window: sample ``i`` of the block (its shards' samples in block order)
+goes to the rank of ``i + u * 2c`` (``u`` uniform in [0, 1), ``c`` the block's mean shard
+count), so a batch mixes about three shards and a reader needs the block's shards one after the
+other, each about a shard's worth of samples before it is reached: decoding starts after ONE
+shard has arrived and the next ones are fetched meanwhile (a full permutation of the block
+would wait for all of its shards). Every rank computes the same order without talking to the
+others, and a reader needs only one block's shards at a time (plus prefetch), whatever the
+number of ranks. Without ``shuffle`` the order is the dataset's.
 
 **Ranks.** The positions still to visit in an epoch are dealt in contiguous spans: with ``M``
 positions and ``W`` ranks each rank gets ``ceil(M / W)``; the last spans are padded by
@@ -62,8 +67,11 @@ class EpochOrder:
         if self._cached is None or self._cached[0] != b:
             ids = np.concatenate([np.arange(self.starts[s], self.starts[s] + self.counts[s])
                                   for s in self.block(b)])
-            if self.shuffle:
-                np.random.default_rng([self.seed, self.epoch, b + 1]).shuffle(ids)
+            if self.shuffle:  # a sliding shuffle: sort by position + up to two shards' worth
+                window = 2 * len(ids) / len(self.block(b))
+                rng = np.random.default_rng([self.seed, self.epoch, b + 1])
+                keys = np.arange(len(ids)) + rng.random(len(ids)) * window
+                ids = ids[np.argsort(keys, kind="stable")]
             self._cached = (b, ids)
         return self._cached[1]
 

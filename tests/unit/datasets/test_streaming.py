@@ -289,3 +289,36 @@ def test_shard_table_matches_the_index(pack: tuple[Path, Images], tmp_path: Path
     assert ShardTable(renamed).name(5) == "part-5.bin"
     with pytest.raises(ShardError, match="sha256 is not 64 hex digits"):
         ShardTable([{**shards[0], "sha256": "abcd"}])
+
+
+def test_block_order_needs_its_shards_one_after_the_other() -> None:
+    from datasets.streamorder import EpochOrder
+
+    order = EpochOrder([100] * 400, seed=3, epoch=1, shuffle=True, block_shards=4)
+    ids = order.take(0, 40_000)
+    assert sorted(ids.tolist()) == list(range(40_000))
+    first_from_first = 0
+    for b in range(100):
+        rank_in_block = {int(s): j for j, s in enumerate(order.block(b))}
+        shards = [rank_in_block[i // 100] for i in ids[b * 400:(b + 1) * 400].tolist()]
+        # position p never needs a shard past p // 100 + 2 (the window is two shards' worth)
+        assert all(j <= p // 100 + 2 for p, j in enumerate(shards))
+        first_from_first += all(j == 0 for j in shards[:10])
+        assert len(set(shards[:256])) >= 3  # a batch still mixes several shards
+    assert first_from_first >= 95  # a reader can start after the block's first shard
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_jpeg_decoding_equals_pillow(mode: str) -> None:
+    from datasets.streaming import _decode_image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (37, 53, len(mode)), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels.squeeze(-1) if mode == "L" else pixels, mode).save(out, format="JPEG")
+    with Image.open(io.BytesIO(out.getvalue())) as image:
+        expected = np.asarray(image if mode != "CMYK" else image.convert("RGB"))
+    got = _decode_image(out.getvalue())
+    assert got.dtype == torch.uint8 and got.is_contiguous()
+    expected = expected if expected.ndim == 3 else expected[..., None]
+    # the same libjpeg-turbo here (equal); other builds may round an IDCT step differently
+    assert got.shape == expected.shape and np.abs(got.numpy().astype(int) - expected).max() <= 2
