@@ -70,7 +70,12 @@ def measure(folder: Path, world_size: int, rank: int) -> dict[str, float]:
     for _ in range(10_000):
         next(ids)
     took = time.perf_counter() - first
+    import numpy as np
+
+    every = np.fromiter(sampler, dtype=np.int64, count=len(sampler))  # the whole epoch's ids
+    shards = np.unique(np.searchsorted(ds.starts, every, side="right") - 1)
     return {"open_s": opened, "dataset_mb": after_open - before, "rank_samples": len(sampler),
+            "rank_shards": len(shards), "total_shards": len(ds.counts),
             "first_10k_ids_s": took, "rss_mb": _rss_mb(), "peak_rss_mb":
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before}
 
@@ -82,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard-bytes", type=int, default=64_000_000)
     parser.add_argument("--world-size", type=int, default=1000)
     parser.add_argument("--rank", type=int, default=500)
+    parser.add_argument("--images-per-s", type=float, default=2000.0,
+                        help="one rank's reading speed, for the request rate (default 2,000)")
     parser.add_argument("--_measure", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._measure:
@@ -99,6 +106,13 @@ def main(argv: list[str] | None = None) -> int:
           f"took {result['open_s']:.2f} s and holds {result['dataset_mb']:.1f} MB "
           f"(peak while parsing +{result['peak_rss_mb']:.0f} MB); its first 10,000 ids "
           f"{result['first_10k_ids_s']:.2f} s")
+    gets = result["rank_shards"]  # one GET per shard a rank touches (a cold cache, no retries)
+    seconds = result["rank_samples"] / args.images_per_s
+    print(f"rank {args.rank} touches {gets} shards per epoch ({gets * args.world_size:,} GETs for "
+          f"{args.world_size:,} ranks vs {result['total_shards']:,} shards); at "
+          f"{args.images_per_s:,.0f} images/s per rank: {gets / seconds:.2f} GET/s per rank, "
+          f"{gets * args.world_size / seconds:,.0f} GET/s and "
+          f"{gets * args.world_size * args.shard_bytes / seconds / 1e9:,.0f} GB/s for all ranks")
     return 0
 
 
