@@ -141,6 +141,8 @@ class StreamingDataset(Dataset[Any]):
         names = [f.name for f in self.schema]
         self._pair = "label" in names and len(names) == 2
         self._input = next((n for n in names if n != "label"), "")
+        if decode and any(f.kind == "bytes" for f in self.schema):
+            _jpeg_decoder()  # import torchvision here, once: forked workers inherit it each epoch
 
     def __getstate__(self) -> dict[str, Any]:  # workers (spawn too) reopen shards themselves
         state = dict(self.__dict__)
