@@ -1,5 +1,7 @@
 """dataferry datasets: map-style image and text datasets, a packed cache, fast loading."""
 
+from datasets.catalog import CatalogEntry, open_dataset
+from datasets.cifar import CIFAR10, CIFAR100
 from datasets.collate import PadCollate, SkipNoneCollate, pad_collate, skip_none_collate
 from datasets.errors import (
     CollateError,
@@ -20,6 +22,9 @@ from datasets.vocab import Vocab, tokenize
 
 __all__ = [
     "BalancedSampler",
+    "CIFAR10",
+    "CIFAR100",
+    "CatalogEntry",
     "BucketBatchSampler",
     "CollateError",
     "DataFormatError",
@@ -44,6 +49,7 @@ __all__ = [
     "TextClassificationDataset",
     "ToFloat",
     "Vocab",
+    "open_dataset",
     "overlap_report",
     "pad_collate",
     "random_split",

@@ -138,9 +138,9 @@ def _notmnist_tarball(filename: str, *, size_bytes: int, sha256: str, md5: str) 
     return (Resource(filename, urls=urls, size_bytes=size_bytes, sha256=sha256, md5=md5,
                      archive="tar.gz", extract=True),)
 
-def _archive(base: str, filename: str, kind: str, **hashes: Any) -> tuple[Resource, ...]:
-    # Kept packed: the datasets read these archives directly (no extraction).
-    return (Resource(filename, urls=(base + filename,), archive=kind, extract=False, **hashes),)
+def _archive(base: str, filename: str, kind: str, *, extract: bool, **hashes: Any
+             ) -> tuple[Resource, ...]:
+    return (Resource(filename, urls=(base + filename,), archive=kind, extract=extract, **hashes),)
 
 
 _ENTRIES: tuple[DatasetInfo, ...] = (
@@ -264,12 +264,15 @@ _ENTRIES: tuple[DatasetInfo, ...] = (
             ),
         ),
     ),
+    # CIFAR's batches are read from the tar.gz itself (datasets.cifar); the image-folder
+    # archives are extracted, and their train/ and val/ folders packed.
     DatasetInfo(
         name="cifar10",
         description="CIFAR-10: 60,000 32x32 colour images in 10 classes (50,000 train + 10,000 test).",
         homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
         license="Free to use with attribution (Krizhevsky, 2009).",
-        resources=_archive(_CIFAR, "cifar-10-python.tar.gz", "tar.gz", size_bytes=170_498_071,
+        resources=_archive(_CIFAR, "cifar-10-python.tar.gz", "tar.gz", extract=False,
+                           size_bytes=170_498_071,
                            md5="c58f30108f718f92721af3b95e74349a"),
     ),
     DatasetInfo(
@@ -277,7 +280,8 @@ _ENTRIES: tuple[DatasetInfo, ...] = (
         description="CIFAR-100: 60,000 32x32 colour images, 100 fine and 20 coarse classes.",
         homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
         license="Free to use with attribution (Krizhevsky, 2009).",
-        resources=_archive(_CIFAR, "cifar-100-python.tar.gz", "tar.gz", size_bytes=169_001_437,
+        resources=_archive(_CIFAR, "cifar-100-python.tar.gz", "tar.gz", extract=False,
+                           size_bytes=169_001_437,
                            md5="eb9058c3a382ffc7106e4002c42a8d85"),
     ),
     DatasetInfo(
@@ -286,7 +290,7 @@ _ENTRIES: tuple[DatasetInfo, ...] = (
         "(9,469 train + 3,925 val).",
         homepage="https://github.com/fastai/imagenette",
         license="Apache 2.0 (fast.ai); images from ImageNet.",
-        resources=_archive(_FASTAI_IMAGES, "imagenette2-160.tgz", "tar.gz",
+        resources=_archive(_FASTAI_IMAGES, "imagenette2-160.tgz", "tar.gz", extract=True,
                            md5="e793b78cc4c9e9a4ccc0c1155377a412"),
     ),
     DatasetInfo(
@@ -295,7 +299,7 @@ _ENTRIES: tuple[DatasetInfo, ...] = (
         "(9,469 train + 3,925 val).",
         homepage="https://github.com/fastai/imagenette",
         license="Apache 2.0 (fast.ai); images from ImageNet.",
-        resources=_archive(_FASTAI_IMAGES, "imagenette2-320.tgz", "tar.gz",
+        resources=_archive(_FASTAI_IMAGES, "imagenette2-320.tgz", "tar.gz", extract=True,
                            md5="3df6f0d01a2c9592104656642f5e78a3"),
     ),
     DatasetInfo(
@@ -305,7 +309,8 @@ _ENTRIES: tuple[DatasetInfo, ...] = (
         homepage="https://pytorch.org/tutorials/beginner/transfer_learning_tutorial.html",
         license="A small subset of ImageNet; research and education use.",
         # No published hash: the first good download's sha256 is pinned (trust on first use).
-        resources=_archive("https://download.pytorch.org/tutorial/", "hymenoptera_data.zip", "zip"),
+        resources=_archive("https://download.pytorch.org/tutorial/", "hymenoptera_data.zip", "zip",
+                           extract=True),
     ),
     DatasetInfo(
         name="sms-spam",
