@@ -82,13 +82,21 @@ def _open(path: Path, split: str | None, transform: Any, cache_dir: Any,
         from datasets.text import TextClassificationDataset
 
         return {"all": TextClassificationDataset.from_file(path)}
-    if any(_IDX_IMAGES.match(p.name) for p in path.iterdir()):
+    if is_idx_folder(path):
+        if options:
+            raise TypeError(f"image options {sorted(options)} apply to image folders, not to "
+                            f"the IDX files in {path}")
         return open_idx_folder(path, split, transform=transform, cache_dir=cache_dir)
     folders = split_folders(path)
     if folders:
         return {name: ImageFolderDataset(folder, transform, cache_dir=cache_dir, **options)
                 for name, folder in folders.items() if split is None or split == name}
     return {"all": ImageFolderDataset(path, transform, cache_dir=cache_dir, **options)}
+
+
+def is_idx_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder holding IDX image files (its images are not repacked)."""
+    return path.is_dir() and any(_IDX_IMAGES.match(p.name) for p in path.iterdir())
 
 
 def split_folders(path: Path) -> dict[str, Path]:
