@@ -289,3 +289,16 @@ def open_splits(
     if not found:
         raise DatasetNotFoundError(missing[0] if missing else f"no split of {name} was found")
     return found
+
+
+def format_catalog() -> str:
+    """Return the catalog as a table: name, kind, splits, options and description."""
+    rows = [("name", "kind", "splits", "description")]
+    for name in names():
+        row = CATALOG[name]
+        options = f" (options: {', '.join(row.options)})" if row.options else ""
+        rows.append((name, row.kind, "/".join(row.splits), row.description + options))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}"
+                     for r in rows)
+

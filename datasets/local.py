@@ -58,15 +58,19 @@ def open_path_splits(
     if not path.exists():
         raise DatasetNotFoundError(
             f"expected a file or folder at {path} but nothing is there; check the path, or pass "
-            "a catalog name (python -m datasets.catalog lists them)"
+            "a catalog name (python -m datasets.report --list shows them)"
         )
     found = _open(path, split, transform, cache_dir, options)
     if split is not None and split not in found:
-        raise DatasetNotFoundError(
-            f"expected split {split!r} of {path} but found only {sorted(found)}; pass one of "
-            "those, or leave the split out"
-        )
+        _missing_split(path, split, list(found))
     return found if split is None else {split: found[split]}
+
+
+def _missing_split(path: Path, split: str, found: list[str]) -> None:
+    raise DatasetNotFoundError(
+        f"expected split {split!r} of {path} but found only {found}; pass one of those, or "
+        "leave the split out"
+    )
 
 
 def _open(path: Path, split: str | None, transform: Any, cache_dir: Any,
@@ -88,6 +92,8 @@ def _open(path: Path, split: str | None, transform: Any, cache_dir: Any,
                             f"the IDX files in {path}")
         return open_idx_folder(path, split, transform=transform, cache_dir=cache_dir)
     folders = split_folders(path)
+    if folders and split is not None and split not in folders:
+        _missing_split(path, split, list(folders))
     if folders:
         return {name: ImageFolderDataset(folder, transform, cache_dir=cache_dir, **options)
                 for name, folder in folders.items() if split is None or split == name}

@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  python -m datasets.preview ~/Pictures/my-photos --out photos.png --count 32",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("name", help="catalog name (python -m datasets.catalog lists them), "
+    parser.add_argument("name", help="catalog name (python -m datasets.report --list shows them), "
                         "image folder or its archive, folder of train/ val/ image folders, or "
                         "IDX folder")
     parser.add_argument("--out", required=True, help="the PNG file to write")

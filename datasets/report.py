@@ -1,6 +1,6 @@
 """``python -m datasets.report NAME``: counts per class, image sizes, skipped files, overlap.
 
-NAME is a catalog name (``python -m datasets.catalog`` lists them: the notMNIST and MNIST
+NAME is a catalog name (``python -m datasets.report --list`` shows them: the notMNIST and MNIST
 families, CIFAR-10/100, Imagenette, hymenoptera, SMS spam, AG News) or a path: an image folder
 (``CLASS/*.jpg``, any format, colour or grey), a folder of ``train/``/``val/`` image folders, an
 archive of an image folder, a folder of IDX files, or a CSV/TSV/JSONL text file.
@@ -25,7 +25,7 @@ from datasets.splits import _unwrap, overlap_report
 
 log = logging.getLogger(__name__)
 
-_NAME_HELP = ("catalog name (python -m datasets.catalog lists them), image folder or its "
+_NAME_HELP = ("catalog name (python -m datasets.report --list shows them), image folder or its "
               "archive, folder of train/ val/ image folders, IDX folder, or CSV/TSV/JSONL file")
 
 
@@ -161,14 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m datasets.report",
         description="Print counts per class, skipped files and exact-duplicate overlap "
         "within and across the splits of a dataset.",
-        epilog="examples:\n  python -m datasets.report letters --download\n"
+        epilog="examples:\n  python -m datasets.report --list\n"
+        "  python -m datasets.report letters --download\n"
         "  python -m datasets.report notmnist --split test\n"
         "  python -m datasets.report cifar10 --download\n"
         "  python -m datasets.report ~/Pictures/my-photos          (a CLASS/*.jpg folder)\n"
         "  python -m datasets.report notMNIST_small.tar.gz",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("name", help=_NAME_HELP)
+    parser.add_argument("name", nargs="?", help=_NAME_HELP)
+    parser.add_argument("--list", action="store_true",
+                        help="print the catalog (every dataset known by name) and exit")
     add_source_arguments(parser, split_help="report only this split (default: every split found)")
     return parser
 
@@ -195,14 +198,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     An unknown dataset name is a usage error (2; the message suggests the nearest names, as
     ``loaders.download`` does). Returns 141 (128 + SIGPIPE), without a message, when stdout is closed early (``| head``).
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.name is None and not args.list:
+        parser.error("the following arguments are required: name (or --list)")
     configure_logging(args)
     from loaders.closed_stdout import closed_stdout_exit
     from loaders.errors import LoaderError, UnknownDatasetError
 
     try:
-        splits = open_splits(args.name, root=args.root, split=args.split, download=args.download)
-        print(format_report(splits, title=args.name))
+        if args.list:
+            from datasets.catalog import format_catalog
+
+            print(format_catalog())
+        else:
+            splits = open_splits(args.name, root=args.root, split=args.split,
+                                 download=args.download)
+            print(format_report(splits, title=args.name))
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
     except BrokenPipeError:  # the reader went away (``| head``): exit quietly, 141
         return closed_stdout_exit()
