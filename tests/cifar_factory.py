@@ -43,8 +43,11 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def make_cifar_archive(folder: Path, variant: str = "cifar10", *, per_batch: int = 6,
-                       test_count: int = 8, seed: int = 0) -> FakeCifar:
-    """Write a fake CIFAR-10 (5 train batches of ``per_batch``) or CIFAR-100 archive."""
+                       test_count: int = 8, seed: int = 0, learnable: bool = False) -> FakeCifar:
+    """Write a fake CIFAR-10 (5 train batches of ``per_batch``) or CIFAR-100 archive.
+
+    ``learnable``: the first label key decides each image's colour (a model can learn it).
+    """
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     if variant == "cifar10":
@@ -65,6 +68,10 @@ def make_cifar_archive(folder: Path, variant: str = "cifar10", *, per_batch: int
     for member, (split, count) in members.items():  # published order: what readers return
         images = rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
         labels = {k: rng.integers(0, len(v), count).astype(np.int64) for k, v in keys.items()}
+        if learnable:  # class c: a bright blob whose colour is the c-th of a fixed palette
+            palette = np.random.default_rng(99).integers(0, 256, (len(next(iter(keys.values()))), 3))
+            first = labels[next(iter(keys))]
+            images[:, 8:24, 8:24, :] = palette[first][:, None, None, :]
         batch = {"batch_label": f"{member} of 5", "data": _rows(images),
                  "filenames": [f"img_{i}.png" for i in range(count)],
                  **{k: v.tolist() for k, v in labels.items()}}
