@@ -11,13 +11,26 @@ from datasets.errors import (
     PackedCacheError,
 )
 from datasets.idx import EMNIST, KMNIST, MNIST, FashionMNIST, IDXDataset
-from datasets.images import ImageBatch, ImageFolderDataset, PackedImageDataset
+from datasets.images import (
+    ImageBatch,
+    ImageFolderDataset,
+    PackedImageDataset,
+    PackedImageFolder,
+    VariableImageFolder,
+)
 from datasets.loader import DataLoader
 from datasets.notmnist import NotMNIST
 from datasets.samplers import BalancedSampler, BucketBatchSampler, ShardedEvalSampler
 from datasets.splits import OverlapReport, overlap_report, random_split
 from datasets.text import LabelEncoder, TextClassificationDataset
-from datasets.transforms import ToFloat
+from datasets.transforms import (
+    Normalize,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    ToFloat,
+)
+from datasets.variable import VariableImageDataset
 from datasets.vocab import Vocab, tokenize
 
 __all__ = [
@@ -39,15 +52,22 @@ __all__ = [
     "KMNIST",
     "LabelEncoder",
     "MNIST",
+    "Normalize",
     "NotMNIST",
     "OverlapReport",
     "PackedCacheError",
     "PackedImageDataset",
+    "PackedImageFolder",
     "PadCollate",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "RandomResizedCrop",
     "ShardedEvalSampler",
     "SkipNoneCollate",
     "TextClassificationDataset",
     "ToFloat",
+    "VariableImageDataset",
+    "VariableImageFolder",
     "Vocab",
     "open_dataset",
     "overlap_report",
