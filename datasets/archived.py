@@ -50,4 +50,4 @@ def open_archived_split(name: str, filename: str, subfolder: str, *,
     from datasets.images import ImageFolderDataset
 
     folder = split_folder(name, filename, subfolder, root=root, download=download)
-    return ImageFolderDataset(folder, transform, cache_dir=cache_dir, **options)
+    return ImageFolderDataset.pack(folder, transform, cache_dir=cache_dir, **options)

@@ -111,7 +111,7 @@ def _image(name: str, splits: tuple[str, ...], build: Builder, description: str,
 
 _SPLITS3 = ("train", "valid", "test", "all")
 _TWO = ("train", "test")
-_FOLDER_OPTIONS = ("mode", "size", "resize")  # what an image folder's packing takes
+_FOLDER_OPTIONS = ("mode", "size", "resize", "max_side")  # ImageFolderDataset.pack
 _LETTERS = tuple("ABCDEFGHIJ")
 _DIGITS = tuple("0123456789")
 

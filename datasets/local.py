@@ -95,9 +95,9 @@ def _open(path: Path, split: str | None, transform: Any, cache_dir: Any,
     if folders and split is not None and split not in folders:
         _missing_split(path, split, list(folders))
     if folders:
-        return {name: ImageFolderDataset(folder, transform, cache_dir=cache_dir, **options)
+        return {name: ImageFolderDataset.pack(folder, transform, cache_dir=cache_dir, **options)
                 for name, folder in folders.items() if split is None or split == name}
-    return {"all": ImageFolderDataset(path, transform, cache_dir=cache_dir, **options)}
+    return {"all": ImageFolderDataset.pack(path, transform, cache_dir=cache_dir, **options)}
 
 
 def is_idx_folder(path: Path) -> bool:

@@ -7,6 +7,7 @@ import tarfile
 
 import numpy as np
 import pytest
+import responses
 from cifar_factory import CIFAR10_NAMES, make_cifar_archive
 
 from datasets.cifar import CIFAR10_LAYOUT, CIFAR100_LAYOUT, batch_images, load_batch, read_split
@@ -83,3 +84,63 @@ def test_damaged_archives_say_what_is_wrong(tmp_path) -> None:
     with pytest.raises(DataFormatError, match=r"expected 'data' as uint8 \[N, 3072\] but got "
                        r"uint8 \[2, 1024\]"):
         batch_images({"data": np.zeros((2, 1024), np.uint8)}, "data_batch_1")
+
+
+def test_cifar10_packs_once_and_serves_channel_first_colour(tmp_path) -> None:
+    import time
+
+    import torch
+
+    import loaders
+    from datasets import CIFAR10, DataLoader, open_dataset
+
+    fake = make_cifar_archive(loaders.dataset_dir("cifar10"), per_batch=4, test_count=6)
+    train = CIFAR10(split="train")
+    assert len(train) == 20 and train.mode == "RGB" and train.classes == CIFAR10_NAMES
+    assert torch.equal(train.data, torch.from_numpy(fake.images["train"]))  # [N, 32, 32, 3]
+    assert train.targets.tolist() == fake.labels["train"]["labels"].tolist()
+    x, y = train[3]
+    expected = torch.from_numpy(fake.images["train"][3]).permute(2, 0, 1).float() / 127.5 - 1
+    assert x.shape == (3, 32, 32) and torch.allclose(x, expected, atol=1e-6) and y == train.targets[3]
+    images, labels = next(iter(DataLoader(train, batch_size=8)))
+    assert images.shape == (8, 3, 32, 32) and torch.allclose(images[3], expected, atol=1e-6)
+    means = fake.images["train"].reshape(-1, 3).mean(0) / 255
+    assert train.mean == pytest.approx(means.tolist(), abs=1e-4)  # recorded while packing
+    started = time.perf_counter()
+    again = open_dataset("cifar10", split="train")
+    assert time.perf_counter() - started < 1.0 and again.packed.path == train.packed.path
+    assert len(open_dataset("cifar10", split="test")) == 6
+
+
+def test_cifar_reads_torchvision_layouts_and_coarse_labels(tmp_path) -> None:
+    from datasets import CIFAR10, CIFAR100
+
+    # torchvision's root: the archive, or the extracted folder, right inside root
+    fake = make_cifar_archive(tmp_path / "tv", "cifar10", per_batch=2, test_count=3)
+    assert len(CIFAR10(tmp_path / "tv", split="test")) == 3
+    with tarfile.open(fake.path) as tar:
+        tar.extractall(tmp_path / "extracted", filter="data")
+    extracted = CIFAR10(tmp_path / "extracted", split="train")
+    np.testing.assert_array_equal(extracted.data.numpy(), fake.images["train"])
+    fake100 = make_cifar_archive(tmp_path / "c100", "cifar100", per_batch=2, test_count=4)
+    coarse = CIFAR100(tmp_path / "c100", split="test", label="coarse_labels")
+    assert len(coarse.classes) == 20
+    assert coarse.targets.tolist() == fake100.labels["test"]["coarse_labels"].tolist()
+    assert coarse.labels_of("fine_labels").tolist() == fake100.labels["test"]["fine_labels"].tolist()
+    with pytest.raises(ValueError, match=r"label should be one of \['labels'\]"):
+        CIFAR10(tmp_path / "tv", split="test", label="coarse_labels")
+
+
+@responses.activate
+def test_download_fetches_the_published_archive_and_checks_its_md5(tmp_path) -> None:
+    import loaders
+    from datasets import CIFAR10
+
+    fake = make_cifar_archive(tmp_path / "served", "cifar10", per_batch=2, test_count=2)
+    url = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    responses.add(responses.GET, url, body=fake.path.read_bytes())
+    # the fake is not the published file: refused by size and md5, nothing half-written kept
+    with pytest.raises(loaders.LoaderError, match="170,498,071 bytes"):
+        CIFAR10(split="train", download=True)
+    assert responses.calls[0].request.url == url
+    assert not (loaders.dataset_dir("cifar10") / "cifar-10-python.tar.gz").exists()
