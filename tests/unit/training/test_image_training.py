@@ -28,11 +28,12 @@ def test_hymenoptera_photos_train_a_cnn(shared_data: Path, tmp_path: Path,
                      "--device", "cpu"]) == 0
     metrics = _metrics(out)
     assert metrics["classes"] == ["ants", "bees"] and metrics["model"] == "cnn"
-    assert any("data: 171 train, 25 valid, 49 test, 2 classes, 3x64x64" in r.getMessage()
+    assert any("data: 172 train, 24 valid, 49 test, 2 classes, 3x64x64" in r.getMessage()
                for r in caplog.records), caplog.text
-    losses = metrics["history"]["train_loss"]
-    assert losses[-1] < losses[0]  # it learns
-    assert metrics["test_count"] == 49 and metrics["test_accuracy"] > 0.5
+    history = metrics["history"]  # it learns, from 6 SGD steps of 128 photos
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert history["train_accuracy"][-1] > history["train_accuracy"][0]
+    assert metrics["test_count"] == 49 and metrics["test_accuracy"] > 0.55
 
 
 def _colour_folder(root: Path, sizes: list[tuple[int, int]]) -> Path:
@@ -63,12 +64,28 @@ def test_a_colour_folder_of_mixed_sizes_packs_at_64_and_learns(tmp_path: Path,
     assert _metrics(out)["test_accuracy"] >= 0.9
 
 
+def _stripes_folder(root: Path) -> Path:
+    """Horizontal or vertical stripes in random colours: shape, not colour, is the class."""
+    rng = np.random.default_rng(1)
+    for name in ("horizontal", "vertical"):
+        (root / name).mkdir(parents=True)
+        for i in range(40):
+            pixels = np.zeros((32, 32, 3), dtype=np.uint8) + rng.integers(0, 60, 3, dtype=np.uint8)
+            lines = np.arange(32) % 8 < 3
+            if name == "horizontal":
+                pixels[lines] = rng.integers(120, 256, 3)
+            else:
+                pixels[:, lines] = rng.integers(120, 256, 3)
+            Image.fromarray(pixels, "RGB").save(root / name / f"{i}.png")
+    return root
+
+
 def test_augment_and_cnn_on_a_colour_folder(tmp_path: Path) -> None:
-    folder = _colour_folder(tmp_path / "photos", [(32, 32)])
+    folder = _stripes_folder(tmp_path / "stripes")
     out = tmp_path / "run"
     assert main(["fit", "--data-dir", str(folder), "--model", "cnn", "--augment",
-                 "--image-size", "24", "--epochs", "4", "--optimizer", "adam", "--lr", "0.01",
-                 "--batch-size", "8", "--out", str(out), "--device", "cpu", "-q"]) == 0
+                 "--image-size", "24", "--epochs", "5", "--optimizer", "adam", "--lr", "0.003",
+                 "--batch-size", "16", "--out", str(out), "--device", "cpu", "-q"]) == 0
     metrics = _metrics(out)
     assert metrics["config"]["augment"] and metrics["test_accuracy"] >= 0.8
 
