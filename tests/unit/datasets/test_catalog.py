@@ -122,3 +122,27 @@ def test_a_registry_name_without_a_row_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.delitem(catalog.CATALOG, "kmnist")
     with pytest.raises(DatasetError, match="'kmnist' is in the registry but has no catalog row"):
         catalog.get("kmnist")
+
+
+def test_archived_image_folders_are_extracted_once_and_packed_per_split(tmp_path: Path) -> None:
+    import zipfile
+
+    tree = tmp_path / "hymenoptera_data"
+    make_image_tree(tree / "train", classes=("ants", "bees"), per_class=3, size=20)
+    make_image_tree(tree / "val", classes=("ants", "bees"), per_class=2, size=20)
+    folder = loaders.dataset_dir("hymenoptera")
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(folder / "hymenoptera_data.zip", "w") as archive:
+        for path in sorted(tree.rglob("*.png")):
+            archive.write(path, path.relative_to(tmp_path).as_posix())
+    # the downloaded zip is there (no network needed): verified, pinned, extracted, packed
+    val = open_dataset("hymenoptera", split="val")
+    assert len(val) == 4 and val.classes == ["ants", "bees"]
+    assert (folder / "hymenoptera_data" / "train" / "bees").is_dir()
+    x, _ = val[0]
+    assert x.shape == (1, 20, 20)  # mode=None keeps what the data have: these PNGs are grey
+    assert {k: len(v) for k, v in catalog.open_splits("hymenoptera").items()} == {"train": 6,
+                                                                                  "val": 4}
+    small = open_dataset("hymenoptera", split="train", size=8)
+    assert small[0][0].shape == (1, 8, 8)
+    assert open_dataset("hymenoptera", split="val", mode="RGB")[0][0].shape == (3, 20, 20)
