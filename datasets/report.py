@@ -79,6 +79,7 @@ def class_counts(dataset: Dataset[Any]) -> dict[str, int]:
 
 
 _SIDE_BINS = (0, 64, 128, 256, 512, 1024)
+_MAX_LISTED = 20
 
 
 def _sizes(base: Any, indices: Sequence[int] | None) -> Any:
@@ -141,6 +142,12 @@ def format_report(splits: dict[str, Dataset[Any]], *, title: str) -> str:
         width = max(len(c) for c in counts) if counts else 5
         lines.extend(f"  {c:<{width}}  {n:>9,}" for c, n in counts.items())
         lines.extend(f"  {line}" for line in image_summary(ds))
+        notes = list(getattr(_unwrap(ds)[0], "notes", None) or [])
+        if notes:  # kept, with a remark: the user's data, converted (a palette GIF, say)
+            lines.append(f"  kept with a note: {len(notes)}")
+            lines.extend(f"    {path}: {note}" for path, note in notes[:_MAX_LISTED])
+            if len(notes) > _MAX_LISTED:
+                lines.append(f"    ... and {len(notes) - _MAX_LISTED} more (in the manifest)")
         skipped = tuple(tuple(item) for item in getattr(_unwrap(ds)[0], "skipped", None) or [])
         if skipped and skipped in listed:
             lines.append(f"  skipped files: {len(skipped)} (of the source, listed under "
