@@ -168,6 +168,7 @@ def decode_image(data: bytes, options: DecodeOptions = DecodeOptions()) -> tuple
 def decode_opened(image: Image.Image, options: DecodeOptions) -> tuple[np.ndarray, str]:
     """Decode an image returned by :func:`open_image` (see :func:`decode_image`)."""
     notes = []
+    fmt = image.format
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
         notes.append(f"first frame of {frames} (animated {image.format})")
@@ -177,12 +178,12 @@ def decode_opened(image: Image.Image, options: DecodeOptions) -> tuple[np.ndarra
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image.load()
             image = ImageOps.exif_transpose(image) or image
-        converted = _conversion_note(image, options.mode)
+        converted = _conversion_note(image, options.mode, fmt)
         array = to_uint8(image, options.mode)
     except UnreadableImageError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
-        raise UnreadableImageError(f"cannot decode {image.format or 'image'}: {err}") from err
+        raise UnreadableImageError(f"cannot decode {fmt or 'image'}: {err}") from err
     if converted:
         notes.append(converted)
     if options.size is not None:
@@ -190,7 +191,7 @@ def decode_opened(image: Image.Image, options: DecodeOptions) -> tuple[np.ndarra
     return array, "; ".join(notes)
 
 
-def _conversion_note(image: Image.Image, target: str | None) -> str:
+def _conversion_note(image: Image.Image, target: str | None, fmt: str | None) -> str:
     """Name a conversion worth knowing (a palette GIF, 16-bit, CMYK, transparency)."""
     if image.mode in ("L", "RGB") or (image.mode == "1" and target != "RGB"):
         return ""
@@ -199,7 +200,7 @@ def _conversion_note(image: Image.Image, target: str | None) -> str:
     how = "scaled" if image.mode in ("I", "F") or image.mode.startswith("I;16") else "converted"
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
         how = "composited on white and converted"
-    return f"{image.format or 'image'} {kind} image {how} to 8-bit {target or native_mode(image.mode)}"
+    return f"{fmt or 'image'} {kind} image {how} to 8-bit {target or native_mode(image.mode)}"
 
 
 def oriented_size(image: Image.Image) -> Size:
@@ -350,8 +351,9 @@ def encode_max_side(data: bytes, max_side: int) -> bytes:
     fmt = "JPEG" if image.format == "JPEG" else "PNG"
     scale = max_side / max(image.size)
     array, _ = decode_image(data, DecodeOptions(min_side=max(1, int(min(image.size) * scale))))
-    h, w, c = array.shape
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    h, w, c = array.shape  # draft may have decoded at 1/2, 1/4 or 1/8 already
+    shrink = max_side / max(h, w)
+    new = (max(1, round(w * shrink)), max(1, round(h * shrink)))
     small = Image.fromarray(array[:, :, 0] if c == 1 else array, "L" if c == 1 else "RGB")
     buffer = io.BytesIO()
     small.resize(new, Image.Resampling.BILINEAR).save(buffer, fmt, quality=95)

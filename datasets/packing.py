@@ -308,12 +308,14 @@ class _Builder:
             yield root, items, self.chunk_options
 
     def _append(self, names: list[str], chunk: Chunk) -> None:
-        good = [n for n, r in zip(names, chunk.reasons, strict=True) if r is None]
-        self.skipped += [[n, r] for n, r in zip(names, chunk.reasons, strict=True) if r]
-        self.notes += [[n, note] for n, note in zip(good, [x for x, r in zip(
-            chunk.notes, chunk.reasons, strict=True) if r is None], strict=True) if note]
-        labels = np.array([self.class_ids.setdefault(self.class_of(n), len(self.class_ids))
-                           for n in good], dtype=np.int64)
+        if any(chunk.reasons) or any(chunk.notes):
+            good = [n for n, r in zip(names, chunk.reasons, strict=True) if r is None]
+            self.skipped += [[n, r] for n, r in zip(names, chunk.reasons, strict=True) if r]
+            self.notes += [[n, note] for n, note, r in zip(names, chunk.notes, chunk.reasons,
+                                                            strict=True) if note and r is None]
+        else:
+            good = names
+        labels = np.fromiter((self._label(n) for n in good), dtype=np.int64, count=len(good))
         self.channels = max(self.channels, chunk.channels)
         if isinstance(self.writer, PackWriter):
             if chunk.images is None or (len(good) and self.writer.image_shape not in (
@@ -326,6 +328,13 @@ class _Builder:
         self.names += good
         self.raw_labels += labels.tolist()
         self.sizes += chunk.sizes
+
+    def _label(self, name: str) -> int:
+        cls = self.class_of(name)
+        label = self.class_ids.get(cls)
+        if label is None:
+            label = self.class_ids[cls] = len(self.class_ids)
+        return label
 
     def _finish(self, started: float) -> None:
         if not self.names and not self.skipped:

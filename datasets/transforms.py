@@ -192,9 +192,9 @@ class RandomResizedCrop(BatchTransform):
     """torchvision's ``RandomResizedCrop`` for a batch: a random box per sample, resized.
 
     Boxes are drawn as torchvision draws them (area fraction in ``scale``, log-uniform aspect
-    in ``ratio``, ten tries then the centre crop); each box is resized to ``size`` by
-    ``torchvision.ops.roi_align`` (bilinear, averaging several points per output pixel when
-    shrinking, so it is antialiased). ``uint8`` in, ``uint8`` out (rounded).
+    in ``ratio``, ten tries then the centre crop); each box is resized to ``size`` with the
+    kernel torchvision uses (bilinear, antialiased, ``uint8`` in and out), so a sample's
+    pixels equal ``v2.functional.resized_crop`` of the same box.
 
     Example:
         >>> x = torch.zeros(2, 3, 40, 60, dtype=torch.uint8)
@@ -245,16 +245,15 @@ class RandomResizedCrop(BatchTransform):
         return (torch.where(none, float(fw), cw), torch.where(none, float(fh), ch))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        from torchvision.ops import roi_align  # torchvision only where this transform is used
-
         batch, single = _batched(x)
-        b, _, h, w = batch.shape
-        boxes = self.boxes(b, h, w)
-        rois = torch.cat([torch.arange(b, dtype=torch.float32).view(-1, 1), boxes], dim=1)
-        out = roi_align(batch.float(), rois, self.size, spatial_scale=1.0, sampling_ratio=-1,
-                        aligned=True)
-        if x.dtype == torch.uint8:
-            out = out.round_().clamp_(0, 255).to(torch.uint8)
+        b, c, h, w = batch.shape
+        boxes = self.boxes(b, h, w).to(torch.int64).tolist()
+        out = torch.empty((b, c, *self.size), dtype=batch.dtype)
+        for i, (x1, y1, x2, y2) in enumerate(boxes):
+            # the kernel torchvision's resized_crop uses (uint8, bilinear, antialiased)
+            out[i] = torch.nn.functional.interpolate(
+                batch[i : i + 1, :, y1:y2, x1:x2], size=self.size, mode="bilinear",
+                antialias=True, align_corners=False)[0]
         return out[0] if single else out
 
     def __repr__(self) -> str:
