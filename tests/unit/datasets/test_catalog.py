@@ -146,3 +146,17 @@ def test_archived_image_folders_are_extracted_once_and_packed_per_split(tmp_path
     small = open_dataset("hymenoptera", split="train", size=8)
     assert small[0][0].shape == (1, 8, 8)
     assert open_dataset("hymenoptera", split="val", mode="RGB")[0][0].shape == (3, 20, 20)
+
+
+def test_imagenette_splits_are_its_train_and_val_folders() -> None:
+    # laid out as imagenette2-160.tgz extracts (its md5 would refuse a fabricated archive;
+    # verify-and-extract is the hymenoptera test's)
+    wnids = ("n01440764", "n02102040")
+    top = loaders.dataset_dir("imagenette-160") / "imagenette2-160"
+    for split, count in (("train", 3), ("val", 2)):
+        make_image_tree(top / split, classes=wnids, per_class=count, size=16)
+    (top / "noisy_imagenette.csv").write_text("path,noisy_labels_0\n")
+    splits = catalog.open_splits("imagenette-160", size=8)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 6, "val": 4}
+    assert splits["val"].classes == list(wnids) and splits["val"][0][0].shape[-2:] == (8, 8)
+    assert catalog.get("imagenette-160").held_out == "val"
