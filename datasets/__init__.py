@@ -35,10 +35,10 @@ from datasets.vocab import Vocab, tokenize
 
 __all__ = [
     "BalancedSampler",
+    "BucketBatchSampler",
     "CIFAR10",
     "CIFAR100",
     "CatalogEntry",
-    "BucketBatchSampler",
     "CollateError",
     "DataFormatError",
     "DataLoader",

@@ -43,19 +43,21 @@ class TextData:
 
 
 def _read(dataset: str | None, data: str | os.PathLike[str] | None, root: Any) -> Any:
+    from datasets.catalog import get, open_dataset
     from datasets.text import TextClassificationDataset
 
     if data is not None:
         return TextClassificationDataset.from_file(data)
-    if dataset == "sms-spam":
-        import loaders
-
-        with distributed.main_process_first():
-            folder = loaders.fetch("sms-spam", root)
-        return TextClassificationDataset.from_file(folder / "SMSSpamCollection")
-    raise ValueError(
-        f"dataset should be 'sms-spam' (or pass data=FILE), but got dataset={dataset!r}"
-    )
+    if dataset is None:
+        raise ValueError("dataset should be a text dataset of the catalog (or pass data=FILE), "
+                         "but got dataset=None")
+    row = get(dataset)  # a typo: the nearest names
+    if row.kind != "text":
+        raise ValueError(f"dataset should be a text dataset, but {dataset!r} is an {row.kind} "
+                         "dataset; train it with python -m training fit")
+    with distributed.main_process_first():  # rank 0 downloads; the others read its copy
+        # its first published split ("all", or "train"): split 80/20 per class below
+        return open_dataset(dataset, root, split=row.splits[0], download=True)
 
 
 def load_text_data(
@@ -128,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         epilog="example: python -m training.examples.text_classification --dataset sms-spam",
     )
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--dataset", choices=["sms-spam"], default=None,
-                        help="registry dataset fetched through loaders (default sms-spam)")
+    from datasets.catalog import names
+
+    source.add_argument("--dataset", choices=names(kind="text"), default=None,
+                        help="catalog text dataset fetched through loaders (default sms-spam)")
     source.add_argument("--data", help="local CSV/TSV/JSONL file (label and text columns)")
     parser.add_argument("--embed-dim", type=positive_int, default=64,
                         help="embedding size (default 64)")
