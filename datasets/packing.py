@@ -200,8 +200,7 @@ def pack_archive(
 
     The class of a member is the name of the folder that holds it (``notMNIST_small/A/x.png``
     is class ``A``); rows are stored sorted by class, then member name, as :func:`pack_folder`
-    stores the extracted folder. A name met twice keeps its last member (as extraction does);
-    the earlier one is listed in ``skipped``.
+    stores the extracted folder. A member name met twice is refused, as extraction refuses it.
 
     Args:
         path: a tar (plain, ``.gz``, ``.bz2``, ``.xz``) or zip archive.
@@ -214,7 +213,8 @@ def pack_archive(
         The opened store.
 
     Raises:
-        DataFormatError: the archive is corrupt or holds no image in a class folder.
+        DataFormatError: the archive is corrupt, names a member twice, or holds no image in a
+            class folder.
     """
     path = Path(path).resolve()
     key = "archive-" + archive_fingerprint(path, options)
@@ -377,21 +377,26 @@ def _member_class(name: str) -> str:
 
 def _order_rows(folder: Path, store: str, names: list[str], raw_labels: list[int],
                 class_ids: dict[str, int], fixed_classes: list[str] | None) -> None:
-    """Relabel rows with sorted class indices; store them sorted by (class, name), last of
-    duplicate names kept (the earlier ones join ``skipped``)."""
+    """Relabel rows with sorted class indices; store them sorted by (class, name).
+
+    Raises:
+        DataFormatError: a member name appears twice (refused, as extraction refuses it).
+    """
     manifest = read_manifest(folder)
     classes = fixed_classes if fixed_classes is not None else sorted(class_ids)
     remap = np.empty(max(1, len(class_ids)), dtype=np.int64)
     for name, raw in class_ids.items():
         remap[raw] = classes.index(name)
     labels = remap[np.asarray(raw_labels, dtype=np.int64)] if raw_labels else np.zeros(0, int)
-    last: dict[str, int] = {}
-    for row, name in enumerate(names):
-        if name in last:
-            manifest["skipped"].append([name, "duplicate member name: a later member of the "
-                                        "same name replaces it (as extraction does)"])
-        last[name] = row
-    rows = sorted(last.values(), key=lambda r: (labels[r], names[r]))
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:  # loaders.tar_stream's rule, so that extraction and packing agree
+            raise DataFormatError(
+                f"{manifest['source']['path']}: member {name!r} appears twice (rule: each name "
+                "once, so that extraction and packing agree); re-create the archive without "
+                "the duplicate")
+        seen.add(name)
+    rows = sorted(range(len(names)), key=lambda r: (labels[r], names[r]))
     order = np.asarray(rows, dtype=np.int64)
     if not np.array_equal(order, np.arange(len(names))):
         if store == "fixed":
