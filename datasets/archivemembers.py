@@ -21,6 +21,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from datasets.errors import DataFormatError
 from datasets.imagedecode import MAX_IMAGE_BYTES
@@ -85,13 +86,42 @@ def _refused(size: int, cap: int) -> str:
 
 
 def _tar_members(path: Path, kind: str, cap: int) -> Iterator[Member]:
-    from loaders.tar_stream import REGULAR, TarStream, UnsupportedTar
+    from loaders import tar_stream
+
+    # The archives branch turns loaders.tar_stream into one checked streaming API,
+    # iter_members(); until it is merged, the TarStream reader below is the same parser.
+    checked = getattr(tar_stream, "iter_members", None)
+    if checked is not None:
+        yield from _checked_members(checked, path, kind, cap)
+        return
+    yield from _stream_members(path, kind, cap)
+
+
+def _checked_members(iter_checked: Any, path: Path, kind: str, cap: int) -> Iterator[Member]:
+    from loaders.archive_policy import Limits
+
+    # Packing writes nothing but the cache, and each member is capped by ``cap``: extraction's
+    # whole-archive caps (total bytes, compression ratio) would refuse big, honest photo archives.
+    limits = Limits(max_total_bytes=1 << 60, max_ratio=1e12)
+    for member, reader in iter_checked(path, kind=kind, limits=limits):
+        if member.kind != "file" or member_class(member.name) is None:
+            continue
+        if member.size > cap:
+            yield member.name, _refused(member.size, cap)  # its data is skipped, never held
+            continue
+        yield member.name, reader.read(member.size)
+
+
+def _stream_members(path: Path, kind: str, cap: int) -> Iterator[Member]:
+    from loaders import tar_stream
+
+    legacy: Any = tar_stream  # TarStream moves out of this module on the archives branch
 
     with open(path, "rb") as raw:
-        stream = TarStream(raw, kind, os.fspath(path))
+        stream = legacy.TarStream(raw, kind, os.fspath(path))
         try:
             for record in stream.members():
-                if record.type != REGULAR or member_class(record.name) is None:
+                if record.type != legacy.REGULAR or member_class(record.name) is None:
                     continue
                 if record.size > cap:
                     yield record.name, _refused(record.size, cap)
@@ -101,7 +131,7 @@ def _tar_members(path: Path, kind: str, cap: int) -> Iterator[Member]:
                     raise DataFormatError(f"{path} is truncated inside the member "
                                           f"{record.name}; download it again")
                 yield record.name, data
-        except UnsupportedTar as err:
+        except legacy.UnsupportedTar as err:
             raise DataFormatError(
                 f"{path} uses a tar feature the streaming reader does not read ({err}); "
                 "extract it (python -m loaders.download or loaders.extract) and pack the folder"

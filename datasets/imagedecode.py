@@ -234,7 +234,7 @@ def _draft(image: Image.Image, options: DecodeOptions) -> None:
 def to_uint8(image: Image.Image, mode: str | None) -> np.ndarray:
     """Convert a loaded Pillow image to ``uint8`` ``[H, W, C]`` by the module's rules."""
     image = _eight_bit(image)
-    array = np.asarray(image)
+    array = np.array(image)  # one writeable copy (asarray's is read-only)
     if array.ndim == 2:
         array = array[:, :, None]
     if image.mode in ("LA", "RGBA"):

@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 NAMES_FILE = "names.txt"  # the rows' relative paths / member names, "\0"-separated
 CHUNK_SIZE = 256
-SMALL_JOB = 4096  # fewer images than this are decoded in-process: a pool costs more
+POOL_MIN_S = 0.5  # a process pool pays off only for more decoding work than this
 BIG_JOB = 100_000  # from this many images on, importing torchvision for libpng pays off
 FAST_ITEM_S = 12e-6  # images decoding faster than this are not worth a process pool
 STORES = ("auto", "fixed", "variable")
@@ -182,9 +182,9 @@ def pack_folder(
 
     def build(folder: Path) -> None:
         meta = {"type": "folder", "path": str(root), "fingerprint": key}
-        n_workers = workers if workers is not None else 0 if len(names) < SMALL_JOB else None
         _build(folder, source, str(root), options, meta, classes=scan.classes,
-               skipped=scan.skipped, workers=n_workers, big=len(names) >= BIG_JOB)
+               skipped=scan.skipped, workers=workers, big=len(names) >= BIG_JOB,
+               count=len(names))
 
     return ensure_packed(key, build, cache_dir=cache_dir, opener=open_store)
 
@@ -200,8 +200,7 @@ def pack_archive(
 
     The class of a member is the name of the folder that holds it (``notMNIST_small/A/x.png``
     is class ``A``); rows are stored sorted by class, then member name, as :func:`pack_folder`
-    stores the extracted folder. A name met twice keeps its last member (as extraction does);
-    the earlier one is listed in ``skipped``.
+    stores the extracted folder. A member name met twice is refused, as extraction refuses it.
 
     Args:
         path: a tar (plain, ``.gz``, ``.bz2``, ``.xz``) or zip archive.
@@ -214,7 +213,8 @@ def pack_archive(
         The opened store.
 
     Raises:
-        DataFormatError: the archive is corrupt or holds no image in a class folder.
+        DataFormatError: the archive is corrupt, names a member twice, or holds no image in a
+            class folder.
     """
     path = Path(path).resolve()
     key = "archive-" + archive_fingerprint(path, options)
@@ -222,7 +222,7 @@ def pack_archive(
     def build(folder: Path) -> None:
         meta = {"type": "archive", "path": str(path), "fingerprint": key}
         _build(folder, lambda: iter_members(path), None, options, meta, classes=None,
-               skipped=[], workers=workers, big=path.stat().st_size >= (64 << 20))
+               skipped=[], workers=workers, big=path.stat().st_size >= (64 << 20), count=None)
 
     return ensure_packed(key, build, cache_dir=cache_dir, opener=open_store)
 
@@ -230,12 +230,12 @@ def pack_archive(
 def _build(folder: Path, source: Callable[[], Iterator[tuple[str, bytes | str]]],
            root: str | None, options: PackOptions, meta: dict[str, Any], *,
            classes: list[str] | None, skipped: list[list[str]], workers: int | None,
-           big: bool) -> None:
+           big: bool, count: int | None) -> None:
     """Build the store ``options.kind`` asks for; ``auto`` starts over as variable if needed."""
     if options.kind != "variable":
         try:
             _Builder(folder, options, "fixed", meta, classes, skipped).run(
-                source(), root, workers, big)
+                source(), root, workers, big, count)
             return
         except _MixedSizes as err:
             if options.kind == "fixed":  # cannot happen: every image is resized
@@ -245,7 +245,7 @@ def _build(folder: Path, source: Callable[[], Iterator[tuple[str, bytes | str]]]
             for entry in folder.iterdir():
                 entry.unlink() if entry.is_file() else shutil.rmtree(entry)
     _Builder(folder, options, "variable", meta, classes, skipped).run(
-        source(), root, workers, big)
+        source(), root, workers, big, count)
 
 
 class _Builder:
@@ -271,7 +271,9 @@ class _Builder:
             PackWriter(folder) if store == "fixed" else VariableWriter(folder))
 
     def run(self, members: Iterator[tuple[str, bytes | str]], root: str | None,
-            workers: int | None, big: bool) -> None:
+            workers: int | None, big: bool, count: int | None) -> None:
+        """Decode and append every chunk; ``workers=None`` times the first chunk and uses a
+        pool of every CPU when the rest (``count`` items, unknown for archives) is worth it."""
         started = time.perf_counter()
         pending: deque[list[str]] = deque()
         tasks = self._tasks(members, root, pending)
@@ -284,7 +286,9 @@ class _Builder:
                 if per_item_s >= FAST_ITEM_S and big:
                     prefer_libpng()  # before the pool forks, so workers inherit it
                 if workers is None:
-                    workers = 0 if per_item_s < FAST_ITEM_S else default_workers()
+                    rest_s = per_item_s * ((count or 1 << 30) - len(result.reasons))
+                    slow = per_item_s >= FAST_ITEM_S and rest_s >= POOL_MIN_S
+                    workers = default_workers() if slow else 0
                 self._append(pending.popleft(), result)
                 for chunk in run_ordered(decode_chunk, tasks, workers=workers):
                     self._append(pending.popleft(), chunk)
@@ -377,21 +381,26 @@ def _member_class(name: str) -> str:
 
 def _order_rows(folder: Path, store: str, names: list[str], raw_labels: list[int],
                 class_ids: dict[str, int], fixed_classes: list[str] | None) -> None:
-    """Relabel rows with sorted class indices; store them sorted by (class, name), last of
-    duplicate names kept (the earlier ones join ``skipped``)."""
+    """Relabel rows with sorted class indices; store them sorted by (class, name).
+
+    Raises:
+        DataFormatError: a member name appears twice (refused, as extraction refuses it).
+    """
     manifest = read_manifest(folder)
     classes = fixed_classes if fixed_classes is not None else sorted(class_ids)
     remap = np.empty(max(1, len(class_ids)), dtype=np.int64)
     for name, raw in class_ids.items():
         remap[raw] = classes.index(name)
     labels = remap[np.asarray(raw_labels, dtype=np.int64)] if raw_labels else np.zeros(0, int)
-    last: dict[str, int] = {}
-    for row, name in enumerate(names):
-        if name in last:
-            manifest["skipped"].append([name, "duplicate member name: a later member of the "
-                                        "same name replaces it (as extraction does)"])
-        last[name] = row
-    rows = sorted(last.values(), key=lambda r: (labels[r], names[r]))
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:  # loaders.tar_stream's rule, so that extraction and packing agree
+            raise DataFormatError(
+                f"{manifest['source']['path']}: member {name!r} appears twice (rule: each name "
+                "once, so that extraction and packing agree); re-create the archive without "
+                "the duplicate")
+        seen.add(name)
+    rows = sorted(range(len(names)), key=lambda r: (labels[r], names[r]))
     order = np.asarray(rows, dtype=np.int64)
     if not np.array_equal(order, np.arange(len(names))):
         if store == "fixed":

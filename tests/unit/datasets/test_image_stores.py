@@ -66,13 +66,16 @@ def test_zip_tar_and_folder_pack_alike(tmp_path: Path) -> None:
         assert ds.mean == from_folder.mean
 
 
-def test_duplicate_member_names_keep_the_last_as_extraction_does(tmp_path: Path) -> None:
+def test_duplicate_member_names_are_refused_as_extraction_refuses_them(tmp_path: Path) -> None:
     members = [("t/A/x.png", _png(10)), ("t/A/y.png", _png(20)), ("t/A/x.png", _png(30))]
-    ds = ImageFolderDataset.from_archive(write_tar(tmp_path / "d.tar.gz", members),
-                                         cache_dir=tmp_path / "c")
-    assert len(ds) == 2 and ds.data[:, 0, 0].tolist() == [30, 20]
-    assert ds.skipped == [("t/A/x.png", "duplicate member name: a later member of the same "
-                                        "name replaces it (as extraction does)")]
+    for archive in (write_tar(tmp_path / "d.tar.gz", members),
+                    write_zip(tmp_path / "d.zip", {})):
+        if archive.suffix == ".zip":
+            with zipfile.ZipFile(archive, "w") as z, pytest.warns(UserWarning, match="Duplicate"):
+                for name, data in members:
+                    z.writestr(name, data)
+        with pytest.raises(DataFormatError, match=r"'t/A/x.png' appears twice"):
+            ImageFolderDataset.from_archive(archive, cache_dir=tmp_path / "c")
 
 
 def _png(value: int) -> bytes:
@@ -145,7 +148,7 @@ def test_tiny_tar_declaring_a_terabyte_member_is_a_clear_error(tmp_path: Path) -
     archive = tmp_path / "liar.tar.gz"
     archive.write_bytes(gzip.compress(info.tobuf(tarfile.PAX_FORMAT)))
     assert archive.stat().st_size < 1000
-    with pytest.raises(DataFormatError, match="liar.tar.gz.*truncated"):
+    with pytest.raises(DataFormatError, match="liar.tar.gz"):
         ImageFolderDataset.from_archive(archive, cache_dir=tmp_path / "c")
 
 
