@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 
 from datasets import builders
 from datasets.images import check_choice
+from datasets.transforms import ToFloat
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,8 @@ class CatalogEntry:
 def _image(name: str, splits: tuple[str, ...], build: Builder, description: str, *,
            classes: tuple[str, ...] | None = None, options: tuple[str, ...] = (),
            held_out: str = "test") -> CatalogEntry:
-    return CatalogEntry(name, "image", splits, build, description,
-                        default_transform=None, classes=classes, options=options,
-                        held_out=held_out)
+    return CatalogEntry(name, "image", splits, build, description, default_transform=ToFloat,
+                        classes=classes, options=options, held_out=held_out)
 
 
 _SPLITS3 = ("train", "valid", "test", "all")
@@ -115,7 +115,7 @@ _FOLDER_OPTIONS = ("mode", "size", "resize", "max_side")  # ImageFolderDataset.p
 _LETTERS = tuple("ABCDEFGHIJ")
 _DIGITS = tuple("0123456789")
 
-# The table. Image datasets' transform=None is their own documented default (float [C,H,W]).
+# The table. Images default to ToFloat(): float32 [C, H, W] in [-1, 1]; text to raw dicts.
 _ROWS: tuple[CatalogEntry, ...] = (
     _image("letters", _SPLITS3, builders.notmnist("letters"),
            "Letters A-J rendered locally in the notMNIST layout (generated offline)",
@@ -158,10 +158,6 @@ _ROWS: tuple[CatalogEntry, ...] = (
 CATALOG: dict[str, CatalogEntry] = {row.name: row for row in _ROWS}
 
 
-def _catalog() -> dict[str, CatalogEntry]:
-    return CATALOG
-
-
 def names(*, kind: str | None = None) -> list[str]:
     """Return the catalog's names, sorted; only ``"image"`` or ``"text"`` ones with ``kind``.
 
@@ -171,7 +167,7 @@ def names(*, kind: str | None = None) -> list[str]:
     """
     if kind is not None:
         check_choice("kind", kind, KINDS)
-    return sorted(n for n, row in _catalog().items() if kind is None or row.kind == kind)
+    return sorted(n for n, row in CATALOG.items() if kind is None or row.kind == kind)
 
 
 def get(name: str) -> CatalogEntry:
@@ -184,7 +180,7 @@ def get(name: str) -> CatalogEntry:
         >>> get("hymenoptera").kind
         'image'
     """
-    rows = _catalog()
+    rows = CATALOG
     if name in rows:
         return rows[name]
     from loaders import registry
@@ -200,7 +196,7 @@ def is_path(name: str | os.PathLike[str]) -> bool:
     """Whether ``name`` means a path (it exists, or is spelled like one), not a catalog name."""
     text = os.fspath(name)
     return Path(text).expanduser().exists() or "/" in text or os.sep in text \
-        or text.startswith(".") or (bool(Path(text).suffix) and text not in _catalog())
+        or text.startswith(".") or (bool(Path(text).suffix) and text not in CATALOG)
 
 
 def open_dataset(
