@@ -7,6 +7,7 @@ from datasets.errors import (
     DatasetError,
     DatasetNotFoundError,
     PackedCacheError,
+    ShardError,
 )
 from datasets.idx import EMNIST, KMNIST, MNIST, FashionMNIST, IDXDataset
 from datasets.images import (
@@ -19,7 +20,9 @@ from datasets.images import (
 from datasets.loader import DataLoader
 from datasets.notmnist import NotMNIST
 from datasets.samplers import BalancedSampler, BucketBatchSampler, ShardedEvalSampler
+from datasets.shardwriter import verify_shards, write_shards
 from datasets.splits import OverlapReport, overlap_report, random_split
+from datasets.streaming import StreamingDataset, StreamingSampler
 from datasets.text import LabelEncoder, TextClassificationDataset
 from datasets.transforms import (
     Normalize,
@@ -57,8 +60,11 @@ __all__ = [
     "RandomCrop",
     "RandomHorizontalFlip",
     "RandomResizedCrop",
+    "ShardError",
     "ShardedEvalSampler",
     "SkipNoneCollate",
+    "StreamingDataset",
+    "StreamingSampler",
     "TextClassificationDataset",
     "ToFloat",
     "VariableImageDataset",
@@ -69,4 +75,6 @@ __all__ = [
     "random_split",
     "skip_none_collate",
     "tokenize",
+    "verify_shards",
+    "write_shards",
 ]
