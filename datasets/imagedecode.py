@@ -117,7 +117,7 @@ def sniff_format(data: bytes) -> str | None:
     """Name the image format the first bytes announce, or ``None``.
 
     Example:
-        >>> sniff_format(b"\xff\xd8\xff\xe0..."), sniff_format(b"<html>")
+        >>> sniff_format(bytes([0xFF, 0xD8, 0xFF, 0xE0])), sniff_format(b"<html>")
         ('JPEG', None)
     """
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":

@@ -21,7 +21,7 @@ import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from datasets.decode import (
 )
 from datasets.errors import DataFormatError
 from datasets.folders import scan_folder
-from datasets.imagedecode import MODES, RESIZES, DecodeOptions
+from datasets.imagedecode import DecodeOptions
 from datasets.imagestore import VariableImages, VariableWriter, permute_blobs
 from datasets.packed import (
     FORMAT_VERSION,
@@ -51,67 +51,18 @@ from datasets.packed import (
     read_manifest,
     write_manifest,
 )
+from datasets.packoptions import PackOptions
 
 log = logging.getLogger(__name__)
 
 NAMES_FILE = "names.txt"  # the rows' relative paths / member names, "\0"-separated
 CHUNK_SIZE = 256
 POOL_MIN_S = 0.5  # a process pool pays off only for more decoding work than this
+DEFAULT_OPTIONS = PackOptions()
 BIG_JOB = 100_000  # from this many images on, importing torchvision for libpng pays off
 FAST_ITEM_S = 12e-6  # images decoding faster than this are not worth a process pool
-STORES = ("auto", "fixed", "variable")
 
 Store = PackedImages | VariableImages
-
-
-@dataclass(frozen=True)
-class PackOptions:
-    """The options a cache is keyed by (a changed option gives a new cache).
-
-    Args:
-        mode: ``"RGB"``, ``"L"`` or ``None`` (``"L"`` if every image is grey, else ``"RGB"``).
-        size: ``(H, W)`` (or an int for a square) of the fixed-size store.
-        resize: how images reach ``size`` (see :class:`datasets.imagedecode.DecodeOptions`).
-        max_side: variable store: re-encode images whose longer side exceeds this, once.
-        store: ``"auto"``, ``"fixed"`` or ``"variable"``.
-    """
-
-    mode: str | None = None
-    size: tuple[int, int] | None = None
-    resize: str = "shorter-then-center-crop"
-    max_side: int | None = None
-    store: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.mode is not None and self.mode not in MODES:
-            raise ValueError(f"mode should be one of {list(MODES)} or None, but got "
-                             f"mode={self.mode!r}")
-        if self.resize not in RESIZES:
-            raise ValueError(f"resize should be one of {list(RESIZES)}, but got "
-                             f"resize={self.resize!r}")
-        if self.store not in STORES:
-            raise ValueError(f"store should be one of {list(STORES)}, but got store={self.store!r}")
-        size = self.size
-        if isinstance(size, int):
-            object.__setattr__(self, "size", (size, size))  # frozen: normalise once, here
-        elif size is not None:
-            object.__setattr__(self, "size", (int(size[0]), int(size[1])))
-        if self.size is not None and min(self.size) < 1:
-            raise ValueError(f"size should be positive, but got size={size!r}")
-        if self.max_side is not None and self.max_side < 1:
-            raise ValueError(f"max_side should be a positive int, but got max_side={self.max_side!r}")
-
-    @property
-    def kind(self) -> str:
-        """The store to build: ``fixed`` with a size, ``variable`` with ``max_side``, else as set."""
-        if self.size is not None:
-            return "fixed"
-        return "variable" if self.max_side is not None else self.store
-
-    def key(self) -> str:
-        """A short text naming the options, for cache keys."""
-        size = "x".join(map(str, self.size)) if self.size else "native"
-        return f"{self.kind}-{self.mode or 'auto'}-{size}-{self.resize}-{self.max_side}"
 
 
 class _MixedSizes(Exception):
@@ -151,7 +102,7 @@ def archive_fingerprint(path: Path, options: PackOptions) -> str:
 
 def pack_folder(
     root: str | os.PathLike[str],
-    options: PackOptions = PackOptions(),
+    options: PackOptions = DEFAULT_OPTIONS,
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     workers: int | None = None,
@@ -191,7 +142,7 @@ def pack_folder(
 
 def pack_archive(
     path: str | os.PathLike[str],
-    options: PackOptions = PackOptions(),
+    options: PackOptions = DEFAULT_OPTIONS,
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     workers: int | None = None,

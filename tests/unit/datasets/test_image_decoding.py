@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from datasets import DataFormatError, DatasetNotFoundError, ImageFolderDataset
@@ -260,3 +262,33 @@ def test_hymenoptera_real_photos(shared_data: Path, tmp_path: Path) -> None:
     plain = ImageFolderDataset(root)
     assert len(plain) == 245 and plain.targets == ds.targets.tolist()
     assert torch.equal(plain[7][0], ds[7][0])  # same pixels, decoded the same way
+
+
+# -- fuzz ----------------------------------------------------------------------------------
+
+_SEEDS = [encode(Image.new("L", (5, 4), 9), "PNG"), encode(photo(8, 6), "JPEG"),
+          encode(photo(8, 6), "GIF"), _grey_png_header(3, 2, zlib.compress(bytes(8)))]
+
+
+@pytest.mark.fuzz
+@given(seed=st.sampled_from(_SEEDS), cuts=st.lists(st.tuples(st.integers(0, 400),
+                                                             st.integers(0, 255)), max_size=8),
+       length=st.integers(0, 400))
+def test_fuzz_decoders_give_data_or_a_reason(seed: bytes, cuts: list[tuple[int, int]],
+                                             length: int) -> None:
+    """Mutated image bytes: an array, ``None`` (fast path declines) or UnreadableImageError."""
+    data = bytearray(seed[: max(length, 8)])
+    for pos, value in cuts:
+        if pos < len(data):
+            data[pos] = value
+    try:
+        fast = png_fast_grey(bytes(data))
+    except UnreadableImageError:
+        fast = None
+    assert fast is None or fast.dtype == np.uint8
+    try:
+        array, _ = decode_image(bytes(data), DecodeOptions(mode="RGB", size=(4, 4)))
+    except UnreadableImageError as err:
+        assert err.reason and "\n" not in err.reason
+    else:
+        assert array.shape == (4, 4, 3) and array.dtype == np.uint8
