@@ -35,6 +35,7 @@ from training.console import (
 from training.curves import save_curves
 from training.data import IMAGE_DATASETS, load_image_splits
 from training.errors import TrainingError
+from training.examples.text_classification import add_text_arguments, read_options
 from training.fit import History, evaluate, fit, resolve_device, seed_everything
 from training.history import count_noun
 from training.models import BagOfWords, LinearRegression, LogisticRegression
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["OneHotMSELoss", "build_parser", "default_lr", "main"]
 
-TEXT_DATASETS = ("sms-spam",)
+TEXT_DATASETS = ("ag-news", "imdb", "sms-spam")
 OFFLINE_HINT = ("train on local data: --dataset letters (generated offline) or --data-dir DIR "
                 "(IDX files, CLASS/*.png folders, or a text file with --model bow)")
 EPILOG = """examples:
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=["linear", "logistic", "bow"], default="logistic",
                    help="default logistic; linear is least squares on one-hot labels; "
                    "bow (bag of words) for text")
+    add_text_arguments(p)
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd",
                    help="default sgd; lbfgs is full batch, one step per epoch (convex models)")
     p.add_argument("--momentum", type=non_negative_float, default=0.0, help="SGD momentum")
@@ -153,8 +155,13 @@ def _text_run(args: argparse.Namespace) -> _Run:
     if args.model != "bow":
         raise ValueError(f"--model {args.model} needs image data; use --model bow for text")
     text = load_text_data(None if args.data_dir else args.dataset, data=args.data_dir,
-                          root=args.root, batch_size=args.batch_size, seed=args.seed)
-    model = BagOfWords(text.vocab_size, len(text.classes), 64, padding_idx=text.pad_id)
+                          root=args.root, read=read_options(args), batch_size=args.batch_size,
+                          seed=args.seed)
+    if text.baseline and distributed.is_main_process():
+        print(f"baseline to reach: {text.baseline}")
+    # sparse embedding gradients only where the optimizer takes them (SGD, not Adam/L-BFGS)
+    model = BagOfWords(text.vocab_size, len(text.classes), 16, padding_idx=text.pad_id,
+                       sparse=args.optimizer == "sgd")
     return _Run(model, None, text.train_loader, None, text.test_loader, text.classes,
                 text.train_size)
 
