@@ -21,6 +21,7 @@ vectorized NumPy over the packed arrays, so no text is tokenized again.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -100,6 +101,8 @@ class BagOfNgrams:
         self.remap = np.zeros(0, dtype=np.int64)
         self.idf = np.zeros(0, dtype=np.float32)
         self.unigrams = 0
+        self._tokens: list[str] = []
+        self._translations: dict[str, np.ndarray] = {}
 
     @property
     def num_features(self) -> int:
@@ -109,6 +112,8 @@ class BagOfNgrams:
     def fit(self, pack: PackedText, rows: Any) -> BagOfNgrams:
         """Learn the vocabulary and the document frequencies from ``rows`` of ``pack``."""
         rows = np.asarray(rows, dtype=np.int64)
+        self._tokens = list(pack.tokens)
+        self._translations = {os.fspath(pack.path): np.arange(len(pack.tokens), dtype=np.int64)}
         ids, _ = _rows(pack, rows)
         counts = np.bincount(ids, minlength=len(pack.tokens))
         keep = np.flatnonzero(counts >= self.config.min_freq)
@@ -128,13 +133,25 @@ class BagOfNgrams:
                  if self.config.ngrams == 2 else "", self.config.weighting)
         return self
 
+    def _translation(self, pack: PackedText) -> np.ndarray:
+        """Map ``pack``'s token ids to those of the pack fitted on (-1: token never seen)."""
+        key = os.fspath(pack.path)
+        if key not in self._translations:
+            index = {t: i for i, t in enumerate(self._tokens)}
+            self._translations[key] = np.array([index.get(t, -1) for t in pack.tokens],
+                                               dtype=np.int64)
+        return self._translations[key]
+
     def _features(self, pack: PackedText, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ids, offsets = _rows(pack, rows)
-        uni = self.remap[ids] if len(ids) else ids
+        ids = self._translation(pack)[ids]  # another file's dictionary numbers tokens otherwise
+        known = ids >= 0
+        uni = np.where(known, self.remap[np.maximum(ids, 0)], -1) if len(ids) else ids
         parts, lengths = [uni], [np.diff(offsets)]
         if self.config.ngrams == 2:
-            same_doc = np.ones(len(ids), dtype=bool)
+            same_doc = known.copy()  # a pair with an unseen token was never seen in training
             same_doc[offsets[1:-1] - 1] = False  # no pair across two texts
+            same_doc[:-1] &= known[1:]
             first = np.flatnonzero(same_doc[:-1]) if len(ids) else np.zeros(0, np.int64)
             a, b = ids[first].astype(np.uint64), ids[first + 1].astype(np.uint64)
             h = ((a * np.uint64(1_000_003) + b) * _MULT) >> np.uint64(20)

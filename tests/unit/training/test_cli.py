@@ -124,3 +124,22 @@ def test_bow_on_image_data_is_a_clear_error(idx_folder: Path, tmp_path: Path,
     assert main(["fit", "--dataset", "sms-spam", "--model", "logistic",
                  "--out", str(tmp_path / "o"), "-q"]) == 1
     assert "use --model bow for text" in capsys.readouterr().err
+
+
+def test_bow_with_text_columns_label_column_and_header(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.unit.datasets.text_factory import write_ag_news_csv
+
+    data = write_ag_news_csv(tmp_path / "ag.csv", 40)
+    out = tmp_path / "run"
+    assert main(["fit", "--data-dir", str(data), "--model", "bow", "--text-column", "title",
+                 "--text-column", "description", "--label-column", "label", "--header", "yes",
+                 "--optimizer", "sgd", "--lr", "2", "--epochs", "5", "--out", str(out),
+                 "--device", "cpu", "-q"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["classes"] == ["1", "2", "3", "4"] and metrics["test_count"] == 32
+    tiny = tmp_path / "tiny.tsv"
+    tiny.write_text("ham\thi\nspam\twin\n")
+    assert main(["fit", "--data-dir", str(tiny), "--model", "bow", "--out",
+                 str(tmp_path / "tiny-run"), "--device", "cpu", "-q"]) == 1
+    assert "test split of 2 rows is empty" in capsys.readouterr().err
