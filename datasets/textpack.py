@@ -253,17 +253,21 @@ class PackedTextDataset(Dataset[dict[str, Any]]):
                 ``label_encoder``.
         """
         from datasets.text import TextClassificationDataset
+        from datasets.textfiles import read_records
 
         tokenizer = tokenizer or WordTokenizer()
         options = {"read": read, "tokenizer": tokenizer.describe(), "names": names,
                    "classes": label_encoder.classes if label_encoder else None}
 
         def build(folder: Path) -> PackedText:
-            ds = TextClassificationDataset.from_file(path, label_encoder=label_encoder, **read)
+            records = read_records(path, **read)
+            ds = TextClassificationDataset.from_records(records, path=os.fspath(path),
+                                                        label_encoder=label_encoder)
             enc = ds.label_encoder or LabelEncoder(sorted(set(ds.labels)))
             return write_packed_text(folder, ds.texts, ds.labels, classes=enc.classes,
                                      names=names, tokenizer=tokenizer,
-                                     source={"path": os.fspath(path), **options})
+                                     source={"path": os.fspath(path), "header": records.header,
+                                             "skipped_empty": records.skipped_empty, **options})
 
         return cls(ensure_packed_text(source_key(path, options), build, cache_dir=cache_dir))
 
@@ -271,6 +275,13 @@ class PackedTextDataset(Dataset[dict[str, Any]]):
     def classes(self) -> list[Any]:
         """The original label values, in id order."""
         return self.pack.classes
+
+    def describe_source(self) -> str:
+        """Say where the texts came from and how the file was read (for a log line)."""
+        source = self.pack.manifest.get("source", {})
+        header = source.get("header")
+        head = f"header {header!r:.80}" if header else "no header"
+        return f"{source.get('path', self.pack.path)} ({head})"
 
     @property
     def label_encoder(self) -> LabelEncoder:

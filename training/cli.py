@@ -154,14 +154,18 @@ def _text_run(args: argparse.Namespace) -> _Run:
 
     if args.model != "bow":
         raise ValueError(f"--model {args.model} needs image data; use --model bow for text")
+    from datasets.textfeatures import FeatureConfig
+
+    # Sparse embedding gradients where the optimizer takes them (SGD); Adam and L-BFGS update
+    # every row each step, so they get 64k bigram buckets instead of 1M.
+    sparse = args.optimizer == "sgd"
     text = load_text_data(None if args.data_dir else args.dataset, data=args.data_dir,
                           root=args.root, read=read_options(args), batch_size=args.batch_size,
-                          seed=args.seed)
+                          seed=args.seed, features=FeatureConfig(buckets=2**20 if sparse else 2**16))
     if text.baseline and distributed.is_main_process():
         print(f"baseline to reach: {text.baseline}")
-    # sparse embedding gradients only where the optimizer takes them (SGD, not Adam/L-BFGS)
     model = BagOfWords(text.vocab_size, len(text.classes), 16, padding_idx=text.pad_id,
-                       sparse=args.optimizer == "sgd")
+                       sparse=sparse)
     return _Run(model, None, text.train_loader, None, text.test_loader, text.classes,
                 text.train_size)
 

@@ -147,6 +147,8 @@ def load_text_data(
         collate_fn=collate_features, generator=torch.Generator().manual_seed(seed))
     test_loader = torch.utils.data.DataLoader(test_x, batch_size=1024, collate_fn=collate_features)
     if distributed.is_main_process():
+        for part in {id(p.pack): p for p in parts.values()}.values():
+            log.info("read %s", part.describe_source())
         log.info("data: %d train, %d test texts, %d classes, %d features", len(train_x),
                  len(test_x), len(names), bag.num_features)
     return TextData(train_loader, test_loader, bag.num_features, None, names, len(train_x),

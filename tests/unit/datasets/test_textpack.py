@@ -42,6 +42,7 @@ def test_from_file_packs_once_and_reuses_the_cache(tmp_path: Path, caplog) -> No
     assert caplog.text.count("packed 40 texts") == 1  # the second open tokenized nothing
     assert first.pack.path == second.pack.path and first.classes == [1, 2, 3, 4]
     assert first.pack.names == list(AG_CLASSES) and len(second) == 40
+    assert "train.csv (header ['label', 'title', 'description'])" in second.describe_source()
     assert not list((tmp_path / "cache" / "packed").glob(".*tmp*"))
     title_only = PackedTextDataset.from_file(path, cache_dir=tmp_path / "cache",
                                              text_columns=["title"])
