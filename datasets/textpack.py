@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from datasets.errors import PackedCacheError
+from datasets.errors import DatasetNotFoundError, PackedCacheError
 from datasets.labels import LabelEncoder
 from datasets.vocab import WordTokenizer
 from loaders.cache import cache_root
@@ -167,14 +167,21 @@ def write_packed_text(
 def source_key(path: str | os.PathLike[str], options: dict[str, Any]) -> str:
     """Return a cache key for a file read with ``options``: path, size, mtime and options.
 
+    For a folder, every file under it counts (so an edited review gets a new cache).
+
+    Raises:
+        DatasetNotFoundError: ``path`` does not exist.
+
     Example:
         >>> len(source_key(__file__, {"header": "auto"}))
         24
     """
     path = Path(path).resolve()
-    stat = path.stat()
-    blob = json.dumps([str(path), stat.st_size, stat.st_mtime_ns, options], sort_keys=True,
-                      default=str)
+    if not path.exists():
+        raise DatasetNotFoundError(f"text file not found: {path}; check the path")
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    blob = json.dumps([stats, options], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
 
