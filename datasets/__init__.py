@@ -15,10 +15,14 @@ from datasets.notmnist import NotMNIST
 from datasets.samplers import BalancedSampler, BucketBatchSampler, ShardedEvalSampler
 from datasets.splits import OverlapReport, overlap_report, random_split
 from datasets.text import LabelEncoder, TextClassificationDataset
+from datasets.textfeatures import BagOfNgrams, FeatureConfig
+from datasets.textfolder import TextFolderDataset
+from datasets.textpack import PackedTextDataset
 from datasets.transforms import ToFloat
-from datasets.vocab import Vocab, tokenize
+from datasets.vocab import Vocab, WordTokenizer, tokenize
 
 __all__ = [
+    "BagOfNgrams",
     "BalancedSampler",
     "BucketBatchSampler",
     "CollateError",
@@ -28,6 +32,7 @@ __all__ = [
     "DatasetNotFoundError",
     "EMNIST",
     "FashionMNIST",
+    "FeatureConfig",
     "IDXDataset",
     "ImageBatch",
     "ImageFolderDataset",
@@ -38,12 +43,15 @@ __all__ = [
     "OverlapReport",
     "PackedCacheError",
     "PackedImageDataset",
+    "PackedTextDataset",
     "PadCollate",
     "ShardedEvalSampler",
     "SkipNoneCollate",
     "TextClassificationDataset",
+    "TextFolderDataset",
     "ToFloat",
     "Vocab",
+    "WordTokenizer",
     "overlap_report",
     "pad_collate",
     "random_split",
