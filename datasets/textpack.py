@@ -9,7 +9,7 @@ A packed text cache is a folder ``cache_root()/packed/text-<key>/`` holding::
     manifest.json  format, count, classes and their names, tokenizer settings, source, seconds
 
 It is written into a temporary folder beside the final one and moved into place with
-``os.replace`` only when complete, under :func:`loaders.lock.resource_lock`, so an interrupted
+``os.replace`` only when complete, under :func:`loaders.lock.locked`, so an interrupted
 build leaves nothing and two processes build it once. The key fingerprints the source file
 (path, size, modification time) and every reading and tokenizing option, so an edited file
 or another tokenizer gets a new cache. An epoch then only slices arrays: no tokenizing.
@@ -40,7 +40,7 @@ from datasets.errors import DatasetNotFoundError, PackedCacheError
 from datasets.labels import LabelEncoder
 from datasets.vocab import WordTokenizer
 from loaders.cache import cache_root
-from loaders.lock import resource_lock
+from loaders.lock import locked
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def ensure_packed_text(
     except OSError as err:
         raise PackedCacheError(f"cannot create {final.parent}: {err}; pass a writable "
                                "cache_dir= or set DATAFERRY_HOME") from err
-    with resource_lock(final):
+    with locked(final, what="packing texts"):
         if (final / "manifest.json").is_file():  # another process built it while we waited
             return PackedText(final)
         shutil.rmtree(final, ignore_errors=True)
