@@ -233,6 +233,9 @@ def _fit_command(args: argparse.Namespace) -> int:
                       progress=not args.quiet and sys.stderr.isatty() and env.is_main)
         seconds = time.perf_counter() - started
         test = evaluate(model, run.test, loss=run.loss, device=device, report=True)
+        if not test["count"]:  # a run that measured nothing must not exit 0
+            raise TrainingError("expected test samples to measure but the test split is empty; "
+                                "add data or pass a dataset with a test split")
         config = {"optimizer": args.optimizer, "lr": lr, "epochs": args.epochs,
                   "batch_size": args.batch_size, "momentum": args.momentum, "weight_decay": wd,
                   "seed": args.seed, "device": str(device), "patience": args.patience}

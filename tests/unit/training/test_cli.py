@@ -143,3 +143,17 @@ def test_bow_with_text_columns_label_column_and_header(tmp_path: Path,
     assert main(["fit", "--data-dir", str(tiny), "--model", "bow", "--out",
                  str(tmp_path / "tiny-run"), "--device", "cpu", "-q"]) == 1
     assert "test split of 2 rows is empty" in capsys.readouterr().err
+
+
+def test_a_run_that_measured_nothing_exits_1(idx_folder: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import training.cli
+
+    monkeypatch.setattr(training.cli, "evaluate",
+                        lambda *a, **k: {"accuracy": 0.0, "loss": 0.0, "count": 0})
+    assert main(["fit", "--data-dir", str(idx_folder), "--epochs", "1", "--out",
+                 str(tmp_path / "run"), "--device", "cpu", "-q"]) == 1
+    assert "error: expected test samples to measure but the test split is empty" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "run" / "metrics.json").exists()
