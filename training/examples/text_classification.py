@@ -89,7 +89,7 @@ def _splits(dataset: str | None, data: Any, test_data: Any, root: Any, cache_dir
         return open_text_corpus(dataset, root=root, cache_dir=cache_dir)
 
 
-def _number_with_names(parts: dict[str, Any]) -> list[str]:
+def _class_names(parts: dict[str, Any]) -> list[str]:
     pack = next(iter(parts.values())).pack
     return [str(n) for n in pack.names]
 
@@ -131,7 +131,7 @@ def load_text_data(
 
     parts = _splits(dataset, data, test_data, root, cache_dir if cache_dir is not None else root,
                     read or TextReadOptions())
-    names = _number_with_names(parts)
+    names = _class_names(parts)
     if "all" in parts:
         full = parts["all"]
         rows = stratified_split(full.targets.numpy(), test=test_fraction, seed=seed,
