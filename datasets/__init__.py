@@ -26,6 +26,9 @@ from datasets.shardwriter import verify_shards, write_shards
 from datasets.splits import OverlapReport, overlap_report, random_split
 from datasets.streaming import StreamingDataset, StreamingSampler
 from datasets.text import LabelEncoder, TextClassificationDataset
+from datasets.textfeatures import BagOfNgrams, FeatureConfig
+from datasets.textfolder import TextFolderDataset
+from datasets.textpack import PackedTextDataset
 from datasets.transforms import (
     Normalize,
     RandomCrop,
@@ -34,9 +37,10 @@ from datasets.transforms import (
     ToFloat,
 )
 from datasets.variable import VariableImageDataset
-from datasets.vocab import Vocab, tokenize
+from datasets.vocab import Vocab, WordTokenizer, tokenize
 
 __all__ = [
+    "BagOfNgrams",
     "BalancedSampler",
     "BucketBatchSampler",
     "CIFAR10",
@@ -49,6 +53,7 @@ __all__ = [
     "DatasetNotFoundError",
     "EMNIST",
     "FashionMNIST",
+    "FeatureConfig",
     "IDXDataset",
     "ImageBatch",
     "ImageFolderDataset",
@@ -61,6 +66,7 @@ __all__ = [
     "PackedCacheError",
     "PackedImageDataset",
     "PackedImageFolder",
+    "PackedTextDataset",
     "PadCollate",
     "RandomCrop",
     "RandomHorizontalFlip",
@@ -71,10 +77,12 @@ __all__ = [
     "StreamingDataset",
     "StreamingSampler",
     "TextClassificationDataset",
+    "TextFolderDataset",
     "ToFloat",
     "VariableImageDataset",
     "VariableImageFolder",
     "Vocab",
+    "WordTokenizer",
     "open_dataset",
     "overlap_report",
     "pad_collate",

@@ -96,46 +96,31 @@ def image_archive(name: str, filename: str, top: str) -> Any:
     return build
 
 
-def sms_spam(root: PathLike | None, split: str, *, download: bool, transform: Any,
-             cache_dir: PathLike | None) -> Dataset[Any]:
-    """Read the SMS Spam Collection as published (``label<TAB>text``)."""
-    from datasets.text import TextClassificationDataset
+def text_corpus(name: str) -> Any:
+    """Build a text corpus's split with ``datasets.textcorpora.open_text_corpus``."""
 
-    folder = _registry_folder("sms-spam", root, download, "SMSSpamCollection")
-    return TextClassificationDataset.from_file(folder / "SMSSpamCollection")
+    def build(root: PathLike | None, split: str, *, download: bool, transform: Any,
+              cache_dir: PathLike | None) -> Dataset[Any]:
+        from datasets.textcorpora import TEXT_CORPORA, open_text_corpus
 
+        corpus = TEXT_CORPORA[name]
+        needed = corpus.archive or next(iter(corpus.files.values()))
+        if not download:  # say where and what to run, before the reader's "file not found"
+            _registry_folder(name, root, download, needed)
+        return open_text_corpus(name, root=root, cache_dir=cache_dir, download=download)[split]
 
-AG_NEWS_CLASSES = ("World", "Sports", "Business", "Sci/Tech")
-
-
-def ag_news(root: PathLike | None, split: str, *, download: bool, transform: Any,
-            cache_dir: PathLike | None) -> Dataset[Any]:
-    """Read AG News' ``train.csv``/``test.csv`` (class 1-4, title, description): the descriptions."""
-    from datasets.errors import DataFormatError
-    from datasets.text import TextClassificationDataset
-    from datasets.textfiles import read_records
-
-    folder = _registry_folder("ag-news", root, download, f"{split}.csv", split=split)
-    path = folder / f"{split}.csv"
-    texts, labels = read_records(path, text_column=2, label_column=0, format="csv", header=False)
-    try:
-        names = [AG_NEWS_CLASSES[int(label) - 1] for label in labels]
-    except (ValueError, IndexError) as err:
-        raise DataFormatError(f"{path}: expected class indexes 1-4 in the first column ({err}); "
-                              "delete the file and download it again") from err
-    return TextClassificationDataset(texts, names)
+    return build
 
 
-def _registry_folder(name: str, root: PathLike | None, download: bool, needed: str, *,
-                     split: str | None = None) -> Any:
+def _registry_folder(name: str, root: PathLike | None, download: bool, needed: str) -> Any:
     """The dataset's folder once ``needed`` is in it (fetched with ``download``)."""
     import loaders
     from datasets.errors import DatasetNotFoundError
 
     folder = loaders.dataset_dir(name, root)
-    if not (folder / needed).is_file() and download:
-        folder = loaders.fetch(name, root, split=split)
-    if not (folder / needed).is_file():
+    if not (folder / needed).exists() and download:
+        folder = loaders.fetch(name, root)
+    if not (folder / needed).exists():
         raise DatasetNotFoundError(
             f"expected {name} in {folder} but {needed} is not there; run "
             f"`python -m loaders.download {name}` or pass download=True"

@@ -150,10 +150,12 @@ _ROWS: tuple[CatalogEntry, ...] = (
         "hymenoptera", "hymenoptera_data.zip", "hymenoptera_data"),
         "ants and bees photos of PyTorch's transfer-learning tutorial, many sizes",
         options=_FOLDER_OPTIONS, held_out="val"),
-    CatalogEntry("sms-spam", "text", ("all",), builders.sms_spam,
+    CatalogEntry("sms-spam", "text", ("all",), builders.text_corpus("sms-spam"),
                  "UCI SMS Spam Collection: ham or spam", classes=("ham", "spam"), held_out="all"),
-    CatalogEntry("ag-news", "text", _TWO, builders.ag_news,
-                 "AG News: news descriptions in 4 topics"),
+    CatalogEntry("ag-news", "text", _TWO, builders.text_corpus("ag-news"),
+                 "AG News: news titles and descriptions in 4 topics"),
+    CatalogEntry("imdb", "text", _TWO, builders.text_corpus("imdb"),
+                 "IMDB movie reviews: positive or negative (25,000 + 25,000)"),
 )
 CATALOG: dict[str, CatalogEntry] = {row.name: row for row in _ROWS}
 

@@ -108,14 +108,18 @@ def test_an_idx_folder_of_unknown_files_keeps_digit_classes(tmp_path: Path) -> N
 
 
 def test_text_rows_read_their_published_files() -> None:
+    # the catalog's text rows call datasets.textcorpora.open_text_corpus
     folder = loaders.dataset_dir("ag-news")
+    with pytest.raises(DatasetNotFoundError, match="ag-news"):
+        open_dataset("ag-news", split="test")
     folder.mkdir(parents=True)
-    (folder / "test.csv").write_text('"3","Wall St.","Stocks rose."\n"2","Cup","A goal late."\n')
+    rows = '"1","Talks","Leaders met."\n"2","Cup","A goal."\n"3","Oil","Prices fell."\n' \
+        '"4","Chips","A new CPU."\n'
+    (folder / "train.csv").write_text(rows)
+    (folder / "test.csv").write_text(rows)
     test = open_dataset("ag-news", split="test")
-    assert [test[i]["text"] for i in range(2)] == ["Stocks rose.", "A goal late."]
-    assert [test.classes[test[i]["label"]] for i in range(2)] == ["Business", "Sports"]
-    with pytest.raises(DatasetNotFoundError, match="expected ag-news in .* but train.csv is not"):
-        open_dataset("ag-news", split="train")
+    assert len(test) == 4 and len(test.classes) == 4
+    assert set(catalog.open_splits("ag-news")) == {"train", "test"}
 
 
 def test_a_registry_name_without_a_row_is_a_clear_error(monkeypatch) -> None:
