@@ -1,5 +1,7 @@
 """dataferry datasets: map-style image and text datasets, a packed cache, fast loading."""
 
+from datasets.catalog import CatalogEntry, open_dataset
+from datasets.cifar import CIFAR10, CIFAR100
 from datasets.collate import PadCollate, SkipNoneCollate, pad_collate, skip_none_collate
 from datasets.errors import (
     CollateError,
@@ -10,7 +12,13 @@ from datasets.errors import (
     ShardError,
 )
 from datasets.idx import EMNIST, KMNIST, MNIST, FashionMNIST, IDXDataset
-from datasets.images import ImageBatch, ImageFolderDataset, PackedImageDataset
+from datasets.images import (
+    ImageBatch,
+    ImageFolderDataset,
+    PackedImageDataset,
+    PackedImageFolder,
+    VariableImageFolder,
+)
 from datasets.loader import DataLoader
 from datasets.notmnist import NotMNIST
 from datasets.samplers import BalancedSampler, BucketBatchSampler, ShardedEvalSampler
@@ -18,12 +26,26 @@ from datasets.shardwriter import verify_shards, write_shards
 from datasets.splits import OverlapReport, overlap_report, random_split
 from datasets.streaming import StreamingDataset, StreamingSampler
 from datasets.text import LabelEncoder, TextClassificationDataset
-from datasets.transforms import ToFloat
-from datasets.vocab import Vocab, tokenize
+from datasets.textfeatures import BagOfNgrams, FeatureConfig
+from datasets.textfolder import TextFolderDataset
+from datasets.textpack import PackedTextDataset
+from datasets.transforms import (
+    Normalize,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    ToFloat,
+)
+from datasets.variable import VariableImageDataset
+from datasets.vocab import Vocab, WordTokenizer, tokenize
 
 __all__ = [
+    "BagOfNgrams",
     "BalancedSampler",
     "BucketBatchSampler",
+    "CIFAR10",
+    "CIFAR100",
+    "CatalogEntry",
     "CollateError",
     "DataFormatError",
     "DataLoader",
@@ -31,25 +53,37 @@ __all__ = [
     "DatasetNotFoundError",
     "EMNIST",
     "FashionMNIST",
+    "FeatureConfig",
     "IDXDataset",
     "ImageBatch",
     "ImageFolderDataset",
     "KMNIST",
     "LabelEncoder",
     "MNIST",
+    "Normalize",
     "NotMNIST",
     "OverlapReport",
     "PackedCacheError",
     "PackedImageDataset",
+    "PackedImageFolder",
+    "PackedTextDataset",
     "PadCollate",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "RandomResizedCrop",
     "ShardError",
     "ShardedEvalSampler",
     "SkipNoneCollate",
     "StreamingDataset",
     "StreamingSampler",
     "TextClassificationDataset",
+    "TextFolderDataset",
     "ToFloat",
+    "VariableImageDataset",
+    "VariableImageFolder",
     "Vocab",
+    "WordTokenizer",
+    "open_dataset",
     "overlap_report",
     "pad_collate",
     "random_split",
