@@ -93,8 +93,11 @@ def read_main(args: argparse.Namespace) -> int:
             n += count
         result[f"epoch{epoch}_s"] = time.perf_counter() - start
         result[f"epoch{epoch}_n"] = n
-    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-              resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    # VmHWM, not RUSAGE_SELF: Linux keeps ru_maxrss across exec, so a reader would report the
+    # benchmark process's peak (which holds the photos) instead of its own
+    own = next((int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+                if line.startswith("VmHWM:")), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    rss = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     result["peak_rss_mb"] = rss / 1024
     print(json.dumps(result))
     return 0
