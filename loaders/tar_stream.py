@@ -182,8 +182,10 @@ def iter_checked(
         if member is None:
             continue
         reader = MemberReader(src, member.size, archive, member.name)
-        yield member, reader
-        reader._close()
+        try:
+            yield member, reader
+        finally:
+            reader._close()  # the stream moves on (or closes): its bytes are another member's
 
 
 def _admit(rules: MemberRules, record: TarRecord) -> TarMember | None:
