@@ -47,21 +47,21 @@ class Writer:
         self.archive = os.fspath(archive)
         self.made: set[str] = {""}
 
-    def folder(self, name: str) -> None:
-        """Create folder ``name`` and its parents, once."""
+    def folder(self, name: str, member: str | None = None) -> None:
+        """Create folder ``name`` and its parents, once (for ``member``, named in errors)."""
         if name in self.made:
             return
         try:
             os.makedirs(self.root + name, exist_ok=True)
         except OSError as err:
-            raise self._error(name, err) from err
+            raise self._error(member or name, err) from err
         while name not in self.made:
             self.made.add(name)
             name = name.rpartition("/")[0]
 
     def file(self, name: str, mode: int, data: bytes | None, src: Any = None, size: int = 0) -> None:
         """Write ``data``, or ``size`` bytes read from ``src``, as regular file ``name``."""
-        self.folder(name.rpartition("/")[0])
+        self.folder(name.rpartition("/")[0], name)
         try:
             fd = os.open(self.root + name, _CREATE_FLAGS, 0o755 if mode & 0o111 else 0o644)
         except OSError as err:
@@ -77,14 +77,14 @@ class Writer:
             os.close(fd)
 
     def symlink(self, name: str, target: str) -> None:
-        self.folder(name.rpartition("/")[0])
+        self.folder(name.rpartition("/")[0], name)
         try:
             os.symlink(target, self.root + name)
         except OSError as err:
             raise self._error(name, err) from err
 
     def hardlink(self, name: str, target: str) -> None:
-        self.folder(name.rpartition("/")[0])
+        self.folder(name.rpartition("/")[0], name)
         try:
             os.link(self.root + target, self.root + name, follow_symlinks=False)
         except OSError as err:
