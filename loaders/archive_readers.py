@@ -239,7 +239,7 @@ def _read_zip(archive: Path, root: Path, limits: Limits, bar: Any) -> Budget:
 
 def _place_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, rules: MemberRules, writer: Writer) -> None:
     file_type = (info.external_attr >> 16) & 0o170000
-    if info.is_dir() or file_type == 0o040000:
+    if info.filename.endswith("/") or file_type == 0o040000:  # is_dir() fails on an empty name
         kind, target = "folder", ""
     elif file_type == 0o120000:
         kind = "symlink"  # its data is the target: small, but read at most 4 KiB of it
