@@ -15,7 +15,9 @@ import errno
 import gzip
 import logging
 import os
+import queue
 import tarfile
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -32,20 +34,48 @@ _CREATE_FLAGS = (
 )
 _BAR_EVERY = 256  # members between progress-bar updates
 _NAME_MAX = 255  # bytes per path component on Linux and macOS file systems
+_BATCH_FILES = 128  # small files per batch handed to the writer thread
+_BATCH_BYTES = 8 * 1024**2  # ...or fewer when they are this big together
 
 
 class Writer:
     """Writes checked members under ``root`` with as few syscalls as possible.
 
+    With ``background=True`` small files are written by one thread in batches: ``open``,
+    ``write`` and ``close`` release the GIL, so the system calls of earlier members overlap
+    with parsing the next ones (extraction of many small files is syscall-bound). Folders are
+    made before a file is queued, and links and large files wait for the queue to drain, so the
+    order on disk is the archive's. Use it as a context manager: leaving it stops the thread.
+
     Args:
         root: the (staging) folder that receives the members.
         archive: the archive's path, for messages.
+        background: write small files from a thread.
     """
 
-    def __init__(self, root: Path, archive: Path) -> None:
+    def __init__(self, root: Path, archive: Path, *, background: bool = False) -> None:
         self.root = os.fspath(root) + os.sep
         self.archive = os.fspath(archive)
         self.made: set[str] = {""}
+        self._batch: list[tuple[str, int, bytes]] = []
+        self._batch_bytes = 0
+        self._failure: tuple[str, BaseException] | None = None
+        self._stop = False
+        self._queue: queue.Queue[list[tuple[str, int, bytes]] | None] = queue.Queue(maxsize=4)
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, name="dataferry-extract-writer", daemon=True)
+            self._thread.start()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._stop = exc[0] is not None  # an error: drop what is queued, it is all discarded
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
     def folder(self, name: str, member: str | None = None) -> None:
         """Create folder ``name`` and its parents, once (for ``member``, named in errors)."""
@@ -62,21 +92,60 @@ class Writer:
     def file(self, name: str, mode: int, data: bytes | None, src: Any = None, size: int = 0) -> None:
         """Write ``data``, or ``size`` bytes read from ``src``, as regular file ``name``."""
         self.folder(name.rpartition("/")[0], name)
-        try:
-            fd = os.open(self.root + name, _CREATE_FLAGS, 0o755 if mode & 0o111 else 0o644)
-        except OSError as err:
-            raise self._error(name, err) from err
+        perms = 0o755 if mode & 0o111 else 0o644
+        if data is not None and self._thread is not None:
+            self._batch.append((name, perms, data))
+            self._batch_bytes += len(data)
+            if len(self._batch) >= _BATCH_FILES or self._batch_bytes >= _BATCH_BYTES:
+                self._submit()
+            return
+        self.drain()
         try:
             if data is not None:
-                write_all(fd, data)
+                _write_file(self.root + name, perms, data)
             else:
-                _copy(src, fd, size, self.archive, name)
+                fd = os.open(self.root + name, _CREATE_FLAGS, perms)
+                try:
+                    _copy(src, fd, size, self.archive, name)
+                finally:
+                    os.close(fd)
         except OSError as err:
             raise self._error(name, err) from err
-        finally:
-            os.close(fd)
+
+    def drain(self) -> None:
+        """Wait until every queued file is written; raise the first error of the thread."""
+        if self._thread is not None:
+            self._submit()
+            self._queue.join()
+        self._raise_failure()
+
+    def _submit(self) -> None:
+        self._raise_failure()
+        if self._batch:
+            self._queue.put(self._batch)
+            self._batch, self._batch_bytes = [], 0
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            name, err = self._failure
+            if isinstance(err, OSError):
+                raise self._error(name, err) from err
+            raise err
+
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._failure is None and not self._stop:
+                for name, perms, data in batch:
+                    try:
+                        _write_file(self.root + name, perms, data)
+                    except BaseException as err:  # handed to the main thread, raised there
+                        self._failure = (name, err)
+                        break
+            self._queue.task_done()
+        self._queue.task_done()
 
     def symlink(self, name: str, target: str) -> None:
+        self.drain()
         self.folder(name.rpartition("/")[0], name)
         try:
             os.symlink(target, self.root + name)
@@ -84,6 +153,7 @@ class Writer:
             raise self._error(name, err) from err
 
     def hardlink(self, name: str, target: str) -> None:
+        self.drain()  # its target must be on disk
         self.folder(name.rpartition("/")[0], name)
         try:
             os.link(self.root + target, self.root + name, follow_symlinks=False)
@@ -111,6 +181,14 @@ class Writer:
             err.errno, f"{err.strerror} while extracting member {name!r} of {self.archive} "
             f"to {path}; {advice} and extract again"
         )
+
+
+def _write_file(path: str, perms: int, data: bytes) -> None:
+    fd = os.open(path, _CREATE_FLAGS, perms)
+    try:
+        write_all(fd, data)
+    finally:
+        os.close(fd)
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -149,10 +227,9 @@ def read_archive(archive: Path, kind: str, root: Path, limits: Limits, bar: Any 
 
 def _read_tar(archive: Path, kind: str, root: Path, limits: Limits, bar: Any) -> Budget:
     arch = os.fspath(archive)
-    writer = Writer(root, archive)
     rules = MemberRules(archive, archive.stat().st_size, limits)
     data_filter = getattr(tarfile, "data_filter", None)
-    with open(archive, "rb", buffering=CHUNK_BYTES) as raw:
+    with open(archive, "rb", buffering=CHUNK_BYTES) as raw, Writer(root, archive, background=True) as writer:
         for count, (member, reader) in enumerate(iter_checked(raw, kind=kind, archive=arch, rules=rules)):
             if member.kind == "file":
                 if member.size <= CHUNK_BYTES:
@@ -172,6 +249,7 @@ def _read_tar(archive: Path, kind: str, root: Path, limits: Limits, bar: Any) ->
                     writer.hardlink(member.name, member.linkname)
             if bar is not None and count % _BAR_EVERY == 0:
                 bar.update(raw.tell() - bar.n)
+        writer.drain()
         if bar is not None:
             bar.update(raw.tell() - bar.n)
     return rules.budget

@@ -41,8 +41,7 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from loaders.archive_policy import Limits, MemberRules, clean_name
 from loaders.errors import ArchiveError
@@ -52,6 +51,7 @@ from loaders.tar_headers import (
     REGULAR,
     SPECIAL_KINDS,
     SYMLINK,
+    Prefetcher,
     TarHeaders,
     TarRecord,
     UnsupportedTar,
@@ -66,9 +66,8 @@ _KIND_NAMES = {REGULAR: "file", FOLDER: "folder", SYMLINK: "symlink", HARDLINK: 
 _TAR_MODES = {"tar": "r:", "tar.gz": "r:gz", "tar.bz2": "r:bz2", "tar.xz": "r:xz"}
 
 
-@dataclass(frozen=True)
-class TarMember:
-    """One member that passed the rules.
+class TarMember(NamedTuple):
+    """One member that passed the rules (a named tuple: cheap to make, immutable).
 
     Attributes:
         name: the cleaned relative POSIX name (``./a//b`` becomes ``a/b``).
@@ -88,6 +87,8 @@ class TarMember:
 class MemberReader:
     """The data of the member just yielded; valid until the iteration moves on."""
 
+    __slots__ = ("_archive", "_left", "_name", "_source")
+
     def __init__(self, source: Any, size: int, archive: str, name: str) -> None:
         self._source, self._left, self._archive, self._name = source, size, archive, name
 
@@ -105,15 +106,16 @@ class MemberReader:
         n = self._left if n < 0 or n > self._left else n
         if n == 0:
             return b""
-        with decoding_errors(self._archive):
+        try:
             data = self._source.read(n)
+        except _DECODING_ERRORS as err:
+            if is_disk_error(err):
+                raise
+            raise corrupt(self._archive, err) from err
         if len(data) < n:
             raise ArchiveError(f"{self._archive} is truncated inside member {self._name!r}; {FORCE_HINT}")
         self._left -= n
         return data
-
-    def _close(self) -> None:
-        self._left = 0
 
 
 def iter_members(
@@ -169,23 +171,24 @@ def iter_checked(
     done = 0  # records handed to the rules: a tarfile restart skips as many
     records: Iterator[tuple[TarRecord, Any]] = _fast_records(raw, kind, archive)
     while True:
-        with decoding_errors(archive):
-            try:
-                record, src = next(records)
-            except StopIteration:
-                return
-            except UnsupportedTar as err:
-                records = _restart(raw, kind, archive, start, done, err)
-                continue
-        done += 1
-        member = _admit(rules, record)
-        if member is None:
-            continue
-        reader = MemberReader(src, member.size, archive, member.name)
         try:
-            yield member, reader
-        finally:
-            reader._close()  # the stream moves on (or closes): its bytes are another member's
+            for record, src in records:
+                done += 1
+                member = _admit(rules, record)
+                if member is None:
+                    continue
+                reader = MemberReader(src, member.size, archive, member.name)
+                try:
+                    yield member, reader
+                finally:
+                    reader._left = 0  # the stream moves on (or closes): its bytes are another member's
+            return
+        except UnsupportedTar as err:
+            records = _restart(raw, kind, archive, start, done, err)
+        except _DECODING_ERRORS as err:
+            if is_disk_error(err):
+                raise
+            raise corrupt(archive, err) from err
 
 
 def _admit(rules: MemberRules, record: TarRecord) -> TarMember | None:
@@ -200,9 +203,14 @@ def _admit(rules: MemberRules, record: TarRecord) -> TarMember | None:
 
 
 def _fast_records(raw: IO[bytes], kind: str, archive: str) -> Iterator[tuple[TarRecord, Any]]:
-    headers = TarHeaders(open_inflater(raw, kind, archive), archive)
-    for record in headers.records():
-        yield record, headers
+    inflater = open_inflater(raw, kind, archive)
+    headers = TarHeaders(inflater, archive)
+    try:
+        for record in headers.records():
+            yield record, headers
+    finally:
+        if isinstance(inflater, Prefetcher):
+            inflater.close()
 
 
 def _restart(raw: IO[bytes], kind: str, archive: str, start: int, done: int, why: Exception) -> Iterator[tuple[TarRecord, Any]]:
@@ -253,19 +261,31 @@ def _size_of(raw: IO[bytes]) -> int:
     return 2**62  # unknown size: the ratio cap cannot apply, max_total_bytes still does
 
 
+_DECODING_ERRORS = (
+    tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile,
+    zipfile.LargeZipFile, OSError,
+)
+
+
+def corrupt(archive: str | os.PathLike[str], err: BaseException) -> ArchiveError:
+    """Return the ArchiveError for a decoder's error."""
+    return ArchiveError(f"{archive} is corrupt or truncated ({err}); {FORCE_HINT}")
+
+
+def is_disk_error(err: BaseException) -> bool:
+    """Tell a real I/O error (disk full, permission...) from a decoder's OSError (bz2, gzip)."""
+    return isinstance(err, OSError) and err.errno is not None
+
+
 @contextlib.contextmanager
 def decoding_errors(archive: str | os.PathLike[str]) -> Iterator[None]:
     """Turn the decoders' many error types into :class:`ArchiveError`; disk errors pass through."""
     try:
         yield
-    except tarfile.TarError as err:
-        raise ArchiveError(f"{archive} is corrupt or truncated ({err}); {FORCE_HINT}") from err
-    except (EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, zipfile.LargeZipFile) as err:
-        raise ArchiveError(f"{archive} is corrupt or truncated ({err}); {FORCE_HINT}") from err
-    except OSError as err:
-        if err.errno is not None:  # a real I/O error (disk full...), not bz2's "Invalid data"
+    except _DECODING_ERRORS as err:
+        if is_disk_error(err):
             raise
-        raise ArchiveError(f"{archive} is corrupt or truncated ({err}); {FORCE_HINT}") from err
+        raise corrupt(archive, err) from err
 
 
 __all__ = ["MemberReader", "TarMember", "decoding_errors", "iter_checked", "iter_members", "tar_kind"]
