@@ -27,8 +27,10 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(REPO))
 from loopback_server import LoopbackServer  # noqa: E402
 
+from benchmarks.report import add_json_flag, emit, figure  # noqa: E402
 from loaders import RetryPolicy, fetch, verify  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="runs per client; best counts")
     parser.add_argument("--chunk-kib", type=int, default=1024, help="our read size in KiB")
     parser.add_argument("--quick", action="store_true", help="50 MB, best of 2")
+    add_json_flag(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.size_mb, args.repeat = 50, 2
@@ -126,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             print("  curl not on PATH: no curl figure")
         print(f"  ratio dataferry/requests-loop throughput: "
               f"{results['requests loop (no hash)'] / ours:.2f}x")
+        figures = [figure(name, size / seconds / 1e6, unit="MB/s") for name, seconds in results.items()]
+        if "curl" in results:
+            figures.append(figure("throughput dataferry / curl", results["curl"] / ours, unit="x", target=">= 0.9"))
+        emit("download", figures, args.json)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
