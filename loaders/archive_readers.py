@@ -29,8 +29,10 @@ from loaders.tar_stream import FORCE_HINT, TarMember, decoding_errors, iter_chec
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024**2
+# O_EXCL: the staging folder starts empty and the rules refuse duplicate names, so an existing
+# path (or a link in its place) is a clash, never something to overwrite or follow.
 _CREATE_FLAGS = (
-    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 )
 _BAR_EVERY = 256  # members between progress-bar updates
 _NAME_MAX = 255  # bytes per path component on Linux and macOS file systems
@@ -133,14 +135,19 @@ class Writer:
             raise err
 
     def _run(self) -> None:
+        root, flags = self.root, _CREATE_FLAGS
         while (batch := self._queue.get()) is not None:
             if self._failure is None and not self._stop:
-                for name, perms, data in batch:
-                    try:
-                        _write_file(self.root + name, perms, data)
-                    except BaseException as err:  # handed to the main thread, raised there
-                        self._failure = (name, err)
-                        break
+                name = ""
+                try:
+                    for name, perms, data in batch:  # the hot loop: three system calls per file
+                        fd = os.open(root + name, flags, perms)
+                        try:
+                            write_all(fd, data)
+                        finally:
+                            os.close(fd)
+                except BaseException as err:  # handed to the main thread, raised there
+                    self._failure = (name, err)
             self._queue.task_done()
         self._queue.task_done()
 
