@@ -11,6 +11,7 @@ Disk errors (a full disk, a name longer than the file system allows) name the me
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gzip
 import logging
@@ -236,8 +237,12 @@ def _read_tar(archive: Path, kind: str, root: Path, limits: Limits, bar: Any) ->
     arch = os.fspath(archive)
     rules = MemberRules(archive, archive.stat().st_size, limits)
     data_filter = getattr(tarfile, "data_filter", None)
-    with open(archive, "rb", buffering=CHUNK_BYTES) as raw, Writer(root, archive, background=True) as writer:
-        for count, (member, reader) in enumerate(iter_checked(raw, kind=kind, archive=arch, rules=rules)):
+    with (
+        open(archive, "rb", buffering=CHUNK_BYTES) as raw,
+        Writer(root, archive, background=True) as writer,
+        contextlib.closing(iter_checked(raw, kind=kind, archive=arch, rules=rules)) as members,
+    ):  # closing: on an error the reader's thread stops now, not when the traceback is freed
+        for count, (member, reader) in enumerate(members):
             if member.kind == "file":
                 if member.size <= CHUNK_BYTES:
                     writer.file(member.name, member.mode, reader.read(member.size))

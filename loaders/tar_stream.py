@@ -40,7 +40,7 @@ import os
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import IO, Any, NamedTuple
 
 from loaders.archive_policy import Limits, MemberRules, clean_name
@@ -124,7 +124,7 @@ def iter_members(
     kind: str | None = None,
     limits: Limits | None = None,
     archive_size: int | None = None,
-) -> Iterator[tuple[TarMember, MemberReader]]:
+) -> Generator[tuple[TarMember, MemberReader], None, None]:
     """Yield ``(member, reader)`` for each member of a tar archive that passes every rule.
 
     Args:
@@ -135,7 +135,9 @@ def iter_members(
 
     Yields:
         Each member and a :class:`MemberReader` of its data. The root folder (``./``) is counted
-        but not yielded.
+        but not yielded. Compressed archives are decompressed ahead in a thread: to stop early,
+        close the iterator (``contextlib.closing``, or ``.close()``) rather than leave it to the
+        garbage collector.
 
     Raises:
         UnsafeArchiveError: a member breaks a rule of :mod:`loaders.archive_policy`.
@@ -158,7 +160,7 @@ def iter_members(
 
 def iter_checked(
     raw: IO[bytes], *, kind: str, archive: str, rules: MemberRules
-) -> Iterator[tuple[TarMember, MemberReader]]:
+) -> Generator[tuple[TarMember, MemberReader], None, None]:
     """:func:`iter_members` with the caller's :class:`MemberRules` (whose counts it then reads).
 
     Args:

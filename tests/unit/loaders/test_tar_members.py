@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import threading
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -231,3 +232,24 @@ def test_base256_size_is_read(tmp_path: Path) -> None:
     (tmp_path / "b.tar").write_bytes(bytes(block) + data + tail)
     [(member, reader)] = [(m, r) for m, r in iter_members(tmp_path / "b.tar") if r.read() == data]
     assert member.size == 700
+
+
+def _our_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("dataferry-")]
+
+
+def test_closing_the_iterator_early_stops_its_thread(tmp_path: Path) -> None:
+    archive = write_tar(tmp_path / "a.tar.gz", [Member(f"{i}.txt", os.urandom(5000)) for i in range(50)])
+    members = iter_members(archive)
+    next(members)
+    assert "dataferry-tar-inflate" in _our_threads()
+    members.close()
+    assert _our_threads() == []
+
+
+def test_failed_extraction_leaves_no_thread_behind(tmp_path: Path) -> None:
+    archive = write_tar(tmp_path / "dup.tar.gz", [Member("a.txt", b"1"), Member("b.txt", b"2"), Member("a.txt", b"3")])
+    with pytest.raises(ArchiveError, match="appears twice") as caught:
+        extract(archive, tmp_path / "out")
+    assert caught.value.__traceback__ is not None  # the traceback (and its frames) still alive
+    assert _our_threads() == []
