@@ -153,11 +153,16 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {bench['name']} | {bench['error']} | | | | FAILED |")
         for row in bench["rows"]:
             verdict = {True: "met", False: "**MISSED**", None: "(reference)"}[row["met"]]
+            value = f"{_num(row['median'])} {row['unit']}".strip()
             lines.append(
-                f"| {bench['name']} | {row['name']} | {_num(row['median'])} {row['unit']} | "
+                f"| {bench['name']} | {_cell(row['name'])} | {value} | "
                 f"{_num(row['min'])}–{_num(row['max'])} | {row['target'] or '–'} | {verdict} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")  # a '|' in a figure's name would split the table row
 
 
 def _extra_line(extra: dict[str, list[str]]) -> str:

@@ -111,3 +111,13 @@ def test_report_helpers(tmp_path: Path) -> None:
     emit("x", [figure("a", 1.0, target=">= 2")], tmp_path / "f.json")
     data = json.loads((tmp_path / "f.json").read_text())
     assert data["bench"] == "x" and data["figures"][0]["met"] is False
+
+
+def test_markdown_escapes_bars_in_figure_names() -> None:
+    result = {"date": "2026-11-29T20:00:00+00:00", "quick": True, "runs": 1, "load_before": [1.0] * 3,
+              "load_after": [1.0] * 3, "machine": {"host": "h", "cpu_model": "cpu", "cpus_usable": 2,
+              "memory_gib": 4, "workdir_fs": "tmpfs", "python": "3", "torch": "2", "numpy": "1"},
+              "benches": [{"name": "fit", "error": "", "rows": runner.aggregate([{"figures": [
+                  figure("gap |a - b|, points", 0.1, target="<= 0.5")]}])}]}
+    row = runner.markdown(result).splitlines()[-1]
+    assert row == "| fit | gap \\|a - b\\|, points | 0.1 | 0.1–0.1 | <= 0.5 | met |"
