@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from loaders.archive_policy import Budget, Limits, MemberRules
-from loaders.errors import ArchiveError, UnsafeArchiveError
-from loaders.tar_stream import FORCE_HINT, TarMember, decoding_errors, iter_checked
+from loaders.errors import FORCE_HINT, ArchiveError, UnsafeArchiveError
+from loaders.tar_stream import TarMember, decoding_errors, iter_checked
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +183,9 @@ class Writer:
                 f"{self.archive}: member {name!r} clashes with an earlier member "
                 f"({err.strerror}); the archive is malformed: {FORCE_HINT}"
             )
-        path = self.root + name
-        advice = "free some space" if err.errno in (errno.ENOSPC, errno.EDQUOT) else "check the folder"
-        return OSError(
-            err.errno, f"{err.strerror} while extracting member {name!r} of {self.archive} "
-            f"to {path}; {advice} and extract again"
-        )
+        # A disk error (full, read-only...) stays an OSError with the path it was writing:
+        # extract() turns it into a StorageError that names it and says what to do.
+        return OSError(err.errno, err.strerror, self.root + name)
 
 
 def _write_file(path: str, perms: int, data: bytes) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from loaders.errors import ArchiveError, UnsafeArchiveError
+from loaders.errors import FORCE_HINT, ArchiveError, UnsafeArchiveError
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,11 @@ READ_BYTES = 1024**2  # compressed bytes per read
 OUT_BYTES = 4 * 1024**2  # most decompressed bytes held at once: a bomb cannot fill memory
 _MAX_META_BYTES = 1024**2
 _SIGNED = struct.Struct("148b8x356b")
-_FORCE_HINT = "delete it and download it again (fetch(..., force=True) or --force)"
 
 REGULAR, FOLDER, SYMLINK, HARDLINK = b"0", b"5", b"2", b"1"
 SPECIAL_KINDS = {b"3": "character device", b"4": "block device", b"6": "FIFO"}
 _REGULAR_TYPES = (b"0", b"\x00", b"7")
 _META_TYPES = (b"L", b"K", b"x", b"g")
-_MAGIC = ((b"\x1f\x8b", "tar.gz"), (b"BZh", "tar.bz2"), (b"\xfd7zXZ\x00", "tar.xz"))
 
 
 class UnsupportedTar(Exception):
@@ -53,19 +51,6 @@ class TarRecord:
     size: int
     mode: int
     linkname: str
-
-
-def tar_kind(head: bytes) -> str:
-    """Return ``tar.gz``, ``tar.bz2`` or ``tar.xz`` from a file's first bytes, else ``tar``.
-
-    Example:
-        >>> tar_kind(b"\\x1f\\x8b\\x08\\x00"), tar_kind(b"data/")
-        ('tar.gz', 'tar')
-    """
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    return "tar"
 
 
 class Inflater:
@@ -108,7 +93,7 @@ class Inflater:
             if not data and not self.decomp.eof:
                 raise ArchiveError(
                     f"{self.archive} is corrupt or truncated (the compressed stream ends before "
-                    f"its end marker); {_FORCE_HINT}"
+                    f"its end marker); {FORCE_HINT}"
                 )
 
 
@@ -178,7 +163,7 @@ def _number(field: bytes, archive: str, base: int = 8) -> int:
     except ValueError:
         value = _odd_number(field, archive, base)
     if value < 0:
-        raise ArchiveError(f"{archive} has a negative number in a tar header ({field!r}); {_FORCE_HINT}")
+        raise ArchiveError(f"{archive} has a negative number in a tar header ({field!r}); {FORCE_HINT}")
     return value
 
 
@@ -190,7 +175,7 @@ def _odd_number(field: bytes, archive: str, base: int) -> int:
     try:
         return int(text or b"0", base)
     except ValueError as err:
-        raise ArchiveError(f"{archive} has an invalid tar header ({field!r}); {_FORCE_HINT}") from err
+        raise ArchiveError(f"{archive} has an invalid tar header ({field!r}); {FORCE_HINT}") from err
 
 
 class TarHeaders:
@@ -240,12 +225,12 @@ class TarHeaders:
                 self._pos += left
                 return
             if not self.read(min(left, OUT_BYTES)):
-                raise ArchiveError(f"{self.archive} is truncated inside a member; {_FORCE_HINT}")
+                raise ArchiveError(f"{self.archive} is truncated inside a member; {FORCE_HINT}")
 
     def _data(self, size: int) -> bytes:
         data = self.read(size)
         if len(data) < size:
-            raise ArchiveError(f"{self.archive} is truncated inside a member; {_FORCE_HINT}")
+            raise ArchiveError(f"{self.archive} is truncated inside a member; {FORCE_HINT}")
         self._skip_to(self.tell() + (-size % BLOCK))
         return data
 
@@ -264,7 +249,7 @@ class TarHeaders:
             if not block or block == _ZERO_BLOCK:
                 return
             if len(block) < BLOCK:
-                raise ArchiveError(f"{self.archive} is truncated inside a tar header; {_FORCE_HINT}")
+                raise ArchiveError(f"{self.archive} is truncated inside a tar header; {FORCE_HINT}")
             self._check(block)
             kind = block[156:157]
             size = _number(block[124:136], self.archive)
@@ -340,7 +325,7 @@ class TarHeaders:
             if stored != 256 + sum(_SIGNED.unpack_from(block)):
                 raise ArchiveError(
                     f"{self.archive} has a tar header with a bad checksum at byte "
-                    f"{self.tell() - BLOCK}: it is corrupt; {_FORCE_HINT}"
+                    f"{self.tell() - BLOCK}: it is corrupt; {FORCE_HINT}"
                 )
 
     def _pax(self, data: bytes) -> dict[str, str]:
@@ -351,9 +336,9 @@ class TarHeaders:
             try:
                 length = int(data[pos:space])
             except ValueError as err:
-                raise ArchiveError(f"{self.archive} has a malformed pax header; {_FORCE_HINT}") from err
+                raise ArchiveError(f"{self.archive} has a malformed pax header; {FORCE_HINT}") from err
             if length <= 0 or pos + length > len(data):
-                raise ArchiveError(f"{self.archive} has a malformed pax header; {_FORCE_HINT}")
+                raise ArchiveError(f"{self.archive} has a malformed pax header; {FORCE_HINT}")
             key, _, value = data[space + 1:pos + length - 1].partition(b"=")
             pos += length
             if key.startswith(b"GNU.sparse") or key == b"hdrcharset":

@@ -44,24 +44,25 @@ from collections.abc import Generator, Iterator
 from typing import IO, Any, NamedTuple
 
 from loaders.archive_policy import Limits, MemberRules, clean_name
-from loaders.errors import ArchiveError
+from loaders.errors import FORCE_HINT, ArchiveError
+from loaders.sniff import sniff_archive
 from loaders.tar_headers import (
     FOLDER,
     HARDLINK,
     REGULAR,
     SPECIAL_KINDS,
     SYMLINK,
+    Inflater,
     Prefetcher,
     TarHeaders,
     TarRecord,
     UnsupportedTar,
     open_inflater,
-    tar_kind,
 )
 
 log = logging.getLogger(__name__)
 
-FORCE_HINT = "delete it and download it again (fetch(..., force=True) or --force)"
+_SNIFF_BYTES = 64 * 1024  # enough for sniff_archive to look inside a gzip stream
 _KIND_NAMES = {REGULAR: "file", FOLDER: "folder", SYMLINK: "symlink", HARDLINK: "hardlink"}
 _TAR_MODES = {"tar": "r:", "tar.gz": "r:gz", "tar.bz2": "r:bz2", "tar.xz": "r:xz"}
 
@@ -150,7 +151,7 @@ def iter_members(
         else:
             raw, archive = source, str(getattr(source, "name", "<tar stream>"))
         with decoding_errors(archive):
-            kind = kind or _sniff(raw)
+            kind = kind or _sniff(raw, archive)
         if kind not in _TAR_MODES:
             raise ValueError(f"kind should be one of {', '.join(_TAR_MODES)}, but got kind={kind!r}")
         size = archive_size if archive_size is not None else _size_of(raw)
@@ -241,13 +242,20 @@ def _tarfile_records(raw: IO[bytes], kind: str, skip: int) -> Iterator[tuple[Tar
             yield record, tf.extractfile(info) if info.isreg() else None
 
 
-def _sniff(raw: IO[bytes]) -> str:
+_SNIFFED = {"tar": "tar", "tar.gz": "tar.gz", "gz": "tar.gz", "bz2": "tar.bz2", "xz": "tar.xz"}
+
+
+def _sniff(raw: IO[bytes], archive: str) -> str:
+    """The tar kind from the first bytes (loaders.sniff's rules), the stream left where it was."""
     if not raw.seekable():
         raise ValueError("pass kind= for a stream that cannot seek (its magic bytes cannot be re-read)")
     start = raw.tell()
-    head = raw.read(6)
+    head = raw.read(_SNIFF_BYTES)
     raw.seek(start)
-    return tar_kind(head)
+    found = sniff_archive(head)
+    if found == "zip":
+        raise ArchiveError(f"{archive} is a zip archive, not a tar; extract it with loaders.extract")
+    return _SNIFFED.get(found or "tar", "tar")  # unknown: read as a plain tar, whose checks say why
 
 
 def _size_of(raw: IO[bytes]) -> int:
@@ -261,6 +269,24 @@ def _size_of(raw: IO[bytes]) -> int:
         raw.seek(here)
         return end
     return 2**62  # unknown size: the ratio cap cannot apply, max_total_bytes still does
+
+
+class TarStream(TarHeaders):
+    """The unchecked records of a tar stream: the parser under :func:`iter_members`, kept for callers
+    written before it. Names are as stored and no rule is applied: use :func:`iter_members`.
+
+    Args:
+        raw: the archive file, opened for binary reading.
+        kind: ``tar``, ``tar.gz``, ``tar.bz2`` or ``tar.xz``.
+        archive: the archive's path, for messages.
+    """
+
+    def __init__(self, raw: IO[bytes], kind: str, archive: str) -> None:
+        super().__init__(Inflater(raw, kind, archive), archive)
+
+    def members(self) -> Iterator[TarRecord]:
+        """Yield each member as stored; :meth:`read` up to ``size`` bytes of its data."""
+        return self.records()
 
 
 _DECODING_ERRORS = (
@@ -290,4 +316,4 @@ def decoding_errors(archive: str | os.PathLike[str]) -> Iterator[None]:
         raise corrupt(archive, err) from err
 
 
-__all__ = ["MemberReader", "TarMember", "decoding_errors", "iter_checked", "iter_members", "tar_kind"]
+__all__ = ["MemberReader", "TarMember", "TarStream", "decoding_errors", "iter_checked", "iter_members"]
