@@ -94,7 +94,8 @@ def _fs_kind(path: Path) -> str:
     device, fstype = best[0], best[2]
     rotational = Path("/sys/block") / Path(device).name / "queue" / "rotational"
     if rotational.is_file():
-        return f"{fstype} on {device} ({'HDD' if rotational.read_text().strip() == '1' else 'SSD'})"
+        spins = rotational.read_text().strip() == "1"  # virtual disks often say 1 too
+        return f"{fstype} on {device} ({'rotational' if spins else 'non-rotational'})"
     return f"{fstype} on {device}"
 
 
