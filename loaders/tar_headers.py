@@ -254,13 +254,7 @@ class TarHeaders:
             kind = block[156:157]
             size = _number(block[124:136], self.archive)
             if kind in _META_TYPES:
-                if size > _MAX_META_BYTES:
-                    raise UnsafeArchiveError(
-                        f"{self.archive}: a {kind.decode()!r} header announces {size} bytes of "
-                        f"metadata, more than {_MAX_META_BYTES} (rule: long names and pax headers "
-                        f"stay small)"
-                    )
-                data = self._data(size)
+                data = self._meta_data(kind, size)
                 if kind == b"L":
                     long_name = _nts(data)
                 elif kind == b"K":
@@ -283,6 +277,15 @@ class TarHeaders:
                 self._pos = end
             else:
                 self._skip_to(end + self._base)
+
+    def _meta_data(self, kind: bytes, size: int) -> bytes:
+        """The data of a long-name or pax header, refused when it is not small."""
+        if size > _MAX_META_BYTES:
+            raise UnsafeArchiveError(
+                f"{self.archive}: a {kind.decode()!r} header announces {size} bytes of "
+                f"metadata, more than {_MAX_META_BYTES} (rule: long names and pax headers stay small)"
+            )
+        return self._data(size)
 
     def _record(
         self,
