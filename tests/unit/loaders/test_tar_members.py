@@ -51,6 +51,7 @@ def test_terabyte_member_without_caps_is_truncated_not_memory_error(tmp_path: Pa
     assert (member.name, member.size) == ("huge.bin", HUGE)
     with pytest.raises(ArchiveError, match="truncated inside member 'huge.bin'"):
         reader.read()  # everything that is left: the stream ends long before 2**40 bytes
+    members.close()
 
 
 def _zeros_tar_gz(path: Path, size: int) -> Path:
@@ -234,22 +235,25 @@ def test_base256_size_is_read(tmp_path: Path) -> None:
     assert member.size == 700
 
 
-def _our_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("dataferry-")]
+def _our_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("dataferry-")}
 
 
 def test_closing_the_iterator_early_stops_its_thread(tmp_path: Path) -> None:
     archive = write_tar(tmp_path / "a.tar.gz", [Member(f"{i}.txt", os.urandom(5000)) for i in range(50)])
+    before = _our_threads()  # an earlier test's iterator may still wait for the collector
     members = iter_members(archive)
     next(members)
-    assert "dataferry-tar-inflate" in _our_threads()
+    started = _our_threads() - before
+    assert [t.name for t in started] == ["dataferry-tar-inflate"]
     members.close()
-    assert _our_threads() == []
+    assert not any(t.is_alive() for t in started)
 
 
 def test_failed_extraction_leaves_no_thread_behind(tmp_path: Path) -> None:
     archive = write_tar(tmp_path / "dup.tar.gz", [Member("a.txt", b"1"), Member("b.txt", b"2"), Member("a.txt", b"3")])
+    before = _our_threads()
     with pytest.raises(ArchiveError, match="appears twice") as caught:
         extract(archive, tmp_path / "out")
     assert caught.value.__traceback__ is not None  # the traceback (and its frames) still alive
-    assert _our_threads() == []
+    assert _our_threads() - before == set()
