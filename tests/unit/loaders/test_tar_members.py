@@ -240,7 +240,8 @@ def _our_threads() -> set[threading.Thread]:
 
 
 def test_closing_the_iterator_early_stops_its_thread(tmp_path: Path) -> None:
-    archive = write_tar(tmp_path / "a.tar.gz", [Member(f"{i}.txt", os.urandom(5000)) for i in range(50)])
+    # 12 MB that does not compress: more than the thread may decompress ahead, so it must wait.
+    archive = write_tar(tmp_path / "a.tar.gz", [Member(f"{i}.bin", os.urandom(400_000)) for i in range(30)])
     before = _our_threads()  # an earlier test's iterator may still wait for the collector
     members = iter_members(archive)
     next(members)
