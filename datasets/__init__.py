@@ -7,13 +7,16 @@ from datasets.errors import (
     DatasetError,
     DatasetNotFoundError,
     PackedCacheError,
+    ShardError,
 )
 from datasets.idx import EMNIST, KMNIST, MNIST, FashionMNIST, IDXDataset
 from datasets.images import ImageBatch, ImageFolderDataset, PackedImageDataset
 from datasets.loader import DataLoader
 from datasets.notmnist import NotMNIST
 from datasets.samplers import BalancedSampler, BucketBatchSampler, ShardedEvalSampler
+from datasets.shardwriter import verify_shards, write_shards
 from datasets.splits import OverlapReport, overlap_report, random_split
+from datasets.streaming import StreamingDataset, StreamingSampler
 from datasets.text import LabelEncoder, TextClassificationDataset
 from datasets.transforms import ToFloat
 from datasets.vocab import Vocab, tokenize
@@ -39,8 +42,11 @@ __all__ = [
     "PackedCacheError",
     "PackedImageDataset",
     "PadCollate",
+    "ShardError",
     "ShardedEvalSampler",
     "SkipNoneCollate",
+    "StreamingDataset",
+    "StreamingSampler",
     "TextClassificationDataset",
     "ToFloat",
     "Vocab",
@@ -49,4 +55,6 @@ __all__ = [
     "random_split",
     "skip_none_collate",
     "tokenize",
+    "verify_shards",
+    "write_shards",
 ]

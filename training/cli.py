@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue from --out/checkpoint.pt (a run that already finished or "
                    "stopped early trains no more)")
+    p.add_argument("--stream", metavar="URL", help="train on a sharded pack streamed from a "
+                   "folder, http(s):// or s3:// URL (python -m datasets.shard writes one)")
+    p.add_argument("--stream-test", metavar="URL", help="the test pack for --stream")
     p.add_argument("--num-workers", type=non_negative_int, default=0,
                    help="DataLoader worker processes (default 0)")
     add_run_arguments(p, epochs=5, lr=None, batch_size=128,
@@ -147,6 +150,19 @@ def _image_run(args: argparse.Namespace, device: torch.device) -> _Run:
     return _Run(model, loss, train, valid, test, splits.classes, n_train)
 
 
+def _stream_run(args: argparse.Namespace) -> _Run:
+    from training.stream_data import stream_loaders
+
+    data = stream_loaders(args.stream, test_url=args.stream_test, cache_dir=args.root,
+                          batch_size=args.batch_size, num_workers=args.num_workers, seed=args.seed)
+    k, init = len(data.classes), "zeros" if args.optimizer == "lbfgs" else "uniform"
+    if args.model == "linear":
+        return _Run(LinearRegression(data.in_features, k, init=init), OneHotMSELoss(k), data.train,
+                    None, data.test, data.classes, data.n_train)
+    return _Run(LogisticRegression(data.in_features, k, init=init), None, data.train, None,
+                data.test, data.classes, data.n_train)
+
+
 def _text_run(args: argparse.Namespace) -> _Run:
     from training.examples.text_classification import load_text_data
 
@@ -175,7 +191,7 @@ def default_lr(optimizer: str, model: str) -> float:
 def _write_outputs(args: argparse.Namespace, out: Path, run: _Run, history: History,
                    test: dict[str, Any], config: dict[str, Any], seconds: float) -> None:
     metrics = {
-        "dataset": args.data_dir or args.dataset,
+        "dataset": args.stream or args.data_dir or args.dataset,
         "model": args.model,
         "classes": run.classes,
         "test_accuracy": test["accuracy"],
@@ -202,7 +218,10 @@ def _fit_command(args: argparse.Namespace) -> int:
         device = resolve_device(args.device, flag="--device")
         out = make_output_dir(args.out) if env.is_main else Path(args.out)  # fail before the data
         seed_everything(args.seed)
-        run = _text_run(args) if _is_text(args) else _image_run(args, device)
+        if args.stream:
+            run = _stream_run(args)
+        else:
+            run = _text_run(args) if _is_text(args) else _image_run(args, device)
         lr = args.lr if args.lr is not None else default_lr(args.optimizer, args.model)
         wd = args.weight_decay
         if wd is None:
