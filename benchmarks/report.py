@@ -68,12 +68,19 @@ def figure(
     }
 
 
-def emit(bench: str, figures: list[dict[str, Any]], path: str | os.PathLike[str] | None) -> None:
-    """Write ``figures`` of ``bench`` to ``path`` as JSON (nothing when ``path`` is None)."""
+def emit(
+    bench: str, figures: list[dict[str, Any]], path: str | os.PathLike[str] | None,
+    *, extra: dict[str, Any] | None = None,
+) -> None:
+    """Write ``figures`` of ``bench`` to ``path`` as JSON (nothing when ``path`` is None).
+
+    ``extra`` keeps a script's own detailed results (its rows) beside the figures.
+    """
     if path is None:
         return
-    payload = {"format": FORMAT, "bench": bench, "figures": figures}
+    payload = {"format": FORMAT, "bench": bench, "figures": figures, **({"extra": extra} if extra else {})}
     target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
     os.replace(tmp, target)

@@ -113,9 +113,24 @@ def run_script(script: Path, *, quick: bool, workdir: Path, timeout_s: float,
         except subprocess.TimeoutExpired as err:
             code, output = -1, f"timed out after {timeout_s:g} s\n{err.stdout or ''}"
         seconds = time.perf_counter() - started
-        figures = json.loads(out.read_text())["figures"] if out.is_file() else []
-    return {"exit_code": code, "seconds": round(seconds, 2), "figures": figures,
+        figures, problem = _read_figures(out)
+    return {"exit_code": code, "seconds": round(seconds, 2), "figures": figures, "problem": problem,
             "output_tail": output[-TAIL_CHARS:] if isinstance(output, str) else ""}
+
+
+def _read_figures(path: Path) -> tuple[list[dict[str, Any]], str]:
+    """The figures a script wrote with benchmarks.report.emit, or why there are none."""
+    if not path.is_file():
+        return [], ""
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return [], f"its --json file is not JSON ({err})"
+    figures = payload.get("figures") if isinstance(payload, dict) else None
+    if not isinstance(figures, list) or not all(isinstance(f, dict) and "name" in f and "value" in f
+                                                for f in figures):
+        return [], "its --json file is not in benchmarks.report's format (call benchmarks.report.emit)"
+    return figures, ""
 
 
 def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -189,9 +204,12 @@ def run_all(scripts: list[Path], *, quick: bool, runs: int, workdir: Path, timeo
             attempts.append(run_script(script, quick=quick, workdir=workdir, timeout_s=timeout_s,
                                        extra=(extra or {}).get(bench_name(script), [])))
         failed = [a for a in attempts if a["exit_code"] != 0]
+        odd = [a["problem"] for a in attempts if a["problem"]]
         error = ""
         if failed:
             error = f"exit code {failed[0]['exit_code']}: {_last_line(failed[0]['output_tail'])}"
+        elif odd:
+            error = odd[0]
         elif not any(a["figures"] for a in attempts):
             error = "no figures (does the script call benchmarks.report.emit with --json?)"
         result["benches"].append({"name": bench_name(script), "script": script.name, "error": error,

@@ -32,6 +32,9 @@ emit("fake", [figure("speed ours / theirs", speed, unit="x", target=">= 0.5", sa
               figure("files/s", 1234.0, unit="files/s")], args.json)
 '''
 BROKEN = 'import sys\nprint("error: no data here; pass --data")\nsys.exit(1)\n'
+FOREIGN = ('import argparse, json\np = argparse.ArgumentParser(); p.add_argument("--json"); '
+           'p.add_argument("--quick", action="store_true")\na = p.parse_args()\n'
+           'open(a.json, "w").write(json.dumps([{"system": "ours", "rate": 1.0}]))\n')
 SILENT = 'import argparse\np = argparse.ArgumentParser(); p.add_argument("--json"); p.add_argument("--quick", action="store_true"); p.parse_args()\n'
 
 
@@ -42,12 +45,14 @@ def bench_dir(tmp_path: Path) -> Path:
     (folder / "bench_fake.py").write_text(FAKE)
     (folder / "bench_broken.py").write_text(BROKEN)
     (folder / "bench_silent.py").write_text(SILENT)
+    (folder / "bench_foreign.py").write_text(FOREIGN)
     (folder / "helper.py").write_text("raise SystemExit('not a bench: never run')\n")
     return folder
 
 
 def test_discover_finds_bench_scripts_only(bench_dir: Path) -> None:
-    assert [p.name for p in runner.discover(bench_dir)] == ["bench_broken.py", "bench_fake.py", "bench_silent.py"]
+    assert [p.name for p in runner.discover(bench_dir)] == [
+        "bench_broken.py", "bench_fake.py", "bench_foreign.py", "bench_silent.py"]
     assert {runner.bench_name(p) for p in runner.discover()} >= {"download", "epoch", "extract", "fit", "padding"}
 
 
@@ -66,6 +71,7 @@ def test_run_all_aggregates_runs_and_checks_targets(bench_dir: Path, tmp_path: P
     assert speed["target"] == ">= 0.5"
     assert benches["broken"]["error"] == "exit code 1: error: no data here; pass --data"
     assert benches["silent"]["error"].startswith("no figures")
+    assert "not in benchmarks.report's format" in benches["foreign"]["error"]
     for key in ("cpu_model", "cpus", "memory_gib", "workdir_fs", "python", "torch", "numpy"):
         assert key in result["machine"]
     assert len(result["load_before"]) == 3 and len(result["load_after"]) == 3
@@ -77,7 +83,8 @@ def test_write_makes_json_and_markdown_named_by_date_and_host(bench_dir: Path, t
     json_path, md_path = runner.write(result, tmp_path / "results")
     host = result["machine"]["host"]
     assert json_path.name == f"{result['date'][:10]}-{host}.json" and md_path.suffix == ".md"
-    assert json.loads(json_path.read_text())["benches"][1]["rows"][0]["median"] == pytest.approx(0.8)
+    fake = next(b for b in json.loads(json_path.read_text())["benches"] if b["name"] == "fake")
+    assert fake["rows"][0]["median"] == pytest.approx(0.8)
     table = md_path.read_text()
     assert "| fake | speed ours / theirs | 0.8 x | 0.8–0.9 | >= 0.5 | met |" in table
     assert "| fake | files/s | 1,234 files/s | 1,234–1,234 | – | (reference) |" in table
@@ -108,9 +115,9 @@ def test_report_helpers(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="target should start with one of"):
         met(1.0, "about 2")
     emit("x", [figure("a", 1.0)], None)  # no path: nothing written, no error
-    emit("x", [figure("a", 1.0, target=">= 2")], tmp_path / "f.json")
-    data = json.loads((tmp_path / "f.json").read_text())
-    assert data["bench"] == "x" and data["figures"][0]["met"] is False
+    emit("x", [figure("a", 1.0, target=">= 2")], tmp_path / "sub" / "f.json", extra={"rows": [1]})
+    data = json.loads((tmp_path / "sub" / "f.json").read_text())
+    assert data["bench"] == "x" and data["figures"][0]["met"] is False and data["extra"] == {"rows": [1]}
 
 
 def test_markdown_escapes_bars_in_figure_names() -> None:
