@@ -18,10 +18,14 @@ from datasets.shardwriter import verify_shards, write_shards
 from datasets.splits import OverlapReport, overlap_report, random_split
 from datasets.streaming import StreamingDataset, StreamingSampler
 from datasets.text import LabelEncoder, TextClassificationDataset
+from datasets.textfeatures import BagOfNgrams, FeatureConfig
+from datasets.textfolder import TextFolderDataset
+from datasets.textpack import PackedTextDataset
 from datasets.transforms import ToFloat
-from datasets.vocab import Vocab, tokenize
+from datasets.vocab import Vocab, WordTokenizer, tokenize
 
 __all__ = [
+    "BagOfNgrams",
     "BalancedSampler",
     "BucketBatchSampler",
     "CollateError",
@@ -31,6 +35,7 @@ __all__ = [
     "DatasetNotFoundError",
     "EMNIST",
     "FashionMNIST",
+    "FeatureConfig",
     "IDXDataset",
     "ImageBatch",
     "ImageFolderDataset",
@@ -41,6 +46,7 @@ __all__ = [
     "OverlapReport",
     "PackedCacheError",
     "PackedImageDataset",
+    "PackedTextDataset",
     "PadCollate",
     "ShardError",
     "ShardedEvalSampler",
@@ -48,8 +54,10 @@ __all__ = [
     "StreamingDataset",
     "StreamingSampler",
     "TextClassificationDataset",
+    "TextFolderDataset",
     "ToFloat",
     "Vocab",
+    "WordTokenizer",
     "overlap_report",
     "pad_collate",
     "random_split",
