@@ -10,7 +10,13 @@ from datasets.errors import (
     ShardError,
 )
 from datasets.idx import EMNIST, KMNIST, MNIST, FashionMNIST, IDXDataset
-from datasets.images import ImageBatch, ImageFolderDataset, PackedImageDataset
+from datasets.images import (
+    ImageBatch,
+    ImageFolderDataset,
+    PackedImageDataset,
+    PackedImageFolder,
+    VariableImageFolder,
+)
 from datasets.loader import DataLoader
 from datasets.notmnist import NotMNIST
 from datasets.samplers import BalancedSampler, BucketBatchSampler, ShardedEvalSampler
@@ -21,7 +27,14 @@ from datasets.text import LabelEncoder, TextClassificationDataset
 from datasets.textfeatures import BagOfNgrams, FeatureConfig
 from datasets.textfolder import TextFolderDataset
 from datasets.textpack import PackedTextDataset
-from datasets.transforms import ToFloat
+from datasets.transforms import (
+    Normalize,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    ToFloat,
+)
+from datasets.variable import VariableImageDataset
 from datasets.vocab import Vocab, WordTokenizer, tokenize
 
 __all__ = [
@@ -42,12 +55,17 @@ __all__ = [
     "KMNIST",
     "LabelEncoder",
     "MNIST",
+    "Normalize",
     "NotMNIST",
     "OverlapReport",
     "PackedCacheError",
     "PackedImageDataset",
+    "PackedImageFolder",
     "PackedTextDataset",
     "PadCollate",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "RandomResizedCrop",
     "ShardError",
     "ShardedEvalSampler",
     "SkipNoneCollate",
@@ -56,6 +74,8 @@ __all__ = [
     "TextClassificationDataset",
     "TextFolderDataset",
     "ToFloat",
+    "VariableImageDataset",
+    "VariableImageFolder",
     "Vocab",
     "WordTokenizer",
     "overlap_report",

@@ -90,7 +90,7 @@ def open_source(source: str, *, root: str | None = None,
     if (path / "manifest.json").is_file():
         return PackedImageDataset(PackedImages(path)), {}
     if path.is_dir():
-        return ImageFolderDataset(path, cache_dir=root), {}
+        return ImageFolderDataset.pack(path, cache_dir=root), {}
     if path.is_file() and source.lower().endswith(_ARCHIVES):
         return ImageFolderDataset.from_archive(path, cache_dir=root), {}
     if path.is_file():
