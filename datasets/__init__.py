@@ -1,5 +1,7 @@
 """dataferry datasets: map-style image and text datasets, a packed cache, fast loading."""
 
+from datasets.catalog import CatalogEntry, open_dataset
+from datasets.cifar import CIFAR10, CIFAR100
 from datasets.collate import PadCollate, SkipNoneCollate, pad_collate, skip_none_collate
 from datasets.errors import (
     CollateError,
@@ -41,6 +43,9 @@ __all__ = [
     "BagOfNgrams",
     "BalancedSampler",
     "BucketBatchSampler",
+    "CIFAR10",
+    "CIFAR100",
+    "CatalogEntry",
     "CollateError",
     "DataFormatError",
     "DataLoader",
@@ -78,6 +83,7 @@ __all__ = [
     "VariableImageFolder",
     "Vocab",
     "WordTokenizer",
+    "open_dataset",
     "overlap_report",
     "pad_collate",
     "random_split",

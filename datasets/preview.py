@@ -1,9 +1,12 @@
 """Look at the data before training: a labelled grid of random samples saved as PNG.
 
-``python -m datasets.preview notmnist --out grid.png`` or, from Python,
-``datasets.preview.save_grid(dataset, "grid.png")``. Images are laid out with torchvision's
-``make_grid`` (each image stretched to its own min..max, so normalized tensors display well)
-and every cell gets its class name drawn with Pillow.
+``python -m datasets.preview cifar10 --out grid.png`` (any catalog name or image folder) or,
+from Python, ``datasets.preview.save_grid(dataset, "grid.png")``. Images are laid out with
+torchvision's ``make_grid`` and every cell gets its class name drawn with Pillow. ``uint8``
+images (what the CLI reads: the stored pixels) are drawn as they are, in colour; float images
+(a dataset's transformed output) are each stretched to their own min..max, so normalized
+tensors display well. Images of different sizes are each fitted, aspect kept, into a square
+cell.
 """
 
 from __future__ import annotations
@@ -26,10 +29,19 @@ from torchvision.utils import make_grid
 from datasets.errors import DataFormatError, DatasetError
 from datasets.report import add_source_arguments, configure_logging, open_splits
 from datasets.splits import _unwrap
+from datasets.transforms import BatchTransform
 
 log = logging.getLogger(__name__)
 
 _PADDING = 2
+_CELL = 96  # side of a cell when the images differ in size
+
+
+class _StoredPixels(BatchTransform):
+    """The identity: the dataset hands over its stored ``uint8`` pixels for drawing."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x
 
 
 def _image_and_label(sample: Any, index: int) -> tuple[torch.Tensor, Any]:
@@ -52,7 +64,7 @@ def _image_and_label(sample: Any, index: int) -> tuple[torch.Tensor, Any]:
             f"{got}; preview draws image datasets only"
         )
     image = image.unsqueeze(0) if image.ndim == 2 else image
-    return image.float(), label
+    return image, label
 
 
 def save_grid(
@@ -110,15 +122,41 @@ def _render_grid(dataset: Dataset[Any], *, count: int, nrow: int, seed: int, sca
     g = torch.Generator().manual_seed(seed)
     picked = torch.randperm(n, generator=g)[: min(count, n)].tolist()
     pairs = [_image_and_label(dataset[i], i) for i in picked]
-    batch = torch.stack([image for image, _ in pairs])
-    if scale > 1:
-        batch = torch.nn.functional.interpolate(batch, scale_factor=scale, mode="nearest")
-    grid = make_grid(batch, nrow=nrow, padding=_PADDING, normalize=True, scale_each=True,
+    batch = _batch([image for image, _ in pairs], scale)
+    stored = all(image.dtype == torch.uint8 for image, _ in pairs)
+    if stored:  # drawn as they are: antialiased resizing may overshoot [0, 1] a little
+        batch = batch.clamp(0, 1)
+    grid = make_grid(batch, nrow=nrow, padding=_PADDING, normalize=not stored, scale_each=True,
                      pad_value=0.5)
     canvas = to_pil_image(grid).convert("RGB")
     _draw_labels(canvas, [label for _, label in pairs], getattr(_unwrap(dataset)[0], "classes", None),
                  cell=(batch.shape[-2], batch.shape[-1]), nrow=nrow)
     return canvas
+
+
+def _batch(images: list[torch.Tensor], scale: int) -> torch.Tensor:
+    """Stack images as float ``[B, C, H, W]`` (uint8 scaled to [0, 1]); fit mixed sizes in cells."""
+    channels = max(image.shape[0] for image in images)
+    floats = [(image.float() / 255 if image.dtype == torch.uint8 else image.float())
+              .expand(channels, -1, -1) for image in images]
+    if len({tuple(x.shape) for x in floats}) == 1:
+        batch = torch.stack(floats)
+        if scale > 1:
+            batch = torch.nn.functional.interpolate(batch, scale_factor=scale, mode="nearest")
+        return batch
+    return torch.stack([_fit(x, _CELL) for x in floats])
+
+
+def _fit(image: torch.Tensor, side: int) -> torch.Tensor:
+    """Resize ``[C, H, W]`` so its longer side is ``side``, centred on a grey square."""
+    h, w = image.shape[-2:]
+    new_h, new_w = max(1, round(h * side / max(h, w))), max(1, round(w * side / max(h, w)))
+    resized = torch.nn.functional.interpolate(image[None], size=(new_h, new_w), mode="bilinear",
+                                              antialias=True, align_corners=False)[0]
+    cell = torch.full((image.shape[0], side, side), 0.5)
+    top, left = (side - new_h) // 2, (side - new_w) // 2
+    cell[:, top:top + new_h, left:left + new_w] = resized
+    return cell
 
 
 def _draw_labels(
@@ -148,11 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m datasets.preview",
         description="Save a labelled grid of random samples of an image dataset as a PNG.",
         epilog="examples:\n  python -m datasets.preview notmnist --out grid.png\n"
-        "  python -m datasets.preview /work/shared/data/notmnist-idx --out idx.png --count 32",
+        "  python -m datasets.preview cifar10 --download --split test --out cifar.png\n"
+        "  python -m datasets.preview ~/Pictures/my-photos --out photos.png --count 32",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("name", help="registry name, CLASS/*.png folder or its .tar(.gz) "
-                        "archive, or IDX folder")
+    parser.add_argument("name", help="catalog name (python -m datasets.report --list shows them), "
+                        "image folder or its archive, folder of train/ val/ image folders, or "
+                        "IDX folder")
     parser.add_argument("--out", required=True, help="the PNG file to write")
     parser.add_argument("--count", type=int, default=64, help="number of samples (default 64)")
     parser.add_argument("--nrow", type=int, default=8, help="images per row (default 8)")
@@ -176,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from loaders.errors import LoaderError, UnknownDatasetError
 
     try:
-        splits = open_splits(args.name, root=args.root, split=args.split, download=args.download)
+        splits = open_splits(args.name, root=args.root, split=args.split, download=args.download,
+                             transform=_StoredPixels())
         split_name, dataset = next(iter(splits.items()))
         canvas = _render_grid(dataset, count=args.count, nrow=args.nrow, seed=args.seed, scale=3)
     except UnknownDatasetError as err:  # a typo: a usage error, as in loaders.download

@@ -1,9 +1,11 @@
-"""``python -m datasets.report NAME``: counts per class, skipped files and duplicate overlap.
+"""``python -m datasets.report NAME``: counts per class, image sizes, skipped files, overlap.
 
-NAME is a registry name (``letters``, ``notmnist``, ``notmnist-large``, ``notmnist-idx``,
-``mnist``, ``fashion-mnist``, ``kmnist``, ``emnist``, ``sms-spam``) or a path: a ``CLASS/*.png``
-folder, a folder of IDX ``*-images-idx3-ubyte.gz`` files, or a CSV/TSV/JSONL text file.
-:func:`open_splits` (also used by :mod:`datasets.preview`) turns NAME into named datasets.
+NAME is a catalog name (``python -m datasets.report --list`` shows them: the notMNIST and MNIST
+families, CIFAR-10/100, Imagenette, hymenoptera, SMS spam, AG News) or a path: an image folder
+(``CLASS/*.jpg``, any format, colour or grey), a folder of ``train/``/``val/`` image folders, an
+archive of an image folder, a folder of IDX files, or a CSV/TSV/JSONL text file.
+:func:`open_splits` (also used by :mod:`datasets.preview`) turns NAME into named datasets
+through :func:`datasets.catalog.open_splits`.
 """
 
 from __future__ import annotations
@@ -11,41 +13,20 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from torch.utils.data import Dataset
 
-from datasets.errors import DatasetError, DatasetNotFoundError
-from datasets.idx import EMNIST, KMNIST, MNIST, FashionMNIST, IDXDataset
-from datasets.images import ImageFolderDataset, check_choice
-from datasets.notmnist import NotMNIST
+from datasets.errors import DatasetError
 from datasets.splits import _unwrap, overlap_report
-from datasets.text import TextClassificationDataset
 
 log = logging.getLogger(__name__)
 
-_IMAGE_SPLITS = ("train", "valid", "test")
-# name -> (dataset class, fixed keyword arguments, candidate splits)
-_IMAGE_NAMES: dict[str, tuple[Callable[..., Dataset[Any]], dict[str, Any], tuple[str, ...]]] = {
-    "letters": (NotMNIST, {"variant": "letters"}, _IMAGE_SPLITS),
-    "notmnist": (NotMNIST, {"variant": "small"}, _IMAGE_SPLITS),
-    "notmnist-large": (NotMNIST, {"variant": "large"}, _IMAGE_SPLITS),
-    "notmnist-idx": (NotMNIST, {"variant": "idx"}, ("train", "test")),
-    "mnist": (MNIST, {}, ("train", "test")),
-    "fashion-mnist": (FashionMNIST, {}, ("train", "test")),
-    "kmnist": (KMNIST, {}, ("train", "test")),
-    "emnist": (EMNIST, {}, ("train", "test")),
-}
-_IDX_IMAGES = re.compile(r"^(?P<prefix>.+)-images[-.]idx3-ubyte(?:\.gz)?$")
-_IDX_SPLIT_NAMES = {"train": "train", "t10k": "test", "test": "test"}
-_NAME_HELP = ("registry name, CLASS/*.png folder or its .tar(.gz) archive, IDX folder, or "
-             "CSV/TSV/JSONL text file")
-_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+_NAME_HELP = ("catalog name (python -m datasets.report --list shows them), image folder or its "
+              "archive, folder of train/ val/ image folders, IDX folder, or CSV/TSV/JSONL file")
 
 
 def open_splits(
@@ -54,14 +35,18 @@ def open_splits(
     root: str | os.PathLike[str] | None = None,
     split: str | None = None,
     download: bool = False,
+    transform: Any = None,
+    **options: Any,
 ) -> dict[str, Dataset[Any]]:
-    """Open every split of a dataset (or only ``split``) by registry name or path.
+    """Open every split of a dataset (or only ``split``) by catalog name or path.
 
     Args:
-        name: a registry name or a path (see the module docstring).
-        root: the cache home for registry names (default: ``loaders.cache_root()``).
+        name: a catalog name or a path (see the module docstring).
+        root: the data home for catalog names (default: ``loaders.cache_root()``).
         split: open only this split.
-        download: fetch registry datasets that are not in the cache yet.
+        download: fetch catalog datasets that are not in the cache yet.
+        transform: the image datasets' transform (``None``: their default).
+        **options: the dataset's options (``datasets.catalog.get(name).options``).
 
     Returns:
         ``{split name: dataset}`` in a stable order (``all`` for a single folder or file).
@@ -69,110 +54,12 @@ def open_splits(
     Raises:
         DatasetNotFoundError: nothing could be opened; says where it looked.
         DatasetError: another dataset problem.
-        loaders.UnknownDatasetError: not a path and not a registry name.
+        loaders.UnknownDatasetError: not a path and not a catalog name.
     """
-    path = Path(name).expanduser()
-    if path.exists():
-        found = _open_path(path, split)
-    elif os.sep in name or "/" in name or path.suffix:
-        raise DatasetNotFoundError(
-            f"expected a file or folder at {path} but nothing is there; check the path, or pass "
-            "a registry name (python -m loaders.download --list shows them)"
-        )
-    elif name in _IMAGE_NAMES:
-        found = _open_image_name(name, root=root, split=split, download=download)
-    elif name == "sms-spam":
-        folder = _registry_dir(name, root, download)
-        found = {"all": TextClassificationDataset.from_file(folder / "SMSSpamCollection")}
-    else:
-        from loaders import registry
+    from datasets.catalog import open_splits as open_catalog_splits
 
-        registry.get(name)  # raises UnknownDatasetError with the nearest names
-        raise DatasetError(
-            f"the report does not read {name!r} yet; pass a path to its files instead "
-            f"(python -m loaders.download {name} prints where they are)"
-        )
-    if split is not None and split not in found:
-        raise DatasetNotFoundError(
-            f"expected split {split!r} of {name} but found only {sorted(found)}; "
-            "pass one of those with --split, or leave --split out"
-        )
-    return found
-
-
-def _registry_dir(name: str, root: str | os.PathLike[str] | None, download: bool) -> Path:
-    import loaders
-
-    if download:
-        return loaders.fetch(name, root)
-    folder = loaders.dataset_dir(name, root)
-    if not folder.is_dir():
-        raise DatasetNotFoundError(
-            f"expected {name} in {folder} but that folder does not exist; run "
-            f"`python -m loaders.download {name}` or pass --download"
-        )
-    return folder
-
-
-def _open_path(path: Path, split: str | None) -> dict[str, Dataset[Any]]:
-    if path.is_file() and path.name.lower().endswith(_ARCHIVE_SUFFIXES):
-        return {"all": ImageFolderDataset.from_archive(path)}
-    if path.is_file():
-        return {"all": TextClassificationDataset.from_file(path)}
-    if any(_IDX_IMAGES.match(p.name) for p in path.iterdir()):
-        return _open_idx_folder(path, split)
-    return {"all": ImageFolderDataset.pack(path)}
-
-
-def _open_idx_folder(folder: Path, split: str | None) -> dict[str, Dataset[Any]]:
-    found: dict[str, Dataset[Any]] = {}
-    unpaired: list[str] = []
-    for images in sorted(folder.iterdir(), key=lambda p: p.name, reverse=True):  # train first
-        match = _IDX_IMAGES.match(images.name)
-        if not match:
-            continue
-        prefix = match["prefix"]
-        labels = [p for p in folder.iterdir() if p.name.startswith(f"{prefix}-labels")]
-        split_name = _IDX_SPLIT_NAMES.get(prefix, prefix)
-        if not labels:
-            unpaired.append(images.name)
-        elif split is None or split == split_name:
-            found[split_name] = IDXDataset(images, labels[0])
-    if not found and unpaired:
-        prefix = _IDX_IMAGES.match(unpaired[0])["prefix"]  # type: ignore[index]
-        raise DatasetNotFoundError(
-            f"expected a labels file {prefix}-labels-idx1-ubyte.gz beside {unpaired[0]} in "
-            f"{folder} but found none; put the matching labels file there"
-        )
-    if not found:
-        raise DatasetNotFoundError(
-            f"expected IDX files like train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "
-            f"in {folder} but found none{' for split ' + repr(split) if split else ''}"
-        )
-    return found
-
-
-def _open_image_name(
-    name: str, *, root: str | os.PathLike[str] | None, split: str | None, download: bool
-) -> dict[str, Dataset[Any]]:
-    cls, kwargs, splits = _IMAGE_NAMES[name]
-    known = (*splits, "all") if cls is NotMNIST and name != "notmnist-idx" else splits
-    if split is not None:
-        check_choice("split", split, known, context=f" for {name}")
-    found: dict[str, Dataset[Any]] = {}
-    missing: list[str] = []
-    for candidate in splits if split is None else (split,):
-        try:
-            found[candidate] = cls(root, split=candidate, download=download, **kwargs)
-        except DatasetNotFoundError as err:
-            missing.append(str(err))
-        except ValueError as err:  # a split this dataset does not have
-            if split is not None or isinstance(err, DatasetError):
-                raise
-            log.debug("%s has no split %r: %s", name, candidate, err)
-    if not found:
-        raise DatasetNotFoundError(missing[0] if missing else f"no split of {name} could be opened")
-    return found
+    return open_catalog_splits(name, root, split=split, download=download, transform=transform,
+                               **options)
 
 
 def class_counts(dataset: Dataset[Any]) -> dict[str, int]:
@@ -191,6 +78,60 @@ def class_counts(dataset: Dataset[Any]) -> dict[str, int]:
     return {(str(names[k]) if names else str(k)): counts.get(k, 0) for k in keys}
 
 
+_SIDE_BINS = (0, 64, 128, 256, 512, 1024)
+_MAX_LISTED = 20
+
+
+def _sizes(base: Any, indices: Sequence[int] | None) -> Any:
+    """``[N, 2]`` (H, W) of each item, or ``None`` when the dataset keeps no images."""
+    import numpy as np
+
+    sizes = getattr(base, "sizes", None)
+    if callable(sizes):
+        sizes = sizes()
+    if sizes is None:
+        data = getattr(base, "data", None)
+        shape = getattr(data, "shape", None)
+        if shape is None or len(shape) < 3:
+            return None
+        sizes = np.broadcast_to(np.asarray(shape[1:3]), (int(shape[0]), 2))
+    sizes = np.asarray(sizes).reshape(-1, 2)
+    return sizes if indices is None else sizes[np.asarray(indices, dtype=np.int64)]
+
+
+def image_summary(dataset: Dataset[Any]) -> list[str]:
+    """Lines on an image dataset's pixels: mode, sizes (a histogram when they vary), mean/std.
+
+    Returns nothing for datasets that are not image stores (text, plain lists).
+    """
+    import numpy as np
+
+    base, indices = _unwrap(dataset)
+    sizes = _sizes(base, indices)
+    if sizes is None or not len(sizes):
+        return []
+    mode = getattr(base, "mode", None)
+    head = f"images: {mode}, " if mode else "images: "
+    pairs = Counter(f"{h}x{w}" for h, w in sizes.tolist())
+    if len(pairs) == 1:
+        lines = [f"{head}{next(iter(pairs))} (H x W) every one"]
+    else:
+        shorter = sizes.min(axis=1)
+        edges = [*_SIDE_BINS, max(_SIDE_BINS[-1], int(shorter.max())) + 1]
+        counts = np.histogram(shorter, bins=edges)[0]
+        bins = [(f"{lo}-{hi - 1}" if i < len(_SIDE_BINS) - 1 else f">={lo}") + f": {c:,}"
+                for i, (lo, hi, c) in enumerate(zip(edges[:-1], edges[1:], counts, strict=True))
+                if c]
+        common = ", ".join(f"{size} ({n:,})" for size, n in pairs.most_common(3))
+        lines = [f"{head}{len(pairs):,} sizes (H x W); most common {common}",
+                 f"  shorter side in px: {'; '.join(bins)}"]
+    mean, std = getattr(base, "mean", None), getattr(base, "std", None)
+    if mean and std:
+        lines.append("mean " + " ".join(f"{m:.3f}" for m in mean) + ", std "
+                     + " ".join(f"{v:.3f}" for v in std) + " (per channel, pixels / 255)")
+    return lines
+
+
 def format_report(splits: dict[str, Dataset[Any]], *, title: str) -> str:
     """Return the report's text: per-split class counts, skipped files, overlap."""
     lines = [f"dataset: {title}"]
@@ -200,6 +141,13 @@ def format_report(splits: dict[str, Dataset[Any]], *, title: str) -> str:
         lines.append(f"\n[{split_name}] {len(ds):,} items, {len(counts)} classes")  # type: ignore[arg-type]
         width = max(len(c) for c in counts) if counts else 5
         lines.extend(f"  {c:<{width}}  {n:>9,}" for c, n in counts.items())
+        lines.extend(f"  {line}" for line in image_summary(ds))
+        notes = list(getattr(_unwrap(ds)[0], "notes", None) or [])
+        if notes:  # kept, with a remark: the user's data, converted (a palette GIF, say)
+            lines.append(f"  kept with a note: {len(notes)}")
+            lines.extend(f"    {path}: {note}" for path, note in notes[:_MAX_LISTED])
+            if len(notes) > _MAX_LISTED:
+                lines.append(f"    ... and {len(notes) - _MAX_LISTED} more (in the manifest)")
         skipped = tuple(tuple(item) for item in getattr(_unwrap(ds)[0], "skipped", None) or [])
         if skipped and skipped in listed:
             lines.append(f"  skipped files: {len(skipped)} (of the source, listed under "
@@ -220,13 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m datasets.report",
         description="Print counts per class, skipped files and exact-duplicate overlap "
         "within and across the splits of a dataset.",
-        epilog="examples:\n  python -m datasets.report letters --download\n"
+        epilog="examples:\n  python -m datasets.report --list\n"
+        "  python -m datasets.report letters --download\n"
         "  python -m datasets.report notmnist --split test\n"
-        "  python -m datasets.report /path/to/notMNIST_small.tar.gz\n"
-        "  python -m datasets.report /work/shared/data/notmnist-idx",
+        "  python -m datasets.report cifar10 --download\n"
+        "  python -m datasets.report ~/Pictures/my-photos          (a CLASS/*.jpg folder)\n"
+        "  python -m datasets.report notMNIST_small.tar.gz",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("name", help=_NAME_HELP)
+    parser.add_argument("name", nargs="?", help=_NAME_HELP)
+    parser.add_argument("--list", action="store_true",
+                        help="print the catalog (every dataset known by name) and exit")
     add_source_arguments(parser, split_help="report only this split (default: every split found)")
     return parser
 
@@ -253,14 +205,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     An unknown dataset name is a usage error (2; the message suggests the nearest names, as
     ``loaders.download`` does). Returns 141 (128 + SIGPIPE), without a message, when stdout is closed early (``| head``).
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.name is None and not args.list:
+        parser.error("the following arguments are required: name (or --list)")
     configure_logging(args)
     from loaders.closed_stdout import closed_stdout_exit
     from loaders.errors import LoaderError, UnknownDatasetError
 
     try:
-        splits = open_splits(args.name, root=args.root, split=args.split, download=args.download)
-        print(format_report(splits, title=args.name))
+        if args.list:
+            from datasets.catalog import format_catalog
+
+            print(format_catalog())
+        else:
+            splits = open_splits(args.name, root=args.root, split=args.split,
+                                 download=args.download)
+            print(format_report(splits, title=args.name))
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
     except BrokenPipeError:  # the reader went away (``| head``): exit quietly, 141
         return closed_stdout_exit()

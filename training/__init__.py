@@ -1,4 +1,4 @@
-"""training: linear and logistic models, hand-written gradients, a small fit harness, DDP."""
+"""training: linear, logistic and small convolutional models, hand-written gradients, a small fit harness, DDP."""
 
 from training import scratch  # noqa: F401  (training.scratch, a module: not in __all__)
 from training.callbacks import Callback, EarlyStopping
@@ -11,7 +11,7 @@ from training.metrics import (
     confusion_matrix,
     precision_recall_f1,
 )
-from training.models import BagOfWords, LinearRegression, LogisticRegression
+from training.models import BagOfWords, LinearRegression, LogisticRegression, SmallCNN
 from training.optim import make_optimizer
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "History",
     "LinearRegression",
     "LogisticRegression",
+    "SmallCNN",
     "TrainingError",
     "accuracy",
     "classification_report",

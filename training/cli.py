@@ -1,7 +1,10 @@
-"""``python -m training fit``: train a linear, logistic or bag-of-words model from the command line.
+"""``python -m training fit``: train a linear, logistic, small CNN or bag-of-words model.
 
+Data come from the dataset catalog (``--dataset``, :mod:`datasets.catalog`) or a local path
+(``--data-dir``: an image folder of any format, colour and size, IDX files, or a text file).
 Writes into ``--out``: ``metrics.json`` (``test_accuracy`` as a fraction, per-class scores,
-confusion matrix, history, configuration), ``checkpoint.pt`` and ``curves.png``; prints a final
+confusion matrix, history, configuration), ``checkpoint.pt``, ``curves.png`` and, with
+``--tensorboard``, TensorBoard event files in ``tensorboard/``; prints a final
 line with the test accuracy. Under ``torchrun`` it trains with DistributedDataParallel; only
 rank 0 logs and writes files. Exit status: 0 success, 1 a caught error (one line
 ``error: …``), 2 usage.
@@ -22,6 +25,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from datasets import catalog
 from training import distributed
 from training.callbacks import EarlyStopping
 from training.console import (
@@ -31,6 +35,7 @@ from training.console import (
     make_output_dir,
     non_negative_float,
     non_negative_int,
+    positive_int,
 )
 from training.curves import save_curves
 from training.data import IMAGE_DATASETS, load_image_splits
@@ -38,22 +43,37 @@ from training.errors import TrainingError
 from training.examples.text_classification import add_text_arguments, read_options
 from training.fit import History, evaluate, fit, resolve_device, seed_everything
 from training.history import count_noun
-from training.models import BagOfWords, LinearRegression, LogisticRegression
+from training.models import BagOfWords, LinearRegression, LogisticRegression, SmallCNN
 from training.optim import OPTIMIZERS
 
 log = logging.getLogger(__name__)
 
 __all__ = ["OneHotMSELoss", "build_parser", "default_lr", "main"]
 
-TEXT_DATASETS = ("ag-news", "imdb", "sms-spam")
+TEXT_DATASETS = tuple(catalog.names(kind="text"))
 OFFLINE_HINT = ("train on local data: --dataset letters (generated offline) or --data-dir DIR "
-                "(IDX files, CLASS/*.png folders, or a text file with --model bow)")
+                "(an image folder, IDX files, or a text file with --model bow)")
 EPILOG = """examples:
   python -m training fit --dataset letters --model logistic --epochs 5 --out runs/letters
+  python -m training fit --data-dir ~/Pictures/my-photos --model cnn --image-size 64 --out runs/mine
+  python -m training fit --dataset cifar10 --model cnn --optimizer adam --lr 0.01 --augment --out runs/cifar
+  python -m training fit --dataset hymenoptera --model cnn --image-size 64 --out runs/hym
   python -m training fit --data-dir ../shared/data/notmnist-idx --optimizer lbfgs --out runs/idx
   python -m training fit --dataset sms-spam --model bow --optimizer adam --lr 0.02 --out runs/sms
   torchrun --nproc_per_node=2 -m training fit --dataset letters --out runs/ddp
 """
+
+
+def dataset_name(text: str) -> str:
+    """argparse type of ``--dataset``: a catalog name, else a usage error naming the nearest."""
+    from datasets.catalog import get
+    from loaders.errors import UnknownDatasetError
+
+    try:
+        get(text)
+    except UnknownDatasetError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 class OneHotMSELoss(nn.Module):
@@ -82,13 +102,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("fit", help="train a model and write metrics, checkpoint and curves",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=[*IMAGE_DATASETS, *TEXT_DATASETS], default="letters",
-                   help="registry dataset (default letters, generated offline)")
-    p.add_argument("--data-dir", help="local folder of IDX files or CLASS/*.png images "
-                   "(or, with --model bow, a CSV/TSV/JSONL file) instead of --dataset")
-    p.add_argument("--model", choices=["linear", "logistic", "bow"], default="logistic",
-                   help="default logistic; linear is least squares on one-hot labels; "
-                   "bow (bag of words) for text")
+    p.add_argument("--dataset", type=dataset_name, default="letters", metavar="NAME",
+                   help="catalog dataset (default letters, generated offline): "
+                   f"{', '.join([*IMAGE_DATASETS, *TEXT_DATASETS])}")
+    p.add_argument("--data-dir", help="local data instead of --dataset: an image folder "
+                   "(CLASS/*.jpg, any format, colour and size), a folder of train/ val/ image "
+                   "folders, IDX files, or with --model bow a CSV/TSV/JSONL file")
+    p.add_argument("--model", choices=["linear", "logistic", "cnn", "bow"], default="logistic",
+                   help="default logistic; linear is least squares on one-hot labels; cnn a "
+                   "small convolutional network (training.SmallCNN); bow (bag of words) for text")
+    p.add_argument("--image-size", type=positive_int, default=None, metavar="N",
+                   help="pack image folders at N x N (other datasets: resized per batch); a "
+                   "folder of mixed sizes defaults to 64")
+    p.add_argument("--augment", action="store_true",
+                   help="random-resized-crop and horizontal flip on the training batches")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files to --out/tensorboard "
+                   "(needs the tensorboard extra)")
     add_text_arguments(p)
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=None,
                    help="default sgd (bow: adam); lbfgs is full batch, one step per epoch "
@@ -126,21 +156,25 @@ class _Run:
 def _image_run(args: argparse.Namespace, device: torch.device) -> _Run:
     from datasets import DataLoader, ToFloat
 
+    if args.model == "bow":
+        raise ValueError("--model bow needs a text dataset (--dataset sms-spam or a text file)")
     with distributed.main_process_first():  # rank 0 downloads and packs; the others reuse it
         # pixels / 255 in [0, 1], as scikit-learn users feed them: the lbfgs default L2 term
         # (1 / n_train) then matches LogisticRegression(C=1)
         splits = load_image_splits(None if args.data_dir else args.dataset, root=args.root,
                                    data_dir=args.data_dir, seed=args.seed,
-                                   transform=ToFloat(mean=0.0, std=1.0))
+                                   transform=ToFloat(mean=0.0, std=1.0),
+                                   image_size=args.image_size, augment=args.augment)
     k = len(splits.classes)
-    if args.model == "bow":
-        raise ValueError("--model bow needs a text dataset (--dataset sms-spam or a text file)")
     model: nn.Module
+    loss: nn.Module | None = None
     init = "zeros" if args.optimizer == "lbfgs" else "uniform"  # convex: start where sklearn does
     if args.model == "linear":
         model, loss = LinearRegression(splits.in_features, k, init=init), OneHotMSELoss(k)
+    elif args.model == "cnn":
+        model = SmallCNN(splits.in_channels, k)
     else:
-        model, loss = LogisticRegression(splits.in_features, k, init=init), None
+        model = LogisticRegression(splits.in_features, k, init=init)
     sampler = distributed.shard_sampler(splits.train, shuffle=True, seed=args.seed)
     pin = device.type == "cuda"
     train = DataLoader(splits.train, batch_size=args.batch_size, shuffle=sampler is None,
@@ -171,6 +205,8 @@ def _text_run(args: argparse.Namespace) -> _Run:
 
     if args.model != "bow":
         raise ValueError(f"--model {args.model} needs image data; use --model bow for text")
+    if args.image_size is not None or args.augment:
+        raise ValueError("--image-size and --augment apply to image data, not to text")
     from datasets.textfeatures import FeatureConfig
 
     # Sparse embedding gradients where the optimizer takes them (SGD); Adam and L-BFGS update
@@ -190,7 +226,7 @@ def _text_run(args: argparse.Namespace) -> _Run:
 def _is_text(args: argparse.Namespace) -> bool:
     if args.data_dir:
         return args.model == "bow"
-    return args.dataset in TEXT_DATASETS
+    return catalog.get(args.dataset).kind == "text"
 
 
 def default_lr(optimizer: str, model: str) -> float:
@@ -226,6 +262,15 @@ def _write_outputs(args: argparse.Namespace, out: Path, run: _Run, history: Hist
                 title=f"{args.model} on {metrics['dataset']} ({args.optimizer}, lr {config['lr']})")
 
 
+def _tensorboard(args: argparse.Namespace, out: Path, run: _Run) -> Any:
+    """The TensorBoard callback (rank 0, with --tensorboard), drawing one training batch."""
+    if not args.tensorboard or not distributed.is_main_process():
+        return None
+    from training.tensorboard import TensorBoardLogger, first_images
+
+    return TensorBoardLogger(out / "tensorboard", samples=first_images(run.train))
+
+
 def _fit_command(args: argparse.Namespace) -> int:
     if args.optimizer is None:  # SGD needs a fragile, huge lr on sparse TF-IDF bags
         args.optimizer = "adam" if args.model == "bow" else "sgd"
@@ -243,9 +288,12 @@ def _fit_command(args: argparse.Namespace) -> int:
         if wd is None:
             wd = 1.0 / run.n_train if args.optimizer == "lbfgs" else 0.0
         model = distributed.wrap_model(run.model.to(device), device)
-        callbacks = [EarlyStopping(patience=args.patience)] if args.patience is not None else []
+        callbacks: list[Any] = ([EarlyStopping(patience=args.patience)]
+                                if args.patience is not None else [])
         if callbacks and run.valid is None:
             raise ValueError("--patience needs a validation split, and this dataset has none")
+        board = _tensorboard(args, out, run)
+        callbacks += [board] if board is not None else []
         if env.is_main:
             log.info("training: %s model, %s lr %g, %s on %s%s", args.model,
                      args.optimizer, lr, count_noun(args.epochs, "epoch"), device,
@@ -256,13 +304,16 @@ def _fit_command(args: argparse.Namespace) -> int:
                       seed=args.seed, callbacks=callbacks, checkpoint_dir=out, resume=args.resume,
                       progress=not args.quiet and sys.stderr.isatty() and env.is_main)
         seconds = time.perf_counter() - started
+        if board is not None:
+            board.close()
         test = evaluate(model, run.test, loss=run.loss, device=device, report=True)
         if not test["count"]:  # a run that measured nothing must not exit 0
             raise TrainingError("expected test samples to measure but the test split is empty; "
                                 "add data or pass a dataset with a test split")
         config = {"optimizer": args.optimizer, "lr": lr, "epochs": args.epochs,
                   "batch_size": args.batch_size, "momentum": args.momentum, "weight_decay": wd,
-                  "seed": args.seed, "device": str(device), "patience": args.patience}
+                  "seed": args.seed, "device": str(device), "patience": args.patience,
+                  "image_size": args.image_size, "augment": args.augment}
         if env.is_main:
             _write_outputs(args, out, run, history, test, config, seconds)
             print(f"test accuracy: {test['accuracy']:.4f} ({count_noun(test['count'], 'sample')}, "

@@ -1,10 +1,16 @@
-"""Train/valid/test image splits for the CLI and quickstart, from ``datasets`` and ``loaders``.
+"""Train/valid/test image splits for the CLI, through the dataset catalog.
 
-Registry datasets come through their ``datasets`` classes (``NotMNIST`` for ``letters``,
-``notmnist``, ``notmnist-large`` and ``notmnist-idx``; ``MNIST``/``FashionMNIST``/``KMNIST``/
-``EMNIST``). A local ``--data-dir`` may hold IDX files (``train-*``/``t10k-*`` pairs, or one
-pair that is split) or ``CLASS/*.png`` folders. Splits that a dataset does not publish are
-carved per class with a seeded shuffle (``datasets.notmnist.split_indices``).
+``--dataset NAME`` opens a catalog row (:mod:`datasets.catalog`); ``--data-dir PATH`` opens
+local data the same way (an image folder of any format, colour and size; a folder of
+``train/``/``val/`` image folders; IDX files). The published splits are used as they are:
+``valid`` when there is one, else 10% of each class of the training split (seeded); the row's
+held-out split (``test``, or ``val``) for the final test, else 20% of each class. A single
+folder is carved 70/10/20.
+
+Images are read as stored (``uint8``) and turned into float batches by batch transforms
+(:mod:`datasets.transforms`): ``--image-size N`` packs image folders at ``N x N`` (other rows
+are resized per batch), ``--augment`` adds random-resized-crop and horizontal flip to the
+training batches only. Training and evaluation views share one packed cache.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch.utils.data import Dataset, Subset
 
 from training import distributed
@@ -23,25 +30,30 @@ log = logging.getLogger(__name__)
 
 __all__ = ["IMAGE_DATASETS", "ImageSplits", "load_image_splits", "stratified_subsets"]
 
-NOTMNIST_VARIANTS = {
-    "letters": "letters",
-    "notmnist": "small",
-    "notmnist-large": "large",
-    "notmnist-idx": "idx",
-}
-IDX_FAMILY = ("mnist", "fashion-mnist", "kmnist", "emnist")
-IMAGE_DATASETS = tuple(sorted([*NOTMNIST_VARIANTS, *IDX_FAMILY]))
+
+def _image_names() -> tuple[str, ...]:
+    from datasets import catalog
+
+    return tuple(catalog.names(kind="image"))
+
+
+IMAGE_DATASETS = _image_names()
+DEFAULT_FOLDER_SIZE = 64  # a folder of mixed sizes without --image-size is packed at 64 x 64
+VALID_FRACTION = 0.1
+TEST_FRACTION = 0.2
 
 
 @dataclass
 class ImageSplits:
-    """The three splits (``valid`` may be None), class names and the flattened input size."""
+    """The three splits (``valid`` may be None), class names and the input's shape."""
 
     train: Dataset[Any]
     valid: Dataset[Any] | None
     test: Dataset[Any]
     classes: list[str]
     in_features: int
+    in_channels: int = 1
+    image_size: tuple[int, int] = (28, 28)
 
 
 def _targets(dataset: Dataset[Any]) -> Any:
@@ -63,70 +75,80 @@ def stratified_subsets(
     return {name: Subset(dataset, idx.tolist()) for name, idx in parts.items()}
 
 
-def _image_size(dataset: Dataset[Any]) -> int:
-    x, _ = dataset[0]
-    return int(x.numel())
+class _Opener:
+    """Opens one split twice over one cache: with the training and the evaluation transform."""
+
+    def __init__(self, name: str, *, root: Any, download: bool, train_tf: Any, eval_tf: Any,
+                 options: dict[str, Any]) -> None:
+        self.name, self.root, self.download = name, root, download
+        self.train_tf, self.eval_tf, self.options = train_tf, eval_tf, options
+
+    def open(self, split: str, *, train: bool) -> Dataset[Any]:
+        from datasets.catalog import open_dataset
+
+        return open_dataset(self.name, self.root, split=split, download=self.download,
+                            transform=self.train_tf if train else self.eval_tf, **self.options)
 
 
-def _from_idx_dir(folder: Path, seed: int, tf: Any) -> tuple[Dataset[Any], Dataset[Any] | None, Dataset[Any]]:
-    from datasets import IDXDataset
+def _splits(name: str, opener: _Opener, seed: int) -> tuple[Any, Any, Any]:
+    """Use the published splits, carving per class what is not published."""
+    from datasets import catalog
 
-    def pair(prefix: str) -> tuple[Path, Path] | None:
-        images = sorted(folder.glob(f"{prefix}*images-idx3-ubyte*"))
-        labels = sorted(folder.glob(f"{prefix}*labels-idx1-ubyte*"))
-        return (images[0], labels[0]) if images and labels else None
+    if catalog.is_path(name):
+        from datasets.local import open_path_splits
 
-    train_pair, test_pair, any_pair = pair("train"), pair("t10k"), pair("")
-    if train_pair and test_pair:
-        parts = stratified_subsets(IDXDataset(*train_pair, tf), valid=0.1, test=0.0, seed=seed)
-        return parts["train"], parts["valid"], IDXDataset(*test_pair, tf)
-    assert any_pair is not None
-    parts = stratified_subsets(IDXDataset(*any_pair, tf), valid=0.1, test=0.2, seed=seed)
-    return parts["train"], parts["valid"], parts["test"]
-
-
-def _from_local(data_dir: str | os.PathLike[str], seed: int, tf: Any) -> tuple[Any, Any, Any]:
-    folder = Path(data_dir)
-    if folder.is_file():
-        raise ValueError(
-            f"expected a folder of IDX files or CLASS/*.png images at {folder} but it is a file; "
-            "for a CSV/TSV/JSONL text file add --model bow, else pass the folder"
-        )
-    if not folder.is_dir():
-        from datasets import DatasetNotFoundError
-
-        raise DatasetNotFoundError(
-            f"expected a folder of IDX files or CLASS/*.png images at {folder} but it does not "
-            "exist; check --data-dir"
-        )
-    if any(folder.glob("*idx3-ubyte*")):
-        return _from_idx_dir(folder, seed, tf)
-    from datasets import ImageFolderDataset
-
-    parts = stratified_subsets(ImageFolderDataset.pack(folder, tf), valid=0.1, test=0.2, seed=seed)
-    return parts["train"], parts["valid"], parts["test"]
+        published: tuple[str, ...] = tuple(open_path_splits(Path(name), **opener.options))
+        held_out = next((s for s in ("test", "val", "valid") if s in published), "")
+    else:
+        row = catalog.get(name)
+        published, held_out = row.splits, row.held_out
+    first = published[0]
+    if held_out in ("", first, "all"):  # one split only: carve valid and test out of it
+        parts = _carve(opener, first, seed, test=TEST_FRACTION)
+        return parts["train"], parts["valid"], parts["test"]
+    test = opener.open(held_out, train=False)
+    if "valid" in published and held_out != "valid":
+        return opener.open(first, train=True), opener.open("valid", train=False), test
+    parts = _carve(opener, first, seed, test=0.0)
+    return parts["train"], parts["valid"], test
 
 
-def _from_registry(name: str, root: Any, download: bool, seed: int, tf: Any) -> tuple[Any, Any, Any]:
-    import datasets
+def _carve(opener: _Opener, split: str, seed: int, *, test: float) -> dict[str, Subset[Any]]:
+    from datasets.notmnist import split_indices
 
-    if name in NOTMNIST_VARIANTS:
-        variant = NOTMNIST_VARIANTS[name]
+    train_view, eval_view = opener.open(split, train=True), opener.open(split, train=False)
+    parts = split_indices(_targets(eval_view), valid=VALID_FRACTION, test=test, seed=seed)
+    return {part: Subset(train_view if part == "train" else eval_view, idx.tolist())
+            for part, idx in parts.items()}
 
-        def make(split: str) -> Any:
-            return datasets.NotMNIST(root, split=split, transform=tf, download=download,
-                                    variant=variant)
 
-        if variant == "idx":
-            parts = stratified_subsets(make("train"), valid=0.1, test=0.0, seed=seed)
-            return parts["train"], parts["valid"], make("test")
-        return make("train"), make("valid"), make("test")
-    classes = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST,
-               "kmnist": datasets.KMNIST, "emnist": datasets.EMNIST}
-    cls = classes[name]
-    parts = stratified_subsets(cls(root, split="train", transform=tf, download=download), valid=0.1, test=0.0,
-                               seed=seed)
-    return parts["train"], parts["valid"], cls(root, split="test", transform=tf, download=download)
+AUGMENT_SCALE = (0.35, 1.0)  # milder than torchvision's 0.08: small models, few epochs
+
+
+def _resize(size: int) -> Any:
+    """A deterministic square resize (the whole image as the box), ``uint8`` in and out."""
+    from datasets.transforms import RandomResizedCrop
+
+    return RandomResizedCrop(size, scale=(1.0, 1.0), ratio=(1.0, 1.0))
+
+
+def _transforms(size: int | None, *, augment: bool, resize: bool, base: Any,
+                generator: torch.Generator) -> tuple[Any, Any]:
+    """The training and evaluation batch transforms (``uint8`` batches in, float out).
+
+    ``size`` is the side the model sees; ``resize`` says the stored images must be resized
+    to it (datasets that are not packed at ``size``).
+    """
+    if not augment and not (resize and size is not None):
+        return base, base
+    from datasets.transforms import Compose, RandomHorizontalFlip, RandomResizedCrop
+
+    pre = [_resize(size)] if resize and size is not None else []
+    eval_tf = Compose([*pre, base]) if pre else base
+    if not augment:
+        return eval_tf, eval_tf
+    crop = [RandomResizedCrop(size, scale=AUGMENT_SCALE, generator=generator)] if size else []
+    return Compose([*crop, RandomHorizontalFlip(generator=generator), base]), eval_tf
 
 
 def load_image_splits(
@@ -137,34 +159,77 @@ def load_image_splits(
     download: bool = True,
     seed: int = 0,
     transform: Any = None,
+    image_size: int | None = None,
+    augment: bool = False,
 ) -> ImageSplits:
-    """Return train/valid/test splits of a registry image dataset or a local folder.
+    """Return train/valid/test splits of a catalog image dataset or a local path.
 
     Args:
-        name: one of :data:`IMAGE_DATASETS` (ignored when ``data_dir`` is given).
-        root: the cache home (``loaders.cache_root(root)``).
-        data_dir: a local folder of IDX files or ``CLASS/*.png`` images instead of ``name``.
+        name: a catalog image name (:data:`IMAGE_DATASETS`; ignored when ``data_dir`` is given).
+        root: the data home (``loaders.cache_root(root)``).
+        data_dir: local data instead of ``name`` (see :mod:`datasets.local`).
         download: fetch through ``loaders`` when the data are missing.
         seed: seed of the carved splits.
-        transform: the datasets' transform (None: their default ``ToFloat()``, [-1, 1]).
+        transform: the last batch transform, from ``uint8`` to float (default ``ToFloat()``,
+            ``[-1, 1]``).
+        image_size: pack image folders at this square size; resize other datasets' batches.
+        augment: random-resized-crop (to ``image_size``, else the stored size) and horizontal
+            flip on the training batches.
 
     Raises:
-        ValueError: neither a known ``name`` nor a ``data_dir``.
+        ValueError: neither a known image ``name`` nor a ``data_dir``.
         datasets.DatasetError: the data are missing or malformed.
         loaders.LoaderError: fetching failed.
     """
-    if data_dir is not None:
-        train, valid, test = _from_local(data_dir, seed, transform)
-    elif name in IMAGE_DATASETS:
-        train, valid, test = _from_registry(name, root, download, seed, transform)
-    else:
-        raise ValueError(
-            f"dataset should be one of {', '.join(IMAGE_DATASETS)}, but got dataset={name!r}; "
-            "or pass data_dir"
-        )
-    base: Any = train.dataset if isinstance(train, Subset) else train  # it has .classes
-    splits = ImageSplits(train, valid, test, list(base.classes), _image_size(train))
+    from datasets import ToFloat, catalog
+    from datasets.local import ARCHIVE_SUFFIXES, is_idx_folder
+
+    if data_dir is None and name not in IMAGE_DATASETS:
+        raise ValueError(f"dataset should be one of {', '.join(IMAGE_DATASETS)}, but got "
+                         f"dataset={name!r}; or pass data_dir")
+    source = os.fspath(data_dir) if data_dir is not None else str(name)
+    if Path(source).is_file() and not source.lower().endswith(ARCHIVE_SUFFIXES):
+        raise ValueError(f"expected an image folder, an archive of one or IDX files at {source} "
+                         "but it is a file; for a CSV/TSV/JSONL text file add --model bow")
+    packs_at_size = (not is_idx_folder(Path(source)) if catalog.is_path(source)
+                     else "size" in catalog.get(source).options)
+    base = ToFloat() if transform is None else transform
+    opener = _Opener(source, root=root, download=download, train_tf=base, eval_tf=base,
+                     options={"size": image_size} if packs_at_size and image_size else {})
+    if packs_at_size and image_size is None and not _is_fixed_size(source, opener):
+        log.info("images in %s differ in size: packing them at %dx%d (pass --image-size N to "
+                 "choose)", source, DEFAULT_FOLDER_SIZE, DEFAULT_FOLDER_SIZE)
+        image_size = DEFAULT_FOLDER_SIZE
+        opener.options = {"size": image_size}
+    if augment and image_size is None:  # crop back to the stored size
+        stored = opener.open(_first_split(source), train=False)[0][0]
+        image_size = int(min(stored.shape[-2:]))
+    opener.train_tf, opener.eval_tf = _transforms(
+        image_size, augment=augment, resize=not packs_at_size, base=base,
+        generator=torch.Generator().manual_seed(seed))
+    train, valid, test = _splits(source, opener, seed)
+    base_ds: Any = train.dataset if isinstance(train, Subset) else train  # it has .classes
+    x, _ = (valid if valid is not None else test)[0]
+    splits = ImageSplits(train, valid, test, list(base_ds.classes), int(x.numel()),
+                         int(x.shape[0]) if x.dim() == 3 else 1, tuple(x.shape[-2:]))
     if distributed.is_main_process():  # under torchrun, only rank 0 talks
-        log.info("data: %d train, %d valid, %d test, %d classes", len(train),
-                 len(valid) if valid is not None else 0, len(test), len(splits.classes))
+        log.info("data: %d train, %d valid, %d test, %d classes, %s", len(train),
+                 len(valid) if valid is not None else 0, len(test), len(splits.classes),
+                 "x".join(str(v) for v in (splits.in_channels, *splits.image_size)))
     return splits
+
+
+def _is_fixed_size(source: str, opener: _Opener) -> bool:
+    """Whether the source's first split packs as one fixed-size array (all images alike)."""
+    first = opener.open(_first_split(source), train=False)
+    return isinstance(getattr(first, "data", None), torch.Tensor)
+
+
+def _first_split(source: str) -> str:
+    from datasets import catalog
+    from datasets.local import split_folders
+
+    if not catalog.is_path(source):
+        return catalog.get(source).splits[0]
+    folders = split_folders(Path(source))
+    return next(iter(folders)) if folders else "all"

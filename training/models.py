@@ -1,4 +1,5 @@
-"""Linear models as plain ``nn.Module``s: ``x @ W + b`` with ``nn.Parameter``s.
+"""The models: linear ones as plain ``x @ W + b`` with ``nn.Parameter``s, a bag of words for
+text and :class:`SmallCNN`, a small convolutional classifier for images of any size.
 
 Each model knows its task (``"regression"``, ``"binary"`` or ``"multiclass"``) and its default
 loss, so :func:`training.fit` needs nothing else to train it.
@@ -15,7 +16,13 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BagOfWords", "BinaryCrossEntropyWithLogits", "LinearRegression", "LogisticRegression"]
+__all__ = [
+    "BagOfWords",
+    "BinaryCrossEntropyWithLogits",
+    "LinearRegression",
+    "LogisticRegression",
+    "SmallCNN",
+]
 
 
 def _check_positive(name: str, value: int, minimum: int = 1) -> None:
@@ -219,6 +226,83 @@ class BagOfWords(nn.Module):
             padding_idx=self.embedding.padding_idx,
         )
         return bag
+
+    def default_loss(self) -> nn.Module:
+        """Return ``nn.CrossEntropyLoss()``."""
+        return nn.CrossEntropyLoss()
+
+
+class _WarmBatchNorm2d(nn.BatchNorm2d):
+    """``BatchNorm2d`` whose running statistics average every batch while that moves them more
+    than ``momentum`` would (batch ``n`` weighs ``1/n``), then follow ``momentum``.
+
+    With the default 0.1 from the start, a short run (a small folder: a few steps) evaluates
+    with statistics still partly at their initial 0/1 and predicts one class; this is exact
+    from the first step and the same as ``BatchNorm2d`` after ``1/momentum`` steps.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalize ``x``; in training, first set this step's averaging weight."""
+        if self.training and self.num_batches_tracked is not None:
+            self.momentum = max(0.1, 1.0 / (int(self.num_batches_tracked) + 1))
+        return super().forward(x)
+
+
+class SmallCNN(nn.Module):
+    """A small convolutional classifier for images of any size and any number of channels.
+
+    ``len(widths)`` blocks of ``Conv2d(3x3, padding 1) -> BatchNorm2d -> ReLU -> MaxPool2d(2)``
+    (the pooling rounds up, so even a 1x1 image passes; the batch norms' running statistics
+    are exact averages over the first steps, so short runs evaluate well), then a global average pool
+    (``AdaptiveAvgPool2d(1)``) and one ``Linear`` layer to the class logits. The global pool
+    makes the parameter count independent of the image size: the same model reads 28x28
+    greyscale and 224x224 colour. With the default widths and RGB input it has 93,472
+    parameters plus ``129 * num_classes``; on CIFAR-10 it reaches well above the ~40% of logistic
+    regression on raw pixels within a few epochs.
+
+    Args:
+        in_channels: channels of the input images (1 greyscale, 3 RGB).
+        num_classes: number of classes (>= 2); the output is ``[B, num_classes]`` logits.
+        widths: output channels of each convolution block.
+
+    Example:
+        >>> model = SmallCNN(3, 10)
+        >>> model(torch.zeros(2, 3, 32, 32)).shape, model(torch.zeros(1, 3, 97, 61)).shape
+        (torch.Size([2, 10]), torch.Size([1, 10]))
+    """
+
+    task = "multiclass"
+
+    def __init__(self, in_channels: int, num_classes: int, *,
+                 widths: tuple[int, ...] = (32, 64, 128)) -> None:
+        super().__init__()
+        _check_positive("in_channels", in_channels)
+        _check_positive("num_classes", num_classes, minimum=2)
+        if not widths:
+            raise ValueError(f"widths should name at least one block, but got widths={widths!r}")
+        for width in widths:
+            _check_positive("widths[i]", width)
+        self.in_channels, self.num_classes = in_channels, num_classes
+        layers: list[nn.Module] = []
+        previous = in_channels
+        for width in widths:
+            layers += [nn.Conv2d(previous, width, 3, padding=1, bias=False), _WarmBatchNorm2d(width),
+                       nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True)]
+            previous = width
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(previous, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``[B, num_classes]`` logits for images ``[B, C, H, W]`` (or ``[B, H, W]``)."""
+        if x.dim() == 3 and self.in_channels == 1:
+            x = x.unsqueeze(1)
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"expected images [B, {self.in_channels}, H, W] but got shape {tuple(x.shape)}; "
+                f"build the model with in_channels={x.shape[1] if x.dim() == 4 else 1}"
+            )
+        return self.classifier(self.pool(self.features(x)).flatten(1))
 
     def default_loss(self) -> nn.Module:
         """Return ``nn.CrossEntropyLoss()``."""

@@ -54,28 +54,30 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace, out: Path) -> tuple[dict[str, Any], History, dict[str, Any]]:
     import loaders
-    from datasets import DataLoader, NotMNIST, ToFloat
+    from datasets import DataLoader, ToFloat, open_dataset
     from datasets.preview import save_grid
 
     # 1. data: generated offline by loaders (cached: the second run reuses it)
     started = time.perf_counter()
     folder = loaders.fetch("letters", args.root, extract=False, progress=_bars(args))
     # 2. packed once into a memory-mapped cache; splits are per class and seeded
-    splits = {s: NotMNIST(args.root, split=s, variant="letters", transform=ToFloat(0.0, 1.0))
-              for s in ("train", "valid", "test")}
+    splits: dict[str, Any] = {
+        s: open_dataset("letters", args.root, split=s, transform=ToFloat(0.0, 1.0))
+        for s in ("train", "valid", "test")}
     log.info("data: %d train / %d valid / %d test letters A-J, 28x28, in %s (%.1f s)",
              len(splits["train"]), len(splits["valid"]), len(splits["test"]), folder,
              time.perf_counter() - started)
     save_grid(splits["train"], out / "samples.png", count=64)
     # 3. a logistic regression trained by the harness
     seed_everything(args.seed)
-    model = LogisticRegression(28 * 28, len(splits["train"].classes))
+    classes: list[str] = splits["train"].classes
+    model = LogisticRegression(28 * 28, len(classes))
     train = DataLoader(splits["train"], batch_size=args.batch_size, shuffle=True,
                        generator=torch.Generator().manual_seed(args.seed))
     valid = DataLoader(splits["valid"], batch_size=1024)
     lr = args.lr if args.lr is not None else default_lr(args.optimizer, "logistic")
     log.info("training: logistic regression (784 -> %d), %s lr %g, %s",
-             len(splits["train"].classes), args.optimizer, lr, count_noun(args.epochs, "epoch"))
+             len(classes), args.optimizer, lr, count_noun(args.epochs, "epoch"))
     history = fit(model, train, valid, optimizer=args.optimizer, lr=lr,
                   epochs=args.epochs, seed=args.seed, device=args.device, checkpoint_dir=out,
                   progress=_bars(args))
@@ -83,7 +85,7 @@ def _run(args: argparse.Namespace, out: Path) -> tuple[dict[str, Any], History, 
                       report=True)
     save_curves(history, out / "curves.png", title="logistic regression on letters")
     sizes = {name: len(split) for name, split in splits.items()}
-    return {"classes": splits["train"].classes, "sizes": sizes}, history, result
+    return {"classes": classes, "sizes": sizes}, history, result
 
 
 def _bars(args: argparse.Namespace) -> bool:

@@ -260,3 +260,49 @@ def test_report_idx_images_without_labels_names_the_missing_file(tmp_path, capsy
     assert capsys.readouterr().err == (
         "error: expected a labels file t10k-labels-idx1-ubyte.gz beside t10k-images-idx3-ubyte.gz "
         f"in {tmp_path / 'idx'} but found none; put the matching labels file there\n")
+
+
+def _colour_tree(root: Path) -> Path:
+    """Red and green RGB images of three sizes, a palette GIF and a text file named .jpg."""
+    for name, colour in (("green", (0, 200, 0)), ("red", (220, 0, 0))):
+        (root / name).mkdir(parents=True)
+        for i, size in enumerate([(30, 40), (40, 30), (30, 40)]):
+            Image.new("RGB", size, colour).save(root / name / f"{i}.png")
+    Image.new("P", (20, 20), 3).save(root / "red" / "placeholder.gif")
+    (root / "green" / "broken.jpg").write_text("not an image")
+    return root
+
+
+def test_report_on_a_colour_folder_of_mixed_sizes(tmp_path, capsys) -> None:
+    assert report.main([str(_colour_tree(tmp_path / "photos")), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "[all] 7 items, 2 classes" in out
+    assert "images: RGB, 3 sizes (H x W); most common 40x30 (4), 30x40 (2), 20x20 (1)" in out
+    assert "shorter side in px: 0-63: 7" in out
+    assert "mean " in out and "(per channel, pixels / 255)" in out
+    assert "kept with a note: 1" in out and "red/placeholder.gif: " in out
+    assert "skipped files: 1" in out and "green/broken.jpg: " in out
+
+
+def test_preview_draws_stored_colour_and_fits_mixed_sizes(tmp_path, capsys) -> None:
+    out = tmp_path / "grid.png"
+    tree = _colour_tree(tmp_path / "photos")
+    assert preview.main([str(tree), "--out", str(out), "--count", "7", "--nrow", "7"]) == 0
+    grid = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert grid.shape == (96 + 4, 7 * (96 + 2) + 2, 3)  # mixed sizes: 96-px cells
+    centres = [grid[50, 2 + k * 98 + 48] for k in range(7)]
+    reds = sum(1 for r, g, b in centres if r > 200 and g < 30 and b < 30)
+    greens = sum(1 for r, g, b in centres if g > 180 and r < 30 and b < 30)
+    assert (reds, greens) == (3, 3)  # drawn as stored: pure colours, not stretched per image
+
+
+def test_report_and_preview_cifar10_by_name(tmp_path, capsys) -> None:
+    from cifar_factory import make_cifar_archive
+
+    make_cifar_archive(loaders.dataset_dir("cifar10"), per_batch=3, test_count=4)
+    assert report.main(["cifar10", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "[train] 15 items, 10 classes" in out and "[test] 4 items" in out
+    assert "  airplane " in out and "images: RGB, 32x32 (H x W) every one" in out
+    assert preview.main(["cifar10", "--split", "test", "--out", str(tmp_path / "c.png")]) == 0
+    assert Image.open(tmp_path / "c.png").size == (4 * (96 + 2) + 2, 96 + 4)

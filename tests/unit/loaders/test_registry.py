@@ -78,3 +78,23 @@ def test_resource_rejects_unknown_archive_kind() -> None:
 def test_dataset_size_is_sum_or_none() -> None:
     assert get("notmnist").size_bytes == 8_458_043
     assert get("sms-spam").size_bytes is None
+
+
+def test_registry_colour_image_entries_match_the_published_facts() -> None:
+    cifar10 = get("cifar10").resources[0]
+    assert cifar10.urls == ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",)
+    assert (cifar10.size_bytes, cifar10.md5) == (170_498_071, "c58f30108f718f92721af3b95e74349a")
+    assert get("cifar100").resources[0].md5 == "eb9058c3a382ffc7106e4002c42a8d85"
+    for name, md5 in (("imagenette-160", "e793b78cc4c9e9a4ccc0c1155377a412"),
+                      ("imagenette-320", "3df6f0d01a2c9592104656642f5e78a3")):
+        (resource,) = get(name).resources
+        assert resource.md5 == md5 and resource.archive == "tar.gz"
+        assert resource.urls == (
+            f"https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-{name[-3:]}.tgz",)
+    hymenoptera = get("hymenoptera").resources[0]
+    assert hymenoptera.urls == ("https://download.pytorch.org/tutorial/hymenoptera_data.zip",)
+    assert hymenoptera.sha256 is None and hymenoptera.md5 is None  # pinned on first use
+    # CIFAR is read from its tar.gz; the image folders are extracted, then packed
+    assert not get("cifar10").resources[0].extract and not get("cifar100").resources[0].extract
+    assert all(get(n).resources[0].extract
+               for n in ("imagenette-160", "imagenette-320", "hymenoptera"))

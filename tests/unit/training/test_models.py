@@ -71,3 +71,39 @@ def test_zero_init_for_convex_problems() -> None:
     assert not model.weight.any() and not model.bias.any()
     with pytest.raises(ValueError, match="init should be 'uniform' or 'zeros'"):
         LinearRegression(2, 1, init="normal")
+
+
+def test_small_cnn_reads_any_size_and_channel_count() -> None:
+    from training import SmallCNN
+
+    colour, grey = SmallCNN(3, 10), SmallCNN(1, 4)
+    for h, w in ((32, 32), (1, 1), (97, 61), (224, 160)):
+        assert colour(torch.zeros(2, 3, h, w)).shape == (2, 10)
+    assert grey(torch.zeros(5, 28, 28)).shape == (5, 4)  # [B,H,W] greyscale batches too
+    assert sum(p.numel() for p in colour.parameters()) == 93_472 + 129 * 10
+    assert isinstance(colour.default_loss(), nn.CrossEntropyLoss) and colour.task == "multiclass"
+    with pytest.raises(ValueError, match=r"expected images \[B, 3, H, W\] but got shape "
+                       r"\(2, 1, 8, 8\); build the model with in_channels=1"):
+        colour(torch.zeros(2, 1, 8, 8))
+    with pytest.raises(ValueError, match="num_classes should be an int >= 2"):
+        SmallCNN(3, 1)
+
+
+def test_small_cnn_learns_where_colour_and_place_matter() -> None:
+    # class = which quadrant holds a red 3x3 blob, at a random place inside it, over noise
+    from training import SmallCNN, fit
+
+    g = torch.Generator().manual_seed(0)
+    n = 512
+    labels = torch.randint(0, 4, (n,), generator=g)
+    images = torch.rand(n, 3, 16, 16, generator=g) * 0.3
+    for i, label in enumerate(labels.tolist()):
+        top, left = (label // 2) * 8, (label % 2) * 8
+        y, x = torch.randint(0, 5, (2,), generator=g).tolist()
+        images[i, 0, top + y: top + y + 3, left + x: left + x + 3] = 1.0
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels),
+                                         batch_size=64, shuffle=True, generator=g)
+    torch.manual_seed(0)
+    model = SmallCNN(3, 4, widths=(8, 16))
+    history = fit(model, loader, optimizer="adam", lr=0.01, epochs=8, device="cpu", seed=0)
+    assert history.train_accuracy[-1] is not None and history.train_accuracy[-1] > 0.95
