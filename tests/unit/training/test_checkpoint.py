@@ -11,6 +11,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+import datasets
+
 from training import CheckpointError, EarlyStopping, History, LogisticRegression, fit
 from training.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state
 
@@ -22,29 +24,32 @@ def _data(seed: int = 0):
     return centers[y] + torch.randn(240, 6, generator=g), y
 
 
-def _loader(x, y, *, generator: bool) -> DataLoader:
+def _loader(x, y, *, generator: bool, cls: type = DataLoader) -> DataLoader:
     gen = torch.Generator().manual_seed(123) if generator else None
-    return DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, generator=gen)
+    return cls(TensorDataset(x, y), batch_size=16, shuffle=True, generator=gen)
 
 
 def _run(tmp: Path | None, epochs: int, *, resume: bool, generator: bool, init_seed: int = 0,
-         callbacks=()) -> tuple[LogisticRegression, History]:
+         callbacks=(), cls: type = DataLoader) -> tuple[LogisticRegression, History]:
     x, y = _data()
     torch.manual_seed(init_seed)
     model = LogisticRegression(6, 4)
     valid = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
-    history = fit(model, _loader(x, y, generator=generator), valid, optimizer="sgd", lr=0.05,
+    history = fit(model, _loader(x, y, generator=generator, cls=cls), valid, optimizer="sgd", lr=0.05,
                   momentum=0.9, epochs=epochs, seed=3, device="cpu", checkpoint_dir=tmp,
                   resume=resume, callbacks=callbacks)
     return model, history
 
 
+@pytest.mark.parametrize("cls", [DataLoader, datasets.DataLoader], ids=["torch", "ours"])
 @pytest.mark.parametrize("generator", [False, True])
-def test_resume_is_bit_identical_to_uninterrupted_run(tmp_path: Path, generator: bool) -> None:
-    full_model, full = _run(None, 5, resume=False, generator=generator)
-    _run(tmp_path, 2, resume=False, generator=generator)
+def test_resume_is_bit_identical_to_uninterrupted_run(tmp_path: Path, generator: bool,
+                                                      cls: type) -> None:
+    full_model, full = _run(None, 5, resume=False, generator=generator, cls=cls)
+    _run(tmp_path, 2, resume=False, generator=generator, cls=cls)
     # a different initialisation proves the weights come from the checkpoint
-    resumed_model, resumed = _run(tmp_path, 5, resume=True, generator=generator, init_seed=99)
+    resumed_model, resumed = _run(tmp_path, 5, resume=True, generator=generator, init_seed=99,
+                                  cls=cls)
     assert torch.equal(full_model.weight, resumed_model.weight)
     assert torch.equal(full_model.bias, resumed_model.bias)
     assert resumed.epoch == [1, 2, 3, 4, 5]
