@@ -35,7 +35,7 @@ from training.console import (
 from training.curves import save_curves
 from training.data import IMAGE_DATASETS, load_image_splits
 from training.errors import TrainingError
-from training.fit import History, evaluate, fit, resolve_device, seed_everything
+from training.fit import FitConfig, History, evaluate, fit, resolve_device, seed_everything
 from training.history import count_noun
 from training.models import BagOfWords, LinearRegression, LogisticRegression
 from training.optim import OPTIMIZERS
@@ -216,9 +216,11 @@ def _fit_command(args: argparse.Namespace) -> int:
                      args.optimizer, lr, count_noun(args.epochs, "epoch"), device,
                      f", {env.world_size} processes" if env.world_size > 1 else "")
         started = time.perf_counter()
-        history = fit(model, run.train, run.valid, loss=run.loss, optimizer=args.optimizer, lr=lr,
-                      epochs=args.epochs, momentum=args.momentum, weight_decay=wd, device=device,
-                      seed=args.seed, callbacks=callbacks, checkpoint_dir=out, resume=args.resume,
+        fit_config = FitConfig(optimizer=args.optimizer, lr=lr, epochs=args.epochs,
+                               momentum=args.momentum, weight_decay=wd, device=str(device),
+                               seed=args.seed)
+        history = fit(model, run.train, run.valid, fit_config, loss=run.loss, callbacks=callbacks,
+                      checkpoint_dir=out, resume=args.resume,
                       progress=not args.quiet and sys.stderr.isatty() and env.is_main)
         seconds = time.perf_counter() - started
         test = evaluate(model, run.test, loss=run.loss, device=device, report=True)

@@ -29,7 +29,7 @@ from training.console import (
 )
 from training.curves import save_curves
 from training.errors import TrainingError
-from training.fit import History, evaluate, fit, resolve_device, seed_everything
+from training.fit import FitConfig, History, evaluate, fit, resolve_device, seed_everything
 from training.history import count_noun
 from training.models import LogisticRegression
 
@@ -76,9 +76,9 @@ def _run(args: argparse.Namespace, out: Path) -> tuple[dict[str, Any], History, 
     lr = args.lr if args.lr is not None else default_lr(args.optimizer, "logistic")
     log.info("training: logistic regression (784 -> %d), %s lr %g, %s",
              len(splits["train"].classes), args.optimizer, lr, count_noun(args.epochs, "epoch"))
-    history = fit(model, train, valid, optimizer=args.optimizer, lr=lr,
-                  epochs=args.epochs, seed=args.seed, device=args.device, checkpoint_dir=out,
-                  progress=_bars(args))
+    config = FitConfig(optimizer=args.optimizer, lr=lr, epochs=args.epochs, seed=args.seed,
+                       device=str(args.device))
+    history = fit(model, train, valid, config, checkpoint_dir=out, progress=_bars(args))
     result = evaluate(model, DataLoader(splits["test"], batch_size=1024), device=args.device,
                       report=True)
     save_curves(history, out / "curves.png", title="logistic regression on letters")

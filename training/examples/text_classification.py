@@ -20,7 +20,7 @@ import torch
 
 from training import distributed
 from training.console import add_run_arguments, configure_logging, describe_error, positive_int
-from training.fit import evaluate, fit, resolve_device, seed_everything
+from training.fit import FitConfig, evaluate, fit, resolve_device, seed_everything
 from training.metrics import classification_report, format_confusion_matrix
 from training.models import BagOfWords
 
@@ -115,8 +115,8 @@ def train_text(
     """Train a :class:`BagOfWords` model and return it with its test evaluation (with report)."""
     seed_everything(seed)
     model = BagOfWords(text.vocab_size, len(text.classes), embed_dim, padding_idx=text.pad_id)
-    fit(model, text.train_loader, optimizer=optimizer, lr=lr, epochs=epochs, seed=seed,
-        device=device, progress=progress)
+    config = FitConfig(optimizer=optimizer, lr=lr, epochs=epochs, seed=seed, device=str(device))
+    fit(model, text.train_loader, config=config, progress=progress)
     return model, evaluate(model, text.test_loader, device=device, report=True)
 
 

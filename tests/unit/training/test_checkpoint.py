@@ -12,8 +12,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import datasets
-
-from training import CheckpointError, EarlyStopping, History, LogisticRegression, fit
+from training import CheckpointError, EarlyStopping, FitConfig, History, LogisticRegression, fit
 from training.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state
 
 
@@ -35,9 +34,10 @@ def _run(tmp: Path | None, epochs: int, *, resume: bool, generator: bool, init_s
     torch.manual_seed(init_seed)
     model = LogisticRegression(6, 4)
     valid = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
-    history = fit(model, _loader(x, y, generator=generator, cls=cls), valid, optimizer="sgd", lr=0.05,
-                  momentum=0.9, epochs=epochs, seed=3, device="cpu", checkpoint_dir=tmp,
-                  resume=resume, callbacks=callbacks)
+    history = fit(model, _loader(x, y, generator=generator, cls=cls), valid,
+                  config=FitConfig(optimizer="sgd", lr=0.05, momentum=0.9, epochs=epochs, seed=3,
+                                   device="cpu"),
+                  checkpoint_dir=tmp, resume=resume, callbacks=callbacks)
     return model, history
 
 
@@ -124,7 +124,8 @@ def test_checkpoint_of_another_model_raises_checkpoint_error(tmp_path: Path) -> 
     _run(tmp_path, 1, resume=False, generator=False)
     x, y = _data()
     with pytest.raises(CheckpointError, match="does not match this model"):
-        fit(LogisticRegression(6, 3), _loader(x, y, generator=False), epochs=2, device="cpu",
+        fit(LogisticRegression(6, 3), _loader(x, y, generator=False),
+            config=FitConfig(epochs=2, device="cpu"),
             checkpoint_dir=tmp_path, resume=True)
 
 
@@ -132,8 +133,9 @@ def test_resume_with_another_optimizer_raises_checkpoint_error(tmp_path: Path) -
     _run(tmp_path, 1, resume=False, generator=False)  # sgd
     x, y = _data()
     with pytest.raises(CheckpointError, match="written by optimizer 'sgd' but this run uses 'adam'"):
-        fit(LogisticRegression(6, 4), _loader(x, y, generator=False), optimizer="adam", epochs=2,
-            device="cpu", checkpoint_dir=tmp_path, resume=True)
+        fit(LogisticRegression(6, 4), _loader(x, y, generator=False),
+            config=FitConfig(optimizer="adam", epochs=2, device="cpu"),
+            checkpoint_dir=tmp_path, resume=True)
 
 
 def test_load_missing_checkpoint_says_what_to_do(tmp_path: Path) -> None:
