@@ -80,7 +80,14 @@ def _from_idx_dir(folder: Path, seed: int, tf: Any) -> tuple[Dataset[Any], Datas
     if train_pair and test_pair:
         parts = stratified_subsets(IDXDataset(*train_pair, tf), valid=0.1, test=0.0, seed=seed)
         return parts["train"], parts["valid"], IDXDataset(*test_pair, tf)
-    assert any_pair is not None
+    if any_pair is None:
+        from datasets import DatasetNotFoundError
+
+        images = sorted(p.name for p in folder.glob("*images-idx3-ubyte*"))
+        raise DatasetNotFoundError(
+            f"expected an IDX labels file (*labels-idx1-ubyte[.gz]) beside {', '.join(images)} "
+            f"in {folder} but found none; put the matching labels file there"
+        )
     parts = stratified_subsets(IDXDataset(*any_pair, tf), valid=0.1, test=0.2, seed=seed)
     return parts["train"], parts["valid"], parts["test"]
 
