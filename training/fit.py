@@ -247,18 +247,25 @@ def _resume(
     try:
         unwrap(model).load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
-    except (RuntimeError, ValueError, KeyError) as err:
+    except (RuntimeError, ValueError, KeyError, TypeError) as err:
         raise CheckpointError(
             f"checkpoint {path} does not match this model/optimizer: {err}; "
             "use the same model and optimizer, or delete the checkpoint"
         ) from err
-    for callback, state in zip(callbacks, payload.get("callbacks", []), strict=False):
-        if state is not None and hasattr(callback, "load_state_dict"):
-            callback.load_state_dict(state)
-    restore_rng_state(payload["rng"])
-    restore_loader_state(loader, payload.get("loader", {}))
-    log.info("resumed from %s after epoch %d", path, payload["epoch"])
-    return int(payload["epoch"]), History.from_dict(payload["history"])
+    try:
+        for callback, state in zip(callbacks, payload.get("callbacks", []), strict=False):
+            if state is not None and hasattr(callback, "load_state_dict"):
+                callback.load_state_dict(state)
+        restore_rng_state(payload["rng"])
+        restore_loader_state(loader, payload.get("loader", {}))
+        done, history = int(payload["epoch"]), History.from_dict(payload["history"])
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise CheckpointError(
+            f"checkpoint {path} is incomplete or damaged ({type(err).__name__}: {err}); "
+            "delete it to start over"
+        ) from err
+    log.info("resumed from %s after epoch %d", path, done)
+    return done, history
 
 
 def _finished(path: Path, done: int, epochs: int, history: History) -> bool:

@@ -153,3 +153,30 @@ def test_rng_state_round_trip() -> None:
     second = (torch.rand(3), np.random.rand(3), random.random())
     assert torch.equal(first[0], second[0])
     assert np.array_equal(first[1], second[1]) and first[2] == second[2]
+
+
+def test_zero_byte_checkpoint_gives_a_reason(tmp_path: Path) -> None:
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pt: the file is empty \(0 bytes\).*"
+                       "delete it to start over"):
+        _run(tmp_path, 2, resume=True, generator=False)
+
+
+@pytest.mark.parametrize("keep", [1, 100, 0.5, -22])
+def test_truncated_checkpoint_gives_a_reason(tmp_path: Path, keep: float) -> None:
+    _run(tmp_path, 1, resume=False, generator=False)
+    path = tmp_path / "checkpoint.pt"
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep) if isinstance(keep, float) else keep])
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path)
+    reason = str(caught.value).split("checkpoint.pt: ", 1)[1].split(" (damaged", 1)[0]
+    assert len(reason) > 3 and "delete it to start over" in str(caught.value)
+
+
+def test_checkpoint_without_the_run_state_is_a_checkpoint_error(tmp_path: Path) -> None:
+    torch.save({"format": 1, "model": LogisticRegression(6, 4).state_dict(),
+                "optimizer": torch.optim.SGD(LogisticRegression(6, 4).parameters(),
+                                             lr=0.1).state_dict()}, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="incomplete or damaged.*KeyError"):
+        _run(tmp_path, 2, resume=True, generator=False)
