@@ -135,6 +135,9 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
         raise CheckpointError(
             f"cannot write checkpoint {path}: {err}; check the folder is writable and has space"
         ) from err
+    except BaseException:  # Ctrl-C mid-write: the previous checkpoint stays, no temp file
+        tmp.unlink(missing_ok=True)
+        raise
     log.debug("checkpoint written: %s (epoch %s)", path, payload.get("epoch"))
     return path
 

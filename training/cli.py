@@ -4,7 +4,8 @@ Writes into ``--out``: ``metrics.json`` (``test_accuracy`` as a fraction, per-cl
 confusion matrix, history, configuration), ``checkpoint.pt`` and ``curves.png``; prints a final
 line with the test accuracy. Under ``torchrun`` it trains with DistributedDataParallel; only
 rank 0 logs and writes files. Exit status: 0 success, 1 a caught error (one line
-``error: …``), 2 usage.
+``error: …``), 2 usage, 130 Ctrl-C (one line saying how to resume). A second run into the
+same ``--out`` while one runs fails at once (exit 1) naming the other process.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shlex
 import sys
 import time
 from collections.abc import Sized
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -28,6 +32,8 @@ from training.console import (
     add_run_arguments,
     configure_logging,
     describe_error,
+    hold_run_folder,
+    interrupted_line,
     make_output_dir,
     non_negative_float,
     non_negative_int,
@@ -196,11 +202,14 @@ def _write_outputs(args: argparse.Namespace, out: Path, run: _Run, history: Hist
                 title=f"{args.model} on {metrics['dataset']} ({args.optimizer}, lr {config['lr']})")
 
 
-def _fit_command(args: argparse.Namespace) -> int:
+def _fit_command(args: argparse.Namespace, command: str) -> int:
     env = distributed.setup()
+    held = ExitStack()
     try:
         device = resolve_device(args.device, flag="--device")
         out = make_output_dir(args.out) if env.is_main else Path(args.out)  # fail before the data
+        if env.is_main:  # one run per folder: a second one must not overwrite the first's files
+            held.enter_context(hold_run_folder(out, command=command))
         seed_everything(args.seed)
         run = _text_run(args) if _is_text(args) else _image_run(args, device)
         lr = args.lr if args.lr is not None else default_lr(args.optimizer, args.model)
@@ -234,19 +243,26 @@ def _fit_command(args: argparse.Namespace) -> int:
                   f"{out / 'metrics.json'}")
         return 0
     finally:
+        held.close()
         distributed.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit status (0 ok, 1 error, 2 usage)."""
+    """Run the CLI; return the exit status (0 ok, 1 error, 2 usage, 130 Ctrl-C)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(quiet=args.quiet, verbose=args.verbose)
     from datasets.errors import DatasetError
     from loaders.errors import LoaderError
 
+    given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]
+    command = shlex.join(["python", "-m", "training", *given])
     try:
-        return _fit_command(args)
+        return _fit_command(args, command)
     except (TrainingError, DatasetError, LoaderError, ValueError, OSError) as err:
         print(describe_error(err, offline_hint=OFFLINE_HINT), file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if os.environ.get("RANK", "0") == "0":  # torchrun's ranks all see Ctrl-C; one speaks
+            print(interrupted_line(Path(args.out), command), file=sys.stderr)
+        return 130

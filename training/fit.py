@@ -370,12 +370,12 @@ def fit(
             compute_time_s=stats.compute_s, epoch_time_s=time.perf_counter() - started,
             skipped_batches=stats.skipped,
         )
-        if main:
-            log.info("%s", history.describe_last(config.epochs))
         stop = [bool(cb.on_epoch_end(epoch, history, unwrap(model))) for cb in callbacks]
         history.stopped_early = any(stop)
         if path is not None and main:
             _save(path, model, optimizer, epoch, history, callbacks, train_loader, config)
+        if main:  # after the save: an epoch that was announced is in the checkpoint
+            log.info("%s", history.describe_last(config.epochs))
         if history.stopped_early:
             break
     return history

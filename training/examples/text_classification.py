@@ -19,7 +19,13 @@ from typing import Any
 import torch
 
 from training import distributed
-from training.console import add_run_arguments, configure_logging, describe_error, positive_int
+from training.console import (
+    add_run_arguments,
+    configure_logging,
+    describe_error,
+    interrupted_line,
+    positive_int,
+)
 from training.fit import FitConfig, evaluate, fit, resolve_device, seed_everything
 from training.metrics import classification_report, format_confusion_matrix
 from training.models import BagOfWords
@@ -152,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         print(describe_error(err, offline_hint="pass --data FILE (a local copy of the "
                              "SMS Spam Collection or any CSV/TSV/JSONL file)"), file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # no checkpoint here: a run takes seconds
+        print(interrupted_line(None, "python -m training.examples.text_classification"),
+              file=sys.stderr)
+        return 130
     cm = torch.tensor(result["confusion_matrix"])
     print(f"{text.train_size} train / {text.test_size} test texts, vocabulary {text.vocab_size}")
     print(classification_report(cm, text.classes))
