@@ -8,12 +8,15 @@ from loaders.errors import (
     LoaderError,
     LockTimeoutError,
     OfflineError,
+    StorageError,
     UnknownDatasetError,
     UnsafeArchiveError,
 )
 from loaders.fetch import dataset_dir, fetch
 from loaders.registry import DatasetInfo, Resource
 from loaders.retry import RetryPolicy
+from loaders.sniff import sniff_archive
+from loaders.verify import hash_file
 
 __all__ = [
     "ArchiveError",
@@ -25,9 +28,12 @@ __all__ = [
     "OfflineError",
     "Resource",
     "RetryPolicy",
+    "StorageError",
     "UnknownDatasetError",
     "UnsafeArchiveError",
     "cache_root",
     "dataset_dir",
     "fetch",
+    "hash_file",
+    "sniff_archive",
 ]

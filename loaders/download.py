@@ -1,9 +1,11 @@
 """The download CLI: ``python -m loaders.download NAME [NAME ...]``.
 
 Exit codes: 0 done, 1 a loader error (one line ``error: …`` per failed name; the other names
-are still fetched), 2 bad usage (unknown names are refused before anything is fetched), 141
-when the output's reader went away (``--list | head -1``), quietly, as for a tool killed by
-SIGPIPE (see :mod:`loaders.closed_stdout`).
+are still fetched), 2 bad usage (unknown names and malformed ``--sha256``/``--md5`` are refused
+before anything is fetched), 130 interrupted (Ctrl-C: one line; the partial download is kept
+and the same command resumes it), 141 when the output's reader went away
+(``--list | head -1``), quietly, as for a tool killed by SIGPIPE (see
+:mod:`loaders.closed_stdout`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from loaders.closed_stdout import closed_stdout_exit
 from loaders.errors import ChecksumMismatchError, LoaderError, UnknownDatasetError
 from loaders.fetch import dataset_dir, expected_of, fetch
 from loaders.registry import REGISTRY, Resource, get, names
-from loaders.verify import check_file
+from loaders.verify import check_file, check_hex
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    command = shlex.join(["python", "-m", "loaders.download", *(sys.argv[1:] if argv is None else argv)])
     problem = _usage_problem(args)
     if problem:
         parser.print_usage(sys.stderr)
@@ -100,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         return closed_stdout_exit()
+    except KeyboardInterrupt:
+        print(f"interrupted; what was downloaded is kept: run the same command to resume: "
+              f"{command}", file=sys.stderr)
+        return 130
     finally:
         root_logger.setLevel(previous_level)
 
@@ -111,6 +118,11 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
     urls = [n for n in args.names if "://" in n]
     if (args.sha256 or args.md5) and (len(urls) != 1 or len(args.names) != 1):
         return "--sha256/--md5 go with exactly one plain URL"
+    try:
+        check_hex(args.sha256, "sha256")
+        check_hex(args.md5, "md5")
+    except ValueError as err:
+        return f"--{err}"
     if urls and (args.list or args.verify):
         return (f"--list and --verify take registry names, but got {urls[0]!r}; a URL's file is "
                 "verified when it is fetched (with --sha256 or --md5)")
@@ -142,9 +154,6 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     except (LoaderError, ValueError, OSError) as err:  # OSError: e.g. an unwritable --root
         print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted; run the same command again to resume", file=sys.stderr)
         return 1
 
 

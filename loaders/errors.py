@@ -9,12 +9,16 @@ Every error derives from :class:`LoaderError`, so ``except LoaderError`` catches
     ├── ArchiveError             (also ValueError)   an archive is corrupt or of an unknown kind
     │   └── UnsafeArchiveError                       a member would escape or bomb the target
     ├── OfflineError             (also ConnectionError) offline and the file is not in the cache
-    └── LockTimeoutError         (also TimeoutError) another process holds the resource too long
+    ├── LockTimeoutError         (also TimeoutError) another process holds the resource too long
+    └── StorageError             (also OSError)      the disk refused a write (full, read-only)
 
 Every message says what failed, with the values involved, and what to do next.
+:data:`FORCE_HINT` is the one wording of "fetch it again" for a corrupt file.
 """
 
 from __future__ import annotations
+
+FORCE_HINT = "delete it and download it again (fetch(..., force=True) or --force)"
 
 
 class LoaderError(Exception):
@@ -50,3 +54,18 @@ class OfflineError(LoaderError, ConnectionError):
 
 class LockTimeoutError(LoaderError, TimeoutError):
     """Another process held a resource's lock for longer than the timeout."""
+
+
+class StorageError(LoaderError, OSError):
+    """The local disk refused a write: full, read-only or not permitted; the message names the path.
+
+    ``errno`` is the one of the failed call (``errno.ENOSPC``…), so callers can tell a full disk
+    from a read-only one; ``str()`` is the message alone.
+    """
+
+    @classmethod
+    def of(cls, message: str, err: OSError) -> StorageError:
+        """Return a StorageError saying ``message``, with the ``errno`` of ``err``."""
+        error = cls(message)
+        error.errno = err.errno
+        return error

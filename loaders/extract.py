@@ -13,33 +13,29 @@ time of extraction).
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import glob
-import gzip
-import hashlib
 import json
 import logging
 import os
 import shutil
-import tarfile
 import tempfile
-import zlib
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-from filelock import Timeout as FileLockTimeout
 from tqdm.auto import tqdm
 
 from loaders.archive_policy import (
     DEFAULT_MAX_MEMBERS,
     DEFAULT_MAX_RATIO,
     DEFAULT_MAX_TOTAL_BYTES,
-    Budget,
     Limits,
 )
-from loaders.archive_readers import FORCE_HINT, read_archive
-from loaders.errors import ArchiveError, LockTimeoutError, UnsafeArchiveError
+from loaders.archive_readers import read_archive
+from loaders.errors import FORCE_HINT, ArchiveError, StorageError, UnsafeArchiveError
+from loaders.lock import DEFAULT_TIMEOUT_S, locked
+from loaders.sniff import sniff_archive
+from loaders.verify import hash_file
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +47,7 @@ _SUFFIXES = (
 )
 _ALIASES = {"tgz": "tar.gz", "tbz2": "tar.bz2", "tbz": "tar.bz2", "txz": "tar.xz"}
 _MANIFEST_FORMAT = 1
-_CHUNK_BYTES = 1024**2
-_LOCK_TIMEOUT_S = 900.0
+_SNIFFED = {"bz2": "tar.bz2", "xz": "tar.xz"}  # only tarballs come compressed that way here
 
 
 def detect_kind(archive: str | os.PathLike[str], kind: str | None = None) -> str:
@@ -79,38 +74,18 @@ def detect_kind(archive: str | os.PathLike[str], kind: str | None = None) -> str
 
 def _sniff(path: Path) -> str:
     try:
-        with open(path, "rb") as f:
-            head = f.read(512)
+        found = sniff_archive(path)
+        if found is None:
+            with open(path, "rb") as handle:
+                head = handle.read(8)
     except OSError as err:
         raise ArchiveError(f"cannot read archive {path}: {err}") from err
-    if head.startswith(b"\x1f\x8b"):
-        with contextlib.suppress(OSError, EOFError, zlib.error):
-            with gzip.open(path, "rb") as g:
-                if _looks_like_tar(g.read(512)):
-                    return "tar.gz"
-        return "gz"
-    if head.startswith(b"BZh"):
-        return "tar.bz2"
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return "tar.xz"
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return "zip"
-    if _looks_like_tar(head):
-        return "tar"
-    raise ArchiveError(
-        f"cannot tell what kind of archive {path} is (its first bytes {head[:8]!r} match no "
-        f"tar, gzip, bz2, xz or zip file; an HTML error page?); pass kind=..., or {FORCE_HINT}"
-    )
-
-
-def _looks_like_tar(block: bytes) -> bool:
-    if len(block) < 512:
-        return False
-    try:
-        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
-    except tarfile.HeaderError:
-        return False
-    return True
+    if found is None:
+        raise ArchiveError(
+            f"cannot tell what kind of archive {path} is (its first bytes {head!r} match no "
+            f"tar, gzip, bz2, xz or zip file; an HTML error page?); pass kind=..., or {FORCE_HINT}"
+        )
+    return _SNIFFED.get(found, found)
 
 
 def manifest_path(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Path:
@@ -119,31 +94,39 @@ def manifest_path(archive: str | os.PathLike[str], dest: str | os.PathLike[str])
 
 
 def _read_manifest(archive: Path, dest: Path) -> dict[str, Any] | None:
+    """Return our completion (or pending) manifest, with only plain top-level names; else None."""
     try:
         manifest = json.loads(manifest_path(archive, dest).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(manifest, dict) or manifest.get("format") != _MANIFEST_FORMAT:
         return None
+    names = manifest.get("top_level")
+    manifest["top_level"] = _plain_names(archive, names if isinstance(names, list) else [])
     return manifest
 
 
+def _plain_names(archive: Path, names: list[Any]) -> list[str]:
+    """Keep the names that can only mean an entry of ``dest`` itself (not the archive)."""
+    return [
+        name for name in names if isinstance(name, str) and name not in ("", ".", "..")
+        and "/" not in name and os.sep not in name and "\0" not in name and name != archive.name
+    ]
+
+
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            while chunk := f.read(_CHUNK_BYTES):
-                digest.update(chunk)
+        return hash_file(path)["sha256"]
     except OSError as err:
         raise ArchiveError(f"cannot read archive {path}: {err}") from err
-    return digest.hexdigest()
 
 
 def _manifest_matches(manifest: dict[str, Any] | None, dest: Path, sha256: str) -> bool:
     return (
         manifest is not None
+        and manifest.get("complete", True) is True  # format 1 without the key: complete
         and manifest.get("sha256") == sha256
-        and all(os.path.lexists(dest / name) for name in manifest.get("top_level", []))
+        and all(os.path.lexists(dest / name) for name in manifest["top_level"])
     )
 
 
@@ -189,7 +172,9 @@ def extract(
 
     A single-file ``.gz`` becomes ``dest/<name without .gz>``. Idempotent: a re-run with a
     matching completion manifest returns at once. See :mod:`loaders.archive_policy` for what a
-    member may do.
+    member may do. Only entries that an earlier extraction of this archive wrote (its
+    manifest lists them) are replaced; an entry of the same name that we did not write (the
+    user's ``data/`` folder) is never touched: the extraction is refused, naming it.
 
     Args:
         archive: a tar, tar.gz/tgz, tar.bz2, tar.xz, zip or single-file .gz file.
@@ -207,8 +192,10 @@ def extract(
 
     Raises:
         UnsafeArchiveError: a member breaks the policy; nothing was written outside ``dest``.
-        ArchiveError: the archive is corrupt, truncated or of an unknown kind.
+        ArchiveError: the archive is corrupt, truncated or of an unknown kind, or a top-level
+            entry would replace a file or folder in ``dest`` that we did not write.
         LockTimeoutError: another process kept extracting the same archive too long.
+        StorageError: the disk refused a write (full, read-only); ``dest`` is as it was.
 
     Example:
         >>> import tarfile, tempfile, io, pathlib
@@ -230,16 +217,22 @@ def extract(
     if _manifest_matches(_read_manifest(archive, dest), dest, sha256):
         log.debug("%s already extracted into %s", archive, dest)
         return _top_level_paths(dest, _read_manifest(archive, dest))
-    dest.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(dest / f".{archive.name}.extract.lock"))
     try:
-        with lock.acquire(timeout=_LOCK_TIMEOUT_S):
+        dest.mkdir(parents=True, exist_ok=True)
+        with locked(dest / f"{archive.name}.extract", timeout_s=DEFAULT_TIMEOUT_S,
+                    what=f"extracting {archive.name} into {dest}"):
             return _extract_locked(archive, dest, kind, sha256, limits, progress=progress)
-    except FileLockTimeout as err:
-        raise LockTimeoutError(
-            f"another process has been extracting {archive} into {dest} for over "
-            f"{_LOCK_TIMEOUT_S:g} s; wait for it, or stop it and delete {lock.lock_file}"
+    except OSError as err:
+        if isinstance(err, (StorageError, TimeoutError)) or err.errno not in _DISK_ERRNOS:
+            raise
+        where = f" (writing {err.filename})" if err.filename else ""
+        raise StorageError.of(
+            f"could not extract {archive.name} into {dest}: {err.strerror}{where}; free space "
+            f"there or extract into another folder; {dest} is as it was", err
         ) from err
+
+
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
 
 
 def _top_level_paths(dest: Path, manifest: dict[str, Any] | None) -> list[Path]:
@@ -252,7 +245,6 @@ def _extract_locked(
     old = _read_manifest(archive, dest)
     if _manifest_matches(old, dest, sha256):  # another process finished while we waited
         return _top_level_paths(dest, old)
-    manifest_path(archive, dest).unlink(missing_ok=True)
     prefix = f".extract-{archive.name}.tmp-"
     for stale in dest.glob(f"{glob.escape(prefix)}*"):
         log.info("removing %s, left over by an interrupted extraction", stale)
@@ -265,20 +257,29 @@ def _extract_locked(
         ) as bar:
             budget = read_archive(archive, kind, staging, limits, bar if progress else None)
         top_level = sorted(os.listdir(staging))
-        _check_top_level(archive, dest, top_level)
-        for name in {*_own_entries(archive, dest, old), *top_level}:
-            _remove(dest / name)  # leftovers of a failed or older run: no manifest vouches for them
+        ours = (old or {}).get("top_level", [])
+        _check_top_level(archive, dest, top_level, ours)
+        # Pending: from here until the final manifest, every name we may have written is ours.
+        _write_manifest(archive, dest, {"sha256": sha256, "complete": False,
+                                        "top_level": sorted({*ours, *top_level})})
+        for name in ours:
+            _remove(dest / name)  # an older version's entries, or a failed run's leftovers
         for name in top_level:
             os.replace(staging / name, dest / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _write_manifest(archive, dest, kind, sha256, budget, top_level)
+    _write_manifest(archive, dest, {
+        "archive": archive.name, "kind": kind, "sha256": sha256, "complete": True,
+        "archive_size_bytes": archive.stat().st_size, "members": budget.members,
+        "total_bytes": budget.total_bytes, "top_level": top_level,
+    })
     log.info("extracted %s into %s (%d members, %d bytes)", archive, dest, budget.members,
              budget.total_bytes)
     return [dest / name for name in top_level]
 
 
-def _check_top_level(archive: Path, dest: Path, top_level: list[str]) -> None:
+def _check_top_level(archive: Path, dest: Path, top_level: list[str], ours: list[str]) -> None:
+    """Refuse names that are our bookkeeping, the archive itself, or entries we did not write."""
     reserved = (manifest_path(archive, dest).name, f".{archive.name}.extract.lock")
     for name in top_level:
         bookkeeping = name.startswith((".extract-", ".dataferry")) or (
@@ -294,15 +295,15 @@ def _check_top_level(archive: Path, dest: Path, top_level: list[str]) -> None:
                 f"{archive}: top-level member {name!r} would overwrite the archive itself; "
                 "extract it into another folder"
             )
-
-
-def _own_entries(archive: Path, dest: Path, manifest: dict[str, Any] | None) -> list[str]:
-    """The top-level names an older manifest lists, keeping only plain names in ``dest``."""
-    names = (manifest or {}).get("top_level", [])
-    return [
-        name for name in names if isinstance(name, str) and name not in ("", ".", "..")
-        and "/" not in name and os.sep not in name and name != archive.name
-    ]
+    clashes = [name for name in top_level if name not in ours and os.path.lexists(dest / name)]
+    if clashes:
+        shown = ", ".join(str(dest / name) for name in clashes[:3])
+        more = f" and {len(clashes) - 3} more" if len(clashes) > 3 else ""
+        raise ArchiveError(
+            f"cannot extract {archive.name} into {dest}: {shown}{more} already exist(s) and no "
+            f"earlier extraction of {archive.name} wrote it; nothing was changed. Move it "
+            "away, or extract into an empty folder"
+        )
 
 
 def _remove(path: Path) -> None:
@@ -312,18 +313,15 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _write_manifest(
-    archive: Path, dest: Path, kind: str, sha256: str, budget: Budget, top_level: list[str]
-) -> None:
-    manifest = {
-        "format": _MANIFEST_FORMAT, "archive": archive.name, "kind": kind, "sha256": sha256,
-        "archive_size_bytes": archive.stat().st_size, "members": budget.members,
-        "total_bytes": budget.total_bytes, "top_level": top_level,
-    }
+def _write_manifest(archive: Path, dest: Path, fields: dict[str, Any]) -> None:
     target = manifest_path(archive, dest)
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, target)
+    try:
+        tmp.write_text(json.dumps({"format": _MANIFEST_FORMAT, **fields}, indent=1, sort_keys=True),
+                       encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 __all__ = ["KINDS", "detect_kind", "extract", "is_extracted", "manifest_path"]

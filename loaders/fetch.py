@@ -1,9 +1,13 @@
 """``fetch()``: from a registry name or URL to verified (and extracted) files in the cache.
 
-For each resource of a dataset, under that resource's cross-process lock: reuse the cached file
-when its manifest record still matches, else download it (or generate it, for ``letters``),
-verify it, record it in the manifest (pinning its sha256 on first use when nothing is
-published), and extract it into the dataset folder when it is an archive to extract.
+For each resource of a dataset: when the manifest says the cached file is the verified one
+(same size, mtime and hash) and its extraction is complete, use it as it is, without a lock
+or any write, so a read-only cache (a shared team cache, a read-only mount) serves. Otherwise,
+under that resource's cross-process lock: reuse the cached file when it still verifies, else
+download it (or generate it, for ``letters``), verify it, record it in the manifest (pinning
+its sha256 on first use when nothing is published), and extract it into the dataset folder
+when it is an archive to extract. A cached file that no longer verifies stays where it is
+until a verified replacement takes its place.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from urllib.parse import unquote, urlparse
 from loaders import manifest
 from loaders.cache import cache_root
 from loaders.errors import ChecksumMismatchError, OfflineError
-from loaders.lock import DEFAULT_TIMEOUT_S, resource_lock
+from loaders.lock import DEFAULT_TIMEOUT_S, locked
 from loaders.registry import DatasetInfo, Resource, get
 from loaders.transfer import RetryPolicy, download
-from loaders.verify import Expected, check_file
+from loaders.verify import Expected, check_file, check_hex
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +128,11 @@ def fetch(
         OfflineError: offline and a file is missing; the message says what to place where.
         ArchiveError: an archive is corrupt or unsafe.
         LockTimeoutError: another process held a file's lock too long.
+        StorageError: the cache cannot be written (full or read-only) and something must be.
+        ValueError: a malformed ``sha256``/``md5``, or a URL whose file name is one of
+            dataferry's bookkeeping names (``.dataferry-manifest.json``, ``*.lock``, ``*.part``).
     """
+    sha256, md5 = check_hex(sha256, "sha256"), check_hex(md5, "md5")
     options = _Options(
         mirror=mirror if mirror is not None else (os.environ.get(MIRROR_ENV, "").strip() or None),
         offline=_env_offline() if offline is None else offline,
@@ -145,7 +153,10 @@ def fetch(
     for resource in info.resources:
         if split is not None and resource.split not in (None, split):
             continue
-        with resource_lock(folder / resource.filename, timeout_s=lock_timeout_s):
+        if not force and _ready(resource, folder, extract=extract):
+            continue  # verified and complete: reading needs no lock and no write
+        with locked(folder / resource.filename, timeout_s=lock_timeout_s,
+                    what=f"fetching {resource.filename}"):
             if info.generator is not None:
                 digest = _ensure_generated(info, resource, folder, options, count=count, seed=seed)
             else:
@@ -154,6 +165,20 @@ def fetch(
                 _extract(folder / resource.filename, folder, digest, progress=progress)
     log.info("%s is in %s", info.name, folder)
     return folder
+
+
+def _ready(resource: Resource, folder: Path, *, extract: bool) -> bool:
+    """Whether a resource is cached as verified (manifest) and extracted when it should be."""
+    record = manifest.file_record(folder, resource.filename)
+    if record is None or not manifest.is_unchanged(
+        folder, resource.filename, expected_of(resource, folder).sha256
+    ):
+        return False
+    if extract and resource.extract and resource.archive:
+        from loaders.extract import is_extracted
+
+        return is_extracted(folder / resource.filename, folder, archive_sha256=record["sha256"])
+    return True
 
 
 class _Options:
@@ -221,8 +246,7 @@ def _ensure_file(resource: Resource, folder: Path, options: _Options) -> str:
     pin = not (resource.sha256 or resource.md5)
     if not expected.has_hash:
         log.info("pinned %s sha256 %s (trust on first use)", resource.filename, digest)
-    manifest.record_file(folder, resource.filename, sha256=digest, pinned=pin,
-                         source=urls[0] if urls else None)
+    _record(folder, resource.filename, sha256=digest, pinned=pin, source=urls[0] if urls else None)
     return digest
 
 
@@ -243,12 +267,21 @@ def _cached_sha256(
     except ChecksumMismatchError as err:
         if keep_bad:
             raise
-        log.warning("%s; deleting the cached copy and fetching again", err)
-        target.unlink()
+        # Kept until a verified replacement is renamed over it: the server may be gone.
+        log.warning("%s; fetching a new copy (the cached one stays until it is replaced)", err)
         return None
     pinned = bool(record and record.get("pinned"))
-    manifest.record_file(folder, target.name, sha256=digest, pinned=pinned or not expected.has_hash)
+    _record(folder, target.name, sha256=digest, pinned=pinned or not expected.has_hash)
     return digest
+
+
+def _record(folder: Path, filename: str, *, sha256: str, pinned: bool, source: str | None = None) -> None:
+    """Record a verified file; a read-only cache is still read, with a warning."""
+    try:
+        manifest.record_file(folder, filename, sha256=sha256, pinned=pinned, source=source)
+    except OSError as err:  # StorageError included: the lock or manifest cannot be written
+        log.warning("could not record %s as verified in %s (%s); it will be hashed again next time",
+                    filename, folder, err)
 
 
 def _ensure_generated(
@@ -283,8 +316,8 @@ def _ensure_generated(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     digest = check_file(target, Expected())
-    manifest.record_file(folder, resource.filename, sha256=digest, pinned=True,
-                         source=f"generator:{info.generator}")
+    _record(folder, resource.filename, sha256=digest, pinned=True,
+            source=f"generator:{info.generator}")
     return digest
 
 
@@ -306,14 +339,15 @@ def _fetch_url(
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https", "file"):
         raise ValueError(f"url should be http(s):// or file://, but got {url!r}")
-    filename = Path(unquote(parsed.path)).name or "download"
+    filename = manifest.check_filename(Path(unquote(parsed.path)).name or "download")
     folder = cache_root(root) / "urls" / hashlib.sha256(url.encode()).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
-    resource = Resource(filename, urls=(url,), sha256=sha256 and sha256.lower(),
-                        md5=md5 and md5.lower())
+    resource = Resource(filename, urls=(url,), sha256=sha256, md5=md5)
+    if not options.force and _ready(resource, folder, extract=False):
+        return folder / filename  # verified as recorded: no lock, no write
     # A URL that names a web page may be one; registry data never is.
     options.allow_html = filename.lower().endswith((".html", ".htm"))
-    with resource_lock(folder / filename, timeout_s=options.lock_timeout_s):
+    with locked(folder / filename, timeout_s=options.lock_timeout_s, what=f"fetching {filename}"):
         _ensure_file(resource, folder, options)
     return folder / filename
 

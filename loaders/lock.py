@@ -1,4 +1,15 @@
-"""Cross-process locks per resource (a filelock beside the file), with a clear timeout error."""
+"""dataferry's one cross-process lock: a file lock beside what it guards, one timeout rule.
+
+Every lock of the project goes through :func:`locked`: downloads and manifests here,
+extraction in :mod:`loaders.extract`, and anyone else (``datasets``' packed caches, a training
+run's folder) who must keep two processes off the same files. The rule is the same
+everywhere: wait silently for up to ``QUIET_WAIT_S``, then log once who waits on what, then
+give up after ``timeout_s`` with a :class:`~loaders.errors.LockTimeoutError` that names the
+lock and the work. The lock is an OS lock (``filelock``): a crashed holder never leaves a
+stale lock behind. A lock file that cannot be created (a read-only cache) is a
+:class:`~loaders.errors.StorageError` naming the folder; reading verified data never needs a
+lock, so :func:`loaders.fetch` does not take one then.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +21,7 @@ from pathlib import Path
 
 import filelock
 
-from loaders.errors import LockTimeoutError
+from loaders.errors import LockTimeoutError, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -18,45 +29,70 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 3600.0
 # Waits shorter than this (another process updating a manifest) pass without a word.
 QUIET_WAIT_S = 1.0
+LOCK_SUFFIX = ".lock"
 
 
 def lock_path(path: str | os.PathLike[str]) -> Path:
-    """Return the lock file guarding ``path``: ``.<name>.lock`` beside it (one dot at most)."""
+    """Return the lock file guarding ``path``: ``.<name>.lock`` beside it (one dot at most).
+
+    Example:
+        >>> lock_path("/data/notmnist/train.bin").name
+        '.train.bin.lock'
+    """
     path = Path(path)
     name = path.name if path.name.startswith(".") else f".{path.name}"
-    return path.with_name(f"{name}.lock")
+    return path.with_name(f"{name}{LOCK_SUFFIX}")
 
 
 @contextmanager
-def resource_lock(
-    path: str | os.PathLike[str], *, timeout_s: float = DEFAULT_TIMEOUT_S
+def locked(
+    path: str | os.PathLike[str],
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    what: str | None = None,
 ) -> Iterator[Path]:
     """Hold the cross-process lock of ``path`` for the duration of the block.
 
-    The lock is an OS file lock (``filelock``), so a crashed holder never leaves a stale lock.
-
     Args:
-        path: the file the lock protects (it need not exist); its folder is created.
+        path: the file or folder the lock protects (it need not exist); the lock file
+            ``.<name>.lock`` is created beside it, and its folder when missing.
         timeout_s: how long to wait for another process; ``-1`` waits forever.
+        what: the work, for messages (default ``"working on <name>"``).
 
     Yields:
         The lock file's path.
 
     Raises:
         LockTimeoutError: another process held the lock for longer than ``timeout_s``.
+        StorageError: the lock file cannot be created (a read-only or full folder).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> with locked(folder / "data.bin", timeout_s=5, what="packing data.bin") as lock_file:
+        ...     lock_file.name
+        '.data.bin.lock'
     """
     lock_file = lock_path(path)
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    what = what or f"working on {Path(path).name}"
     lock = filelock.FileLock(str(lock_file))
     quiet_s = QUIET_WAIT_S if timeout_s < 0 else min(QUIET_WAIT_S, timeout_s)
     try:
-        lock.acquire(timeout=quiet_s)
-    except filelock.Timeout:
-        # Say why nothing happens: the other process may be minutes into a large download.
-        limit = "no time limit" if timeout_s < 0 else f"up to {timeout_s:g} s"
-        log.warning("another process is working on %s; waiting for it (%s, lock %s)",
-                    Path(path).name, limit, lock_file)
-        _acquire(lock, lock_file, path, timeout_s, already_waited_s=quiet_s)
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=quiet_s)
+        except filelock.Timeout:
+            # Say why nothing happens: the other process may be minutes into a large download.
+            limit = "no time limit" if timeout_s < 0 else f"up to {timeout_s:g} s"
+            log.warning("another process is %s; waiting for it (%s, lock %s)", what, limit, lock_file)
+            _acquire(lock, lock_file, what, timeout_s, already_waited_s=quiet_s)
+    except LockTimeoutError:  # a TimeoutError, hence an OSError: not a storage problem
+        raise
+    except OSError as err:
+        raise StorageError.of(
+            f"cannot create the lock file {lock_file} ({err.strerror or err}) for {what}: "
+            f"{lock_file.parent} is not writable; make it writable, or use a writable folder", err
+        ) from err
     try:
         yield lock_file
     finally:
@@ -64,18 +100,18 @@ def resource_lock(
 
 
 def _acquire(
-    lock: filelock.BaseFileLock,
-    lock_file: Path,
-    path: str | os.PathLike[str],
-    timeout_s: float,
-    *,
-    already_waited_s: float,
+    lock: filelock.BaseFileLock, lock_file: Path, what: str, timeout_s: float, *, already_waited_s: float
 ) -> None:
     try:
         lock.acquire(timeout=timeout_s if timeout_s < 0 else max(timeout_s - already_waited_s, 0.0))
     except filelock.Timeout as err:
         raise LockTimeoutError(
-            f"waited {timeout_s:g} s for the lock {lock_file} held by another process working on "
-            f"{Path(path).name}; wait for it to finish, or stop it and retry "
-            "(the lock is released when that process exits)"
+            f"waited {timeout_s:g} s for the lock {lock_file} held by another process {what}; "
+            "wait for it to finish, or stop it and retry (the lock is released when that "
+            "process exits)"
         ) from err
+
+
+# The former name, still used by code written against it (datasets' text and shard caches):
+# the same helper, not a second one.
+resource_lock = locked

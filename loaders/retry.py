@@ -25,7 +25,11 @@ class RetryPolicy:
         backoff_max_s: the cap of any wait, ``Retry-After`` included.
         connect_timeout_s: how long to wait for the connection.
         read_timeout_s: how long to wait for the next bytes.
-        chunk_bytes: the read and write size.
+        chunk_bytes: the largest read, and the size of the batches written and hashed.
+        stall_bytes: the stall rule: fewer bytes than this over ``stall_window_s`` while a
+            body streams ends the attempt (retried with ``Range``, like a dropped
+            connection). A server that sends nothing at all hits ``read_timeout_s`` instead.
+        stall_window_s: the stall rule's window (default: under 1 KiB in 30 s is a stall).
     """
 
     attempts: int = 4
@@ -34,6 +38,8 @@ class RetryPolicy:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
     chunk_bytes: int = CHUNK_BYTES
+    stall_bytes: int = 1024
+    stall_window_s: float = 30.0
 
     def backoff(self, attempt: int, retry_after_s: float | None = None) -> float:
         """Return the wait before retry number ``attempt + 1``."""

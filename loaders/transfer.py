@@ -1,10 +1,13 @@
 """Move one resource from an ordered list of URLs to a verified file on disk.
 
-The bytes stream to ``<name>.part`` beside the target and are hashed in the same pass; a
-verified file is fsynced and renamed into place, so a complete-looking file is always a verified
-file. A leftover ``.part`` is resumed with ``Range`` + ``If-Range``; only a 206 whose
-``Content-Range`` starts where the part ends is appended, a 200 starts over, a 416 re-verifies
-the part. Connection errors, timeouts, 429 and 5xx are retried with exponential backoff and
+The bytes stream to ``<name>.part`` beside the target and are hashed in the same pass (see
+:mod:`loaders.stream`); a verified file is fsynced once and renamed into place, so a
+complete-looking file is always a verified file, and a file already at ``target`` stays until
+a verified replacement is in hand. A leftover ``.part`` is resumed with ``Range`` +
+``If-Range`` only under the rule of :mod:`loaders.partfile` (same validator, a
+``Content-Range`` that continues the part exactly); a 200 starts over, a 416 re-verifies a
+part against a known hash. Connection errors, timeouts, stalls (the stall rule of
+:class:`~loaders.retry.RetryPolicy`), 429 and 5xx are retried with exponential backoff and
 jitter (``Retry-After`` honoured); 403/404/410, a size or hash mismatch, an HTML page instead
 of the data, an https→http redirect, a host name that does not resolve or an unreachable
 network move on to the next URL at once (see :mod:`loaders.connection`). A URL may also be a
@@ -13,29 +16,30 @@ local path or ``file://`` URL (air-gapped mirrors): the file is copied and verif
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import requests
-import urllib3
 from tqdm import tqdm
 
 from loaders.connection import NextUrl, Transient, Unreachable, open_url
-from loaders.errors import ChecksumMismatchError, DownloadError
+from loaders.errors import ChecksumMismatchError, DownloadError, StorageError
+from loaders.partfile import PartFile, Validator, resume_problem
 from loaders.retry import RetryPolicy, retry_after_s
-from loaders.verify import Expected, check_file, stream_hasher
+from loaders.stream import Sink, copy_file, copy_response
+from loaders.verify import Expected, check_file, new_hashers, update_from_file
 
 log = logging.getLogger(__name__)
 
 _GONE = (403, 404, 410)
-_READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<!--")
 USER_AGENT = "dataferry/0.1 (+https://github.com/dataferry/dataferry)"
 
@@ -98,9 +102,10 @@ def download(
                 if number < len(urls):  # the last one's reason is in the final error
                     log.warning("%s failed: %s; trying the next URL", url, failure)
             except OSError as err:  # the local disk, not the server: another URL will not help
-                raise DownloadError(
+                raise StorageError.of(
                     f"could not write {target.name} in {target.parent}: {err}; check free space "
-                    "and permissions there, or use another cache folder (--root / DATAFERRY_HOME)"
+                    "and permissions there, or use another cache folder (root= / --root / "
+                    "DATAFERRY_HOME); a partial download is kept and resumed next time", err
                 ) from err
     finally:
         if own_session:
@@ -139,13 +144,8 @@ class _Job:
     allow_html: bool
     allow_recompressed: bool
 
-    @property
-    def part(self) -> Path:
-        return self.target.with_name(self.target.name + ".part")
-
-    @property
-    def meta(self) -> Path:
-        return self.target.with_name(f".{self.target.name}.part.json")
+    def __post_init__(self) -> None:
+        self.part = PartFile(self.target)
 
     def run(self, url: str, session: requests.Session) -> str:
         if _is_local(url):
@@ -170,7 +170,10 @@ class _Job:
         raise NextUrl("no attempt made")  # attempts < 1
 
     def _attempt(self, url: str, session: requests.Session) -> dict[str, str]:
-        offset, headers = self._resume_headers(url)
+        offset, stored = self._resumable(url)
+        headers = {"Accept-Encoding": "identity"}
+        if stored is not None and stored.if_range:
+            headers.update({"Range": f"bytes={offset}-", "If-Range": stored.if_range})
         response = open_url(session, url, headers, self.policy)
         with response:
             status = response.status_code
@@ -184,158 +187,145 @@ class _Job:
                     retry_after_s(response.headers.get("Retry-After")),
                 )
             if status == 206:
-                start = _content_range_start(response.headers.get("Content-Range"))
-                if start != offset:
-                    self._discard()
-                    raise Transient(
-                        f"206 with Content-Range {response.headers.get('Content-Range')!r} "
-                        f"but asked for bytes from {offset}; starting over"
-                    )
+                self._check_206(response, offset, stored)
             elif status == 200:
                 if offset:
                     log.info("%s ignored the Range request; starting over from byte 0", url)
                 offset = 0
             else:
                 raise NextUrl(f"unexpected HTTP {status} {response.reason}")
-            self._save_validator(url, response)
+            if offset == 0:  # what the part's bytes are, stored before the first of them
+                self.part.save(Validator.of(url, response, 0))
             return self._stream(response, offset)
 
-    def _resume_headers(self, url: str) -> tuple[int, dict[str, str]]:
-        """Return where to start (the usable ``.part`` length) and the request headers."""
-        offset = self.part.stat().st_size if self.part.exists() else 0
+    def _resumable(self, url: str) -> tuple[int, Validator | None]:
+        """Return the usable ``.part`` length and its validator; (0, None) to start over."""
+        offset = self.part.size()
+        if not offset:
+            return 0, None
+        stored = self.part.load(url)
         size = self.expected.size_bytes
-        if offset and size is not None and offset > size and not self.expected.content_sha256:
-            self._discard()  # longer than the whole file: nothing in it can be trusted
-            offset = 0
-        validator = self._validator(url) if offset else None
-        headers = {"Accept-Encoding": "identity"}
-        if offset and (validator or self.expected.has_hash):
-            # Without a validator a changed file could be spliced; the final hash catches it.
-            headers["Range"] = f"bytes={offset}-"
-            if validator:
-                headers["If-Range"] = validator
-        elif offset:
-            offset = 0
-        return offset, headers
+        too_long = size is not None and offset > size and not self.expected.content_sha256
+        if stored is None or too_long:
+            # No validator: the bytes on the server may have changed since; nothing to splice.
+            log.info("%s: not resuming the %s-byte part (%s); starting over", self.target.name,
+                     f"{offset:,}", "longer than the file" if too_long else "no validator for it")
+            self.part.discard()
+            return 0, None
+        return offset, stored
+
+    def _check_206(self, response: requests.Response, offset: int, stored: Validator | None) -> None:
+        """Refuse a 206 that does not continue the part exactly (see :mod:`loaders.partfile`)."""
+        span = response.headers.get("Content-Range")
+        if not offset or stored is None:
+            raise Transient(
+                f"answered 206 Partial Content (Content-Range {span!r}) to a request for the "
+                "whole file; a part is never taken for the whole file"
+            )
+        problem = resume_problem(stored, response, offset, self.expected.size_bytes)
+        if problem:
+            self.part.discard()
+            raise Transient(f"{problem}; discarded the part, starting over")
 
     def _stream(self, response: requests.Response, offset: int) -> dict[str, str]:
         length = response.headers.get("Content-Length")
         remaining = int(length) if length and length.isdigit() else None
         total = offset + remaining if remaining is not None else None
         size = self.expected.size_bytes
-        if total is not None and size is not None and total != size and not self.expected.content_sha256:
-            self._discard()
+        capped = size is not None and not self.expected.content_sha256
+        if total is not None and capped and total != size:
+            self.part.discard()
             raise NextUrl(f"the server announces {total:,} bytes but expected {size:,} bytes")
-        received = 0
-        with (
-            open(self.part, "ab" if offset else "wb") as handle,
-            stream_hasher(self.expected, sync_fd=handle.fileno()) as hasher,  # stops first
-            self._bar(total, offset) as bar,
-        ):
-            if offset:
-                hasher.update_from_file(self.part)
-            while True:
-                try:
-                    chunk = response.raw.read(self.policy.chunk_bytes, decode_content=False)
-                except _READ_ERRORS as err:
-                    _sync(handle)
-                    raise Transient(f"connection lost after {offset + received:,} bytes: {err}") from err
-                if not chunk:
-                    break
-                if received == 0 and offset == 0 and not self.allow_html:
-                    self._refuse_html(response, chunk)
-                handle.write(chunk)
-                hasher.update(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-                if size is not None and offset + received > size and not self.expected.content_sha256:
-                    hasher.close()
-                    handle.close()
-                    self._discard()
-                    raise NextUrl(f"sent more than the expected {size:,} bytes")
-            _sync(handle)
-            digests = hasher.hexdigests()
+        hashers = new_hashers(self.expected)
+        if offset:
+            update_from_file(hashers, self.part.path)
+        check = None if offset or self.allow_html else (lambda chunk: self._refuse_html(response, chunk))
+        with self._open_part(hashers, append=bool(offset)) as (fd, sink), self._bar(total, offset) as bar:
+            received = copy_response(
+                response.raw, sink, self.policy, received_before=offset, first_chunk=check,
+                progress=bar.update, limit=size - offset if capped and size is not None else None,
+            )
+            sink.finish()
+            if capped and size is not None and offset + received > size:
+                self.part.discard()
+                raise NextUrl(f"sent more than the expected {size:,} bytes")
+            _sync(fd)  # the one fsync, once every byte is written
         if remaining is not None and received != remaining:
             raise Transient(f"connection closed after {offset + received:,} of {total:,} bytes")
-        return digests
+        return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+    @contextlib.contextmanager
+    def _open_part(self, hashers: dict[str, Any], *, append: bool) -> Iterator[tuple[int, Sink]]:
+        """Yield the part's descriptor and a :class:`~loaders.stream.Sink` writing to it."""
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        fd = os.open(self.part.path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            sink = Sink(fd, self.part.path, hashers)
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            yield fd, sink
+        finally:
+            sink.stop()  # what was queued is written: a retry resumes after it
+            os.close(fd)
 
     def _refuse_html(self, response: requests.Response, chunk: bytes) -> None:
         kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         head = chunk[:512].lstrip().lower()
         if kind == "text/html" or head.startswith(_HTML_STARTS):
-            self._discard()
+            self.part.discard()
             raise NextUrl(
                 f"served an HTML page (Content-Type {kind or 'unset'}) instead of "
                 f"{self.target.name}: a login, error or captive-portal page"
             )
 
     def _recheck_part(self, response: requests.Response) -> dict[str, str]:
-        # 416: the part may already hold the whole file (a crash between write and rename).
-        total = response.headers.get("Content-Range", "").rpartition("/")[2]
-        size = self.part.stat().st_size
-        if not self.expected.has_hash and not (total.isdigit() and int(total) == size):
-            self._discard()
-            raise Transient(f"416 for bytes from {size:,}; starting over")
+        # 416: the part may already hold the whole file (a crash between write and rename);
+        # only a known hash can tell, a size alone could be another version's.
+        size = self.part.size()
+        if not self.expected.has_hash:
+            self.part.discard()
+            raise Transient(f"416 for bytes from {size:,} and no hash to check the part; starting over")
         log.info("%s: 416 for a complete-looking part; re-verifying it", self.target.name)
         try:
-            sha256 = check_file(self.part, self.expected, name=self.target.name,
+            sha256 = check_file(self.part.path, self.expected, name=self.target.name,
                                 allow_recompressed=self.allow_recompressed)
         except ChecksumMismatchError as err:
-            self._discard()  # a stale or corrupt part: the same URL may still serve it whole
+            self.part.discard()  # a stale or corrupt part: the same URL may still serve it whole
             raise Transient(f"416 and the leftover part does not verify ({err}); starting over") from err
         return {"sha256": sha256}
 
     def _copy_local(self, source: Path) -> dict[str, str]:
         if not source.is_file():
             raise NextUrl(f"no such file {source}")
-        size = source.stat().st_size
+        self.part.discard()
+        hashers = new_hashers(self.expected)
         with (
             open(source, "rb") as src,
-            open(self.part, "wb") as dst,
-            stream_hasher(self.expected, sync_fd=dst.fileno()) as hasher,  # stops first
-            self._bar(size, 0) as bar,
+            self._open_part(hashers, append=False) as (fd, sink),
+            self._bar(source.stat().st_size, 0) as bar,
         ):
-            while chunk := src.read(self.policy.chunk_bytes):
-                dst.write(chunk)
-                hasher.update(chunk)
-                bar.update(len(chunk))
-            _sync(dst)
-            return hasher.hexdigests()
+            copy_file(src, sink, self.policy.chunk_bytes, bar.update)
+            sink.finish()
+            _sync(fd)
+        return {name: hasher.hexdigest() for name, hasher in hashers.items()}
 
     def _finish(self, digests: dict[str, str]) -> str:
         try:
             sha256 = check_file(
-                self.part,
+                self.part.path,
                 self.expected,
                 digests=digests,
                 allow_recompressed=self.allow_recompressed,
                 name=self.target.name,
             )
         except ChecksumMismatchError as err:
-            self._discard()
+            self.part.discard()
             raise NextUrl(f"{err}. Deleted download for safety") from err
-        os.replace(self.part, self.target)
-        self.meta.unlink(missing_ok=True)
+        os.replace(self.part.path, self.target)
+        self.part.sidecar.unlink(missing_ok=True)
         return sha256
-
-    def _discard(self) -> None:
-        self.part.unlink(missing_ok=True)
-        self.meta.unlink(missing_ok=True)
-
-    def _validator(self, url: str) -> str | None:
-        try:
-            meta = json.loads(self.meta.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(meta, dict) or meta.get("url") != url:
-            return None
-        return meta.get("etag") or meta.get("last_modified")
-
-    def _save_validator(self, url: str, response: requests.Response) -> None:
-        etag = response.headers.get("ETag")
-        strong_etag = etag if etag and not etag.startswith("W/") else None  # If-Range needs strong
-        meta = {"url": url, "etag": strong_etag, "last_modified": response.headers.get("Last-Modified")}
-        self.meta.write_text(json.dumps(meta), encoding="utf-8")
 
     def _bar(self, total: int | None, initial: int) -> tqdm:
         return tqdm(
@@ -351,17 +341,8 @@ class _Job:
         )
 
 
-def _content_range_start(value: str | None) -> int | None:
-    # "bytes 100-199/200"
-    if not value or not value.startswith("bytes "):
-        return None
-    first = value[6:].partition("-")[0]
-    return int(first) if first.isdigit() else None
-
-
-def _sync(handle: object) -> None:
-    handle.flush()  # type: ignore[attr-defined]
-    os.fsync(handle.fileno())  # type: ignore[attr-defined]
+def _sync(fd: int) -> None:
+    os.fsync(fd)
 
 
 def _is_local(url: str) -> bool:

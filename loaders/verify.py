@@ -1,5 +1,9 @@
 """Hashing and verification of files: size, sha256, md5, and the re-gzipped ``.gz`` case.
 
+This is dataferry's one hash helper: :func:`hash_file` hashes a file in one pass,
+:func:`new_hashers` gives the hash objects a stream feeds (see :mod:`loaders.stream`),
+:func:`check_hex` checks a digest typed by a user, :func:`check_file` verifies.
+
 A ``.gz`` file compressed again by a mirror (another gzip level or header timestamp) has a new
 md5 although its decompressed bytes are the canonical ones. When the registry records the
 sha256 of the decompressed bytes (``content_sha256``) such a copy is recognised: by default it
@@ -14,13 +18,11 @@ import gzip
 import hashlib
 import logging
 import os
-import queue
-import threading
+import re
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from loaders.errors import ChecksumMismatchError
 
@@ -62,100 +64,50 @@ class Expected:
         return ", ".join(parts) or "no published size or hash"
 
 
+_HEX_LENGTHS = {"sha256": 64, "md5": 32}
+
+
+def check_hex(value: str | None, algorithm: str) -> str | None:
+    """Return ``value`` as lower-case hex when it is a well-formed digest, else raise.
+
+    A mistyped hash must fail before anything is downloaded or deleted.
+
+    Args:
+        value: the digest as given by the user (``None``: nothing to check).
+        algorithm: ``"sha256"`` or ``"md5"``.
+
+    Returns:
+        The lower-case digest, or ``None``.
+
+    Raises:
+        ValueError: not exactly 64 (sha256) or 32 (md5) hexadecimal digits.
+
+    Example:
+        >>> check_hex("AB" * 16, "md5")
+        'abababababababababababababababab'
+        >>> check_hex("abc", "sha256")
+        Traceback (most recent call last):
+        ...
+        ValueError: sha256 should be 64 hexadecimal digits, but got 'abc' (3 characters)
+    """
+    if value is None:
+        return None
+    length = _HEX_LENGTHS[algorithm]
+    text = value.strip()
+    if not re.fullmatch(f"[0-9a-fA-F]{{{length}}}", text):
+        raise ValueError(
+            f"{algorithm} should be {length} hexadecimal digits, but got {value!r} "
+            f"({len(value)} characters)"
+        )
+    return text.lower()
+
+
 def new_hashers(expected: Expected) -> dict[str, hashlib._Hash]:
     """Return the hash objects a download must feed: sha256 always, md5 when expected."""
     hashers = {"sha256": hashlib.sha256()}
     if expected.md5:
         hashers["md5"] = hashlib.md5(usedforsecurity=False)
     return hashers
-
-
-# Hash on a thread that also pushes written data to disk every SYNC_EVERY_BYTES, so that the
-# final fsync is short. On a loaded 2-core machine (200 MB from loopback) this measured ~0.18 s
-# against 0.23-0.27 s for hashing inline and ~0.20 s for curl (which neither hashes nor syncs).
-HASH_IN_THREAD = True
-SYNC_EVERY_BYTES = 32 << 20
-
-
-class StreamHasher:
-    """Hash chunks as they stream, on a background thread by default.
-
-    ``hashlib`` releases the GIL on large buffers, so the hashing overlaps the network reads
-    and disk writes of the calling thread. Given ``sync_fd``, the thread also calls
-    ``os.fdatasync`` on it every ``SYNC_EVERY_BYTES`` so the caller's final fsync has little
-    left to do. Use it through :func:`stream_hasher`, inside the ``with`` of the file whose
-    descriptor it syncs, so the thread stops before the file closes.
-    """
-
-    def __init__(
-        self,
-        expected: Expected,
-        *,
-        threaded: bool | None = None,
-        sync_fd: int | None = None,
-        depth: int = 16,
-    ) -> None:
-        self._hashers = new_hashers(expected)
-        self._closed = False
-        self._sync_fd = sync_fd if hasattr(os, "fdatasync") else None
-        self._thread: threading.Thread | None = None
-        if HASH_IN_THREAD if threaded is None else threaded:
-            self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
-            self._thread = threading.Thread(target=self._run, name="dataferry-hash", daemon=True)
-            self._thread.start()
-
-    def update(self, chunk: bytes) -> None:
-        """Hash ``chunk`` (immutable bytes), or queue it for the hashing thread."""
-        if self._thread is not None:
-            self._queue.put(chunk)
-            return
-        for hasher in self._hashers.values():
-            hasher.update(chunk)
-
-    def update_from_file(self, path: str | os.PathLike[str]) -> None:
-        """Hash the whole content of a file (the part of a resumed download)."""
-        with open(path, "rb") as handle:
-            while chunk := handle.read(CHUNK_BYTES):
-                self.update(chunk)
-
-    def hexdigests(self) -> dict[str, str]:
-        """Wait for the queued chunks and return ``{algorithm: hexdigest}``."""
-        self.close()
-        return {name: hasher.hexdigest() for name, hasher in self._hashers.items()}
-
-    def close(self) -> None:
-        """Stop the thread, if any, after it has hashed what is queued (idempotent)."""
-        if not self._closed and self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-        self._closed = True
-
-    def _run(self) -> None:
-        hashers = list(self._hashers.values())
-        unsynced = 0
-        while (chunk := self._queue.get()) is not None:
-            for hasher in hashers:
-                hasher.update(chunk)
-            unsynced += len(chunk)
-            if self._sync_fd is not None and unsynced >= SYNC_EVERY_BYTES:
-                unsynced = 0
-                try:
-                    os.fdatasync(self._sync_fd)
-                except OSError as err:  # only an optimisation: the caller fsyncs at the end
-                    log.debug("background fdatasync failed: %s", err)
-                    self._sync_fd = None
-
-
-@contextmanager
-def stream_hasher(
-    expected: Expected, *, threaded: bool | None = None, sync_fd: int | None = None
-) -> Iterator[StreamHasher]:
-    """Yield a :class:`StreamHasher` whose thread (if any) is always stopped on exit."""
-    hasher = StreamHasher(expected, threaded=threaded, sync_fd=sync_fd)
-    try:
-        yield hasher
-    finally:
-        hasher.close()
 
 
 def hash_file(
@@ -169,13 +121,32 @@ def hash_file(
 
     Returns:
         ``{algorithm: hexdigest}``.
+
+    Raises:
+        OSError: the file cannot be read.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "x"
+        >>> _ = path.write_bytes(b"abc")
+        >>> hash_file(path)["sha256"][:16]
+        'ba7816bf8f01cfea'
     """
     hashers = {name: hashlib.new(name) for name in algorithms}
+    update_from_file(hashers, path)
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def update_from_file(hashers: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Feed a whole file to hash objects (e.g. the part of a resumed download), reading it once.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             for hasher in hashers.values():
                 hasher.update(chunk)
-    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
 
 
 def gunzip_sha256(path: str | os.PathLike[str]) -> str | None:

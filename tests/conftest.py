@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from hypothesis import HealthCheck, settings
 
 # Fuzz tests (``@pytest.mark.fuzz``) stay bounded in the default run; ``--fuzz-long`` runs more.

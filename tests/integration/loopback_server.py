@@ -42,6 +42,8 @@ class Behaviour:
         reset_after: for the next requests, one entry each: close the connection after that
             many body bytes (the full Content-Length is announced).
         ignore_range: always answer 200 with the whole body.
+        ignore_if_range: honour ``Range`` even when ``If-Range`` names another version (a
+            broken server or cache: it splices versions unless the client checks the ETag).
         wrong_bytes: flip one byte in the middle of the body.
         chunk_bytes: the write size.
         delay_s: sleep this long after each write (a slow server).
@@ -55,6 +57,7 @@ class Behaviour:
     retry_after: str | None = None
     reset_after: list[int] = field(default_factory=list)
     ignore_range: bool = False
+    ignore_if_range: bool = False
     wrong_bytes: bool = False
     chunk_bytes: int = 64 * 1024
     delay_s: float = 0.0
@@ -189,7 +192,7 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             if not wanted or behaviour.ignore_range or not wanted.startswith("bytes="):
                 return None
             if_range = self.headers.get("If-Range")
-            if if_range and if_range not in (behaviour.etag, email.utils.formatdate(0, usegmt=True)):
+            if if_range and not behaviour.ignore_if_range and if_range not in (behaviour.etag, email.utils.formatdate(0, usegmt=True)):
                 return None
             first = wanted[6:].partition("-")[0]
             return int(first) if first.isdigit() else None

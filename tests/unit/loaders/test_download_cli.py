@@ -261,3 +261,46 @@ def test_cli_verify_refuses_a_url_as_usage_error(capsys: pytest.CaptureFixture[s
     assert main(["--verify", URL]) == 2
     err = capsys.readouterr().err
     assert f"error: --list and --verify take registry names, but got {URL!r}" in err
+
+
+@pytest.mark.parametrize("flag", ["--sha256", "--md5"])
+@pytest.mark.parametrize("value", ["abc", "g" * 64, "0" * 63, "0" * 65, "0" * 32 + " x"])
+@responses.activate
+def test_cli_malformed_hash_is_a_usage_error_and_keeps_the_cached_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    """Issue 9.2: a mistyped hash is refused before anything is fetched or deleted."""
+    responses.add(responses.GET, URL, body=DATA)
+    sha = hashlib.sha256(DATA).hexdigest()
+    assert main([URL, "--sha256", sha, "--root", str(tmp_path), "-q"]) == 0
+    cached = Path(capsys.readouterr().out.strip())
+    assert main([URL, flag, value, "--root", str(tmp_path), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {flag} should be" in err and "hexadecimal digits, but got" in err
+    assert cached.read_bytes() == DATA and len(responses.calls) == 1
+
+
+@responses.activate
+def test_cli_wrong_but_well_formed_hash_keeps_the_verified_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 9.2: the verified copy stays until a verified replacement is in hand."""
+    responses.add(responses.GET, URL, body=DATA)
+    sha = hashlib.sha256(DATA).hexdigest()
+    assert main([URL, "--sha256", sha, "--root", str(tmp_path), "-q"]) == 0
+    cached = Path(capsys.readouterr().out.strip())
+    responses.replace(responses.GET, URL, status=404)  # the server is gone
+    assert main([URL, "--sha256", "f" + sha[1:], "--root", str(tmp_path), "-q"]) == 1
+    assert "HTTP 404" in capsys.readouterr().err
+    assert cached.read_bytes() == DATA
+
+
+@pytest.mark.parametrize("name", ["dataferry-manifest.json", ".dataferry-manifest.json",
+                                  "x.bin.lock", "x.bin.part", ".x.bin.part.json"])
+def test_cli_url_named_like_our_bookkeeping_is_refused_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """Issue 9.5: no self-deadlock on the manifest's own lock, no overwritten manifest."""
+    assert main([f"https://data.example/{name}", "--root", str(tmp_path), "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"the file name {name!r} is reserved" in err[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import gzip
 import hashlib
 import importlib
@@ -22,8 +23,11 @@ from archive_factory import (
     write_tar,
     write_zip,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from loaders.errors import ArchiveError, UnsafeArchiveError
+from loaders import sniff_archive
+from loaders.errors import ArchiveError, LoaderError, StorageError, UnsafeArchiveError
 from loaders.extract import detect_kind, extract, is_extracted, manifest_path
 
 # The module, not the function of the same name that loaders/__init__ may export.
@@ -182,21 +186,88 @@ def test_extract_failure_midway_leaves_dest_as_before(
     assert (dest / "mine.txt").read_text() == "not the archive's"
 
 
-def test_extract_replaces_stale_leftovers_without_manifest(tmp_path: Path) -> None:
+def test_extract_refuses_entries_it_did_not_write_and_changes_nothing(tmp_path: Path) -> None:
     archive = write_honest(tmp_path, "tar.gz")
     dest = tmp_path / "out"
     (dest / "data" / "A").mkdir(parents=True)
-    (dest / "data" / "A" / "stale.png").write_bytes(b"half-written")
+    (dest / "data" / "A" / "stale.png").write_bytes(b"no manifest vouches for me")
     (dest / "top.txt").write_bytes(b"partial")
     staging = dest / f".extract-{archive.name}.tmp-dead"
     staging.mkdir()
     (staging / "junk").write_bytes(b"x")
+    before = {k: v for k, v in snapshot(dest).items() if not k.startswith(".extract-")}
 
-    extract(archive, dest)
+    with pytest.raises(ArchiveError, match=r"out/data, .*out/top.txt already exist\(s\) and no earlier "
+                       r"extraction of honest.tar.gz wrote it; nothing was changed"):
+        extract(archive, dest)
 
+    after = {k: v for k, v in snapshot(dest).items() if not k.endswith(".extract.lock")}
+    assert after == before and not is_extracted(archive, dest)
+    assert not staging.exists()  # our own staging leftovers are ours to clean
+
+
+def test_extract_keeps_the_users_files_in_a_folder_of_the_same_name(tmp_path: Path) -> None:
+    """Issue 9.3: an archive whose top folder is data/ must not delete the user's data/notes.txt."""
+    archive = write_tar(tmp_path / "a.tar.gz", [Member("data/x.txt", b"archive's")])
+    dest = tmp_path / "work"
+    (dest / "data").mkdir(parents=True)
+    (dest / "data" / "notes.txt").write_text("the user's notes")
+
+    with pytest.raises(ArchiveError, match=r"work/data already exist\(s\)"):
+        extract(archive, dest)
+    assert (dest / "data" / "notes.txt").read_text() == "the user's notes"
+    assert not (dest / "data" / "x.txt").exists()
+
+    elsewhere = tmp_path / "fresh"
+    assert extract(archive, elsewhere) == [elsewhere / "data"]
+    assert extract(archive, elsewhere) == [elsewhere / "data"]  # ours: idempotent
+    write_tar(archive, [Member("data/y.txt", b"v2")])
+    extract(archive, elsewhere)  # a new version replaces what our manifest lists
+    assert sorted(p.name for p in (elsewhere / "data").iterdir()) == ["y.txt"]
+
+
+def test_extract_interrupted_while_moving_entries_in_resumes_over_its_own_leftovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = write_honest(tmp_path, "tar.gz")
+    dest = tmp_path / "out"
+    real_replace, moved = os.replace, []
+
+    def cut_after_first(src: object, dst: object) -> None:
+        if ".extract-" in str(src):
+            if moved:
+                raise KeyboardInterrupt
+            moved.append(dst)
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(extract_module.os, "replace", cut_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        extract(archive, dest)
+    monkeypatch.setattr(extract_module.os, "replace", real_replace)
+    assert not is_extracted(archive, dest) and (dest / "data").exists()
+    extract(archive, dest)  # the pending manifest vouches for what the cut run moved in
     assert_honest_tree(dest)
-    assert not (dest / "data" / "A" / "stale.png").exists()
-    assert not staging.exists()
+
+
+def test_extract_disk_full_names_the_folder_and_leaves_dest_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = write_honest(tmp_path, "tar.gz")
+    dest = tmp_path / "out"
+    dest.mkdir()
+    real_open = os.open
+
+    def disk_full(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        if "/.extract-" in os.fspath(path) and flags & os.O_CREAT:  # a new file in the staging folder
+            raise OSError(errno.ENOSPC, "No space left on device", os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", disk_full)
+    with pytest.raises(StorageError, match=rf"could not extract honest.tar.gz into {dest}: No space "
+                       r"left on device.*; free space there or extract into another folder") as info:
+        extract(archive, dest)
+    assert info.value.errno == errno.ENOSPC and str(info.value).startswith("could not extract")
+    assert [p.name for p in dest.iterdir() if not p.name.endswith(".lock")] == []
 
 
 def test_extract_refuses_to_overwrite_itself(tmp_path: Path) -> None:
@@ -404,3 +475,78 @@ def test_extract_refuses_members_named_like_bookkeeping_files(tmp_path: Path, na
     with pytest.raises(UnsafeArchiveError, match="bookkeeping"):
         extract(archive, dest)
     assert not (dest / name).exists()
+
+
+_GZ = gzip.compress(b"line of text\n" * 200, mtime=0)
+
+
+def _mutated(blob: bytes) -> st.SearchStrategy[bytes]:
+    """``blob`` with a few bytes overwritten and maybe cut short or extended."""
+    flips = st.lists(st.tuples(st.integers(0, len(blob) - 1), st.integers(0, 255)), max_size=6)
+    return st.builds(
+        lambda changes, cut, tail: _apply(blob, changes)[:cut] + tail,
+        flips, st.integers(0, len(blob)), st.binary(max_size=16),
+    )
+
+
+def _apply(blob: bytes, changes: list[tuple[int, int]]) -> bytes:
+    out = bytearray(blob)
+    for at, value in changes:
+        out[at] = value
+    return bytes(out)
+
+
+@pytest.mark.fuzz
+@given(blob=st.one_of(_mutated(_GZ), st.binary(max_size=1024)))
+def test_fuzz_single_gz_gives_its_data_or_a_loader_error(
+    tmp_path_factory: pytest.TempPathFactory, blob: bytes
+) -> None:
+    box = tmp_path_factory.mktemp("gz")
+    archive = box / "notes.txt.gz"
+    archive.write_bytes(blob)
+    try:
+        entries = extract(archive, box / "dest", kind="gz")
+    except LoaderError:
+        entries = None
+    else:
+        assert entries == [box / "dest" / "notes.txt"]
+        assert (box / "dest" / "notes.txt").read_bytes() == gzip.decompress(blob)
+    assert {p.name for p in box.iterdir()} <= {"notes.txt.gz", "dest"}  # nothing written outside
+    leftovers = {p.name for p in (box / "dest").iterdir()} if (box / "dest").exists() else set()
+    assert leftovers <= {"notes.txt", ".notes.txt.gz.extract.lock", ".notes.txt.gz.extracted.json"}
+    assert ("notes.txt" in leftovers) == (entries is not None)
+
+
+@pytest.mark.fuzz
+@given(head=st.one_of(st.binary(max_size=600), _mutated(_GZ)))
+def test_fuzz_sniff_archive_never_raises_on_bytes(head: bytes) -> None:
+    assert sniff_archive(head) in (None, "gz", "tar.gz", "tar", "zip", "bz2", "xz")
+
+
+@pytest.mark.fuzz
+@settings(max_examples=max(settings.default.max_examples // 2, 1))  # an extraction per example
+@given(text=st.one_of(
+    st.binary(max_size=300).map(lambda b: b.decode("latin-1")),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                 lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                 max_leaves=12).map(json.dumps),
+    st.fixed_dictionaries({"format": st.just(1), "sha256": st.text(max_size=64),
+                           "complete": st.none() | st.booleans(),
+                           "top_level": st.lists(st.sampled_from(["..", "/etc", "a/b", "", "x", 7]))}
+                          ).map(json.dumps),
+))
+def test_fuzz_extraction_manifest_never_breaks_extract(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
+    box = tmp_path_factory.mktemp("m")
+    archive = write_tar(box / "a.tar", [Member("x/y.txt", b"y")], "tar")
+    dest = box / "dest"
+    dest.mkdir()
+    manifest_path(archive, dest).write_text(text, encoding="latin-1")
+    try:
+        extract(archive, dest)
+    except LoaderError:  # a hostile manifest may not vouch for a clash; it must not crash
+        assert not (dest / "x" / "y.txt").exists()
+    else:
+        assert (dest / "x" / "y.txt").read_bytes() == b"y"
+    assert {p.name for p in box.iterdir()} == {"a.tar", "dest"}

@@ -19,6 +19,8 @@ from loaders import (
     DownloadError,
     LockTimeoutError,
     OfflineError,
+    RetryPolicy,
+    StorageError,
     UnknownDatasetError,
     cache_root,
     dataset_dir,
@@ -266,7 +268,7 @@ def test_fetch_waits_for_the_lock_and_times_out_clearly(
             fetch("tiny", split="train", lock_timeout_s=0.1)
     waiting = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert waiting == [
-        f"another process is working on train.bin; waiting for it (up to 0.1 s, lock "
+        f"another process is fetching train.bin; waiting for it (up to 0.1 s, lock "
         f"{lock_path(folder / 'train.bin')})"
     ]
 
@@ -334,8 +336,80 @@ def test_a_short_wait_for_a_lock_is_silent(tmp_path: Path, caplog: pytest.LogCap
     holder.start()
     held.wait(5)
     started = time.monotonic()
-    with lock.resource_lock(tmp_path / "f.bin", timeout_s=5):
+    with lock.locked(tmp_path / "f.bin", timeout_s=5):
         waited_s = time.monotonic() - started
     holder.join()
     assert 0.02 < waited_s < lock.QUIET_WAIT_S
     assert [r for r in caplog.records if r.levelname == "WARNING"] == []
+
+
+def _refuse_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the cache read-only as far as dataferry can tell (tests run as root: chmod won't)."""
+    import errno
+    import os
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", read_only)
+    monkeypatch.setattr(os, "replace", read_only)
+
+
+@responses.activate
+def test_fetch_reads_a_verified_read_only_cache_without_locks(
+    tiny: DatasetInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9.6: verified data in a read-only cache is served: no lock file, no write."""
+    _serve()
+    folder = fetch("tiny")
+    url = "https://files.example/a/table.csv"
+    responses.add(responses.GET, url, body=b"a,b\n")
+    url_file = fetch(url, sha256=_sha(b"a,b\n"))
+    before = sorted(p.name for p in folder.iterdir())
+    _refuse_writes(monkeypatch)
+
+    assert fetch("tiny") == folder
+    assert fetch("tiny", offline=True) == folder
+    assert fetch(url, sha256=_sha(b"a,b\n"), offline=True) == url_file
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_fetch_needing_a_write_in_a_read_only_cache_says_so(
+    tiny: DatasetInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = dataset_dir("tiny")
+    folder.mkdir(parents=True)
+    _refuse_writes(monkeypatch)
+    with pytest.raises(StorageError, match=r"cannot create the lock file .*\.train\.bin\.lock "
+                       r"\(Read-only file system\) for fetching train.bin: .* is not writable"):
+        fetch("tiny", split="train")
+
+
+@pytest.mark.parametrize("kwargs", [{"sha256": "abc"}, {"sha256": "z" * 64}, {"md5": "0" * 31}])
+def test_fetch_malformed_hash_is_a_value_error_before_any_work(kwargs: dict[str, str], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"should be (64|32) hexadecimal digits, but got"):
+        fetch("https://files.example/x.bin", tmp_path, **kwargs)
+    assert not (tmp_path / "urls").exists()
+
+
+@responses.activate
+def test_fetch_cached_file_that_no_longer_verifies_stays_until_replaced(tiny: DatasetInfo) -> None:
+    """Issue 9.2: never delete a cached copy before a verified replacement is in hand."""
+    _serve()
+    folder = fetch("tiny", split="train")
+    (folder / "train.bin").write_bytes(TRAIN[:-1] + b"!")  # corrupted in place
+    responses.replace(responses.GET, BASE + "train.bin", status=503)
+    with pytest.raises(DownloadError, match="HTTP 503"):
+        fetch("tiny", split="train", policy=RetryPolicy(attempts=1))
+    assert (folder / "train.bin").read_bytes() == TRAIN[:-1] + b"!"  # still there to inspect
+    responses.replace(responses.GET, BASE + "train.bin", body=TRAIN)
+    fetch("tiny", split="train")
+    assert (folder / "train.bin").read_bytes() == TRAIN
+
+
+@pytest.mark.parametrize("name", ["dataferry-manifest.json", ".dataferry-manifest.json", "f.lock"])
+def test_fetch_url_named_like_our_bookkeeping_is_a_value_error(name: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=f"the file name '{name}' is reserved"):
+        fetch(f"https://files.example/{name}", tmp_path, lock_timeout_s=1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
+import os
 import re
 import socket
 from pathlib import Path
@@ -12,9 +14,12 @@ import pytest
 import requests
 import responses
 import urllib3
+from hypothesis import given
+from hypothesis import strategies as st
 from responses import Call
 
-from loaders import DownloadError, transfer
+from loaders import DownloadError, StorageError, stream, transfer
+from loaders.partfile import PartFile
 from loaders.retry import retry_after_s
 from loaders.transfer import RetryPolicy, download
 from loaders.verify import Expected
@@ -56,6 +61,12 @@ def _serve_ranges(url: str, data: bytes, *, etag: str = '"v1"', seen: list[dict]
         return 200, {"ETag": etag}, data
 
     responses.add_callback(responses.GET, url, callback=callback)
+
+
+def _sidecar(target: Path, *, url: str = URL, etag: str | None = '"v1"', total: int | None = len(DATA)) -> None:
+    """Write the validator a cut download leaves beside its part."""
+    meta = {"url": url, "etag": etag, "last_modified": None, "total_bytes": total}
+    target.with_name(f".{target.name}.part.json").write_text(json.dumps(meta))
 
 
 def _status(call: Call) -> int:
@@ -269,6 +280,7 @@ def test_download_resumes_part_with_range_and_if_range(target: Path, sleeps: lis
 @responses.activate
 def test_download_200_to_a_range_request_starts_over(target: Path, sleeps: list[float]) -> None:
     target.with_name(target.name + ".part").write_bytes(b"garbage" * 1000)
+    _sidecar(target)
     responses.add(responses.GET, URL, body=DATA)  # ignores Range
     assert download([URL], target, expected=GOOD) == SHA
     assert responses.calls[0].request.headers["Range"] == "bytes=7000-"
@@ -288,6 +300,7 @@ def test_download_206_with_wrong_content_range_is_not_appended(target: Path, sle
 @responses.activate
 def test_download_416_reverifies_a_complete_part(target: Path, sleeps: list[float]) -> None:
     target.with_name(target.name + ".part").write_bytes(DATA)
+    _sidecar(target)
     _serve_ranges(URL, DATA)
     assert download([URL], target, expected=GOOD) == SHA
     assert _status(responses.calls[0]) == 416 and len(responses.calls) == 1
@@ -342,10 +355,23 @@ def test_retry_policy_backoff_is_capped() -> None:
 
 
 @responses.activate
-def test_download_206_from_zero_without_part_is_accepted(target: Path, sleeps: list[float]) -> None:
+def test_download_206_to_a_plain_get_is_never_the_whole_file(target: Path, sleeps: list[float]) -> None:
+    half = len(DATA) // 2
+    responses.add(responses.GET, URL, status=206, body=DATA[:half],
+                  headers={"Content-Range": f"bytes 0-{half - 1}/{len(DATA)}"})
+    responses.add(responses.GET, URL, body=DATA)
+    assert download([URL], target) == SHA  # no hash known: the half must not be pinned
+    assert "Range" not in responses.calls[0].request.headers
+    assert [_status(c) for c in responses.calls] == [206, 200] and target.read_bytes() == DATA
+
+
+@responses.activate
+def test_download_only_206_to_plain_gets_fails_and_keeps_nothing(target: Path, sleeps: list[float]) -> None:
     responses.add(responses.GET, URL, status=206, body=DATA,
                   headers={"Content-Range": f"bytes 0-{len(DATA) - 1}/{len(DATA)}"})
-    assert download([URL], target, expected=GOOD) == SHA
+    with pytest.raises(DownloadError, match="a part is never taken for the whole file"):
+        download([URL], target, policy=RetryPolicy(attempts=2))
+    assert not target.exists()
 
 
 @responses.activate
@@ -369,6 +395,7 @@ def test_download_416_with_a_corrupt_part_starts_over_on_the_same_url(
     target: Path, sleeps: list[float]
 ) -> None:
     target.with_name(target.name + ".part").write_bytes(b"\0" * len(DATA))
+    _sidecar(target)
     _serve_ranges(URL, DATA)
     assert download([URL], target, expected=GOOD) == SHA
     assert [_status(c) for c in responses.calls] == [416, 200]
@@ -383,14 +410,113 @@ def test_download_part_longer_than_the_file_is_dropped(target: Path, sleeps: lis
 
 
 @responses.activate
-def test_download_disk_error_is_a_download_error_naming_the_folder(
+def test_download_disk_full_is_a_storage_error_naming_the_part(
     target: Path, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     responses.add(responses.GET, URL, body=DATA)
 
-    def disk_full(handle: object) -> None:
-        raise OSError(28, "No space left on device")
+    def disk_full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(stream.os, "write", disk_full)
+    monkeypatch.setattr(stream.os, "writev", disk_full)
+    with pytest.raises(StorageError, match=r"No space left on device: '.*data.tar.gz.part'; check free space") as info:
+        download([URL], target, expected=GOOD)
+    assert info.value.errno == errno.ENOSPC and not target.exists()
+
+
+@responses.activate
+def test_download_failing_fsync_is_a_storage_error(
+    target: Path, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    responses.add(responses.GET, URL, body=DATA)
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(transfer, "_sync", disk_full)
-    with pytest.raises(DownloadError, match=r"No space left on device; check free space"):
+    with pytest.raises(StorageError, match=r"No space left on device; check free space"):
         download([URL], target, expected=GOOD)
+
+
+@responses.activate
+def test_download_keeps_a_gz_served_with_content_encoding_gzip_as_sent(target: Path, sleeps: list[float]) -> None:
+    import gzip
+
+    blob = gzip.compress(DATA, mtime=0)
+    responses.add(responses.GET, URL, body=blob, headers={"Content-Encoding": "gzip"})
+    assert download([URL], target, expected=Expected(sha256=hashlib.sha256(blob).hexdigest())) == hashlib.sha256(blob).hexdigest()
+    assert target.read_bytes() == blob
+
+
+@responses.activate
+def test_download_resume_without_a_validator_starts_over(target: Path, sleeps: list[float]) -> None:
+    """Issue 9.1: a part with no stored validator cannot be checked against the server's file."""
+    target.with_name(target.name + ".part").write_bytes(DATA[:40_000])
+    _serve_ranges(URL, DATA)
+    assert download([URL], target, expected=GOOD) == SHA
+    assert "Range" not in responses.calls[0].request.headers
+
+
+@pytest.mark.parametrize(("etag", "content_range"), [
+    ('"v2"', f"bytes 40000-{len(DATA) - 1}/{len(DATA)}"),        # another version
+    ('"v1"', f"bytes 40000-{len(DATA) - 2}/{len(DATA) - 1}"),    # another total
+    ('"v1"', f"bytes 40000-50000/{len(DATA)}"),                  # not to the end
+    ('"v1"', None),                                              # no Content-Range
+])
+@responses.activate
+def test_download_206_that_does_not_continue_the_part_starts_over(
+    target: Path, sleeps: list[float], etag: str, content_range: str | None
+) -> None:
+    target.with_name(target.name + ".part").write_bytes(DATA[:40_000])
+    _sidecar(target)
+    headers = {"ETag": etag} | ({"Content-Range": content_range} if content_range else {})
+    responses.add(responses.GET, URL, status=206, body=b"x" * 1000, headers=headers)
+    responses.add(responses.GET, URL, body=DATA, headers={"ETag": '"v1"'})
+    assert download([URL], target) == SHA  # no hash: only the rule stands between us and a splice
+    assert "Range" not in responses.calls[1].request.headers
+    assert target.read_bytes() == DATA
+
+
+@pytest.mark.fuzz
+@given(raw=st.binary(max_size=200) | st.text(max_size=120).map(str.encode))
+def test_fuzz_part_sidecar_gives_a_validator_or_none(tmp_path_factory: pytest.TempPathFactory, raw: bytes) -> None:
+    target = tmp_path_factory.mktemp("part") / "data.bin"
+    target.with_name(".data.bin.part.json").write_bytes(raw)
+    stored = PartFile(target).load(URL)
+    assert stored is None or (stored.url == URL and isinstance(stored.if_range, str))
+
+
+def test_stall_rule_counts_bytes_per_window() -> None:
+    from loaders.connection import Transient
+    from loaders.stream import Stall
+
+    now = [0.0]
+    stall = Stall(RetryPolicy(stall_bytes=1024, stall_window_s=30), clock=lambda: now[0])
+    for _ in range(29):  # 1 byte a second: nothing to say until the window is over
+        now[0] += 1
+        stall.add(1, 0)
+    now[0] += 1
+    with pytest.raises(Transient, match=r"stalled after 5 bytes: only 30 bytes in 30 s"):
+        stall.add(1, 5)
+    fast = Stall(RetryPolicy(stall_bytes=1024, stall_window_s=30), clock=lambda: now[0])
+    for _ in range(100):  # 2 KiB per 30 s window is no stall
+        now[0] += 1
+        fast.add(70, 0)
+
+
+@pytest.mark.parametrize("write_on_thread", [True, False])
+def test_sink_writes_and_hashes_in_order_either_way(tmp_path: Path, write_on_thread: bool) -> None:
+    from loaders.stream import Sink
+
+    path = tmp_path / "out.part"
+    hashers = {"sha256": hashlib.sha256()}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        sink = Sink(fd, path, hashers, write_on_thread=write_on_thread)
+        for start in range(0, len(DATA), 3000):
+            sink.put([DATA[start:start + 1000], DATA[start + 1000:start + 3000]])
+        sink.finish()
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == DATA and hashers["sha256"].hexdigest() == SHA

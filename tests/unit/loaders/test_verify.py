@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import logging
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from loaders import ChecksumMismatchError, manifest
 from loaders.registry import get
-from loaders.verify import Expected, check_file, gunzip_sha256, hash_file, stream_hasher
+from loaders.verify import Expected, check_file, gunzip_sha256, hash_file
 
 PAYLOAD = bytes(range(256)) * 64
 
@@ -117,30 +120,48 @@ def test_manifest_unreadable_is_ignored(tmp_path: Path) -> None:
     assert manifest.read_manifest(tmp_path)["files"] == {}
 
 
-@pytest.mark.parametrize("threaded", [False, True])
-def test_stream_hasher_matches_hashlib(threaded: bool, plain: Path) -> None:
-    with stream_hasher(Expected(md5="0" * 32), threaded=threaded) as hasher:
-        hasher.update(PAYLOAD[:1000])
-        hasher.update_from_file(plain)
-        digests = hasher.hexdigests()
-    whole = PAYLOAD[:1000] + PAYLOAD
-    assert digests == {"sha256": hashlib.sha256(whole).hexdigest(), "md5": hashlib.md5(whole).hexdigest()}
+_RECORD = {"sha256": hashlib.sha256(PAYLOAD).hexdigest(), "size_bytes": len(PAYLOAD),
+           "mtime_ns": 0, "pinned": True, "source": "https://data.example/data.bin"}
+_MANIFEST_TEXT = json.dumps({"version": 1, "files": {"data.bin": _RECORD}})
 
 
-def test_stream_hasher_background_sync_survives_a_bad_descriptor(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _json_values() -> st.SearchStrategy[object]:
+    return st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=70),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+        max_leaves=10,
+    )
+
+
+@pytest.mark.fuzz
+@given(raw=st.one_of(
+    st.binary(max_size=400),
+    st.builds(lambda at, value: _MANIFEST_TEXT[:at] + value + _MANIFEST_TEXT[at + 1:],
+              st.integers(0, len(_MANIFEST_TEXT) - 1), st.text(max_size=3)).map(str.encode),
+    st.builds(lambda record: json.dumps({"version": 1, "files": {"data.bin": record}}),
+              st.dictionaries(st.sampled_from(sorted(_RECORD)), _json_values())).map(str.encode),
+    st.just(b"[" * 100_000),
+))
+def test_fuzz_manifest_reader_gives_records_or_nothing(
+    tmp_path_factory: pytest.TempPathFactory, raw: bytes
 ) -> None:
-    from loaders import verify
-
-    monkeypatch.setattr(verify, "SYNC_EVERY_BYTES", 1000)
-    with open(tmp_path / "out.bin", "wb") as handle:
-        with stream_hasher(Expected(), threaded=True, sync_fd=handle.fileno()) as hasher:
-            for _ in range(5):
-                handle.write(PAYLOAD)
-                hasher.update(PAYLOAD)
-            good = hasher.hexdigests()
-    with stream_hasher(Expected(), threaded=True, sync_fd=987_654) as hasher:  # EBADF
-        for _ in range(5):
-            hasher.update(PAYLOAD)
-        bad_fd = hasher.hexdigests()
-    assert good == bad_fd == {"sha256": hashlib.sha256(PAYLOAD * 5).hexdigest()}
+    """Random and mutated manifests: a well-formed record or none, never another exception."""
+    folder = tmp_path_factory.mktemp("manifest")
+    (folder / "data.bin").write_bytes(PAYLOAD)
+    manifest.manifest_path(folder).write_bytes(raw)
+    data = manifest.read_manifest(folder)
+    assert isinstance(data, dict) and isinstance(data["files"], dict)
+    record = manifest.file_record(folder, "data.bin")
+    assert record is None or (isinstance(record["sha256"], str) and type(record["size_bytes"]) is int)
+    pinned = manifest.pinned_sha256(folder, "data.bin")
+    assert pinned is None or len(pinned) == 64
+    manifest.is_unchanged(folder, "data.bin", None)
+    try:  # a well-formed pin is a usable hash: the file verifies against it or not
+        check_file(folder / "data.bin", Expected(sha256=pinned))
+    except ChecksumMismatchError:
+        assert pinned != hashlib.sha256(PAYLOAD).hexdigest()
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+    manifest.record_file(folder, "data.bin", sha256=digest, pinned=True)
+    assert manifest.is_unchanged(folder, "data.bin", digest)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["data.bin", manifest.MANIFEST_NAME, f"{manifest.MANIFEST_NAME}.lock"])
