@@ -185,7 +185,7 @@ def hold_run_folder(folder: Path, *, command: str = "python -m training fit") ->
         TrainingError: another process holds the folder.
     """
     from loaders.errors import LockTimeoutError
-    from loaders.lock import resource_lock
+    from loaders.lock import locked
     from training.errors import TrainingError
 
     info = folder / RUN_INFO_NAME
@@ -194,7 +194,8 @@ def hold_run_folder(folder: Path, *, command: str = "python -m training fit") ->
     with ExitStack() as held:
         lock_log.addFilter(quiet)  # timeout 0: there is no wait to announce
         try:
-            held.enter_context(resource_lock(folder / "run", timeout_s=0))
+            held.enter_context(locked(folder / "run", timeout_s=0,
+                                      what=f"training into {folder}"))
         except LockTimeoutError as err:
             raise TrainingError(
                 f"the run folder {folder} is in use by {_holder(info)}; wait for that run to "
