@@ -106,14 +106,18 @@ def run(args: argparse.Namespace, workdir: Path, temp: Path) -> None:
     ds = ImageFolderDataset.from_archive(archive, cache_dir=cache)  # reuses the cache
     print(f"  reopening the packed cache: {(time.perf_counter() - started) * 1e3:.1f} ms")
     subset_dir = extract_subset(archive, temp / "extracted", args.imagefolder_count)
-    results = {
-        "a": epoch_imagefolder(subset_dir, args.batch_size),
-        "b": best(args.repeat, lambda: epoch_loader(ds, args.batch_size, plain=False)),
-        "c": best(args.repeat, lambda: epoch_raw(ds, args.batch_size)),
-        "d": best(args.repeat, lambda: epoch_loader(ds, args.batch_size, plain=True)),
-        "b0": best(args.repeat, lambda: epoch_loader(ds, args.batch_size, before=True)),
-        "e": best(args.repeat, lambda: epoch_torch_floor(ds, args.batch_size)),
-    }
+    results = {"a": epoch_imagefolder(subset_dir, args.batch_size)}
+    # The in-memory copy for (c) and (e) is made once: copying 16 MB between timings changes
+    # the allocator's state for whichever way runs next (measured: -40% for it).
+    raw = _RawBatches(ds)
+    # Round-robin repeats: a burst of load on a shared machine then hits every way alike.
+    results.update(best_interleaved(args.repeat, {
+        "b": lambda: epoch_loader(ds, args.batch_size, plain=False),
+        "c": lambda: epoch_raw(raw, args.batch_size),
+        "d": lambda: epoch_loader(ds, args.batch_size, plain=True),
+        "b0": lambda: epoch_loader(ds, args.batch_size, before=True),
+        "e": lambda: epoch_torch_floor(raw, args.batch_size),
+    }))
     labels = {
         "a": f"torchvision ImageFolder, extracted PNGs ({args.imagefolder_count:,}-image subset)",
         "b": "packed + datasets.DataLoader (batched path)",
@@ -123,7 +127,7 @@ def run(args: argparse.Namespace, workdir: Path, temp: Path) -> None:
         "e": "(c)'s work inside torch's DataLoader iterator (any loader's floor)",
     }
     print(f"\none epoch, batch {args.batch_size}, num_workers=0, shuffled "
-          f"(best of {args.repeat} for b/c/d):")
+          f"(best of {args.repeat} interleaved rounds for all but a):")
     for key, rate in results.items():
         print(f"  ({key}) {labels[key]:<66} {rate:>12,.0f} images/s")
     ab, bc = results["b"] / results["a"], results["b"] / results["c"]
@@ -197,10 +201,8 @@ def epoch_loader(ds: PackedImageDataset, batch_size: int, *, plain: bool = False
     return timed(loader, len(ds))
 
 
-def epoch_raw(ds: PackedImageDataset, batch_size: int) -> float:
-    data = ds.data.clone()
-    targets = ds.targets.clone()
-    convert = ds.transform
+def epoch_raw(raw: _RawBatches, batch_size: int) -> float:
+    data, targets, convert = raw.data, raw.targets, raw.convert
     n = len(data)
     started = time.perf_counter()
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
@@ -226,8 +228,7 @@ class _RawBatches(torch.utils.data.Dataset):
                 self.targets.index_select(0, idx))
 
 
-def epoch_torch_floor(ds: PackedImageDataset, batch_size: int) -> float:
-    raw = _RawBatches(ds)
+def epoch_torch_floor(raw: _RawBatches, batch_size: int) -> float:
     n = len(raw)
     started = time.perf_counter()
     order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
@@ -251,8 +252,13 @@ def timed(loader: object, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-def best(repeat: int, fn: object) -> float:
-    return max(fn() for _ in range(max(1, repeat)))  # type: ignore[operator]
+def best_interleaved(repeat: int, ways: dict[str, Any]) -> dict[str, float]:
+    """Run each way once per round, ``repeat`` rounds; return each way's best rate."""
+    rates: dict[str, list[float]] = {key: [] for key in ways}
+    for _ in range(max(1, repeat)):
+        for key, fn in ways.items():
+            rates[key].append(fn())
+    return {key: max(values) for key, values in rates.items()}
 
 
 if __name__ == "__main__":
