@@ -154,12 +154,12 @@ def measure_packing(archive: Path, cache: Path) -> dict[str, float]:
 
 def extract_subset(archive: Path, dest: Path, count: int) -> Path:
     """Write the first ``count`` images of the archive as ``dest/CLASS/name.png``."""
-    from datasets.decode import image_class, iter_tar_files
+    from datasets.archivemembers import iter_members, member_class
 
     written = 0
-    for name, data in iter_tar_files(archive):
-        cls = image_class(name)
-        if cls is None:
+    for name, data in iter_members(archive):
+        cls = member_class(name)
+        if cls is None or not isinstance(data, bytes):
             continue
         folder = dest / cls
         folder.mkdir(parents=True, exist_ok=True)

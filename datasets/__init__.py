@@ -7,18 +7,38 @@ from datasets.errors import (
     DatasetError,
     DatasetNotFoundError,
     PackedCacheError,
+    ShardError,
 )
 from datasets.idx import EMNIST, KMNIST, MNIST, FashionMNIST, IDXDataset
-from datasets.images import ImageBatch, ImageFolderDataset, PackedImageDataset
+from datasets.images import (
+    ImageBatch,
+    ImageFolderDataset,
+    PackedImageDataset,
+    PackedImageFolder,
+    VariableImageFolder,
+)
 from datasets.loader import DataLoader
 from datasets.notmnist import NotMNIST
 from datasets.samplers import BalancedSampler, BucketBatchSampler, ShardedEvalSampler
+from datasets.shardwriter import verify_shards, write_shards
 from datasets.splits import OverlapReport, overlap_report, random_split
+from datasets.streaming import StreamingDataset, StreamingSampler
 from datasets.text import LabelEncoder, TextClassificationDataset
-from datasets.transforms import ToFloat
-from datasets.vocab import Vocab, tokenize
+from datasets.textfeatures import BagOfNgrams, FeatureConfig
+from datasets.textfolder import TextFolderDataset
+from datasets.textpack import PackedTextDataset
+from datasets.transforms import (
+    Normalize,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    ToFloat,
+)
+from datasets.variable import VariableImageDataset
+from datasets.vocab import Vocab, WordTokenizer, tokenize
 
 __all__ = [
+    "BagOfNgrams",
     "BalancedSampler",
     "BucketBatchSampler",
     "CollateError",
@@ -28,25 +48,41 @@ __all__ = [
     "DatasetNotFoundError",
     "EMNIST",
     "FashionMNIST",
+    "FeatureConfig",
     "IDXDataset",
     "ImageBatch",
     "ImageFolderDataset",
     "KMNIST",
     "LabelEncoder",
     "MNIST",
+    "Normalize",
     "NotMNIST",
     "OverlapReport",
     "PackedCacheError",
     "PackedImageDataset",
+    "PackedImageFolder",
+    "PackedTextDataset",
     "PadCollate",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "RandomResizedCrop",
+    "ShardError",
     "ShardedEvalSampler",
     "SkipNoneCollate",
+    "StreamingDataset",
+    "StreamingSampler",
     "TextClassificationDataset",
+    "TextFolderDataset",
     "ToFloat",
+    "VariableImageDataset",
+    "VariableImageFolder",
     "Vocab",
+    "WordTokenizer",
     "overlap_report",
     "pad_collate",
     "random_split",
     "skip_none_collate",
     "tokenize",
+    "verify_shards",
+    "write_shards",
 ]

@@ -6,7 +6,9 @@ Every error derives from :class:`DatasetError`, so ``except DatasetError`` catch
     ├── DatasetNotFoundError   (also FileNotFoundError) the data are not where they should be
     ├── DataFormatError        (also ValueError)        a file is malformed (IDX header, CSV column…)
     ├── PackedCacheError       (also OSError)           the packed cache cannot be built or read
-    └── CollateError           (also ValueError)        samples of a batch cannot be combined
+    ├── CollateError           (also ValueError)        samples of a batch cannot be combined
+    └── ShardError             (also OSError)           a sharded pack cannot be written, fetched
+                                                        or verified (names shard, URL, hash)
 
 Wrong arguments raise plain ``ValueError``/``TypeError`` in torch's pattern
 ("batch_size should be a positive int, but got batch_size=0").
@@ -33,3 +35,7 @@ class PackedCacheError(DatasetError, OSError):
 
 class CollateError(DatasetError, ValueError):
     """The samples of a batch cannot be combined; the message names keys, shapes and indices."""
+
+
+class ShardError(DatasetError, OSError):
+    """A sharded pack cannot be written, fetched or verified; the message names shard and URL."""

@@ -1,11 +1,19 @@
-"""Image datasets over a packed cache: the shared base class and ``ImageFolderDataset``.
+"""``ImageFolderDataset``: torchvision's ``ImageFolder``, decoding any image by content.
 
-Every image dataset here (``ImageFolderDataset``, ``NotMNIST``, the MNIST family) keeps its
-pixels in a packed cache (:mod:`datasets.packed`): one memory-mapped ``uint8`` array
-``N x H x W``. ``ds[i]`` returns ``(image, label)`` with ``image`` a ``float32`` tensor
-``[1, H, W]`` computed by the default transform ``ToFloat()``, i.e. ``(x / 255 - 0.5) / 0.5``
-in ``[-1, 1]``. ``ds.__getitems__(indices)`` fetches a whole batch with one indexing
-operation and one conversion; :class:`datasets.DataLoader` uses it.
+Two forms, two small classes each:
+
+- :class:`ImageFolderDataset` (this module) reads and decodes each file when it is indexed,
+  exactly like ``torchvision.datasets.ImageFolder`` (same arguments and attributes), with the
+  decoding rules of :mod:`datasets.imagedecode` (any format, 16-bit scaled, EXIF orientation,
+  transparency on white, decompression bombs refused).
+- :meth:`ImageFolderDataset.pack` builds a memory-mapped cache once and returns a
+  :class:`datasets.PackedImageFolder` (fixed size: every image the same size, or resized to
+  ``size=``; zero decoding per read) or a :class:`datasets.VariableImageFolder` (each image
+  kept at its own size as encoded bytes, decoded per read), and :meth:`from_archive` does the
+  same straight from a tar or zip archive.
+
+``transform=None`` gives every image dataset here the same output, ``ToFloat()``:
+``float32`` ``[C, H, W]`` in ``[-1, 1]`` (see :mod:`datasets.packeddataset`).
 """
 
 from __future__ import annotations
@@ -16,20 +24,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
-from datasets.decode import decode_png
 from datasets.errors import DataFormatError
-from datasets.packed import PackedImages
-from datasets.packing import pack_archive, pack_folder, scan_folder
-from datasets.transforms import ToFloat, is_batch_transform
+from datasets.folders import IMAGE_EXTENSIONS, scan_folder
+from datasets.imagedecode import (
+    MAX_IMAGE_BYTES,
+    MODES,
+    DecodeOptions,
+    UnreadableImageError,
+    decode_image,
+)
+from datasets.packeddataset import ImageBatch, PackedImageDataset, PackedImageFolder
+from datasets.transforms import ToFloat, Transform, as_image, is_batch_transform
+from datasets.variable import VariableImageFolder
 
 log = logging.getLogger(__name__)
 
-Transform = Callable[[Any], Any]
+__all__ = ["ImageBatch", "ImageFolderDataset", "PackedImageDataset", "PackedImageFolder",
+           "Transform", "VariableImageFolder", "check_choice", "decode_file"]
 
 
 def check_choice(arg: str, value: str, choices: Sequence[str], *, context: str = "") -> None:
@@ -45,154 +59,53 @@ def check_choice(arg: str, value: str, choices: Sequence[str], *, context: str =
                          f"{arg}={value!r}")
 
 
-class ImageBatch(Sequence[tuple[torch.Tensor, Any]]):
-    """A batch fetched at once: ``images`` ``[B,1,H,W]``, ``targets`` ``[B]``, ``indices``.
+def decode_file(path: str | os.PathLike[str], mode: str | None = "RGB") -> torch.Tensor:
+    """Read and decode one image file into ``uint8`` ``[C, H, W]`` (the default ``loader``).
 
-    It is also a sequence of ``(image, label)`` samples, so torch's ``default_collate`` (used
-    by a plain ``torch.utils.data.DataLoader``) rebuilds the same batch from it, only slower.
+    Raises:
+        DataFormatError: the file cannot be read or decoded (the message says why).
     """
-
-    def __init__(self, images: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor) -> None:
-        self.images = images
-        self.targets = targets
-        self.indices = indices
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        return self.images[i], int(self.targets[i])
-
-    def as_tuple(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(images, targets)``, the batch as a ``DataLoader`` yields it."""
-        return self.images, self.targets
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_IMAGE_BYTES:
+            raise UnreadableImageError(f"file of {size:,} bytes exceeds the per-image limit of "
+                                       f"{MAX_IMAGE_BYTES:,} bytes")
+        array, _ = decode_image(path.read_bytes(), DecodeOptions(mode=mode))
+    except UnreadableImageError as err:
+        raise DataFormatError(f"cannot read image {path}: {err.reason}") from err
+    except OSError as err:
+        raise DataFormatError(f"cannot read image {path}: {err}") from err
+    return torch.from_numpy(array).permute(2, 0, 1)
 
 
-class PackedImageDataset(Dataset[tuple[Any, Any]]):
-    """A map-style dataset over an opened packed cache.
+class ImageFolderDataset(Dataset[tuple[Any, Any]]):
+    """A ``CLASS/image`` folder read like ``torchvision.datasets.ImageFolder``, uncached.
 
-    Args:
-        packed: the cache (see :mod:`datasets.packed`).
-        transform: ``None`` for ``ToFloat()``; a :class:`datasets.transforms.BatchTransform`
-            is applied once per batch to ``uint8`` ``[B,1,H,W]``; any other callable is applied
-            per sample to a ``PIL.Image`` in mode ``"L"`` (torchvision style).
-        target_transform: applied per sample to the ``int`` label.
-
-    Attributes:
-        classes: class names; label ``i`` is ``classes[i]``.
-        data: ``uint8`` tensor ``[N, H, W]`` backed by the memory-mapped cache file.
-        targets: ``int64`` tensor ``[N]``.
-        skipped: ``(path, reason)`` of every unreadable image left out.
-        manifest: the cache's manifest (shape, counts, source, build time…).
-    """
-
-    def __init__(
-        self,
-        packed: PackedImages,
-        transform: Transform | None = None,
-        target_transform: Transform | None = None,
-    ) -> None:
-        self.packed = packed
-        self.transform: Transform = ToFloat() if transform is None else transform
-        self.target_transform = target_transform
-        self._data: torch.Tensor | None = None
-        self._targets: torch.Tensor | None = None
-
-    @property
-    def manifest(self) -> dict[str, Any]:
-        return self.packed.manifest
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.packed.manifest["classes"])
-
-    @property
-    def skipped(self) -> list[tuple[str, str]]:
-        return [(path, reason) for path, reason in self.packed.manifest["skipped"]]
-
-    @property
-    def data(self) -> torch.Tensor:
-        if self._data is None:  # opened lazily, so each worker process maps the file itself
-            self._data = torch.from_numpy(self.packed.images())
-        return self._data
-
-    @property
-    def targets(self) -> torch.Tensor:
-        if self._targets is None:
-            self._targets = torch.from_numpy(self.packed.labels())
-        return self._targets
-
-    @property
-    def batched(self) -> bool:
-        """Whether ``__getitems__`` converts a batch at once (no per-sample transform set)."""
-        return is_batch_transform(self.transform) and self.target_transform is None
-
-    def __len__(self) -> int:
-        return len(self.packed)
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        return self._sample(self.data[index], index)
-
-    def _sample(self, image: torch.Tensor, index: int) -> tuple[Any, Any]:
-        """Apply the transforms to one ``uint8`` ``[H, W]`` image and the label of ``index``."""
-        if is_batch_transform(self.transform):
-            x = self.transform(image.unsqueeze(0))
-        else:
-            x = self.transform(Image.fromarray(image.numpy(), mode="L"))
-        target: Any = int(self.targets[index])
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return x, target
-
-    def __getitems__(self, indices: Sequence[int]) -> Sequence[tuple[Any, Any]]:
-        """Fetch a batch: one indexing operation and one conversion when :attr:`batched`."""
-        if not self.batched:
-            return [self[int(i)] for i in indices]
-        idx = torch.as_tensor(indices, dtype=torch.int64)
-        if len(idx) and int(idx.min()) < 0:  # index_select takes no negative indices
-            idx = torch.where(idx < 0, idx + len(self), idx)
-        # index_select is a plain gather, many times faster than advanced indexing here.
-        images = self.transform(self.data.index_select(0, idx).unsqueeze(1))
-        return ImageBatch(images, self.targets.index_select(0, idx), idx)
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Pickled into spawned workers: send the path, never the pixels.
-        state = self.__dict__.copy()
-        state["_data"] = None
-        state["_targets"] = None
-        return state
-
-    def __repr__(self) -> str:
-        n, h, w = self.packed.shape
-        return (f"{type(self).__name__}(N={n}, size={h}x{w}, classes={len(self.classes)}, "
-                f"skipped={len(self.skipped)}, cache={str(self.packed.path)!r})")
-
-
-class ImageFolderDataset(PackedImageDataset):
-    """Any folder laid out ``CLASS/*.png``: classes sorted, label = index of the class.
-
-    On first use the images are decoded once (in parallel) into a packed cache at
-    ``cache_root(cache_dir)/packed/folder-<fingerprint>/``; the fingerprint covers relative
-    paths, sizes and mtimes, so later uses open the cache in milliseconds and a changed
-    folder gets a new cache. Unreadable images (empty, not a PNG, wrong size) are skipped,
-    listed in :attr:`skipped` and counted with a warning. Use :meth:`from_archive` to pack a
-    ``tar.gz`` of such a folder without extracting it.
+    Classes are the sorted sub-folder names of ``root``; each class's files are found
+    recursively, sorted by relative path. Without ``is_valid_file``, files with an image
+    extension (:data:`datasets.folders.IMAGE_EXTENSIONS`, any case) are used and decoded by
+    content; hidden files are not read and are listed in :attr:`skipped`.
 
     Args:
         root: the folder holding one sub-folder per class.
-        transform: see :class:`PackedImageDataset`.
+        transform: ``None`` for ``ToFloat()`` (``float32`` ``[C, H, W]`` in ``[-1, 1]``); else
+            applied to the loaded image (a ``tv_tensors.Image`` ``uint8`` ``[C, H, W]`` from
+            the default loader). With a custom ``loader``, ``None`` returns what it returns.
         target_transform: applied to the ``int`` label.
-        cache: ``False`` decodes each image from its file on every access (no packing; an
-            unreadable file then raises :class:`datasets.DataFormatError` when read).
-        cache_dir: the cache home (default: ``loaders.cache_root()``).
-        workers: decoding processes while packing (default: all CPUs for big folders).
+        loader: ``path -> image``; default :func:`decode_file` in ``mode``.
+        is_valid_file: ``path -> bool`` choosing the files (as torchvision).
+        allow_empty: keep class folders without a file (else an error, as torchvision).
+        mode: ``"RGB"`` (default, as torchvision's loader), ``"L"``, or ``None`` (each image's
+            own: grey images give ``[1, H, W]``).
+
+    Raises:
+        DatasetNotFoundError: ``root`` is missing, has no class folder or no image.
 
     Example:
-        >>> ds = ImageFolderDataset("notMNIST_small")  # doctest: +SKIP
-        >>> x, y = ds[0]; x.shape, ds.classes[y]  # doctest: +SKIP
-        (torch.Size([1, 28, 28]), 'A')
+        >>> ds = ImageFolderDataset("hymenoptera_data/train")  # doctest: +SKIP
+        >>> ds.classes, ds[0][0].shape  # doctest: +SKIP
+        (['ants', 'bees'], torch.Size([3, 512, 768]))
     """
 
     def __init__(
@@ -200,124 +113,134 @@ class ImageFolderDataset(PackedImageDataset):
         root: str | os.PathLike[str],
         transform: Transform | None = None,
         target_transform: Transform | None = None,
-        cache: bool = True,
+        loader: Callable[[str], Any] | None = None,
+        is_valid_file: Callable[[str], bool] | None = None,
+        allow_empty: bool = False,
         *,
+        mode: str | None = "RGB",
+    ) -> None:
+        if mode is not None:
+            check_choice("mode", mode, MODES)
+        self.root = Path(root)
+        scan = scan_folder(self.root, allow_empty=allow_empty, is_valid_file=is_valid_file)
+        self.classes: list[str] = scan.classes
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+        self.samples = [(str(self.root / rel), self.class_to_idx[rel.split("/", 1)[0]])
+                        for rel, _, _ in scan.files]
+        self.imgs = self.samples
+        self.targets = [label for _, label in self.samples]
+        self.skipped = [(path, reason) for path, reason in scan.skipped]
+        self.mode = mode
+        self.loader = loader
+        self.transform: Transform | None = (
+            ToFloat() if transform is None and loader is None else transform)
+        self.target_transform = target_transform
+
+    extensions = IMAGE_EXTENSIONS
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        path, target = self.samples[index]
+        if self.loader is not None:
+            sample = self.loader(path)
+        else:
+            sample = decode_file(path, self.mode)
+            if not is_batch_transform(self.transform):
+                sample = as_image(sample)
+        if self.transform is not None:
+            sample = self.transform(sample)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return sample, target
+
+    def __repr__(self) -> str:
+        return (f"ImageFolderDataset(root={str(self.root)!r}, N={len(self)}, "
+                f"classes={len(self.classes)}, mode={self.mode!r})")
+
+    @staticmethod
+    def pack(
+        root: str | os.PathLike[str],
+        transform: Transform | None = None,
+        target_transform: Transform | None = None,
+        *,
+        mode: str | None = None,
+        size: int | tuple[int, int] | None = None,
+        resize: str = "shorter-then-center-crop",
+        max_side: int | None = None,
+        decode_size: int | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         workers: int | None = None,
-    ) -> None:
-        self.root = Path(root)
-        self.cache = cache
-        if cache:
-            packed = pack_folder(self.root, cache_dir=cache_dir, workers=workers)
-            super().__init__(packed, transform, target_transform)
-        else:
-            self._init_uncached(transform, target_transform)
+        allow_empty: bool = False,
+        is_valid_file: Callable[[str], bool] | None = None,
+    ) -> PackedImageFolder | VariableImageFolder:
+        """Pack ``root`` once (memory-mapped; reopened in milliseconds) and return it.
 
-    @classmethod
+        The store: ``size=`` → fixed size (``PackedImageFolder``, each image resized by
+        ``resize=``: ``"shorter-then-center-crop"``, ``"pad"`` or ``"stretch"``);
+        ``max_side=`` → variable size (``VariableImageFolder``); neither → fixed if every
+        image has the same size, else variable. ``mode=None`` is ``"L"`` when every image is
+        grey, else ``"RGB"`` (recorded in the manifest). Unreadable files (every non-hidden
+        file is tried, by content) are listed in ``skipped`` with a reason. The cache key
+        covers the files' paths, sizes and mtimes and these options.
+
+        Raises:
+            DatasetNotFoundError: ``root`` is missing, has no class folder or no file.
+        """
+        from datasets.packing import PackOptions, pack_folder
+
+        options = PackOptions(mode=mode, size=_size(size), resize=resize, max_side=max_side)
+        store = pack_folder(root, options, cache_dir=cache_dir, workers=workers,
+                            allow_empty=allow_empty, is_valid_file=is_valid_file)
+        return _wrap(store, root, transform, target_transform, decode_size)
+
+    @staticmethod
     def from_archive(
-        cls,
         path: str | os.PathLike[str],
         transform: Transform | None = None,
         target_transform: Transform | None = None,
         *,
+        mode: str | None = None,
+        size: int | tuple[int, int] | None = None,
+        resize: str = "shorter-then-center-crop",
+        max_side: int | None = None,
+        decode_size: int | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         workers: int | None = None,
-    ) -> ImageFolderDataset:
-        """Pack the ``CLASS/*.png`` members of a tar archive without extracting it.
+    ) -> PackedImageFolder | VariableImageFolder:
+        """Pack the ``[top/]CLASS/image`` members of a tar or zip archive, as :meth:`pack`.
 
-        The class of a member is its parent folder's name (``notMNIST_small/A/x.png`` is
-        ``A``); rows are ordered as for the extracted folder (by class, then name), and
-        :attr:`skipped` names archive members. The cache key is the archive's name, size and
-        mtime, so reopening costs milliseconds.
-
-        Args:
-            path: a ``.tar``, ``.tar.gz``, ``.tar.bz2`` or ``.tar.xz`` archive.
-            transform: as for the constructor.
-            target_transform: as for the constructor.
-            cache_dir: the cache home (default: ``loaders.cache_root()``).
-            workers: decoding processes (default: chosen after timing the first chunk).
-
-        Returns:
-            The dataset; its ``root`` is the archive.
+        Members are streamed (never extracted, never read whole before the per-image cap
+        ``datasets.imagedecode.MAX_IMAGE_BYTES`` is checked); the cache key is the archive's
+        name, size and mtime and the options.
 
         Raises:
-            DataFormatError: the archive is corrupt or holds no ``CLASS/*.png`` member.
+            DataFormatError: the archive is corrupt or holds no image in a class folder.
         """
-        dataset = cls.__new__(cls)
-        dataset.root, dataset.cache = Path(path), True
-        packed = pack_archive(path, cache_dir=cache_dir, workers=workers)
-        PackedImageDataset.__init__(dataset, packed, transform, target_transform)
-        return dataset
+        from datasets.packing import PackOptions, pack_archive
 
-    # -- cache=False: decode per item -------------------------------------------------------
-    def _init_uncached(self, transform: Transform | None, target_transform: Transform | None
-                       ) -> None:
-        classes, files = scan_folder(self.root)
-        self._files = np.array([rel for rel, size, _ in files if size > 0])
-        labels = [classes.index(rel.split("/", 1)[0]) for rel in self._files]
-        empty = [(rel, "empty file (0 bytes)") for rel, size, _ in files if size == 0]
-        counts = {c: labels.count(i) for i, c in enumerate(classes)}
-        self.packed = None  # type: ignore[assignment]
-        self._manifest = {"classes": classes, "skipped": empty, "counts": counts,
-                          "source": {"type": "folder", "path": str(self.root)}}
-        self.transform = ToFloat() if transform is None else transform
-        self.target_transform = target_transform
-        self._targets = torch.tensor(labels, dtype=torch.int64)
-        self._data = None
+        options = PackOptions(mode=mode, size=_size(size), resize=resize, max_side=max_side)
+        store = pack_archive(path, options, cache_dir=cache_dir, workers=workers)
+        return _wrap(store, path, transform, target_transform, decode_size)
 
-    @property
-    def manifest(self) -> dict[str, Any]:
-        return self.packed.manifest if self.cache else self._manifest
 
-    @property
-    def classes(self) -> list[str]:
-        return list(self.manifest["classes"])
+def _size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    if size is None or isinstance(size, tuple):
+        return size
+    if isinstance(size, int):
+        return (size, size)
+    return (int(size[0]), int(size[1]))
 
-    @property
-    def skipped(self) -> list[tuple[str, str]]:
-        return [(path, reason) for path, reason in self.manifest["skipped"]]
 
-    @property
-    def data(self) -> torch.Tensor:
-        if self.cache or self._data is not None:
-            return super().data
-        self._data = torch.stack([self._load(i) for i in range(len(self))])  # everything
-        return self._data
+def _wrap(store: Any, root: str | os.PathLike[str], transform: Transform | None,
+          target_transform: Transform | None, decode_size: int | None
+          ) -> PackedImageFolder | VariableImageFolder:
+    from datasets.imagestore import VariableImages
 
-    @property
-    def targets(self) -> torch.Tensor:
-        if not self.cache and self._targets is not None:
-            return self._targets
-        return super().targets
-
-    @property
-    def batched(self) -> bool:
-        return self.cache and super().batched
-
-    def __len__(self) -> int:
-        return len(self.packed) if self.cache else len(self._files)
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        if self.cache:
-            return super().__getitem__(index)
-        return self._sample(self._load(index), index)
-
-    def __getitems__(self, indices: Sequence[int]) -> Sequence[tuple[Any, Any]]:
-        if self.cache:
-            return super().__getitems__(indices)
-        return [self[int(i)] for i in indices]
-
-    def _load(self, index: int) -> torch.Tensor:
-        path = self.root / str(self._files[index])
-        array, reason = decode_png(path.read_bytes())
-        if array is None:
-            raise DataFormatError(
-                f"cannot read image {path}: {reason}; use cache=True to skip unreadable "
-                "images (they are then listed in .skipped)"
-            )
-        return torch.from_numpy(array.copy())
-
-    def __repr__(self) -> str:
-        if self.cache:
-            return super().__repr__()
-        return f"ImageFolderDataset(root={str(self.root)!r}, N={len(self)}, cache=False)"
+    if isinstance(store, VariableImages):
+        return VariableImageFolder.from_store(store, root, transform, target_transform,
+                                              decode_size=decode_size)
+    if decode_size is not None:
+        log.debug("decode_size=%s ignored: %s was packed at one size", decode_size, root)
+    return PackedImageFolder.from_store(store, root, transform, target_transform)

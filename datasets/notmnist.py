@@ -17,11 +17,14 @@ from datasets.errors import DatasetNotFoundError
 from datasets.idx import _IDXFamily
 from datasets.images import PackedImageDataset, Transform, check_choice
 from datasets.packed import PackedImages, pack_subset
-from datasets.packing import pack_archive, pack_folder
+from datasets.packeddataset import _fixed
+from datasets.packing import PackOptions, pack_archive, pack_folder
 
 log = logging.getLogger(__name__)
 
 SPLIT_SEED = 0
+# notMNIST glyphs are 28x28 greyscale: an odd-sized file is resized, never a colour cache
+OPTIONS = PackOptions(mode="L", size=(28, 28))
 VALID_FRACTION = 0.1
 TEST_FRACTION = 0.1
 
@@ -135,9 +138,9 @@ def _source(name: str, top: str, root: str | os.PathLike[str] | None, download: 
         folder = loaders.fetch(name, root, extract=False)
         archive, extracted = folder / f"{top}.tar.gz", folder / top
     if archive.is_file():
-        return pack_archive(archive, cache_dir=root)
+        return _fixed(pack_archive(archive, OPTIONS, cache_dir=root), archive)
     if extracted.is_dir():
-        return pack_folder(extracted, cache_dir=root)
+        return _fixed(pack_folder(extracted, OPTIONS, cache_dir=root), extracted)
     raise DatasetNotFoundError(
         f"{name} not found: looked for {archive.name} and {extracted.name}/ in {folder}; pass "
         f"download=True or run `python -m loaders.download {name}`"

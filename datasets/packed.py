@@ -1,11 +1,15 @@
 """The packed cache: images as one memory-mapped ``uint8`` array, labels, and a manifest.
 
-A packed cache is a folder ``cache_root()/packed/<key>/`` holding::
+A packed cache is a folder ``cache_root()/packed/<key>/``. The fixed-size store holds::
 
-    images.u8      raw uint8 pixels, C order, shape N x H x W (memory-mapped when read)
+    images.u8      raw uint8 pixels, C order, shape N x H x W x C (memory-mapped when read;
+                   C = 1 for mode "L", 3 for "RGB")
     labels.i64     raw little-endian int64 labels, N of them
-    manifest.json  format, shape, classes, counts per class, skipped files with reasons,
-                   source description and fingerprint, build time
+    manifest.json  format, store ("fixed"), shape [N, H, W, C], mode, classes, counts per
+                   class, skipped files with reasons, source and fingerprint, build time
+
+(The variable-size store, :mod:`datasets.imagestore`, keeps encoded files instead of pixels
+and is built and published by the same :func:`ensure_packed`.)
 
 It is built in a temporary folder beside the final one and moved into place with
 ``os.replace`` only when complete, under a file lock, so an interrupted build never leaves a
@@ -23,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import filelock
 import numpy as np
@@ -33,7 +37,9 @@ from loaders.cache import cache_root
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+Cache = TypeVar("Cache")
+
+FORMAT_VERSION = 2  # 2: pixels N x H x W x C (1: N x H x W, grey only)
 IMAGES_FILE = "images.u8"
 LABELS_FILE = "labels.i64"
 MANIFEST_FILE = "manifest.json"
@@ -58,16 +64,25 @@ class PackedImages:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
-        n, h, w = self.manifest["shape"]
-        self.shape: tuple[int, int, int] = (int(n), int(h), int(w))
-        _check_size(self.path / IMAGES_FILE, n * h * w)
+        shape = [int(v) for v in self.manifest["shape"]]
+        if len(shape) != 4:
+            raise PackedCacheError(f"packed cache {self.path} is not a fixed-size store "
+                                   f"(shape {shape}); delete the folder to rebuild it")
+        n, h, w, c = shape
+        self.shape: tuple[int, int, int, int] = (n, h, w, c)
+        _check_size(self.path / IMAGES_FILE, n * h * w * c)
         _check_size(self.path / LABELS_FILE, n * 8)
 
     def __len__(self) -> int:
         return self.shape[0]
 
+    @property
+    def mode(self) -> str:
+        """``"L"`` (one channel) or ``"RGB"`` (three)."""
+        return "L" if self.shape[3] == 1 else "RGB"
+
     def images(self) -> np.ndarray:
-        """Map the pixels copy-on-write: ``uint8`` ``[N, H, W]``; writes never reach the file."""
+        """Map the pixels copy-on-write: ``uint8`` ``[N, H, W, C]``; writes never reach the file."""
         if self.shape[0] == 0:
             return np.zeros(self.shape, dtype=np.uint8)
         return np.memmap(self.path / IMAGES_FILE, dtype=np.uint8, mode="c", shape=self.shape)
@@ -94,7 +109,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
             f"cannot read the packed cache manifest {manifest_path}: {err}; "
             f"delete the folder {path} and load the dataset again to rebuild it"
         ) from err
-    if manifest.get("format") != FORMAT_VERSION or "shape" not in manifest:
+    if manifest.get("format") != FORMAT_VERSION:
         raise PackedCacheError(
             f"packed cache {path} has format {manifest.get('format')!r}, expected "
             f"{FORMAT_VERSION}; delete the folder and load the dataset again to rebuild it"
@@ -129,33 +144,65 @@ class PackWriter:
         self._labels = open(folder / LABELS_FILE, "wb")  # noqa: SIM115
         self.count = 0
         self.image_shape: tuple[int, int] | None = None
+        self.channels: int | None = None
+        self.stats = ChannelStats()
 
     def append(self, images: np.ndarray, labels: np.ndarray) -> None:
-        """Write ``images`` (``uint8`` ``[k, H, W]``) and their ``labels`` (``[k]``)."""
+        """Write ``images`` (``uint8`` ``[k, H, W]`` or ``[k, H, W, C]``) and ``labels`` ``[k]``.
+
+        Grey rows join colour ones as three equal channels; a first colour chunk after grey
+        ones rewrites the rows written so far as colour (once): no colour is ever dropped.
+        """
         if len(images) == 0:
             return
+        if images.ndim == 3:
+            images = images[:, :, :, None]
         shape = (int(images.shape[1]), int(images.shape[2]))
         if self.image_shape is None:
-            self.image_shape = shape
+            self.image_shape, self.channels = shape, int(images.shape[3])
         elif shape != self.image_shape:
             raise PackedCacheError(
                 f"expected images of {self.image_shape} but got a chunk of {shape} while "
                 f"packing {self.folder}; this is a bug in the caller, please report it"
             )
-        self._images.write(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
+        if images.shape[3] != self.channels:
+            if images.shape[3] == 1:
+                images = np.repeat(images, self.channels or 1, axis=3)
+            else:
+                self._widen(int(images.shape[3]))
+        images = np.ascontiguousarray(images, dtype=np.uint8)
+        self.stats.add(images)
+        self._images.write(images.tobytes())
         self._labels.write(np.asarray(labels, dtype="<i8").tobytes())
         self.count += len(images)
+
+    def _widen(self, channels: int) -> None:
+        """Rewrite the grey rows written so far with ``channels`` equal channels."""
+        self._images.close()
+        path, temp = self.folder / IMAGES_FILE, self.folder / (IMAGES_FILE + ".widening")
+        h, w = self.image_shape or (0, 0)
+        rows = max(1, (16 << 20) // max(1, h * w))
+        with open(path, "rb") as src, open(temp, "wb") as dst:
+            while block := src.read(rows * h * w):
+                grey = np.frombuffer(block, dtype=np.uint8)
+                dst.write(np.repeat(grey, channels).tobytes())
+        os.replace(temp, path)
+        self._images = open(path, "ab")  # noqa: SIM115 - closed in finish()
+        self.channels = channels
 
     def close(self) -> None:
         """Flush and close the files (safe to call twice)."""
         self._images.close()
         self._labels.close()
 
-    def finish(self, manifest: dict[str, Any], *, image_shape: tuple[int, int] | None) -> None:
-        """Close the files and write ``manifest.json`` with the shape and format filled in."""
+    def finish(self, manifest: dict[str, Any], *, image_shape: tuple[int, int] | None,
+               channels: int | None = None) -> None:
+        """Close the files and write ``manifest.json`` with shape, store and format filled in."""
         self.close()
         h, w = self.image_shape or image_shape or (0, 0)
-        manifest = {"format": FORMAT_VERSION, "shape": [self.count, h, w], **manifest}
+        c = self.channels or channels or 1
+        manifest = {"format": FORMAT_VERSION, "store": "fixed", "shape": [self.count, h, w, c],
+                    "mode": "L" if c == 1 else "RGB", **self.stats.as_manifest(), **manifest}
         write_manifest(self.folder, manifest)
 
 
@@ -173,7 +220,8 @@ def ensure_packed(
     build: Callable[[Path], None],
     *,
     cache_dir: str | os.PathLike[str] | None = None,
-) -> PackedImages:
+    opener: Callable[[Path], Cache] = PackedImages,  # type: ignore[assignment]
+) -> Cache:
     """Open the cache ``key``, building it with ``build(temp_folder)`` if it is not there.
 
     ``build`` writes a complete cache into the folder it is given (see :class:`PackWriter`).
@@ -185,6 +233,7 @@ def ensure_packed(
         key: the cache name, normally a fingerprint of the source.
         build: writes the cache into a folder.
         cache_dir: the cache home (see :func:`loaders.cache.cache_root`).
+        opener: opens (and checks) a complete cache folder; default :class:`PackedImages`.
 
     Returns:
         The opened cache.
@@ -196,7 +245,7 @@ def ensure_packed(
     final = root / key
     if (final / MANIFEST_FILE).is_file():
         try:
-            return PackedImages(final)
+            return opener(final)
         except PackedCacheError as err:
             log.warning("rebuilding invalid packed cache: %s", err)
     try:
@@ -209,7 +258,7 @@ def ensure_packed(
     lock = filelock.FileLock(str(root / f"{key}.lock"))
     try:
         with lock.acquire(timeout=LOCK_TIMEOUT_S):
-            return _build_locked(root, key, build)
+            return _build_locked(root, key, build, opener)
     except filelock.Timeout as err:
         raise PackedCacheError(
             f"another process held {lock.lock_file} for over {LOCK_TIMEOUT_S:.0f} s while "
@@ -217,11 +266,12 @@ def ensure_packed(
         ) from err
 
 
-def _build_locked(root: Path, key: str, build: Callable[[Path], None]) -> PackedImages:
+def _build_locked(root: Path, key: str, build: Callable[[Path], None],
+                  opener: Callable[[Path], Cache]) -> Cache:
     final = root / key
     if (final / MANIFEST_FILE).is_file():  # another process built it while we waited
         try:
-            return PackedImages(final)
+            return opener(final)
         except PackedCacheError:
             pass
     for stale in root.glob(f".{key}.tmp-*"):  # we hold the lock: these are from dead builds
@@ -233,13 +283,13 @@ def _build_locked(root: Path, key: str, build: Callable[[Path], None]) -> Packed
     started = time.perf_counter()
     try:
         build(temp)
-        PackedImages(temp)  # check what was written before publishing it
+        opener(temp)  # check what was written before publishing it
         os.replace(temp, final)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
     log.info("packed cache %s built in %.2f s", final, time.perf_counter() - started)
-    return PackedImages(final)
+    return opener(final)
 
 
 def pack_subset(
@@ -276,12 +326,53 @@ def pack_subset(
         classes = list(source.manifest["classes"])
         counts = np.bincount(labels[indices], minlength=len(classes))
         manifest = {
-            **{k: v for k, v in source.manifest.items() if k not in ("format", "shape")},
+            **{k: v for k, v in source.manifest.items()
+               if k not in ("format", "shape", "mean", "std")},
             "counts": {name: int(c) for name, c in zip(classes, counts, strict=True)},
             "parent": str(source.path),
             "build_seconds": round(time.perf_counter() - started, 3),
             **(extra or {}),
         }
-        writer.finish(manifest, image_shape=source.shape[1:])
+        writer.finish(manifest, image_shape=source.shape[1:3], channels=source.shape[3])
 
     return ensure_packed(key, build, cache_dir=cache_dir)
+
+
+
+class ChannelStats:
+    """Running per-channel sums of ``uint8`` pixels: ``mean`` and ``std`` in ``[0, 1]`` units.
+
+    Example:
+        >>> stats = ChannelStats(); stats.add(np.array([[[[0], [255]]]], dtype=np.uint8))
+        >>> stats.as_manifest()
+        {'mean': [0.5], 'std': [0.5]}
+    """
+
+    def __init__(self) -> None:
+        self.sums = np.zeros(1, dtype=np.float64)
+        self.squares = np.zeros(1, dtype=np.float64)
+        self.pixels = 0
+
+    def add(self, images: np.ndarray) -> None:
+        """Add ``uint8`` ``[..., C]`` pixels (grey ones count as equal channels of colour)."""
+        flat = images.reshape(-1, images.shape[-1])
+        sums = flat.sum(axis=0, dtype=np.float64)
+        squares = np.einsum("ij,ij->j", flat, flat, dtype=np.float64)
+        self.add_sums(sums, squares, len(flat))
+
+    def add_sums(self, sums: np.ndarray, squares: np.ndarray, pixels: int) -> None:
+        """Add sums already taken (as a worker process returns them)."""
+        channels = (max(len(self.sums), len(sums)),)
+        self.sums = np.broadcast_to(self.sums, channels) + np.broadcast_to(sums, channels)
+        self.squares = (np.broadcast_to(self.squares, channels)
+                        + np.broadcast_to(squares, channels))
+        self.pixels += pixels
+
+    def as_manifest(self) -> dict[str, list[float]]:
+        """``{"mean": [...], "std": [...]}`` per channel, rounded to 6 digits."""
+        if not self.pixels:
+            return {"mean": [], "std": []}
+        mean = self.sums / self.pixels
+        var = np.maximum(self.squares / self.pixels - mean * mean, 0.0)
+        return {"mean": [round(float(m) / 255, 6) for m in mean],
+                "std": [round(float(np.sqrt(v)) / 255, 6) for v in var]}

@@ -1,11 +1,15 @@
-"""Build packed caches from a ``CLASS/*.png`` folder or a tar archive of one.
+"""Build image caches from a ``CLASS/image`` folder or a tar/zip archive of one.
 
 (A cache made of rows of another, a split, is :func:`datasets.packed.pack_subset`.)
 
-Decoding runs in a process pool (:func:`datasets.decode.run_ordered`) in chunks; each chunk
-comes back as one ``uint8`` array that is appended to the cache file at once, so memory stays
-bounded however many images there are. Unreadable images are skipped and listed in the
-manifest with their reason.
+Decoding runs in a process pool (:func:`datasets.decode.run_ordered`) in chunks; each chunk is
+appended to the cache file at once, so memory stays bounded however many images there are.
+Which store is built follows :class:`PackOptions`: ``size=`` gives the fixed-size store,
+``max_side=`` or ``store="variable"`` the variable-size one, and otherwise ("auto") the
+fixed-size store while every image has the same size, the variable-size one as soon as two
+differ (the build starts over once). Rows are stored sorted by class, then name. Unreadable
+images are skipped and listed in the manifest with their reason; noteworthy ones (an animated
+GIF's first frame) in ``notes``.
 """
 
 from __future__ import annotations
@@ -13,365 +17,365 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import time
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from datasets.archivemembers import iter_members, member_class
 from datasets.decode import (
-    ChunkResult,
-    Shape,
-    decode_blobs,
-    decode_files,
+    Chunk,
+    ChunkOptions,
+    decode_chunk,
     default_workers,
-    image_class,
-    iter_tar_chunks,
     prefer_libpng,
     run_ordered,
 )
-from datasets.errors import DataFormatError, DatasetNotFoundError
-from datasets.packed import FORMAT_VERSION, PackedImages, PackWriter, ensure_packed
+from datasets.errors import DataFormatError
+from datasets.folders import scan_folder
+from datasets.imagedecode import DecodeOptions
+from datasets.imagestore import VariableImages, VariableWriter, permute_blobs
+from datasets.packed import (
+    FORMAT_VERSION,
+    IMAGES_FILE,
+    LABELS_FILE,
+    PackedImages,
+    PackWriter,
+    ensure_packed,
+    read_manifest,
+    write_manifest,
+)
+from datasets.packoptions import PackOptions
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1024
-SMALL_JOB = 4096  # fewer images than this are decoded in-process: a pool costs more
+NAMES_FILE = "names.txt"  # the rows' relative paths / member names, "\0"-separated
+CHUNK_SIZE = 256
+POOL_MIN_S = 0.5  # a process pool pays off only for more decoding work than this
+DEFAULT_OPTIONS = PackOptions()
 BIG_JOB = 100_000  # from this many images on, importing torchvision for libpng pays off
-BIG_ARCHIVE_BYTES = 64 << 20  # the same for an archive, whose image count is not known yet
 FAST_ITEM_S = 12e-6  # images decoding faster than this are not worth a process pool
 
-
-def scan_folder(root: str | os.PathLike[str]) -> tuple[list[str], list[tuple[str, int, int]]]:
-    """List a ``CLASS/*.png`` folder.
-
-    Returns:
-        ``(classes, files)``: the sorted class folder names, and ``(relative path, size,
-        mtime_ns)`` of every ``.png`` file, sorted by class then name.
-
-    Raises:
-        DatasetNotFoundError: ``root`` is not a folder or holds no class folder.
-    """
-    root = Path(root)
-    if root.is_file():
-        raise DatasetNotFoundError(
-            f"expected a folder of CLASS/*.png images at {root} but it is a file; for a tar "
-            "archive of such a folder use ImageFolderDataset.from_archive(path)"
-        )
-    if not root.is_dir():
-        raise DatasetNotFoundError(
-            f"expected a folder of CLASS/*.png images at {root} but it does not exist; "
-            "check the path or download the dataset first"
-        )
-    classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
-    if not classes:
-        raise DatasetNotFoundError(
-            f"expected class folders (CLASS/*.png) in {root} but found none; point root at the "
-            "folder that holds one sub-folder per class"
-        )
-    files: list[tuple[str, int, int]] = []
-    for name in classes:
-        entries = [
-            e for e in os.scandir(root / name)
-            if e.name.lower().endswith(".png") and not e.name.startswith(".") and e.is_file()
-        ]
-        for entry in sorted(entries, key=lambda e: e.name):
-            st = entry.stat()
-            files.append((f"{name}/{entry.name}", st.st_size, st.st_mtime_ns))
-    empty = sorted(set(classes) - {rel.split("/", 1)[0] for rel, _, _ in files})
-    if files and empty:
-        log.warning("class folder(s) %s of %s hold no .png file; they are kept as classes with "
-                    "0 images (labels stay the index in the sorted folder names)",
-                    ", ".join(empty[:10]), root)
-    if not files:
-        nested = [root / c for c in classes if any(p.is_dir() for p in (root / c).iterdir())]
-        hint = (f"point root at {nested[0]}, which holds the class folders" if len(nested) == 1
-                else "point root at the folder that holds one sub-folder per class")
-        raise DatasetNotFoundError(
-            f"expected CLASS/*.png images in {root} but its folders hold no .png file; {hint}"
-        )
-    return classes, files
+Store = PackedImages | VariableImages
 
 
-def folder_fingerprint(files: Sequence[tuple[str, int, int]]) -> str:
-    """Hash the relative paths, sizes and mtimes of a folder's files (see :func:`scan_folder`)."""
-    digest = hashlib.sha256(f"dataferry-packed-v{FORMAT_VERSION}:folder\n".encode())
+class _MixedSizes(Exception):
+    """Images of different sizes met while building the fixed-size store in ``auto``."""
+
+
+def open_store(path: Path) -> Store:
+    """Open a finished cache folder as the store its manifest names."""
+    if read_manifest(path).get("store") == "variable":
+        return VariableImages(path)
+    return PackedImages(path)
+
+
+def folder_fingerprint(files: list[tuple[str, int, int]], options: PackOptions) -> str:
+    """Hash a folder's relative paths, sizes and mtimes, and the options."""
+    digest = hashlib.sha256(f"dataferry-packed-v{FORMAT_VERSION}:{options.key()}\n".encode())
     for rel, size, mtime_ns in files:
         digest.update(f"{rel}\0{size}\0{mtime_ns}\n".encode())
     return digest.hexdigest()[:32]
 
 
-def archive_fingerprint(path: str | os.PathLike[str]) -> str:
-    """Hash an archive's name, size and mtime (cheap: the archive is not read)."""
-    path = Path(path)
+def archive_fingerprint(path: Path, options: PackOptions) -> str:
+    """Hash an archive's name, size and mtime, and the options (the archive is not read)."""
     try:
         st = path.stat()
     except OSError as err:
+        from datasets.errors import DatasetNotFoundError
+
         raise DatasetNotFoundError(
             f"expected an image archive at {path} but cannot read it ({err}); check the path "
             "or download the dataset first"
         ) from err
-    text = f"dataferry-packed-v{FORMAT_VERSION}:tar\n{path.name}\0{st.st_size}\0{st.st_mtime_ns}"
+    text = (f"dataferry-packed-v{FORMAT_VERSION}:{options.key()}:archive\n"
+            f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}")
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def pack_folder(
     root: str | os.PathLike[str],
+    options: PackOptions = DEFAULT_OPTIONS,
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     workers: int | None = None,
-) -> PackedImages:
-    """Pack a ``CLASS/*.png`` folder (or reuse its cache when the folder has not changed).
+    allow_empty: bool = False,
+    is_valid_file: Callable[[str], bool] | None = None,
+) -> Store:
+    """Pack a ``CLASS/image`` folder (or reuse its cache when folder and options are unchanged).
 
     Args:
         root: the folder with one sub-folder per class.
-        cache_dir: the cache home; the cache goes to ``cache_root(cache_dir)/packed/<fp>``.
+        options: see :class:`PackOptions`.
+        cache_dir: the cache home; the cache goes to ``cache_root(cache_dir)/packed/<key>``.
         workers: decoding processes; ``None`` uses every available CPU for big folders.
+        allow_empty: keep class folders without images (as torchvision's ``ImageFolder``).
+        is_valid_file: ``path -> bool`` choosing files (default: every non-hidden file).
 
     Returns:
-        The opened cache.
+        The opened store (:class:`PackedImages` or :class:`VariableImages`).
     """
     root = Path(root).resolve()
-    classes, files = scan_folder(root)
-    key = "folder-" + folder_fingerprint(files)
+    scan = scan_folder(root, allow_empty=allow_empty, is_valid_file=is_valid_file,
+                       by_content=is_valid_file is None)
+    key = "folder-" + folder_fingerprint(scan.files, options)
+    names = [rel for rel, _, _ in scan.files]
+
+    def source() -> Iterator[tuple[str, bytes | str]]:
+        return ((rel, rel) for rel in names)
 
     def build(folder: Path) -> None:
-        labels = np.array([classes.index(rel.split("/", 1)[0]) for rel, _, _ in files])
-        names = [rel for rel, _, _ in files]
-        n_workers = _workers(workers, len(files))
-        tasks = (
-            (str(root), names[i : i + CHUNK_SIZE], None)
-            for i in range(0, len(names), CHUNK_SIZE)
-        )
-        source = {"type": "folder", "path": str(root), "fingerprint": key}
-        _write_chunks(folder, classes, names, labels, tasks, decode_files, n_workers, source,
-                      big=len(files) >= BIG_JOB)
+        meta = {"type": "folder", "path": str(root), "fingerprint": key}
+        _build(folder, source, str(root), options, meta, classes=scan.classes,
+               skipped=scan.skipped, workers=workers, big=len(names) >= BIG_JOB,
+               count=len(names))
 
-    return ensure_packed(key, build, cache_dir=cache_dir)
+    return ensure_packed(key, build, cache_dir=cache_dir, opener=open_store)
 
 
 def pack_archive(
     path: str | os.PathLike[str],
+    options: PackOptions = DEFAULT_OPTIONS,
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     workers: int | None = None,
-) -> PackedImages:
-    """Pack the ``CLASS/*.png`` members of a tar archive without extracting it.
+) -> Store:
+    """Pack the image members of a tar or zip archive without extracting it.
 
-    Members are streamed through :mod:`tarfile`; the class of a member is the name of the
-    folder that holds it (``notMNIST_small/A/x.png`` is class ``A``). The rows are stored
-    sorted by class, then member name, as :func:`pack_folder` stores the extracted folder.
+    The class of a member is the name of the folder that holds it (``notMNIST_small/A/x.png``
+    is class ``A``); rows are stored sorted by class, then member name, as :func:`pack_folder`
+    stores the extracted folder. A member name met twice is refused, as extraction refuses it.
 
     Args:
-        path: a ``.tar``, ``.tar.gz``, ``.tar.bz2`` or ``.tar.xz`` archive.
+        path: a tar (plain, ``.gz``, ``.bz2``, ``.xz``) or zip archive.
+        options: see :class:`PackOptions`.
         cache_dir: the cache home.
         workers: decoding processes; ``None`` times the first chunk and uses every CPU
             unless images decode faster than they could be shipped to another process.
 
     Returns:
-        The opened cache.
+        The opened store.
+
+    Raises:
+        DataFormatError: the archive is corrupt, names a member twice, or holds no image in a
+            class folder.
     """
     path = Path(path).resolve()
-    key = "tar-" + archive_fingerprint(path)
+    key = "archive-" + archive_fingerprint(path, options)
 
     def build(folder: Path) -> None:
-        _build_from_archive(path, folder, key, workers)
+        meta = {"type": "archive", "path": str(path), "fingerprint": key}
+        _build(folder, lambda: iter_members(path), None, options, meta, classes=None,
+               skipped=[], workers=workers, big=path.stat().st_size >= (64 << 20), count=None)
 
-    return ensure_packed(key, build, cache_dir=cache_dir)
-
-
-def _workers(requested: int | None, count: int) -> int | None:
-    if requested is not None:
-        return requested
-    return 0 if count < SMALL_JOB else None  # None: decided after timing the first chunk
+    return ensure_packed(key, build, cache_dir=cache_dir, opener=open_store)
 
 
-def _write_chunks(
-    folder: Path,
-    classes: list[str],
-    names: Sequence[str],
-    labels: np.ndarray | _GrowingArray,
-    tasks: Iterable[tuple[Any, ...]],
-    fn: Any,
-    n_workers: int | None,
-    source: dict[str, Any],
-    *,
-    big: bool = False,
-) -> None:
-    """Decode chunks (``names``/``labels`` give their items in order) and write the cache.
+def _build(folder: Path, source: Callable[[], Iterator[tuple[str, bytes | str]]],
+           root: str | None, options: PackOptions, meta: dict[str, Any], *,
+           classes: list[str] | None, skipped: list[list[str]], workers: int | None,
+           big: bool, count: int | None) -> None:
+    """Build the store ``options.kind`` asks for; ``auto`` starts over as variable if needed."""
+    if options.kind != "variable":
+        try:
+            _Builder(folder, options, "fixed", meta, classes, skipped).run(
+                source(), root, workers, big, count)
+            return
+        except _MixedSizes as err:
+            if options.kind == "fixed":  # cannot happen: every image is resized
+                raise DataFormatError(f"images of different sizes in {meta['path']}") from err
+            log.info("%s holds images of different sizes (%s): building the variable-size "
+                     "store instead", meta["path"], err)
+            for entry in folder.iterdir():
+                entry.unlink() if entry.is_file() else shutil.rmtree(entry)
+    _Builder(folder, options, "variable", meta, classes, skipped).run(
+        source(), root, workers, big, count)
 
-    ``big`` jobs whose images are slow to decode (filtered PNGs) import torchvision for its
-    libpng decoder (about a second and 160 MiB, repaid over 100,000 images).
+
+class _Builder:
+    """One pass over the source: decode chunks, append them, then order rows and finish."""
+
+    def __init__(self, folder: Path, options: PackOptions, store: str, meta: dict[str, Any],
+                 classes: list[str] | None, skipped: list[list[str]]) -> None:
+        self.folder, self.options, self.store, self.meta = folder, options, store, meta
+        self.fixed_classes = classes
+        self.skipped = [list(s) for s in skipped]
+        self.notes: list[list[str]] = []
+        self.names: list[str] = []  # of the rows written, in order
+        self.class_ids: dict[str, int] = {c: i for i, c in enumerate(classes or [])}
+        # a folder's class is the first part of the relative path; an archive member's, the
+        # folder that holds it
+        self.class_of = _first_part if classes is not None else _member_class
+        self.raw_labels: list[int] = []
+        self.sizes: list[tuple[int, int]] = []
+        self.channels = 1
+        decode = DecodeOptions(mode=options.mode, size=options.size, resize=options.resize)
+        self.chunk_options = ChunkOptions(decode=decode, store=store, max_side=options.max_side)
+        self.writer: PackWriter | VariableWriter = (
+            PackWriter(folder) if store == "fixed" else VariableWriter(folder))
+
+    def run(self, members: Iterator[tuple[str, bytes | str]], root: str | None,
+            workers: int | None, big: bool, count: int | None) -> None:
+        """Decode and append every chunk; ``workers=None`` times the first chunk and uses a
+        pool of every CPU when the rest (``count`` items, unknown for archives) is worth it."""
+        started = time.perf_counter()
+        pending: deque[list[str]] = deque()
+        tasks = self._tasks(members, root, pending)
+        try:
+            first = next(tasks, None)
+            if first is not None:
+                t0 = time.perf_counter()
+                result = decode_chunk(*first)
+                per_item_s = (time.perf_counter() - t0) / max(1, len(result.reasons))
+                if per_item_s >= FAST_ITEM_S and big:
+                    prefer_libpng()  # before the pool forks, so workers inherit it
+                if workers is None:
+                    rest_s = per_item_s * ((count or 1 << 30) - len(result.reasons))
+                    slow = per_item_s >= FAST_ITEM_S and rest_s >= POOL_MIN_S
+                    workers = default_workers() if slow else 0
+                self._append(pending.popleft(), result)
+                for chunk in run_ordered(decode_chunk, tasks, workers=workers):
+                    self._append(pending.popleft(), chunk)
+        finally:
+            self.writer.close()
+        self._finish(started)
+
+    def _tasks(self, members: Iterator[tuple[str, bytes | str]], root: str | None,
+               pending: deque[list[str]]) -> Iterator[tuple[Any, ...]]:
+        names: list[str] = []
+        items: list[bytes | str] = []
+        for name, item in members:
+            names.append(name)
+            items.append(item)
+            if len(names) >= CHUNK_SIZE:
+                pending.append(names)
+                yield root, items, self.chunk_options
+                names, items = [], []
+        if names:
+            pending.append(names)
+            yield root, items, self.chunk_options
+
+    def _append(self, names: list[str], chunk: Chunk) -> None:
+        if any(chunk.reasons) or any(chunk.notes):
+            good = [n for n, r in zip(names, chunk.reasons, strict=True) if r is None]
+            self.skipped += [[n, r] for n, r in zip(names, chunk.reasons, strict=True) if r]
+            self.notes += [[n, note] for n, note, r in zip(names, chunk.notes, chunk.reasons,
+                                                            strict=True) if note and r is None]
+        else:
+            good = names
+        labels = np.fromiter((self._label(n) for n in good), dtype=np.int64, count=len(good))
+        self.channels = max(self.channels, chunk.channels)
+        if isinstance(self.writer, PackWriter):
+            if chunk.images is None or (len(good) and self.writer.image_shape not in (
+                    None, tuple(chunk.images.shape[1:3]))):
+                raise _MixedSizes(f"{self.writer.image_shape} and others in {good[0]!r}…")
+            self.writer.append(chunk.images, labels)
+        else:
+            self.writer.append(chunk.blobs, labels, np.array(chunk.sizes, dtype=np.int32))
+            self.writer.stats.add_sums(chunk.sums, chunk.squares, chunk.pixels)
+        self.names += good
+        self.raw_labels += labels.tolist()
+        self.sizes += chunk.sizes
+
+    def _label(self, name: str) -> int:
+        cls = self.class_of(name)
+        label = self.class_ids.get(cls)
+        if label is None:
+            label = self.class_ids[cls] = len(self.class_ids)
+        return label
+
+    def _finish(self, started: float) -> None:
+        if not self.names and not self.skipped:
+            raise DataFormatError(
+                f"expected images in class folders ([top/]CLASS/image) in {self.meta['path']} "
+                "but found none; check that it is an image archive or folder"
+            )
+        seconds = time.perf_counter() - started
+        if self.skipped:
+            log.warning("skipped %d unreadable image(s) of %s (listed in the manifest); first: "
+                        "%s: %s", len(self.skipped), self.meta["path"], *self.skipped[0])
+        mode = self.options.mode or ("RGB" if self.channels == 3 else "L")
+        manifest = {
+            "kind": "images",
+            "source": self.meta,
+            "options": asdict(self.options),
+            "skipped": sorted(self.skipped),
+            "num_skipped": len(self.skipped),
+            "notes": sorted(self.notes),
+            "build_seconds": round(seconds, 3),
+            "images_per_s": round((len(self.names) + len(self.skipped)) / seconds, 1)
+            if seconds else None,
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        if isinstance(self.writer, PackWriter):
+            self.writer.finish(manifest, image_shape=None)
+        else:
+            self.writer.finish(manifest, mode=mode)
+        _order_rows(self.folder, self.store, self.names, self.raw_labels, self.class_ids,
+                    self.fixed_classes)
+
+
+def _first_part(name: str) -> str:
+    return name.split("/", 1)[0]
+
+
+def _member_class(name: str) -> str:
+    return member_class(name) or _first_part(name)
+
+
+def _order_rows(folder: Path, store: str, names: list[str], raw_labels: list[int],
+                class_ids: dict[str, int], fixed_classes: list[str] | None) -> None:
+    """Relabel rows with sorted class indices; store them sorted by (class, name).
+
+    Raises:
+        DataFormatError: a member name appears twice (refused, as extraction refuses it).
     """
-    started = time.perf_counter()
-    writer = PackWriter(folder)
-    skipped: list[list[str]] = []
-    shape: Shape | None = None
-    position = 0
-    tasks = iter(tasks)
-    try:
-        first = next(tasks, None)
-        if first is not None:  # decode the first chunk here to learn the image size
-            chunk_started = time.perf_counter()
-            first_result = fn(*first)
-            per_item_s = (time.perf_counter() - chunk_started) / max(1, len(first_result[1]))
-            if per_item_s >= FAST_ITEM_S and big:
-                prefer_libpng()  # before the pool forks, so workers inherit it
-            if n_workers is None:
-                # Shipping bytes to another process costs about FAST_ITEM_S per image: for
-                # images that decode faster than that (unfiltered PNGs), one process wins.
-                n_workers = 0 if per_item_s < FAST_ITEM_S else default_workers()
-            log.debug("first chunk: %.1f us per image; %d worker(s)", per_item_s * 1e6,
-                      n_workers)
-            results: Iterator[ChunkResult] = _chain(first_result, run_ordered(
-                fn, _with_shape(tasks, lambda: shape), workers=n_workers))
-            for images, reasons, chunk_shape in results:
-                shape = shape or chunk_shape
-                good = [r is None for r in reasons]
-                chunk_labels = labels[position : position + len(reasons)]
-                writer.append(images, chunk_labels[np.asarray(good, dtype=bool)])
-                for offset, reason in enumerate(reasons):
-                    if reason is not None:
-                        skipped.append([names[position + offset], reason])
-                position += len(reasons)
-    finally:
-        writer.close()
-    _finish(writer, classes, skipped, source, shape, started)
-
-
-def _chain(first: ChunkResult, rest: Iterator[ChunkResult]) -> Iterator[ChunkResult]:
-    yield first
-    yield from rest
-
-
-def _with_shape(tasks: Iterator[tuple[Any, ...]], shape: Any) -> Iterator[tuple[Any, ...]]:
-    """Replace each task's last argument (the shape) with the one learnt from the first chunk."""
-    for task in tasks:
-        yield (*task[:-1], shape())
-
-
-def _finish(
-    writer: PackWriter,
-    classes: list[str],
-    skipped: list[list[str]],
-    source: dict[str, Any],
-    shape: Shape | None,
-    started: float,
-) -> None:
-    labels = np.fromfile(writer.folder / "labels.i64", dtype="<i8")
-    counts = Counter(labels.tolist())
-    seconds = time.perf_counter() - started
-    if skipped:
-        log.warning(
-            "skipped %d unreadable image(s) of %s (listed in the manifest); first: %s: %s",
-            len(skipped), source.get("path"), skipped[0][0], skipped[0][1],
-        )
-    manifest = {
-        "kind": "images",
-        "source": source,
-        "classes": classes,
-        "counts": {name: counts.get(i, 0) for i, name in enumerate(classes)},
-        "skipped": skipped,
-        "num_skipped": len(skipped),
-        "build_seconds": round(seconds, 3),
-        "images_per_s": round((writer.count + len(skipped)) / seconds, 1) if seconds else None,
-        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    writer.finish(manifest, image_shape=shape)
-
-
-def _build_from_archive(path: Path, folder: Path, key: str, n_workers: int | None) -> None:
-    """Stream an archive into ``folder``, then reorder rows by (class, name) if needed."""
-    class_ids: dict[str, int] = {}
-    names: list[str] = []
-    raw_labels: list[int] = []
-
-    def tasks() -> Iterator[tuple[list[bytes], None]]:
-        for chunk_names, blobs in iter_tar_chunks(path, chunk_size=CHUNK_SIZE):
-            for name in chunk_names:
-                cls = image_class(name) or ""
-                raw_labels.append(class_ids.setdefault(cls, len(class_ids)))
-            names.extend(chunk_names)
-            yield blobs, None
-
-    source = {"type": "tar", "path": str(path), "fingerprint": key}
-    # names/labels grow as the archive is read; _write_chunks reads them after each chunk.
-    _write_chunks(folder, [], _Growing(names), _GrowingArray(raw_labels), tasks(), decode_blobs,
-                  n_workers, source, big=path.stat().st_size >= BIG_ARCHIVE_BYTES)
-    if not names:
-        raise DataFormatError(
-            f"expected CLASS/*.png members in the archive {path} but found none; check that "
-            "it is an image archive laid out <top>/<class>/<image>.png"
-        )
-    _sort_by_class(folder, class_ids, names, np.asarray(raw_labels, dtype=np.int64))
-
-
-class _Growing(Sequence[str]):
-    """A read-through view of a list that is still being filled."""
-
-    def __init__(self, items: list[str]) -> None:
-        self._items = items
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._items[index]
-
-
-class _GrowingArray:
-    """Slice a growing list of ints as a numpy array."""
-
-    def __init__(self, items: list[int]) -> None:
-        self._items = items
-
-    def __getitem__(self, index: slice) -> np.ndarray:
-        return np.asarray(self._items[index], dtype=np.int64)
-
-
-def _sort_by_class(folder: Path, class_ids: dict[str, int], names: list[str],
-                   raw_labels: np.ndarray) -> None:
-    """Relabel rows with sorted class indices and store them sorted by (class, name).
-
-    Memory: one index list besides ``names`` (no per-row tuples), then numpy arrays.
-    """
-    from datasets.packed import IMAGES_FILE, LABELS_FILE, read_manifest, write_manifest
-
     manifest = read_manifest(folder)
-    skipped_names = {name for name, _ in manifest["skipped"]}
-    classes = sorted(class_ids)
-    remap = np.empty(len(class_ids), dtype=np.int64)
+    classes = fixed_classes if fixed_classes is not None else sorted(class_ids)
+    remap = np.empty(max(1, len(class_ids)), dtype=np.int64)
     for name, raw in class_ids.items():
         remap[raw] = classes.index(name)
-    keep = np.fromiter((name not in skipped_names for name in names), dtype=bool,
-                       count=len(names))
-    row_of = np.cumsum(keep) - 1  # member position -> row written in the cache
-    by_name = np.asarray(sorted(range(len(names)), key=names.__getitem__), dtype=np.int64)
-    by_name = by_name[keep[by_name]]
-    all_labels = remap[raw_labels]
-    order = row_of[by_name[np.argsort(all_labels[by_name], kind="stable")]]
-    labels = all_labels[keep]
-    if not np.array_equal(order, np.arange(len(order))):
-        _permute_rows(folder / IMAGES_FILE, order, tuple(manifest["shape"]))
-    labels = labels[order]
+    labels = remap[np.asarray(raw_labels, dtype=np.int64)] if raw_labels else np.zeros(0, int)
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:  # loaders.tar_stream's rule, so that extraction and packing agree
+            raise DataFormatError(
+                f"{manifest['source']['path']}: member {name!r} appears twice (rule: each name "
+                "once, so that extraction and packing agree); re-create the archive without "
+                "the duplicate")
+        seen.add(name)
+    rows = sorted(range(len(names)), key=lambda r: (labels[r], names[r]))
+    order = np.asarray(rows, dtype=np.int64)
+    if not np.array_equal(order, np.arange(len(names))):
+        if store == "fixed":
+            _permute_rows(folder / IMAGES_FILE, order, manifest)
+        else:
+            permute_blobs(folder, order)
+            manifest["count"] = len(order)
+    labels = labels[order] if len(order) else labels
     labels.astype("<i8").tofile(folder / LABELS_FILE)
     counts = np.bincount(labels, minlength=len(classes))
     manifest["classes"] = classes
+    manifest["class_to_idx"] = {c: i for i, c in enumerate(classes)}
+    (folder / NAMES_FILE).write_text("\0".join(names[r] for r in rows), encoding="utf-8",
+                                     errors="surrogateescape")
     manifest["skipped"] = sorted(manifest["skipped"])
+    manifest["num_skipped"] = len(manifest["skipped"])
     manifest["counts"] = {name: int(counts[i]) for i, name in enumerate(classes)}
     write_manifest(folder, manifest)
 
 
-def _permute_rows(path: Path, order: np.ndarray, shape: tuple[int, int, int]) -> None:
-    """Rewrite ``path`` with its rows in ``order``, a bounded chunk at a time.
-
-    Rows are read with ``os.pread`` rather than through a memory map, so the pages of the
-    whole file never count in this process's resident memory.
-    """
-    row_bytes = shape[1] * shape[2]
+def _permute_rows(path: Path, order: np.ndarray, manifest: dict[str, Any]) -> None:
+    """Rewrite ``path`` with its rows in ``order``, a bounded chunk at a time (``os.pread``)."""
+    _, h, w, c = manifest["shape"]
+    row_bytes = h * w * c
     temp = path.with_suffix(".sorting")
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -382,3 +386,4 @@ def _permute_rows(path: Path, order: np.ndarray, shape: tuple[int, int, int]) ->
     finally:
         os.close(fd)
     os.replace(temp, path)
+    manifest["shape"][0] = len(order)

@@ -121,7 +121,7 @@ def _open_path(path: Path, split: str | None) -> dict[str, Dataset[Any]]:
         return {"all": TextClassificationDataset.from_file(path)}
     if any(_IDX_IMAGES.match(p.name) for p in path.iterdir()):
         return _open_idx_folder(path, split)
-    return {"all": ImageFolderDataset(path)}
+    return {"all": ImageFolderDataset.pack(path)}
 
 
 def _open_idx_folder(folder: Path, split: str | None) -> dict[str, Dataset[Any]]:

@@ -1,4 +1,4 @@
-"""Text classification data: :class:`TextClassificationDataset` and :class:`LabelEncoder`.
+"""Text classification data: :class:`TextClassificationDataset`.
 
 Without a vocabulary a dataset yields ``{"text": str, "label": int}``, exactly the classic
 ``CustomDataset`` of the PyTorch tutorials, so ``DataLoader(ds, batch_size=2)`` gives
@@ -6,124 +6,37 @@ Without a vocabulary a dataset yields ``{"text": str, "label": int}``, exactly t
 ``{"input_ids": LongTensor, "label": int}`` for :func:`datasets.collate.pad_collate`.
 
 Files (CSV, TSV, JSON Lines) are read by :func:`datasets.textfiles.read_records`, which
-``TextClassificationDataset.from_file`` calls.
+``TextClassificationDataset.from_file`` calls; labels read from a file always go through one
+:class:`~datasets.labels.LabelEncoder` (ids ``0..K-1``, original values kept).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import numbers
 import os
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from datasets.errors import DataFormatError
-from datasets.jsonfile import save_json
-from datasets.textfiles import read_records
+from datasets.labels import LabelEncoder
+from datasets.textfiles import TextRecords, read_records
+from datasets.textheader import Column
 from datasets.vocab import Tokenizer, Vocab, tokenize
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LabelEncoder", "TextClassificationDataset", "read_records"]
-
-
-class LabelEncoder:
-    """Map labels (strings or any hashable) to ids ``0..K-1`` in sorted order, and back.
-
-    Args:
-        classes: the known classes; they are sorted. Use :meth:`fit` to learn them instead.
-
-    Example:
-        >>> enc = LabelEncoder().fit(["spam", "ham", "spam"])
-        >>> enc.classes, enc.encode(["spam", "ham"]), enc.decode([0, 1])
-        (['ham', 'spam'], [1, 0], ['ham', 'spam'])
-    """
-
-    def __init__(self, classes: Iterable[Any] | None = None) -> None:
-        self.classes: list[Any] = []
-        self._index: dict[Any, int] = {}
-        if classes is not None:
-            self.fit(classes)
-
-    def fit(self, labels: Iterable[Any]) -> LabelEncoder:
-        """Learn the sorted set of distinct ``labels``; return ``self``."""
-        self.classes = sorted(set(labels))
-        self._index = {c: i for i, c in enumerate(self.classes)}
-        return self
-
-    def __len__(self) -> int:
-        return len(self.classes)
-
-    def __repr__(self) -> str:
-        return f"LabelEncoder(classes={self.classes!r})"
-
-    def encode(self, labels: Iterable[Any]) -> list[int]:
-        """Map each label to its id.
-
-        Raises:
-            ValueError: a label is not one of :attr:`classes`.
-        """
-        out = []
-        for label in labels:
-            try:
-                out.append(self._index[label])
-            except KeyError:
-                raise ValueError(
-                    f"label should be one of {self.classes!r:.200}, but got {label!r}; "
-                    "fit the encoder on the training labels or pass classes=..."
-                ) from None
-        return out
-
-    def decode(self, ids: Iterable[int]) -> list[Any]:
-        """Map each id back to its class."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if not 0 <= i < len(self.classes):
-                raise ValueError(f"label id should be in [0, {len(self.classes)}), but got {i}")
-            out.append(self.classes[i])
-        return out
-
-    def state_dict(self) -> dict[str, Any]:
-        """Return ``{"classes": [...]}`` (JSON-serializable for string classes)."""
-        return {"classes": list(self.classes)}
-
-    @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> LabelEncoder:
-        """Rebuild an encoder from :meth:`state_dict` output."""
-        if not isinstance(state, dict) or "classes" not in state:
-            raise DataFormatError(
-                f"expected a LabelEncoder state {{'classes': [...]}} but got {state!r:.100}"
-            )
-        return cls(state["classes"])
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the classes as JSON to ``path`` (atomically, parents created); return the path."""
-        return save_json(path, self.state_dict())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> LabelEncoder:
-        """Read an encoder written by :meth:`save`.
-
-        Raises:
-            DataFormatError: the file is not a saved encoder.
-        """
-        path = Path(path)
-        try:
-            return cls.from_state_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, DataFormatError) as err:
-            raise DataFormatError(f"{path}: expected a saved LabelEncoder: {err}") from err
+__all__ = ["LabelEncoder", "TextClassificationDataset", "check_known_labels", "read_records"]
 
 
 class TextClassificationDataset(torch.utils.data.Dataset):
     """Texts with class labels, as a map-style dataset.
 
-    Labels that are all ints are kept as given (``label_encoder`` stays None unless passed);
-    any other labels (strings such as ``"ham"``/``"spam"``) are encoded to ids ``0..K-1`` with a
+    Labels that are all non-negative ints are kept as given (``label_encoder`` stays None
+    unless passed); any other labels (strings such as ``"ham"``/``"spam"``, ``-1``/``1``) are
+    encoded to ids ``0..K-1`` with a
     :class:`LabelEncoder` fitted on them, or with ``label_encoder`` when given (pass the
     training set's encoder to a test set).
 
@@ -169,7 +82,7 @@ class TextClassificationDataset(torch.utils.data.Dataset):
         self.tokenizer: Tokenizer = tokenizer or tokenize
         self.label_encoder = label_encoder
         raw = list(labels)
-        if label_encoder is None and not all(_is_int(y) for y in raw):
+        if label_encoder is None and not all(_is_int(y) and int(y) >= 0 for y in raw):
             self.label_encoder = LabelEncoder().fit(raw)
         self.labels: list[int] = (
             self.label_encoder.encode(raw) if self.label_encoder else [int(y) for y in raw]
@@ -184,27 +97,48 @@ class TextClassificationDataset(torch.utils.data.Dataset):
         cls,
         path: str | os.PathLike[str],
         *,
-        text_column: str | int | None = None,
-        label_column: str | int | None = None,
+        text_columns: Column | Sequence[Column] | None = None,
+        label_column: Column | None = None,
+        header: bool | str = "auto",
         format: str | None = None,
-        header: bool | None = None,
         encoding: str = "utf-8",
+        escapechar: str | None = None,
         tokenizer: Tokenizer | None = None,
         vocab: Vocab | None = None,
         label_encoder: LabelEncoder | None = None,
     ) -> TextClassificationDataset:
         """Read a CSV/TSV/JSONL file with :func:`read_records` and wrap it.
 
+        Labels always go through a :class:`LabelEncoder`: ``label_encoder`` when given (the
+        training file's, for a test file), else one fitted on this file.
+
+        Raises:
+            DataFormatError: see :func:`read_records`; also a label of the file that
+                ``label_encoder`` does not know (a class seen only in this file), named with
+                its line.
+
         Example:
             ``TextClassificationDataset.from_file(".../sms-spam/SMSSpamCollection")`` reads the
             headerless ``label<TAB>text`` file as is (classes ``['ham', 'spam']``).
         """
-        texts, labels = read_records(
-            path, text_column=text_column, label_column=label_column, format=format,
-            header=header, encoding=encoding,
+        records = read_records(
+            path, text_columns=text_columns, label_column=label_column, format=format,
+            header=header, encoding=encoding, escapechar=escapechar,
         )
-        log.info("read %d texts from %s", len(texts), path)
-        return cls(texts, labels, tokenizer=tokenizer, vocab=vocab, label_encoder=label_encoder)
+        log.info("read %d texts from %s", len(records.texts), path)
+        return cls.from_records(records, path=os.fspath(path), tokenizer=tokenizer, vocab=vocab,
+                                label_encoder=label_encoder)
+
+    @classmethod
+    def from_records(
+        cls, records: TextRecords, *, path: str = "<records>", tokenizer: Tokenizer | None = None,
+        vocab: Vocab | None = None, label_encoder: LabelEncoder | None = None,
+    ) -> TextClassificationDataset:
+        """Wrap :class:`~datasets.textfiles.TextRecords`, encoding labels with one encoder."""
+        encoder = label_encoder or LabelEncoder().fit(records.labels)
+        check_known_labels(encoder, records.labels, records.lines, path)
+        return cls(records.texts, records.labels, tokenizer=tokenizer, vocab=vocab,
+                   label_encoder=encoder)
 
     @property
     def vocab(self) -> Vocab | None:
@@ -252,6 +186,26 @@ class TextClassificationDataset(torch.utils.data.Dataset):
         index = range(len(self.texts))[index]  # negative indices, IndexError past the end
         start, end = self._offsets[index].item(), self._offsets[index + 1].item()
         return {"input_ids": self._flat[start:end], "label": self.labels[index]}
+
+
+def check_known_labels(encoder: LabelEncoder, labels: Sequence[Any], lines: Sequence[int],
+                       path: str) -> None:
+    """Raise :class:`DataFormatError` naming the first label ``encoder`` does not know.
+
+    Example:
+        >>> check_known_labels(LabelEncoder(["a"]), ["a", "b"], [1, 2], "test.csv")
+        Traceback (most recent call last):
+        ...
+        datasets.errors.DataFormatError: test.csv:2: class 'b' is not among the training classes ['a']; a class seen only in test cannot be learned: add examples of it to the training data or drop those lines
+    """
+    known = set(encoder.classes)
+    for label, line in zip(labels, lines, strict=True):
+        if label not in known:
+            raise DataFormatError(
+                f"{path}:{line}: class {label!r} is not among the training classes "
+                f"{encoder.classes!r:.200}; a class seen only in test cannot be learned: add "
+                "examples of it to the training data or drop those lines"
+            )
 
 
 def _is_int(value: Any) -> bool:

@@ -1,8 +1,22 @@
 """Reading labelled texts from CSV, TSV and JSON Lines files: :func:`read_records`.
 
-CSV needs a header; TSV works with or without one (the SMS Spam Collection's headerless
-``label<TAB>text`` reads as is); JSON Lines takes one object per line. Columns are chosen by
-name or by index, and every malformed line is reported with the file and the line number.
+Choices, each logged when it applies:
+
+- A UTF-8 byte-order mark (Excel's "CSV UTF-8") is dropped: ``encoding="utf-8"`` reads as
+  ``utf-8-sig``. Bytes that are not ``encoding`` (latin-1 files) are refused with file:line.
+- ``header="auto"``: see :mod:`datasets.textheader` for the rule; ``True``/``False`` forces it.
+- CSV follows RFC 4180: quoted fields may hold commas, newlines and doubled quotes ``""``; a
+  backslash is an ordinary character (AG News's ``\\`` stay in the text) unless
+  ``escapechar="\\\\"``. A quote that never closes, or text after a closing quote, is refused
+  with the line where the record starts. Every row must have as many columns as the first.
+- TSV has no quoting (the SMS Spam Collection's ``label<TAB>text`` reads as is).
+- Several text columns are joined with :data:`SEPARATOR`, which the tokenizer keeps as a
+  token, so words of the title and of the description do not run together.
+- Blank lines are skipped; a record whose text is empty is skipped and counted (WARNING);
+  labels lose surrounding spaces (INFO with the count); labels that are all integers are read
+  as ``int`` (so ``1..4`` sort numerically); labels mixing integers and words are refused.
+- Fields up to :data:`FIELD_LIMIT_BYTES` are read (a 1 MB line is fine); the ``csv`` module's
+  process-wide limit is raised to that once, never lowered.
 """
 
 from __future__ import annotations
@@ -11,16 +25,40 @@ import csv
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from datasets.errors import DataFormatError, DatasetNotFoundError
+from datasets.textheader import SAMPLE_ROWS, Column, detect_header, is_int_text, resolve_columns
 
 log = logging.getLogger(__name__)
 
+SEPARATOR = " | "
+FIELD_LIMIT_BYTES = 64 * 1024**2
 _FORMATS = ("csv", "tsv", "jsonl")
 _SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+@dataclass
+class TextRecords:
+    """What :func:`read_records` read: texts, labels and where each came from.
+
+    Attributes:
+        texts: one string per record (text columns joined with :data:`SEPARATOR`).
+        labels: one label per record: ``int`` when all labels are integers, else ``str``
+            (JSON values as found, for JSON Lines).
+        lines: the line each record starts on, for messages.
+        header: the header row, or None.
+        skipped_empty: records skipped because their text is empty.
+    """
+
+    texts: list[str] = field(default_factory=list)
+    labels: list[Any] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    header: list[str] | None = None
+    skipped_empty: int = 0
 
 
 def guess_format(path: str | os.PathLike[str]) -> str:
@@ -28,8 +66,8 @@ def guess_format(path: str | os.PathLike[str]) -> str:
     path = Path(path)
     if path.suffix.lower() in _SUFFIXES:
         return _SUFFIXES[path.suffix.lower()]
-    with open(path, encoding="utf-8", errors="replace") as f:
-        first = f.readline()
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        first = f.readline(65536)
     if first.lstrip().startswith("{"):
         return "jsonl"
     return "tsv" if "\t" in first else "csv"
@@ -38,35 +76,34 @@ def guess_format(path: str | os.PathLike[str]) -> str:
 def read_records(
     path: str | os.PathLike[str],
     *,
-    text_column: str | int | None = None,
-    label_column: str | int | None = None,
+    text_columns: Column | Sequence[Column] | None = None,
+    label_column: Column | None = None,
     format: str | None = None,
-    header: bool | None = None,
+    header: bool | str = "auto",
     encoding: str = "utf-8",
-) -> tuple[list[str], list[Any]]:
+    escapechar: str | None = None,
+) -> TextRecords:
     """Read texts and labels from a CSV, TSV or JSON Lines file.
-
-    Columns default to ``"text"``/``"label"`` when the file has a header (or for JSONL), and to
-    ``label_column=0, text_column=1`` for a headerless two-column file (``label<TAB>text``, as
-    the SMS Spam Collection). ``header=None`` detects a header: the first row holds the column
-    names asked for (or ``text`` and ``label``). Blank lines are skipped. TSV has no quoting:
-    quotes are ordinary characters, as in the SMS Spam Collection.
 
     Args:
         path: the file.
-        text_column: the text's column name (or index for CSV/TSV) / JSON key.
-        label_column: the label's column name (or index) / JSON key.
+        text_columns: the text column(s), by name or index (JSON keys for JSONL); several are
+            joined with :data:`SEPARATOR`. Default: the ``text`` column, else every column but
+            the label's (JSONL: ``"text"``).
+        label_column: the label column, by name or index. Default: the header's column named
+            like :data:`datasets.textheader.LABEL_NAMES`, else column 0 (JSONL: ``"label"``).
         format: ``"csv"``, ``"tsv"`` or ``"jsonl"``; guessed by :func:`guess_format` if None.
-        header: whether the first CSV/TSV row is a header; detected if None.
-        encoding: the file's text encoding.
+        header: ``"auto"`` (see :mod:`datasets.textheader`), ``True`` or ``False``.
+        encoding: the file's text encoding (``"utf-8"`` also accepts a byte-order mark).
+        escapechar: CSV escape character, e.g. ``"\\\\"`` for ``\\"`` inside quoted fields.
 
     Returns:
-        ``(texts, labels)``, labels as the strings (or JSON values) found.
+        The :class:`TextRecords`.
 
     Raises:
-        DataFormatError: a row lacks a column, a line is not JSON, a column name is unknown;
-            the message names the file and the line.
-            Also for a file that is not text in ``encoding`` (a binary or archive).
+        DataFormatError: the file is not text in ``encoding``, a line is malformed, a column
+            is missing, labels mix types, or there is no record; the message names the file
+            and the line.
         DatasetNotFoundError: the file does not exist.
     """
     path = Path(path)
@@ -78,127 +115,206 @@ def read_records(
     fmt = format or guess_format(path)
     if fmt not in _FORMATS:
         raise ValueError(f"format should be one of {_FORMATS}, but got format={format!r}")
+    if header not in ("auto", True, False):
+        raise ValueError(f"header should be 'auto', True or False, but got header={header!r}")
+    columns = [text_columns] if isinstance(text_columns, (str, int)) else text_columns
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"
     try:
         if fmt == "jsonl":
-            return _read_jsonl(path, text_column or "text", label_column or "label", encoding)
-        return _read_delimited(path, fmt, text_column, label_column, header, encoding)
+            records = _read_jsonl(path, columns or ["text"], label_column or "label", encoding)
+        else:
+            records = _read_delimited(path, fmt, columns, label_column, header, encoding, escapechar)
     except UnicodeDecodeError as err:
         raise DataFormatError(
-            f"{path}: expected a {encoding} text file (CSV, TSV or JSON Lines) but byte "
-            f"{err.start} is 0x{err.object[err.start]:02x}, not {encoding}; pass the file's "
-            "encoding= (e.g. 'latin-1'), or extract it first if it is an archive"
+            f"{path}:{_bad_line(path, encoding)}: expected {encoding} text but byte "
+            f"0x{err.object[err.start]:02x} is not {encoding}; pass the file's encoding= "
+            "(e.g. 'latin-1'), or extract it first if it is an archive"
         ) from err
-    except csv.Error as err:
+    return _finish(path, records)
+
+
+def _bad_line(path: Path, encoding: str) -> int:
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, 1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                return lineno
+    return 1
+
+
+def _finish(path: Path, records: TextRecords) -> TextRecords:
+    if not records.texts:
+        what = "after the header" if records.header else "in it"
         raise DataFormatError(
-            f"{path}: expected a {fmt.upper()} text file but the reader failed: {err}; check "
-            "that the file is text and pass format= if the guess was wrong"
-        ) from err
+            f"{path}: expected labelled texts but found no record {what} (blank lines and "
+            "empty texts are skipped); check the file"
+        )
+    if records.skipped_empty:
+        log.warning("%s: skipped %d records with an empty text", path, records.skipped_empty)
+    records.labels = _normalize_labels(path, records.labels, records.lines)
+    distinct, n = len(set(records.labels)), len(records.labels)
+    if distinct > 100 and distinct > n / 2:
+        raise DataFormatError(
+            f"{path}: the label column has {distinct} distinct values in {n} records: it looks "
+            "like text or ids, not classes; pass label_column= (--label-column) naming the "
+            "label column, and header=True/False if the header guess was wrong"
+        )
+    return records
 
 
-def _read_jsonl(
-    path: Path, text_key: str | int, label_key: str | int, encoding: str
-) -> tuple[list[str], list[Any]]:
-    texts: list[str] = []
-    labels: list[Any] = []
+def _normalize_labels(path: Path, labels: list[Any], lines: list[int]) -> list[Any]:
+    """Strip string labels, read all-integer labels as ints, refuse mixed kinds."""
+    stripped = 0
+    out: list[Any] = []
+    for label, lineno in zip(labels, lines, strict=True):
+        if isinstance(label, str):
+            if label != label.strip():
+                stripped += 1
+            label = label.strip()
+            if not label:
+                raise DataFormatError(f"{path}:{lineno}: expected a label but the label is empty; "
+                                      "fix the line or remove it")
+        elif isinstance(label, bool) or not isinstance(label, int):
+            raise DataFormatError(
+                f"{path}:{lineno}: expected a string or integer label but got "
+                f"{type(label).__name__} {label!r:.40}; fix the line"
+            )
+        out.append(label)
+    if stripped:
+        log.info("%s: removed surrounding spaces from %d labels", path, stripped)
+    ints = [isinstance(v, int) or is_int_text(v) for v in out]
+    if all(ints):
+        return [int(v) for v in out]
+    if any(ints):
+        i, j = ints.index(True), ints.index(False)
+        hint = (f"pass header=True: line {lines[j]} looks like a header" if j == 0
+                else "fix the labels or pass label_column= for the right column")
+        raise DataFormatError(
+            f"{path}: labels mix integers ({out[i]!r} at line {lines[i]}) and words "
+            f"({out[j]!r} at line {lines[j]}); {hint}"
+        )
+    return out
+
+
+def _read_jsonl(path: Path, keys: Sequence[Column], label_key: Column, encoding: str) -> TextRecords:
+    records = TextRecords()
     with open(path, encoding=encoding, newline="") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError as err:
+            except (json.JSONDecodeError, RecursionError) as err:
+                reason = f"{err.msg} at column {err.colno}" if isinstance(err, json.JSONDecodeError) \
+                    else "nested too deeply"
                 raise DataFormatError(
                     f"{path}:{lineno}: expected one JSON object per line but got invalid JSON "
-                    f"({err.msg} at column {err.colno}): {line.strip()!r:.80}"
+                    f"({reason}): {line.strip()!r:.80}"
                 ) from err
-            if not isinstance(record, dict) or text_key not in record or label_key not in record:
-                got = sorted(record) if isinstance(record, dict) else type(record).__name__
+            missing = [k for k in (*keys, label_key) if not isinstance(record, dict) or k not in record]
+            if missing:
+                got = sorted(record) if isinstance(record, dict) else f"a JSON {type(record).__name__}"
                 raise DataFormatError(
-                    f"{path}:{lineno}: expected an object with keys {text_key!r} and "
-                    f"{label_key!r} but got {got}; pass text_column=/label_column="
+                    f"{path}:{lineno}: expected an object with keys {[*keys, label_key]} but got "
+                    f"{got!r:.120}; pass text_columns=/label_column="
                 )
-            texts.append(_as_text(record[text_key], path, lineno))
-            labels.append(record[label_key])
-    return texts, labels
+            parts = [_as_text(record[k], path, lineno) for k in keys]
+            _add(records, parts, record[label_key], lineno)
+    return records
+
+
+def _add(records: TextRecords, parts: list[str], label: Any, lineno: int) -> None:
+    text = SEPARATOR.join(p for p in parts if p.strip())
+    if not text.strip():
+        records.skipped_empty += 1
+        return
+    records.texts.append(text)
+    records.labels.append(label)
+    records.lines.append(lineno)
+
+
+def _rows(path: Path, f: Any, fmt: str, escapechar: str | None) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(start line, row)`` for each non-blank row; csv errors become DataFormatError."""
+    if csv.field_size_limit() < FIELD_LIMIT_BYTES:
+        csv.field_size_limit(FIELD_LIMIT_BYTES)
+    dialect: dict[str, Any] = (
+        {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv"
+        else {"delimiter": ",", "strict": True, "escapechar": escapechar}
+    )
+    reader = csv.reader(f, **dialect)
+    start = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise DataFormatError(_csv_message(path, start, reader.line_num, str(err))) from err
+        if any(cell.strip() for cell in row):
+            yield start, row
+        start = reader.line_num + 1
+
+
+def _csv_message(path: Path, start: int, line: int, reason: str) -> str:
+    if "unexpected end of data" in reason:
+        return (f"{path}:{start}: a quoted field opened on this line is never closed (read to "
+                f"line {line}); close or double the quote (\"\"), or fix the line")
+    if "expected after" in reason:
+        return (f"{path}:{line}: text follows a closing quote ({reason}); double quotes inside "
+                "quoted fields (\"\"), or pass escapechar='\\\\' if the file escapes them as \\\"")
+    return f"{path}:{start}: the CSV reader failed ({reason}); check that the file is text"
 
 
 def _read_delimited(
-    path: Path,
-    fmt: str,
-    text_column: str | int | None,
-    label_column: str | int | None,
-    header: bool | None,
-    encoding: str,
-) -> tuple[list[str], list[Any]]:
-    dialect: dict[str, Any] = (
-        {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
-    )
-    texts: list[str] = []
-    labels: list[Any] = []
+    path: Path, fmt: str, text_columns: Sequence[Column] | None, label_column: Column | None,
+    header: bool | str, encoding: str, escapechar: str | None,
+) -> TextRecords:
+    records = TextRecords()
     with open(path, encoding=encoding, newline="") as f:
-        rows: Iterator[tuple[int, list[str]]] = (
-            (n, row) for n, row in enumerate(csv.reader(f, **dialect), 1) if row
-        )
-        first = next(rows, None)
-        if first is None:
-            return texts, labels
-        t_idx, l_idx, is_header = _header_columns(path, first, text_column, label_column, header)
-        if not is_header:
-            rows = iter([first, *rows])
-        width = max(t_idx, l_idx) + 1
-        for lineno, row in rows:
-            if len(row) < width:
-                raise DataFormatError(
-                    f"{path}:{lineno}: expected at least {width} {fmt.upper()} columns (text in "
-                    f"column {t_idx}, label in column {l_idx}) but got {len(row)}: "
-                    f"{row!r:.120}; fix the line or the column settings"
-                )
-            texts.append(row[t_idx])
-            labels.append(row[l_idx])
-    return texts, labels
-
-
-def _header_columns(
-    path: Path,
-    first: tuple[int, list[str]],
-    text_column: str | int | None,
-    label_column: str | int | None,
-    header: bool | None,
-) -> tuple[int, int, bool]:
-    """Return the text and label column indices and whether the first row is a header."""
-    lineno, row = first
-    if header is None:
-        wanted = [c for c in (text_column, label_column) if isinstance(c, str)] or ["text", "label"]
-        header = all(c in row for c in wanted)
-    if header:
-        return (*_column_indices(path, row, text_column, label_column), True)
-    if isinstance(text_column, str) or isinstance(label_column, str):
-        raise DataFormatError(
-            f"{path}:{lineno}: expected a header row naming {text_column!r} and "
-            f"{label_column!r} but got {row!r:.120}; pass header=False with column "
-            "indices (text_column=1, label_column=0) for a headerless file"
-        )
-    t_idx = 1 if text_column is None else text_column
-    l_idx = 0 if label_column is None else label_column
-    return t_idx, l_idx, False
-
-
-def _column_indices(
-    path: Path, names: list[str], text_column: str | int | None, label_column: str | int | None
-) -> tuple[int, int]:
-    out = []
-    for column, default in ((text_column, "text"), (label_column, "label")):
-        column = default if column is None else column
-        if isinstance(column, int):
-            out.append(column)
-        elif column in names:
-            out.append(names.index(column))
+        rows = _rows(path, f, fmt, escapechar)
+        head: list[tuple[int, list[str]]] = []
+        for item in rows:
+            head.append(item)
+            if len(head) > SAMPLE_ROWS:
+                break
+        if not head:
+            return records
+        first = head[0][1]
+        if header == "auto":
+            wanted = [c for c in (*(text_columns or []), label_column) if isinstance(c, str)]
+            is_header, why = detect_header(first, [r for _, r in head[1:]], wanted=wanted,
+                                           label_column=label_column)
+            log.info("%s: header=auto reads line 1 as %s: %s", path,
+                     "a header" if is_header else "data", why)
         else:
-            raise DataFormatError(
-                f"{path}:1: expected a column named {column!r} in the header but got {names!r:.200}; "
-                "pass text_column=/label_column= with a name from the header"
-            )
-    return out[0], out[1]
+            is_header = bool(header)
+        records.header = first if is_header else None
+        width = len(first)
+        texts, label = resolve_columns(path, records.header, width, text_columns=text_columns,
+                                       label_column=label_column)
+        log.info("%s: text from column(s) %s, label from column %s", path,
+                 [_name(records.header, i) for i in texts], _name(records.header, label))
+        for lineno, row in _chain(head[1:] if is_header else head, rows):
+            if len(row) != width:
+                raise DataFormatError(
+                    f"{path}:{lineno}: expected {width} {fmt.upper()} columns as on line "
+                    f"{head[0][0]} but got {len(row)}: {row!r:.120}; fix the line (a stray "
+                    "quote joins or splits lines)"
+                )
+            _add(records, [row[i] for i in texts], row[label], lineno)
+    return records
+
+
+def _chain(head: list[tuple[int, list[str]]], rest: Iterator[tuple[int, list[str]]]
+           ) -> Iterator[tuple[int, list[str]]]:
+    yield from head
+    yield from rest
+
+
+def _name(header: list[str] | None, index: int) -> str | int:
+    return header[index] if header else index
 
 
 def _as_text(value: Any, path: Path, lineno: int) -> str:

@@ -1,18 +1,24 @@
-"""Transforms that work on one image or on a whole batch at once.
+"""Transforms that work on one image ``[C, H, W]`` or on a whole batch ``[B, C, H, W]`` at once.
 
-The image datasets store pixels as ``uint8``. Their default transform, :class:`ToFloat`,
-turns them into normalized ``float32`` with one fused operation. Because it accepts any
-leading shape (``[1,H,W]`` for a sample, ``[B,1,H,W]`` for a batch), a dataset applies it once
-per batch in ``__getitems__`` instead of once per sample.
+The image datasets store pixels as ``uint8``. A :class:`BatchTransform` takes a ``uint8`` (or,
+after :class:`ToFloat`, ``float32``) tensor ``[C, H, W]`` or ``[B, C, H, W]``; the packed
+datasets apply it once per batch in ``__getitems__`` instead of once per sample:
+
+- :class:`ToFloat` / :class:`Normalize`: ``uint8`` to ``float32`` ``(x / 255 - mean) / std``
+  per channel (the default transform of every image dataset is ``ToFloat()``: ``[-1, 1]``).
+- :class:`RandomCrop`, :class:`RandomResizedCrop`, :class:`RandomHorizontalFlip`: random per
+  sample, drawn from their ``generator`` (seeded: reproducible), on ``uint8`` batches.
 
 Any other callable (for example a ``torchvision.transforms.v2`` pipeline) is a *per-sample*
-transform: the dataset hands it a ``PIL.Image`` in mode ``"L"``, exactly as torchvision's own
-``MNIST`` and ``ImageFolder`` do, so existing pipelines work as given.
+transform: the dataset hands it a ``tv_tensors.Image``, ``uint8`` ``[C, H, W]``, which v2
+transforms take unchanged.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,56 +26,238 @@ import torch
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BatchTransform", "Compose", "ToFloat", "is_batch_transform"]
+__all__ = ["BatchTransform", "Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip",
+           "RandomResizedCrop", "ToFloat", "as_image", "is_batch_transform"]
 
 DEFAULT_MEAN = 0.5
 DEFAULT_STD = 0.5
 
+Transform = Callable[[Any], Any]
+
 
 class BatchTransform:
-    """Base of transforms that take a tensor of any leading shape (sample or batch).
+    """Base of transforms that take ``[C, H, W]`` or ``[B, C, H, W]`` tensors.
 
-    Subclasses implement :meth:`__call__` on a tensor ``[..., H, W]`` and must give the same
-    result for a batch as for each of its samples stacked.
+    Deterministic subclasses give the same result for a batch as for its samples stacked;
+    random ones draw independently per sample.
     """
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
 
+def _per_channel(value: float | Sequence[float], name: str) -> torch.Tensor:
+    values = torch.tensor([value] if isinstance(value, (int, float)) else list(value),
+                          dtype=torch.float32)
+    if values.ndim != 1 or len(values) == 0:
+        raise ValueError(f"{name} should be a float or a sequence of floats, but got "
+                         f"{name}={value!r}")
+    return values
+
+
 class ToFloat(BatchTransform):
-    """Convert ``uint8`` pixels to ``float32`` as ``(x / 255 - mean) / std``.
+    """Convert ``uint8`` pixels to ``float32`` as ``(x / 255 - mean) / std``, per channel.
 
     The defaults ``mean=0.5, std=0.5`` map pixels to ``[-1, 1]``; they are fixed constants
     rather than statistics of one split, so train and test are always normalized alike.
     ``ToFloat(mean=0.0, std=1.0)`` gives plain ``x / 255`` in ``[0, 1]``.
 
     Args:
-        mean: subtracted after scaling to ``[0, 1]``.
-        std: divisor after subtracting ``mean``; must be positive.
+        mean: subtracted after scaling to ``[0, 1]``: one float, or one per channel.
+        std: divisor after subtracting ``mean``; positive; one float or one per channel.
 
     Example:
         >>> ToFloat()(torch.tensor([[0, 255]], dtype=torch.uint8))
         tensor([[-1.,  1.]])
     """
 
-    def __init__(self, mean: float = DEFAULT_MEAN, std: float = DEFAULT_STD) -> None:
-        if not std > 0:
+    def __init__(self, mean: float | Sequence[float] = DEFAULT_MEAN,
+                 std: float | Sequence[float] = DEFAULT_STD) -> None:
+        means, stds = _per_channel(mean, "mean"), _per_channel(std, "std")
+        if not bool((stds > 0).all()):
             raise ValueError(f"std should be a positive float, but got std={std!r}")
-        self.mean = float(mean)
-        self.std = float(std)
+        self.mean = float(mean) if isinstance(mean, (int, float)) else [float(m) for m in mean]
+        self.std = float(std) if isinstance(std, (int, float)) else [float(s) for s in std]
         # One multiply-add: x * scale + shift == (x / 255 - mean) / std.
-        self._scale = 1.0 / (255.0 * self.std)
-        self._shift = -self.mean / self.std
+        self._scale = 1.0 / (255.0 * stds)
+        self._shift = -means / stds
+        self._scalar = len(means) == 1 and len(stds) == 1
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.uint8:
-            raise TypeError(f"ToFloat expects a uint8 tensor, but got dtype={x.dtype}")
+            raise TypeError(f"{type(self).__name__} expects a uint8 tensor, but got "
+                            f"dtype={x.dtype}")
         out = x.to(torch.float32)
-        return out.mul_(self._scale).add_(self._shift)
+        if self._scalar:
+            return out.mul_(float(self._scale[0])).add_(float(self._shift[0]))
+        channels = x.shape[-3] if x.ndim >= 3 else 0
+        if channels != len(self._scale):
+            raise ValueError(f"{type(self).__name__} has {len(self._scale)} channel values but "
+                             f"got a tensor of shape {list(x.shape)} ([..., C, H, W] expected)")
+        view = (-1, 1, 1)
+        return out.mul_(self._scale.view(view)).add_(self._shift.view(view))
 
     def __repr__(self) -> str:
-        return f"ToFloat(mean={self.mean}, std={self.std})"
+        return f"{type(self).__name__}(mean={self.mean}, std={self.std})"
+
+
+class Normalize(ToFloat):
+    """``ToFloat`` with per-channel statistics, e.g. ``Normalize(ds.mean, ds.std)``.
+
+    The packed datasets record ``mean`` and ``std`` (of ``x / 255``) in their manifest, so
+    normalizing needs no extra pass over the data.
+
+    Example:
+        >>> Normalize([0.5, 0.25], [0.5, 0.25])(torch.full((2, 1, 1), 255, dtype=torch.uint8)).flatten()
+        tensor([1., 3.])
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__(mean, std)
+
+
+def _batched(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    if x.ndim == 3:
+        return x.unsqueeze(0), True
+    if x.ndim != 4:
+        raise ValueError(f"expected an image [C, H, W] or a batch [B, C, H, W], but got a "
+                         f"tensor of shape {list(x.shape)}")
+    return x, False
+
+
+class RandomHorizontalFlip(BatchTransform):
+    """Flip each image left-right with probability ``p``, drawn per sample.
+
+    Example:
+        >>> x = torch.arange(4, dtype=torch.uint8).view(1, 1, 1, 4)
+        >>> RandomHorizontalFlip(p=1.0)(x).flatten().tolist()
+        [3, 2, 1, 0]
+    """
+
+    def __init__(self, p: float = 0.5, *, generator: torch.Generator | None = None) -> None:
+        self.p = float(p)
+        self.generator = generator
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        batch, single = _batched(x)
+        flip = torch.rand(len(batch), generator=self.generator) < self.p
+        out = torch.where(flip.view(-1, 1, 1, 1), batch.flip(-1), batch)
+        return out[0] if single else out
+
+    def __repr__(self) -> str:
+        return f"RandomHorizontalFlip(p={self.p})"
+
+
+def _pair(size: int | Sequence[int], name: str) -> tuple[int, int]:
+    pair = (size, size) if isinstance(size, int) else tuple(size)
+    if len(pair) != 2 or min(pair) < 1:
+        raise ValueError(f"{name} should be a positive int or (H, W), but got {name}={size!r}")
+    return int(pair[0]), int(pair[1])
+
+
+class RandomCrop(BatchTransform):
+    """Crop a random ``size`` window out of each image (one position per sample).
+
+    Example:
+        >>> x = torch.arange(16, dtype=torch.uint8).view(1, 1, 4, 4)
+        >>> RandomCrop(2, generator=torch.Generator().manual_seed(0))(x).shape
+        torch.Size([1, 1, 2, 2])
+    """
+
+    def __init__(self, size: int | Sequence[int], *, generator: torch.Generator | None = None
+                 ) -> None:
+        self.size = _pair(size, "size")
+        self.generator = generator
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        batch, single = _batched(x)
+        b, _, h, w = batch.shape
+        th, tw = self.size
+        if th > h or tw > w:
+            raise ValueError(f"RandomCrop size {self.size} is larger than the images ({h}x{w})")
+        top = torch.randint(0, h - th + 1, (b,), generator=self.generator)
+        left = torch.randint(0, w - tw + 1, (b,), generator=self.generator)
+        rows = (top.view(b, 1) + torch.arange(th)).view(b, 1, th, 1)
+        cols = (left.view(b, 1) + torch.arange(tw)).view(b, 1, 1, tw)
+        samples = torch.arange(b).view(b, 1, 1, 1)
+        channels = torch.arange(batch.shape[1]).view(1, -1, 1, 1)
+        out = batch[samples, channels, rows, cols]
+        return out[0] if single else out
+
+    def __repr__(self) -> str:
+        return f"RandomCrop(size={self.size})"
+
+
+class RandomResizedCrop(BatchTransform):
+    """torchvision's ``RandomResizedCrop`` for a batch: a random box per sample, resized.
+
+    Boxes are drawn as torchvision draws them (area fraction in ``scale``, log-uniform aspect
+    in ``ratio``, ten tries then the centre crop); each box is resized to ``size`` with the
+    kernel torchvision uses (bilinear, antialiased, ``uint8`` in and out), so a sample's
+    pixels equal ``v2.functional.resized_crop`` of the same box.
+
+    Example:
+        >>> x = torch.zeros(2, 3, 40, 60, dtype=torch.uint8)
+        >>> RandomResizedCrop(16, generator=torch.Generator().manual_seed(0))(x).shape
+        torch.Size([2, 3, 16, 16])
+    """
+
+    def __init__(self, size: int | Sequence[int], scale: tuple[float, float] = (0.08, 1.0),
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), *,
+                 generator: torch.Generator | None = None) -> None:
+        self.size = _pair(size, "size")
+        self.scale, self.ratio = scale, ratio
+        self.generator = generator
+
+    def boxes(self, b: int, h: int, w: int) -> torch.Tensor:
+        """Draw ``b`` boxes ``(x1, y1, x2, y2)`` in pixel edges for ``h`` × ``w`` images."""
+        tries = 10
+        area = h * w * torch.empty(b, tries).uniform_(*self.scale, generator=self.generator)
+        log_ratio = torch.empty(b, tries).uniform_(math.log(self.ratio[0]),
+                                                   math.log(self.ratio[1]),
+                                                   generator=self.generator)
+        aspect = torch.exp(log_ratio)
+        cw = torch.sqrt(area * aspect).round()
+        ch = torch.sqrt(area / aspect).round()
+        fits = (cw > 0) & (ch > 0) & (cw <= w) & (ch <= h)
+        first = torch.where(fits.any(1), fits.float().argmax(1), -1)
+        pick = first.clamp(min=0).view(-1, 1)
+        cw, ch = cw.gather(1, pick).view(-1), ch.gather(1, pick).view(-1)
+        cw, ch = self._fallback(first < 0, cw, ch, h, w)
+        u = torch.rand(b, 2, generator=self.generator)
+        top = torch.floor(u[:, 0] * (h - ch + 1))
+        left = torch.floor(u[:, 1] * (w - cw + 1))
+        fallback = first < 0
+        top = torch.where(fallback, torch.floor((h - ch) / 2), top)
+        left = torch.where(fallback, torch.floor((w - cw) / 2), left)
+        return torch.stack([left, top, left + cw, top + ch], dim=1)
+
+    def _fallback(self, none: torch.Tensor, cw: torch.Tensor, ch: torch.Tensor, h: int,
+                  w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """torchvision's fallback: the centre crop clamped to the ratio range."""
+        in_ratio = w / h
+        if in_ratio < min(self.ratio):
+            fw, fh = w, round(w / min(self.ratio))
+        elif in_ratio > max(self.ratio):
+            fw, fh = round(h * max(self.ratio)), h
+        else:
+            fw, fh = w, h
+        return (torch.where(none, float(fw), cw), torch.where(none, float(fh), ch))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        batch, single = _batched(x)
+        b, c, h, w = batch.shape
+        boxes = self.boxes(b, h, w).to(torch.int64).tolist()
+        out = torch.empty((b, c, *self.size), dtype=batch.dtype)
+        for i, (x1, y1, x2, y2) in enumerate(boxes):
+            # the kernel torchvision's resized_crop uses (uint8, bilinear, antialiased)
+            out[i] = torch.nn.functional.interpolate(
+                batch[i : i + 1, :, y1:y2, x1:x2], size=self.size, mode="bilinear",
+                antialias=True, align_corners=False)[0]
+        return out[0] if single else out
+
+    def __repr__(self) -> str:
+        return f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio})"
 
 
 class Compose(BatchTransform):
@@ -100,3 +288,16 @@ class Compose(BatchTransform):
 def is_batch_transform(transform: Any) -> bool:
     """Return whether ``transform`` may be applied once to a whole batch."""
     return isinstance(transform, BatchTransform)
+
+
+def as_image(x: torch.Tensor) -> Any:
+    """Wrap ``uint8`` ``[C, H, W]`` as a ``tv_tensors.Image`` when torchvision is imported.
+
+    (A per-sample torchvision transform has imported it; otherwise the plain tensor is
+    returned, sparing the second an import of torchvision costs.)
+    """
+    if "torchvision" in sys.modules:
+        from torchvision import tv_tensors
+
+        return tv_tensors.Image(x)
+    return x

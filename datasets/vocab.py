@@ -14,6 +14,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,51 @@ def tokenize(text: str, *, lowercase: bool = True, pattern: re.Pattern[str] | No
     if lowercase:
         text = text.lower()
     return (pattern or TOKEN_PATTERN).findall(text)
+
+
+@dataclass(frozen=True)
+class WordTokenizer:
+    """A picklable, describable tokenizer: optional lowercasing, then a regular expression.
+
+    ``pattern`` defaults to :data:`TOKEN_PATTERN`: runs of letters and digits (with inner
+    apostrophes, "don't") or one punctuation mark, so ``"a|b"`` gives ``["a", "|", "b"]``.
+    Word n-grams are not made here: :mod:`datasets.textfeatures` hashes pairs of token ids.
+
+    Args:
+        lowercase: lowercase the text first.
+        pattern: the regular expression (a string) whose matches are the tokens.
+
+    Example:
+        >>> WordTokenizer(lowercase=False, pattern=r"\\S+")("Big  cat!")
+        ['Big', 'cat!']
+    """
+
+    lowercase: bool = True
+    pattern: str = TOKEN_PATTERN.pattern
+
+    def __post_init__(self) -> None:
+        try:
+            re.compile(self.pattern)
+        except re.error as err:
+            raise ValueError(f"pattern should be a regular expression, but got "
+                             f"pattern={self.pattern!r}: {err}") from err
+
+    def __call__(self, text: str) -> list[str]:
+        """Return the tokens of ``text``."""
+        return tokenize(text, lowercase=self.lowercase, pattern=_compiled(self.pattern))
+
+    def describe(self) -> dict[str, Any]:
+        """Return the settings (for a packed cache's fingerprint and manifest)."""
+        return {"lowercase": self.lowercase, "pattern": self.pattern}
+
+
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _compiled(pattern: str) -> re.Pattern[str]:
+    if pattern not in _PATTERNS:
+        _PATTERNS[pattern] = re.compile(pattern)
+    return _PATTERNS[pattern]
 
 
 class Vocab:

@@ -289,6 +289,22 @@ _ENTRIES: tuple[DatasetInfo, ...] = (
             ),
         ),
     ),
+    DatasetInfo(
+        name="imdb",
+        description="IMDB Large Movie Review Dataset: 25,000 train + 25,000 test reviews, pos/neg.",
+        homepage="https://ai.stanford.edu/~amaas/data/sentiment/",
+        license="Research use; cite Maas et al., ACL 2011.",
+        resources=(
+            # Kept packed: datasets.TextFolderDataset reads the reviews straight from it.
+            Resource(
+                "aclImdb_v1.tar.gz",
+                urls=("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",),
+                size_bytes=84_125_825,
+                md5="7c2ac02c03563afcf9b574c7e56c153a",
+                archive="tar.gz",
+            ),
+        ),
+    ),
 )
 
 REGISTRY: dict[str, DatasetInfo] = {info.name: info for info in _ENTRIES}

@@ -41,6 +41,7 @@ from training.console import (
 from training.curves import save_curves
 from training.data import IMAGE_DATASETS, load_image_splits
 from training.errors import TrainingError
+from training.examples.text_classification import add_text_arguments, read_options
 from training.fit import FitConfig, History, evaluate, fit, resolve_device, seed_everything
 from training.history import count_noun
 from training.models import BagOfWords, LinearRegression, LogisticRegression
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["OneHotMSELoss", "build_parser", "default_lr", "main"]
 
-TEXT_DATASETS = ("sms-spam",)
+TEXT_DATASETS = ("ag-news", "imdb", "sms-spam")
 OFFLINE_HINT = ("train on local data: --dataset letters (generated offline) or --data-dir DIR "
                 "(IDX files, CLASS/*.png folders, or a text file with --model bow)")
 EPILOG = """examples:
@@ -94,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=["linear", "logistic", "bow"], default="logistic",
                    help="default logistic; linear is least squares on one-hot labels; "
                    "bow (bag of words) for text")
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd",
-                   help="default sgd; lbfgs is full batch, one step per epoch (convex models)")
+    add_text_arguments(p)
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=None,
+                   help="default sgd (bow: adam); lbfgs is full batch, one step per epoch "
+                   "(convex models)")
     p.add_argument("--momentum", type=non_negative_float, default=0.0, help="SGD momentum")
     p.add_argument("--weight-decay", type=non_negative_float, default=None,
                    help="L2 strength (default 0; lbfgs: 1/n_train, scikit-learn's C=1)")
@@ -105,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue from --out/checkpoint.pt (a run that already finished or "
                    "stopped early trains no more)")
+    p.add_argument("--stream", metavar="URL", help="train on a sharded pack streamed from a "
+                   "folder, http(s):// or s3:// URL (python -m datasets.shard writes one)")
+    p.add_argument("--stream-test", metavar="URL", help="the test pack for --stream")
     p.add_argument("--num-workers", type=non_negative_int, default=0,
                    help="DataLoader worker processes (default 0)")
     add_run_arguments(p, epochs=5, lr=None, batch_size=128,
@@ -153,14 +159,36 @@ def _image_run(args: argparse.Namespace, device: torch.device) -> _Run:
     return _Run(model, loss, train, valid, test, splits.classes, n_train)
 
 
+def _stream_run(args: argparse.Namespace) -> _Run:
+    from training.stream_data import stream_loaders
+
+    data = stream_loaders(args.stream, test_url=args.stream_test, cache_dir=args.root,
+                          batch_size=args.batch_size, num_workers=args.num_workers, seed=args.seed)
+    k, init = len(data.classes), "zeros" if args.optimizer == "lbfgs" else "uniform"
+    if args.model == "linear":
+        return _Run(LinearRegression(data.in_features, k, init=init), OneHotMSELoss(k), data.train,
+                    None, data.test, data.classes, data.n_train)
+    return _Run(LogisticRegression(data.in_features, k, init=init), None, data.train, None,
+                data.test, data.classes, data.n_train)
+
+
 def _text_run(args: argparse.Namespace) -> _Run:
     from training.examples.text_classification import load_text_data
 
     if args.model != "bow":
         raise ValueError(f"--model {args.model} needs image data; use --model bow for text")
+    from datasets.textfeatures import FeatureConfig
+
+    # Sparse embedding gradients where the optimizer takes them (SGD); Adam and L-BFGS update
+    # every row each step, so they get 64k bigram buckets instead of 1M.
+    sparse = args.optimizer == "sgd"
     text = load_text_data(None if args.data_dir else args.dataset, data=args.data_dir,
-                          root=args.root, batch_size=args.batch_size, seed=args.seed)
-    model = BagOfWords(text.vocab_size, len(text.classes), 64, padding_idx=text.pad_id)
+                          root=args.root, read=read_options(args), batch_size=args.batch_size,
+                          seed=args.seed, features=FeatureConfig(buckets=2**20 if sparse else 2**16))
+    if text.baseline and distributed.is_main_process():
+        print(f"baseline to reach: {text.baseline}")
+    model = BagOfWords(text.vocab_size, len(text.classes), 16, padding_idx=text.pad_id,
+                       sparse=sparse)
     return _Run(model, None, text.train_loader, None, text.test_loader, text.classes,
                 text.train_size)
 
@@ -175,13 +203,15 @@ def default_lr(optimizer: str, model: str) -> float:
     """Return the learning rate the command lines use when ``--lr`` is not given."""
     if optimizer == "sgd" and model == "linear":
         return 0.01  # squared error on 784 inputs diverges at 0.1
+    if model == "bow":  # rows of L2-normalized TF-IDF bags get small gradients
+        return {"sgd": 8.0, "adam": 0.02, "lbfgs": 1.0}[optimizer]
     return {"sgd": 0.1, "adam": 0.01, "lbfgs": 1.0}[optimizer]
 
 
 def _write_outputs(args: argparse.Namespace, out: Path, run: _Run, history: History,
                    test: dict[str, Any], config: dict[str, Any], seconds: float) -> None:
     metrics = {
-        "dataset": args.data_dir or args.dataset,
+        "dataset": args.stream or args.data_dir or args.dataset,
         "model": args.model,
         "classes": run.classes,
         "test_accuracy": test["accuracy"],
@@ -203,6 +233,8 @@ def _write_outputs(args: argparse.Namespace, out: Path, run: _Run, history: Hist
 
 
 def _fit_command(args: argparse.Namespace, command: str) -> int:
+    if args.optimizer is None:  # SGD needs a fragile, huge lr on sparse TF-IDF bags
+        args.optimizer = "adam" if args.model == "bow" else "sgd"
     env = distributed.setup()
     held = ExitStack()
     try:
@@ -211,7 +243,10 @@ def _fit_command(args: argparse.Namespace, command: str) -> int:
         if env.is_main:  # one run per folder: a second one must not overwrite the first's files
             held.enter_context(hold_run_folder(out, command=command))
         seed_everything(args.seed)
-        run = _text_run(args) if _is_text(args) else _image_run(args, device)
+        if args.stream:
+            run = _stream_run(args)
+        else:
+            run = _text_run(args) if _is_text(args) else _image_run(args, device)
         lr = args.lr if args.lr is not None else default_lr(args.optimizer, args.model)
         wd = args.weight_decay
         if wd is None:
@@ -233,6 +268,9 @@ def _fit_command(args: argparse.Namespace, command: str) -> int:
                       progress=not args.quiet and sys.stderr.isatty() and env.is_main)
         seconds = time.perf_counter() - started
         test = evaluate(model, run.test, loss=run.loss, device=device, report=True)
+        if not test["count"]:  # a run that measured nothing must not exit 0
+            raise TrainingError("expected test samples to measure but the test split is empty; "
+                                "add data or pass a dataset with a test split")
         config = {"optimizer": args.optimizer, "lr": lr, "epochs": args.epochs,
                   "batch_size": args.batch_size, "momentum": args.momentum, "weight_decay": wd,
                   "seed": args.seed, "device": str(device), "patience": args.patience}

@@ -110,7 +110,7 @@ def _from_local(data_dir: str | os.PathLike[str], seed: int, tf: Any) -> tuple[A
         return _from_idx_dir(folder, seed, tf)
     from datasets import ImageFolderDataset
 
-    parts = stratified_subsets(ImageFolderDataset(folder, tf), valid=0.1, test=0.2, seed=seed)
+    parts = stratified_subsets(ImageFolderDataset.pack(folder, tf), valid=0.1, test=0.2, seed=seed)
     return parts["train"], parts["valid"], parts["test"]
 
 

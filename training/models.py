@@ -137,6 +137,9 @@ class BagOfWords(nn.Module):
     ``forward`` takes the dict batches of ``datasets.pad_collate``: ``input_ids`` ``[B, T]`` with
     ``attention_mask`` or ``lengths`` marking the real tokens, or ``flat_input_ids`` (or flat
     ``input_ids``) with ``offsets`` (EmbeddingBag style, ``pad_collate(return_offsets=True)``). A bare ``[B, T]`` tensor uses every token.
+    With ``per_sample_weights`` beside ``flat_input_ids``/``offsets`` (the batches of
+    ``datasets.textfeatures.TextFeatures``: TF-IDF or sublinear tf weights) the bag is the
+    weighted sum ``EmbeddingBag(mode="sum", per_sample_weights=...)``, whatever ``mode``.
 
     Args:
         vocab_size: number of token ids.
@@ -144,6 +147,8 @@ class BagOfWords(nn.Module):
         embed_dim: size of the token vectors.
         padding_idx: token id ignored in the bag (the vocabulary's pad id), or None.
         mode: ``"mean"`` or ``"sum"`` of the token vectors.
+        sparse: sparse gradients for the embedding (large hashed vocabularies; train with an
+            optimizer that takes them, such as ``torch.optim.Adagrad`` or plain SGD).
 
     Example:
         >>> model = BagOfWords(100, 2, 8)
@@ -162,6 +167,7 @@ class BagOfWords(nn.Module):
         *,
         padding_idx: int | None = 0,
         mode: str = "mean",
+        sparse: bool = False,
     ) -> None:
         super().__init__()
         _check_positive("vocab_size", vocab_size)
@@ -170,7 +176,8 @@ class BagOfWords(nn.Module):
         if mode not in ("mean", "sum"):
             raise ValueError(f"mode should be 'mean' or 'sum', but got mode={mode!r}")
         self.num_classes = num_classes
-        self.embedding = nn.EmbeddingBag(vocab_size, embed_dim, mode=mode, padding_idx=padding_idx)
+        self.embedding = nn.EmbeddingBag(vocab_size, embed_dim, mode=mode, padding_idx=padding_idx,
+                                         sparse=sparse)
         self.linear = nn.Linear(embed_dim, num_classes)
 
     def forward(self, batch: dict[str, torch.Tensor] | torch.Tensor) -> torch.Tensor:
@@ -187,6 +194,12 @@ class BagOfWords(nn.Module):
                 "collate text with datasets.pad_collate"
             )
         if "offsets" in batch and "flat_input_ids" in batch:
+            if "per_sample_weights" in batch:  # TF-IDF / sublinear tf: a weighted sum
+                return nn.functional.embedding_bag(
+                    batch["flat_input_ids"], self.embedding.weight, batch["offsets"], mode="sum",
+                    per_sample_weights=batch["per_sample_weights"].to(self.embedding.weight.dtype),
+                    padding_idx=self.embedding.padding_idx, sparse=self.embedding.sparse,
+                )
             return self.embedding(batch["flat_input_ids"], batch["offsets"])
         ids = batch["input_ids"]
         if "offsets" in batch and ids.dim() == 1:

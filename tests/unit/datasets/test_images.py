@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from image_factory import image_for, make_image_archive, make_image_tree
-from PIL import Image
 
 import datasets.packing
 from datasets import (
@@ -19,16 +18,17 @@ from datasets import (
     DatasetNotFoundError,
     ImageFolderDataset,
     NotMNIST,
+    PackedImageFolder,
     ToFloat,
 )
 from datasets.notmnist import split_indices
 
-CORRUPT = [("A", "empty"), ("B", "not-png"), ("C", "wrong-size"), ("A", "truncated")]
+CORRUPT = [("A", "empty"), ("B", "not-png"), ("C", "truncated"), ("A", "truncated")]
 
 
 def test_image_folder_classes_labels_and_pixels(tmp_path: Path) -> None:
     make_image_tree(tmp_path / "t", classes=("B", "A", "C"), per_class=3)
-    ds = ImageFolderDataset(tmp_path / "t")
+    ds = ImageFolderDataset.pack(tmp_path / "t")
     assert ds.classes == ["A", "B", "C"]
     assert len(ds) == 9
     assert ds.targets.dtype == torch.int64
@@ -40,7 +40,7 @@ def test_image_folder_classes_labels_and_pixels(tmp_path: Path) -> None:
 
 def test_image_folder_item_is_normalized_float(tmp_path: Path) -> None:
     make_image_tree(tmp_path / "t", per_class=2)
-    ds = ImageFolderDataset(tmp_path / "t")
+    ds = ImageFolderDataset.pack(tmp_path / "t")
     x, y = ds[3]
     assert x.shape == (1, 28, 28) and x.dtype == torch.float32 and isinstance(y, int)
     expected = (torch.from_numpy(image_for(1, 1)).float() / 255 - 0.5) / 0.5
@@ -52,32 +52,37 @@ def test_image_folder_skips_and_lists_corrupt_images(tmp_path: Path,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     make_image_tree(tmp_path / "t", per_class=4, corrupt=CORRUPT)
     with caplog.at_level(logging.WARNING):
-        ds = ImageFolderDataset(tmp_path / "t")
+        ds = ImageFolderDataset.pack(tmp_path / "t")
     assert len(ds) == 12
     reasons = dict(ds.skipped)
     assert set(reasons) == {"A/bad-0-empty.png", "B/bad-1-not-png.png",
-                            "C/bad-2-wrong-size.png", "A/bad-3-truncated.png"}
+                            "C/bad-2-truncated.png", "A/bad-3-truncated.png"}
     assert reasons["A/bad-0-empty.png"] == "empty file (0 bytes)"
-    assert reasons["B/bad-1-not-png.png"].startswith("not a PNG")
-    assert reasons["C/bad-2-wrong-size.png"] == "wrong size: expected 28x28 but got 32x28"
+    assert reasons["B/bad-1-not-png.png"].startswith("not an image Pillow can read")
+    assert reasons["C/bad-2-truncated.png"].startswith("corrupt or truncated PNG")
     assert ds.manifest["num_skipped"] == 4
     assert ds.manifest["counts"] == {"A": 4, "B": 4, "C": 4}
     assert "skipped 4 unreadable image(s)" in caplog.text
 
 
-def test_image_folder_empty_class_folder_is_kept_with_a_warning(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_image_folder_empty_class_folder_needs_allow_empty(tmp_path: Path) -> None:
     root = make_image_tree(tmp_path / "t", classes=("A", "C"), per_class=2)
     (root / "B").mkdir()
-    with caplog.at_level(logging.WARNING):
-        ds = ImageFolderDataset(root)
+    with pytest.raises(DatasetNotFoundError, match=r"class folder\(s\) B of .*allow_empty=True"):
+        ImageFolderDataset.pack(root)
+    with pytest.raises(DatasetNotFoundError, match="allow_empty=True"):
+        ImageFolderDataset(root)
+    ds = ImageFolderDataset.pack(root, allow_empty=True)
     assert ds.classes == ["A", "B", "C"] and ds.targets.tolist() == [0, 0, 2, 2]
-    assert "class folder(s) B of" in caplog.text and "kept as classes with 0 images" in caplog.text
+    assert ds.manifest["counts"] == {"A": 2, "B": 0, "C": 2}
+    plain = ImageFolderDataset(root, allow_empty=True)
+    assert plain.classes == ["A", "B", "C"] and plain.targets == [0, 0, 2, 2]
 
 
 def test_image_folder_data_is_memory_mapped(tmp_path: Path) -> None:
     make_image_tree(tmp_path / "t", per_class=2)
-    ds = ImageFolderDataset(tmp_path / "t")
+    ds = ImageFolderDataset.pack(tmp_path / "t")
+    assert isinstance(ds, PackedImageFolder)
     pointer = ds.data.data_ptr()  # opens the map (lazily, on first use)
     images_file = str(ds.packed.path / "images.u8")
     ranges = []
@@ -95,36 +100,37 @@ def test_image_folder_per_sample_torchvision_transform(tmp_path: Path) -> None:
     make_image_tree(tmp_path / "t", per_class=2)
     seen = []
 
-    def spy(image: Image.Image) -> Image.Image:
-        seen.append(image.mode)
+    def spy(image: torch.Tensor) -> torch.Tensor:
+        seen.append((type(image).__name__, image.dtype, tuple(image.shape)))
         return image
 
-    transform = v2.Compose([spy, v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True)])
-    ds = ImageFolderDataset(tmp_path / "t", transform=transform, target_transform=lambda y: -y)
+    transform = v2.Compose([spy, v2.ToDtype(torch.float32, scale=True)])
+    ds = ImageFolderDataset.pack(tmp_path / "t", transform=transform, target_transform=lambda y: -y)
     x, y = ds[2]
-    assert seen == ["L"] and y == -1
+    assert seen == [("Image", torch.uint8, (1, 28, 28))] and y == -1
     assert torch.allclose(x[0], torch.from_numpy(image_for(1, 0)).float() / 255)
     batch = ds.__getitems__([0, 2])
     assert isinstance(batch, list) and len(batch) == 2
 
 
-def test_image_folder_uncached_matches_cached(tmp_path: Path) -> None:
-    make_image_tree(tmp_path / "t", per_class=3, corrupt=[("B", "empty")])
-    cached = ImageFolderDataset(tmp_path / "t")
-    plain = ImageFolderDataset(tmp_path / "t", cache=False)
+def test_image_folder_uncached_matches_packed(tmp_path: Path) -> None:
+    make_image_tree(tmp_path / "t", per_class=3)
+    cached = ImageFolderDataset.pack(tmp_path / "t")
+    plain = ImageFolderDataset(tmp_path / "t", mode=None)
     assert len(plain) == len(cached) and plain.classes == cached.classes
-    assert torch.equal(plain.data, cached.data) and torch.equal(plain.targets, cached.targets)
+    assert plain.targets == cached.targets.tolist()
+    assert [p for p, _ in plain.samples] == [p for p, _ in cached.samples]
     assert torch.equal(plain[4][0], cached[4][0])
-    assert plain.skipped == [("B/bad-0-empty.png", "empty file (0 bytes)")]
-    assert not plain.batched
     x, y = next(iter(DataLoader(plain, batch_size=5)))
     assert torch.equal(x, cached.__getitems__(range(5)).images) and y.tolist() == [0] * 3 + [1] * 2
+    rgb = ImageFolderDataset(tmp_path / "t")  # torchvision's default: RGB
+    assert rgb[0][0].shape == (3, 28, 28) and torch.equal(rgb[0][0][2], cached[0][0][0])
 
 
 def test_image_folder_uncached_raises_on_unreadable_file(tmp_path: Path) -> None:
     make_image_tree(tmp_path / "t", per_class=1, corrupt=[("A", "not-png")])
-    ds = ImageFolderDataset(tmp_path / "t", cache=False)
-    with pytest.raises(DataFormatError, match=r"bad-0-not-png\.png: not a PNG.*cache=True"):
+    ds = ImageFolderDataset(tmp_path / "t")
+    with pytest.raises(DataFormatError, match=r"bad-0-not-png\.png: not an image"):
         [ds[i] for i in range(len(ds))]
 
 
@@ -145,14 +151,14 @@ def test_image_folder_one_level_too_high_says_where_to_point(tmp_path: Path) -> 
 def test_from_archive_equals_extracted_folder(tmp_path: Path) -> None:
     make_image_tree(tmp_path / "t", per_class=6, corrupt=CORRUPT)
     archive = make_image_archive(tmp_path / "a.tar.gz", per_class=6, corrupt=CORRUPT)
-    folder = ImageFolderDataset(tmp_path / "t")
+    folder = ImageFolderDataset.pack(tmp_path / "t")
     packed = ImageFolderDataset.from_archive(archive)
     assert packed.classes == folder.classes
     assert torch.equal(packed.data, folder.data) and torch.equal(packed.targets, folder.targets)
     assert [p.split("/", 1)[1] for p, _ in packed.skipped] == [p for p, _ in folder.skipped]
     assert [r for _, r in packed.skipped] == [r for _, r in folder.skipped]
-    assert packed.manifest["source"]["type"] == "tar"
-    assert isinstance(packed, ImageFolderDataset) and packed.root == archive
+    assert packed.manifest["source"]["type"] == "archive"
+    assert isinstance(packed, PackedImageFolder) and packed.root == archive
 
 
 def test_from_archive_with_two_worker_processes(tmp_path: Path,
@@ -177,7 +183,8 @@ def test_from_archive_fabricated_notmnist_shape(tmp_path: Path) -> None:
     assert len(ds) == 120 and ds.classes == list(classes)
     assert ds.skipped == [
         (f"notMNIST_small/A/{bad_a}", "empty file (0 bytes)"),
-        (f"notMNIST_small/F/{bad_f}", "not a PNG: starts with b'<html>th'"),
+        (f"notMNIST_small/F/{bad_f}",
+         "not an image Pillow can read (starts with b'<html>th')"),
     ]
     assert ds.manifest["num_skipped"] == 2
     assert set(ds.manifest["counts"].values()) == {12}
@@ -188,8 +195,8 @@ def test_folder_packing_with_two_worker_processes(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(datasets.packing, "CHUNK_SIZE", 16)  # several chunks for the pool
     make_image_tree(tmp_path / "t", per_class=30, corrupt=CORRUPT)
-    serial = ImageFolderDataset(tmp_path / "t", workers=0, cache_dir=tmp_path / "h0")
-    parallel = ImageFolderDataset(tmp_path / "t", workers=2, cache_dir=tmp_path / "h2")
+    serial = ImageFolderDataset.pack(tmp_path / "t", workers=0, cache_dir=tmp_path / "h0")
+    parallel = ImageFolderDataset.pack(tmp_path / "t", workers=2, cache_dir=tmp_path / "h2")
     assert torch.equal(serial.data, parallel.data) and serial.skipped == parallel.skipped
 
 
@@ -205,7 +212,7 @@ def test_dataset_pickles_without_pixels(tmp_path: Path) -> None:
     import pickle
 
     make_image_tree(tmp_path / "t", per_class=50)
-    ds = ImageFolderDataset(tmp_path / "t")
+    ds = ImageFolderDataset.pack(tmp_path / "t")
     _ = ds.data
     blob = pickle.dumps(ds)
     assert len(blob) < 10_000  # 150 images of 784 bytes would not fit
@@ -272,7 +279,7 @@ def test_notmnist_rejects_bad_arguments(tmp_path: Path) -> None:
 
 def test_tofloat_custom_transform_on_dataset(tmp_path: Path) -> None:
     make_image_tree(tmp_path / "t", per_class=2)
-    ds = ImageFolderDataset(tmp_path / "t", transform=ToFloat(mean=0.0, std=1.0))
+    ds = ImageFolderDataset.pack(tmp_path / "t", transform=ToFloat(mean=0.0, std=1.0))
     x, _ = ds[0]
     assert torch.allclose(x[0], torch.from_numpy(image_for(0, 0)).float() / 255)
 

@@ -20,7 +20,7 @@ from datasets.loader import IndexBatchSampler
 @pytest.fixture
 def image_ds(tmp_path: Path) -> ImageFolderDataset:
     make_image_tree(tmp_path / "t", classes=tuple("ABCD"), per_class=25)
-    return ImageFolderDataset(tmp_path / "t")
+    return ImageFolderDataset.pack(tmp_path / "t")
 
 
 def _epoch(loader_cls: Any, ds: Any, **kwargs: Any) -> list[Any]:

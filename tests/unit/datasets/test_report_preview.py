@@ -247,7 +247,7 @@ def test_report_notmnist_by_name_on_a_fabricated_archive(capsys) -> None:
     assert "[train] 80 items, 10 classes" in out and "[valid] 10 items" in out
     assert "[test] 10 items" in out and "  J          8" in out
     assert out.count(f"notMNIST_small/A/{bad_a}: empty file (0 bytes)") == 1  # listed once
-    assert out.count(f"notMNIST_small/F/{bad_f}: not a PNG") == 1
+    assert out.count(f"notMNIST_small/F/{bad_f}: not an image") == 1
     assert out.count("skipped files: 2 (of the source, listed under [train])") == 2
     assert "train ∩ test" in out
 

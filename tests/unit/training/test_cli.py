@@ -137,3 +137,36 @@ def test_bow_on_image_data_is_a_clear_error(idx_folder: Path, tmp_path: Path,
     assert main(["fit", "--dataset", "sms-spam", "--model", "logistic",
                  "--out", str(tmp_path / "o"), "-q"]) == 1
     assert "use --model bow for text" in capsys.readouterr().err
+
+
+def test_bow_with_text_columns_label_column_and_header(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.unit.datasets.text_factory import write_ag_news_csv
+
+    data = write_ag_news_csv(tmp_path / "ag.csv", 40)
+    out = tmp_path / "run"
+    assert main(["fit", "--data-dir", str(data), "--model", "bow", "--text-column", "title",
+                 "--text-column", "description", "--label-column", "label", "--header", "yes",
+                 "--batch-size", "16", "--out", str(out), "--device", "cpu", "-q"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["classes"] == ["1", "2", "3", "4"] and metrics["test_count"] == 32
+    assert metrics["config"]["optimizer"] == "adam" and metrics["test_accuracy"] >= 0.6  # chance 0.25
+    tiny = tmp_path / "tiny.tsv"
+    tiny.write_text("ham\thi\nspam\twin\n")
+    assert main(["fit", "--data-dir", str(tiny), "--model", "bow", "--out",
+                 str(tmp_path / "tiny-run"), "--device", "cpu", "-q"]) == 1
+    assert "test split of 2 rows is empty" in capsys.readouterr().err
+
+
+def test_a_run_that_measured_nothing_exits_1(idx_folder: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import training.cli
+
+    monkeypatch.setattr(training.cli, "evaluate",
+                        lambda *a, **k: {"accuracy": 0.0, "loss": 0.0, "count": 0})
+    assert main(["fit", "--data-dir", str(idx_folder), "--epochs", "1", "--out",
+                 str(tmp_path / "run"), "--device", "cpu", "-q"]) == 1
+    assert "error: expected test samples to measure but the test split is empty" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "run" / "metrics.json").exists()

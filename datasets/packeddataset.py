@@ -1,0 +1,285 @@
+"""Datasets over the fixed-size packed store: ``PackedImageDataset`` and ``PackedImageFolder``.
+
+Every fixed-size image dataset here (``PackedImageFolder``, ``NotMNIST``, the MNIST family)
+keeps its pixels in one memory-mapped ``uint8`` array ``[N, H, W, C]`` (:mod:`datasets.packed`)
+and reads with zero decoding. ``ds[i]`` is ``(image, label)``; ``ds.__getitems__(indices)``
+fetches a whole batch with one gather and one conversion (:class:`datasets.DataLoader` uses
+it). What ``image`` is depends on ``transform`` (the same rule for every image dataset):
+
+- ``None``: ``ToFloat()``, a ``float32`` tensor ``[C, H, W]`` in ``[-1, 1]``
+  (``(x / 255 - 0.5) / 0.5``); batches ``[B, C, H, W]``.
+- a :class:`datasets.transforms.BatchTransform` (``ToFloat``, ``Normalize``, ``RandomCrop``…):
+  applied once per batch to ``uint8`` ``[B, C, H, W]`` (and to ``[C, H, W]`` for ``ds[i]``).
+- any other callable (a ``torchvision.transforms.v2`` pipeline): applied per sample to a
+  ``tv_tensors.Image``, ``uint8`` ``[C, H, W]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from datasets.errors import DataFormatError
+from datasets.packed import PackedImages
+from datasets.transforms import ToFloat, Transform, as_image, is_batch_transform
+
+log = logging.getLogger(__name__)
+
+
+class ImageBatch(Sequence[tuple[torch.Tensor, Any]]):
+    """A batch fetched at once: ``images`` ``[B,C,H,W]``, ``targets`` ``[B]``, ``indices``.
+
+    It is also a sequence of ``(image, label)`` samples, so torch's ``default_collate`` (used
+    by a plain ``torch.utils.data.DataLoader``) rebuilds the same batch from it, only slower.
+    """
+
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor) -> None:
+        self.images = images
+        self.targets = targets
+        self.indices = indices
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return self.images[i], int(self.targets[i])
+
+    def as_tuple(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(images, targets)``, the batch as a ``DataLoader`` yields it."""
+        return self.images, self.targets
+
+
+class PackedImageDataset(Dataset[tuple[Any, Any]]):
+    """A map-style dataset over an opened fixed-size store (see the module docstring).
+
+    Args:
+        packed: the cache (see :mod:`datasets.packed`).
+        transform: ``None`` for ``ToFloat()``; a batch transform; or a per-sample callable.
+        target_transform: applied per sample to the ``int`` label.
+
+    Attributes:
+        classes: class names; label ``i`` is ``classes[i]``.
+        data: ``uint8`` tensor ``[N, H, W]`` (grey) or ``[N, H, W, C]`` (colour), as
+            torchvision's MNIST and CIFAR keep it, backed by the memory-mapped file.
+        targets: ``int64`` tensor ``[N]``.
+        mean, std: per-channel statistics of the pixels (``x / 255``) from the manifest.
+        skipped: ``(path, reason)`` of every unreadable image left out.
+        manifest: the cache's manifest (shape, mode, counts, source, build time…).
+    """
+
+    def __init__(
+        self,
+        packed: PackedImages,
+        transform: Transform | None = None,
+        target_transform: Transform | None = None,
+    ) -> None:
+        self.packed = packed
+        self.transform: Transform = ToFloat() if transform is None else transform
+        self.target_transform = target_transform
+        self._pixels: torch.Tensor | None = None
+        self._targets: torch.Tensor | None = None
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.packed.manifest
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.packed.manifest["classes"])
+
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.classes)}
+
+    @property
+    def mode(self) -> str:
+        """``"L"`` or ``"RGB"``."""
+        return self.packed.mode
+
+    @property
+    def mean(self) -> list[float]:
+        return list(self.packed.manifest.get("mean", []))
+
+    @property
+    def std(self) -> list[float]:
+        return list(self.packed.manifest.get("std", []))
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        return [(path, reason) for path, reason in self.packed.manifest["skipped"]]
+
+    @property
+    def pixels(self) -> torch.Tensor:
+        """``uint8`` ``[N, H, W, C]`` backed by the memory-mapped cache file."""
+        if self._pixels is None:  # opened lazily, so each worker process maps the file itself
+            self._pixels = torch.from_numpy(self.packed.images())
+        return self._pixels
+
+    @property
+    def data(self) -> torch.Tensor:
+        return self.pixels[..., 0] if self.packed.shape[3] == 1 else self.pixels
+
+    @property
+    def targets(self) -> torch.Tensor:
+        if self._targets is None:
+            self._targets = torch.from_numpy(self.packed.labels())
+        return self._targets
+
+    @property
+    def batched(self) -> bool:
+        """Whether ``__getitems__`` converts a batch at once (no per-sample transform set)."""
+        return is_batch_transform(self.transform) and self.target_transform is None
+
+    def __len__(self) -> int:
+        return len(self.packed)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        image = self.pixels[index].permute(2, 0, 1)  # [C, H, W], a view
+        x = self.transform(image) if is_batch_transform(self.transform) else self.transform(
+            as_image(image))
+        target: Any = int(self.targets[index])
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return x, target
+
+    def __getitems__(self, indices: Sequence[int]) -> Sequence[tuple[Any, Any]]:
+        """Fetch a batch: one gather and one conversion when :attr:`batched`."""
+        if not self.batched:
+            return [self[int(i)] for i in indices]
+        idx = torch.as_tensor(indices, dtype=torch.int64)
+        if len(idx) and int(idx.min()) < 0:  # index_select takes no negative indices
+            idx = torch.where(idx < 0, idx + len(self), idx)
+        # index_select is a plain gather, many times faster than advanced indexing here.
+        images = self.transform(self.pixels.index_select(0, idx).permute(0, 3, 1, 2))
+        return ImageBatch(images, self.targets.index_select(0, idx), idx)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled into spawned workers: send the path, never the pixels.
+        state = self.__dict__.copy()
+        state["_pixels"] = None
+        state["_targets"] = None
+        return state
+
+    def __repr__(self) -> str:
+        n, h, w, c = self.packed.shape
+        return (f"{type(self).__name__}(N={n}, size={h}x{w}, mode={self.mode!r}, "
+                f"classes={len(self.classes)}, skipped={len(self.skipped)}, "
+                f"cache={str(self.packed.path)!r})")
+
+
+class PackedImageFolder(PackedImageDataset):
+    """A ``CLASS/image`` folder packed once into the fixed-size store, memory-mapped.
+
+    Build it with ``ImageFolderDataset.pack(root, size=...)`` (which picks the store), this
+    constructor, or :meth:`from_archive`. ``size=`` resizes every image by ``resize=``; without
+    it every image must have one size (else use :class:`datasets.VariableImageFolder`).
+
+    Attributes:
+        root: the folder (or archive).
+        samples: ``(path, label)`` per row, as torchvision's ``ImageFolder`` lists them.
+        notes: ``(path, note)`` of images kept with a remark (an animated GIF's first frame).
+    """
+
+    root: Path
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        transform: Transform | None = None,
+        target_transform: Transform | None = None,
+        *,
+        mode: str | None = None,
+        size: int | tuple[int, int] | None = None,
+        resize: str = "shorter-then-center-crop",
+        cache_dir: str | os.PathLike[str] | None = None,
+        workers: int | None = None,
+        allow_empty: bool = False,
+        is_valid_file: Callable[[str], bool] | None = None,
+    ) -> None:
+        from datasets.packing import PackOptions, pack_folder  # packing imports this module
+
+        options = PackOptions(mode=mode, size=_size(size), resize=resize)
+        store = pack_folder(root, options, cache_dir=cache_dir, workers=workers,
+                            allow_empty=allow_empty, is_valid_file=is_valid_file)
+        super().__init__(_fixed(store, root), transform, target_transform)
+        self.root = Path(root)
+
+    @classmethod
+    def from_store(cls, store: PackedImages, root: str | os.PathLike[str],
+                   transform: Transform | None = None,
+                   target_transform: Transform | None = None) -> PackedImageFolder:
+        """Wrap an opened store (what ``ImageFolderDataset.pack`` does)."""
+        dataset = cls.__new__(cls)
+        PackedImageDataset.__init__(dataset, store, transform, target_transform)
+        dataset.root = Path(root)
+        return dataset
+
+    @classmethod
+    def from_archive(
+        cls,
+        path: str | os.PathLike[str],
+        transform: Transform | None = None,
+        target_transform: Transform | None = None,
+        *,
+        mode: str | None = None,
+        size: int | tuple[int, int] | None = None,
+        resize: str = "shorter-then-center-crop",
+        cache_dir: str | os.PathLike[str] | None = None,
+        workers: int | None = None,
+    ) -> PackedImageFolder:
+        """Pack the image members of a tar or zip archive without extracting it.
+
+        Arguments as for the constructor; :attr:`samples` and :attr:`skipped` name members.
+        """
+        from datasets.packing import PackOptions, pack_archive
+
+        options = PackOptions(mode=mode, size=_size(size), resize=resize)
+        store = pack_archive(path, options, cache_dir=cache_dir, workers=workers)
+        return cls.from_store(_fixed(store, path), path, transform, target_transform)
+
+    @property
+    def samples(self) -> list[tuple[str, int]]:
+        return [(str(self.root / name), int(label))
+                for name, label in zip(row_names(self.packed.path), self.targets.tolist(),
+                                       strict=True)]
+
+    @property
+    def notes(self) -> list[tuple[str, str]]:
+        return [(path, note) for path, note in self.manifest.get("notes", [])]
+
+
+def row_names(folder: Path) -> list[str]:
+    """The relative path or member name of each row of a packed folder or archive."""
+    from datasets.packing import NAMES_FILE
+
+    path = folder / NAMES_FILE
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    return text.split("\0") if text else []
+
+
+def _size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, int):
+        return (size, size)
+    return (int(size[0]), int(size[1]))
+
+
+def _fixed(store: Any, root: str | os.PathLike[str]) -> PackedImages:
+    if not isinstance(store, PackedImages):
+        raise DataFormatError(
+            f"the images of {root} have different sizes, so they cannot share one fixed-size "
+            "array; pass size=(H, W) to resize them, or use VariableImageFolder (or "
+            "ImageFolderDataset.pack, which picks the store) to keep each image's size"
+        )
+    return store

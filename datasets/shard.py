@@ -1,0 +1,161 @@
+"""``python -m datasets.shard SOURCE OUT``: write a sharded pack; ``--verify URL``: check one.
+
+SOURCE is a packed cache folder (with ``manifest.json``), a ``CLASS/*.png`` image folder, an
+image archive (``.tar.gz``/``.tgz``/``.tar``/``.zip``), a text file (CSV/TSV/JSONL: token ids
+with a vocabulary built from it, stored in the index) or a dataset name: any name of
+``datasets.catalog`` when that module exists (``--split``), else ``letters``, ``notmnist``,
+``notmnist-large`` (all images) and ``mnist``, ``fashion-mnist``, ``kmnist`` (``--split``). OUT is a folder or ``s3://bucket/prefix``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from datasets.errors import DatasetError
+from datasets.shardwriter import verify_shards as verify_pack
+from datasets.shardwriter import write_shards
+from loaders.errors import LoaderError
+
+log = logging.getLogger(__name__)
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30}
+_ARCHIVES = (".tar.gz", ".tgz", ".tar", ".zip")
+_IDX_NAMES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
+_NOTMNIST = {"letters": "letters", "notmnist": "small", "notmnist-large": "large"}
+
+EPILOG = """examples:
+  python -m datasets.shard letters packs/letters --shard-size 16MB
+  python -m datasets.shard path/to/CLASS-folders s3://bucket/packs/mine --endpoint-url URL
+  python -m datasets.shard --verify http://host:8000/packs/letters
+"""
+
+
+def parse_size(text: str) -> int:
+    """Parse ``64MB``, ``1GiB``, ``500kB`` or a byte count.
+
+    Example:
+        >>> parse_size("64MB"), parse_size("1KiB"), parse_size("100")
+        (64000000, 1024, 100)
+    """
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _UNITS:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 64MB, 512KiB or 1000000, but got {text!r}")
+    size = int(float(match.group(1)) * _UNITS[unit])
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive size, but got {text!r}")
+    return size
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m datasets.shard", description=__doc__.splitlines()[0],
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", nargs="?", help="a dataset to write (see above)")
+    parser.add_argument("out", nargs="?", help="a folder or s3://bucket/prefix")
+    parser.add_argument("--shard-size", type=parse_size, default="64MB",
+                        help="target shard size (default 64MB)")
+    parser.add_argument("--workers", type=int, default=2, help="writer threads (default 2)")
+    parser.add_argument("--verify", metavar="URL", help="check every shard of the pack at URL")
+    parser.add_argument("--endpoint-url", help="an S3-compatible endpoint for s3:// URLs")
+    parser.add_argument("--split", default="train",
+                        help="the split of a catalog name (default train; letters: all)")
+    parser.add_argument("--root", help="the cache home for registry names and packed caches")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def open_source(source: str, *, root: str | None = None,
+                split: str = "train") -> tuple[Any, dict[str, Any]]:
+    """Open SOURCE as a map-style dataset; return it and extra index keys (a vocabulary).
+
+    Raises:
+        DatasetNotFoundError: SOURCE is neither a path nor a known name.
+    """
+    from datasets import ImageFolderDataset, NotMNIST, PackedImageDataset, TextClassificationDataset
+    from datasets.errors import DatasetNotFoundError
+    from datasets.packed import PackedImages
+
+    path = Path(source)
+    if (path / "manifest.json").is_file():
+        return PackedImageDataset(PackedImages(path)), {}
+    if path.is_dir():
+        return ImageFolderDataset.pack(path, cache_dir=root), {}
+    if path.is_file() and source.lower().endswith(_ARCHIVES):
+        return ImageFolderDataset.from_archive(path, cache_dir=root), {}
+    if path.is_file():
+        text = TextClassificationDataset.from_file(path)
+        text.vocab = text.build_vocab()
+        return text, {"vocab": text.vocab.state_dict()}
+    try:  # the catalog (datasets/catalog.py) opens every registry name when it is there
+        catalog = importlib.import_module("datasets.catalog")
+    except ImportError:
+        catalog = None
+    if catalog is not None and source in catalog.names():
+        return catalog.open_dataset(source, root, split=split, download=True), {}
+    if source in _NOTMNIST:
+        return NotMNIST(root, split="all", download=True, variant=_NOTMNIST[source]), {}
+    if source in _IDX_NAMES:
+        import datasets
+
+        return getattr(datasets, _IDX_NAMES[source])(root, split=split, download=True), {}
+    raise DatasetNotFoundError(
+        f"SOURCE {source!r} is not a folder, archive or text file, nor one of "
+        f"{sorted([*_NOTMNIST, *_IDX_NAMES])}; check the path")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s: %(message)s")
+    if args.verify is None and (args.source is None or args.out is None):
+        parser.error("pass SOURCE and OUT to write a pack, or --verify URL to check one")
+    if args.workers < 1:
+        parser.error(f"--workers should be a positive int, but got {args.workers}")
+    progress = not args.quiet and sys.stderr.isatty()
+    try:
+        if args.verify is not None:
+            return _verify(args.verify, args.endpoint_url, progress)
+        dataset, extra = open_source(args.source, root=args.root, split=args.split)
+        index = write_shards(dataset, args.out, shard_size_bytes=args.shard_size,
+                             workers=args.workers, extra=extra, source=args.source,
+                             progress=progress, endpoint_url=args.endpoint_url)
+    except (DatasetError, LoaderError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to continue the write", file=sys.stderr)
+        return 130
+    size = sum(s["size_bytes"] for s in index["shards"])
+    print(f"wrote {index['count']:,} samples in {len(index['shards'])} shards "
+          f"({size / 1e6:,.1f} MB) to {args.out}")
+    return 0
+
+
+def _verify(url: str, endpoint_url: str | None, progress: bool) -> int:
+    index, bad = verify_pack(url, endpoint_url=endpoint_url, progress=progress)
+    for line in bad:
+        print(f"bad: {line}")
+    shards = index["shards"]
+    if bad:
+        print(f"error: {len(bad)} of {len(shards)} shards do not verify; write the pack again "
+              "or re-upload those shards", file=sys.stderr)
+        return 1
+    size = sum(s["size_bytes"] for s in shards)
+    print(f"ok: {len(shards)} shards, {index['count']:,} samples, {size:,} bytes verified")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

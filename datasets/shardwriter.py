@@ -1,0 +1,213 @@
+"""Write a dataset as a sharded pack, resumably, and verify a pack against its index.
+
+The main thread cuts the dataset into shards of records (:mod:`datasets.shardsource`); a
+thread pool hashes, writes and uploads them, ``workers`` at a time, so memory stays under about
+``(workers + 1) * shard_size_bytes`` and both cores work (hashing, file writes, uploads and
+numpy copies release the GIL). Each finished shard is recorded in ``.progress.json`` in OUT, in
+order; an interrupted write started again with the same source and settings continues after the
+last recorded shard. ``index.json`` is written last (``os.replace`` locally, one PUT on S3), so a
+pack with an index is complete; then ``.progress.json`` is deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from datasets.errors import ShardError
+from datasets.shardformat import FORMAT, INDEX_FILE, VERSION, index_json, parse_index, shard_name
+from datasets.shardsource import (
+    ArraySource,
+    Chunk,
+    ItemSource,
+    channel_stats,
+    pixel_sums,
+    record_source,
+)
+from datasets.storage import LocalStore, Store, open_store
+from loaders.errors import ChecksumMismatchError, DownloadError
+from loaders.verify import Expected, check_file
+
+log = logging.getLogger(__name__)
+
+PROGRESS_FILE = ".progress.json"
+DEFAULT_SHARD_BYTES = 64 << 20
+
+
+def write_shards(
+    dataset: Any,
+    out: str | os.PathLike[str],
+    *,
+    shard_size_bytes: int = DEFAULT_SHARD_BYTES,
+    workers: int = 2,
+    classes: list[Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    source: str = "",
+    progress: bool = False,
+    endpoint_url: str | None = None,
+) -> dict[str, Any]:
+    """Write ``dataset`` as ``shard-*.bin`` files and ``index.json`` under ``out``.
+
+    Args:
+        dataset: any map-style dataset (see :func:`datasets.shardsource.record_source`).
+        out: a folder or ``s3://bucket/prefix``.
+        shard_size_bytes: the target size of one shard (a shard ends after the record that
+            reaches it).
+        workers: threads hashing, writing and uploading shards.
+        classes: class names for the index (default: ``dataset.classes``).
+        extra: more keys for the index (e.g. ``{"vocab": vocab.state_dict()}``).
+        source: a description of the source, recorded in the index.
+        progress: show a tqdm bar of samples written on stderr.
+        endpoint_url: an S3-compatible endpoint for ``s3://`` outputs.
+
+    Returns:
+        The index that was written.
+
+    Raises:
+        ShardError: OUT already holds a pack, or holds an unfinished write of another source.
+        DataFormatError: the samples do not fit one schema.
+    """
+    if shard_size_bytes < 1:
+        raise ValueError(f"shard_size_bytes should be a positive int, but got {shard_size_bytes}")
+    if workers < 1:
+        raise ValueError(f"workers should be a positive int, but got workers={workers}")
+    store = open_store(out, endpoint_url=endpoint_url)
+    if store.read_bytes(INDEX_FILE) is not None:
+        raise ShardError(f"{store.describe(INDEX_FILE)} exists: {out} already holds a sharded pack; "
+                         "write to another OUT or delete that one first")
+    reader = record_source(dataset, classes=classes)
+    settings = {"count": reader.count, "schema": [f.to_json() for f in reader.schema],
+                "shard_size_bytes": shard_size_bytes, "source": source}
+    done = _resume_point(store, settings)
+    start = done[-1]["start"] + done[-1]["count"] if done else 0
+    if done:
+        log.info("resuming the write of %s after %d shards (%d of %d samples)",
+                 out, len(done), start, reader.count)
+    with tempfile.TemporaryDirectory(prefix=".shard-staging-",
+                                     dir=_staging_parent(store)) as staging:
+        _write_all(reader, store, Path(staging), done, settings, start=start,
+                   workers=workers, progress=progress)
+    index = _index(reader, done, {**(extra or {}), **reader.extra}, source)
+    store.write(INDEX_FILE, index_json(index))
+    store.delete(PROGRESS_FILE)
+    log.info("wrote %d samples in %d shards to %s", reader.count, len(done), out)
+    return index
+
+
+def _staging_parent(store: Store) -> str | None:
+    if isinstance(store, LocalStore):
+        store.root.mkdir(parents=True, exist_ok=True)
+        return str(store.root)  # same file system: os.replace publishes a shard
+    return None
+
+
+def _resume_point(store: Store, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    raw = store.read_bytes(PROGRESS_FILE)
+    if raw is None:
+        return []
+    state = json.loads(raw)
+    if state.get("settings") != settings:
+        raise ShardError(
+            f"{store.describe(PROGRESS_FILE)} records an unfinished write of another source or "
+            "shard size; write to another OUT, or delete that folder/prefix to start over"
+        )
+    return list(state["shards"])
+
+
+def _write_all(reader: ArraySource | ItemSource, store: Store, staging: Path,
+               done: list[dict[str, Any]], settings: dict[str, Any], *, start: int,
+               workers: int, progress: bool) -> None:
+    pending: deque[Future[dict[str, Any]]] = deque()
+    bar = tqdm(total=reader.count, initial=start, unit="sample", desc="shards", file=sys.stderr,
+               disable=not progress, leave=False)
+    with bar, ThreadPoolExecutor(max_workers=workers) as pool:
+        try:
+            for number, chunk in enumerate(reader.chunks(start, settings["shard_size_bytes"]),
+                                           len(done)):
+                pending.append(pool.submit(_write_one, store, staging, number, chunk))
+                while len(pending) > workers:
+                    _record(store, done, settings, pending.popleft().result(), bar)
+        finally:  # also on Ctrl-C or a bad sample: keep the shards already written
+            while pending and pending[0].exception() is None:
+                _record(store, done, settings, pending.popleft().result(), bar)
+
+
+def _record(store: Store, done: list[dict[str, Any]], settings: dict[str, Any],
+            entry: dict[str, Any], bar: tqdm) -> None:
+    done.append(entry)
+    store.write(PROGRESS_FILE, json.dumps({"settings": settings, "shards": done}).encode())
+    bar.update(entry["count"])
+
+
+def _write_one(store: Store, staging: Path, number: int, chunk: Chunk) -> dict[str, Any]:
+    name = shard_name(number)
+    path = staging / name
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "wb") as handle:
+        for part in chunk.parts:
+            digest.update(part)
+            handle.write(part)
+            size += len(part)
+        handle.flush()
+        os.fsync(handle.fileno())
+    store.write(name, path)
+    path.unlink(missing_ok=True)
+    stats = pixel_sums(chunk.pixels) if chunk.pixels else None
+    return {"name": name, "start": chunk.start, "count": chunk.count, "size_bytes": size,
+            "sha256": digest.hexdigest(), "pixel_sums": stats}
+
+
+def _index(reader: ArraySource | ItemSource, done: list[dict[str, Any]], extra: dict[str, Any],
+           source: str) -> dict[str, Any]:
+    stats = channel_stats([d["pixel_sums"] for d in done if d.get("pixel_sums")])
+    shards = [{k: v for k, v in d.items() if k != "pixel_sums"} for d in done]
+    return {"format": FORMAT, "version": VERSION, "count": reader.count, "schema": reader.schema,
+            "shards": shards, "classes": reader.classes, "channel_stats": stats,
+            "source": source, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **extra}
+
+
+def verify_shards(url: str | os.PathLike[str], *, endpoint_url: str | None = None,
+                  progress: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """Check every shard of a pack against its index (size and sha256).
+
+    Remote shards are fetched into a temporary folder and deleted after the check.
+
+    Returns:
+        The index and one line per bad shard (empty when every shard verifies).
+
+    Raises:
+        ShardError: no readable ``index.json`` at ``url``.
+    """
+    store = open_store(url, endpoint_url=endpoint_url)
+    raw = store.read_bytes(INDEX_FILE)
+    if raw is None:
+        raise ShardError(f"no {INDEX_FILE} at {store.describe(INDEX_FILE)}; is it a sharded pack?")
+    index = parse_index(raw, store.describe(INDEX_FILE))
+    bad: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="dataferry-verify-") as tmp:
+        for shard in tqdm(index["shards"], unit="shard", desc="verify", file=sys.stderr,
+                          disable=not progress, leave=False):
+            target = Path(tmp) / shard["name"]
+            expected = Expected(size_bytes=shard["size_bytes"], sha256=shard["sha256"])
+            try:
+                if isinstance(store, LocalStore):  # in place, no copy
+                    check_file(store.root / shard["name"], expected, name=shard["name"])
+                else:
+                    store.fetch(shard["name"], target, expected)
+            except (DownloadError, ChecksumMismatchError, FileNotFoundError) as err:
+                bad.append(f"{shard['name']} ({store.describe(shard['name'])}): {err}")
+            target.unlink(missing_ok=True)
+    return index, bad

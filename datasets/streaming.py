@@ -1,0 +1,323 @@
+"""Read a sharded pack from a folder, ``http(s)://`` or ``s3://`` as a map-style dataset.
+
+:class:`StreamingDataset` maps a global sample id to its record, fetching its shard on first
+use (see :mod:`datasets.shardcache`); :class:`StreamingSampler` yields the ids this rank visits
+this epoch (order and partition: :mod:`datasets.streamorder`). The sampler runs in the main
+process, so the ``DataLoader`` returns its order whatever ``num_workers`` is, and a resume
+(``state_dict(consumed=n)`` / ``load_state_dict``) is exact with any number of workers or
+ranks::
+
+    ds = StreamingDataset("https://host/packs/letters", cache_dir="cache", cache_limit=2 << 30)
+    sampler = StreamingSampler(ds)             # ranks from torch.distributed when initialised
+    loader = DataLoader(ds, batch_size=256, sampler=sampler, num_workers=2)
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        for images, labels in loader: ...
+
+A sample is ``(input, label)`` when the records have a ``label`` field and one other field
+(``transform`` applies to the input, ``target_transform`` to the label), else the record dict
+(``transform`` applies to the dict). ``array`` fields come back as tensors as written (uint8
+``[H, W]`` or ``[H, W, C]``), ``tokens`` as int64 tensors, encoded JPEG/PNG ``bytes`` decoded to
+uint8 ``[H, W, C]`` tensors (``decode=False`` keeps the bytes), ``text`` as ``str``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Sampler
+
+from datasets.errors import DatasetNotFoundError
+from datasets.samplers import _replicas
+from datasets.shardcache import ShardCache
+from datasets.shardformat import (
+    INDEX_FILE,
+    Field,
+    decode_record,
+    parse_index,
+    read_offsets,
+    record_dtype,
+)
+from datasets.storage import open_store
+from datasets.streamorder import EpochOrder, length, rank_positions, remaining_after
+from loaders.cache import cache_root
+
+log = logging.getLogger(__name__)
+
+Transform = Callable[[Any], Any]
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG")
+_TAKE = 4096
+
+
+class _Shard:
+    """One memory-mapped shard file."""
+
+    def __init__(self, path: os.PathLike[str], schema: Sequence[Field]) -> None:
+        self.buffer = np.memmap(path, dtype=np.uint8, mode="r")
+        self.offsets = read_offsets(self.buffer, os.fspath(path))
+        self.schema = schema
+        dtype = record_dtype(schema)
+        first = int(self.offsets[0])
+        self.records = None if dtype is None else self.buffer[first:].view(dtype)
+
+    def record(self, i: int) -> dict[str, Any]:
+        if self.records is not None:
+            row = self.records[i]
+            return {f.name: (int(row[f.name]) if f.kind == "int" else row[f.name]) for f in self.schema}
+        lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+        return decode_record(self.schema, self.buffer[lo:hi].data)
+
+
+class StreamingDataset(Dataset[Any]):
+    """A sharded pack (see :mod:`datasets.shardformat`) read on demand from a URL.
+
+    Args:
+        url: the pack: a folder, ``file://``, ``http(s)://`` or ``s3://bucket/prefix``.
+        cache_dir: the cache home (default :func:`loaders.cache_root`); shards go under
+            ``streaming/<index hash>/``.
+        cache_limit: bytes of shards kept on disk (``None``: all); at least
+            ``block_shards + prefetch + 1`` of the largest shard.
+        shuffle: shuffle shards and samples within blocks of shards (see :class:`StreamingSampler`).
+        seed: the shuffle seed.
+        block_shards: shards whose samples are shuffled together.
+        transform: applied to the input (or the record dict, see the module docstring).
+        target_transform: applied to the label.
+        prefetch: shards fetched ahead in background threads (0: none).
+        endpoint_url: an S3-compatible endpoint for ``s3://``.
+        decode: decode encoded JPEG/PNG ``bytes`` fields to uint8 tensors.
+        progress: a tqdm bar per fetched shard.
+
+    Raises:
+        DatasetNotFoundError: no ``index.json`` at ``url``.
+        ShardError: the index is malformed; later, a shard fails verification twice.
+    """
+
+    def __init__(self, url: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None,
+                 cache_limit: int | None = None, shuffle: bool = True, seed: int = 0,
+                 block_shards: int = 4, transform: Transform | None = None,
+                 target_transform: Transform | None = None, prefetch: int = 2,
+                 endpoint_url: str | None = None, decode: bool = True, progress: bool = False) -> None:
+        if block_shards < 1 or prefetch < 0:
+            raise ValueError(f"block_shards should be >= 1 and prefetch >= 0, but got "
+                             f"block_shards={block_shards}, prefetch={prefetch}")
+        store = open_store(url, endpoint_url=endpoint_url)
+        raw = store.read_bytes(INDEX_FILE)
+        if raw is None:
+            raise DatasetNotFoundError(f"no {INDEX_FILE} at {store.describe(INDEX_FILE)}; write a "
+                                       "pack with python -m datasets.shard SOURCE OUT first")
+        self.url, self.index = os.fspath(url), parse_index(raw, store.describe(INDEX_FILE))
+        self.schema: list[Field] = self.index["schema"]
+        shards = self.index["shards"]
+        self.counts = np.array([s["count"] for s in shards], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+        _check_limit(cache_limit, shards, block_shards + prefetch + 1)
+        folder = cache_root(cache_dir) / "streaming" / hashlib.sha256(raw).hexdigest()[:16]
+        self.cache = ShardCache(store, shards, folder, cache_limit=cache_limit,
+                                prefetch_threads=min(prefetch, 2), progress=progress)
+        self.shuffle, self.seed, self.block_shards, self.prefetch = shuffle, seed, block_shards, prefetch
+        self.transform, self.target_transform, self.decode = transform, target_transform, decode
+        self.epoch = 0
+        self._open: OrderedDict[int, _Shard] = OrderedDict()
+        self._order: EpochOrder | None = None
+        names = [f.name for f in self.schema]
+        self._pair = "label" in names and len(names) == 2
+        self._input = next((n for n in names if n != "label"), "")
+
+    def __getstate__(self) -> dict[str, Any]:  # workers (spawn too) reopen shards themselves
+        state = dict(self.__dict__)
+        state.update(_open=OrderedDict(), _order=None)
+        return state
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """Class names from the index (label ``i`` is ``classes[i]``)."""
+        return self.index.get("classes")
+
+    def __len__(self) -> int:
+        return int(self.index["count"])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch (for the order that prefetching follows; the sampler calls it)."""
+        self.epoch = int(epoch)
+
+    def epoch_order(self, epoch: int) -> EpochOrder:
+        """The global visiting order of ``epoch`` (see :mod:`datasets.streamorder`)."""
+        if self._order is None or self._order.epoch != epoch:
+            self._order = EpochOrder(self.counts, seed=self.seed, epoch=epoch,
+                                     shuffle=self.shuffle, block_shards=self.block_shards)
+        return self._order
+
+    def _shard(self, k: int) -> _Shard:
+        shard = self._open.get(k)
+        if shard is not None:
+            self._open.move_to_end(k)
+            return shard
+        self._prefetch_around(k)
+        shard = _Shard(self.cache.path(k), self.schema)
+        self._open[k] = shard
+        while len(self._open) > self.block_shards + self.prefetch + 1:
+            self._open.popitem(last=False)
+        return shard
+
+    def _prefetch_around(self, k: int) -> None:
+        order = self.epoch_order(self.epoch)
+        b = order.block_of(k)
+        upcoming = [int(s) for s in order.blocks[b]]
+        after = order.shard_order[(b + 1) * self.block_shards:]
+        upcoming += [int(s) for s in after[:self.prefetch]]
+        self.cache.keep = set(upcoming)
+        self.cache.prefetch(s for s in upcoming if s != k)
+
+    def __getitem__(self, index: int) -> Any:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index should be in [0, {len(self)}), but got {index}")
+        k = int(np.searchsorted(self.starts, index, side="right")) - 1
+        return self._sample(self._shard(k).record(index - int(self.starts[k])))
+
+    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+        """A batch: records of one shard are read together (one numpy gather when fixed)."""
+        ids = np.asarray(indices, dtype=np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
+            raise IndexError(f"indices should be in [0, {len(self)}), but got {ids.min()}..{ids.max()}")
+        shards = np.searchsorted(self.starts, ids, side="right") - 1
+        out: list[Any] = [None] * len(ids)
+        for k in dict.fromkeys(shards.tolist()):  # shards in order of first use
+            where = np.flatnonzero(shards == k)
+            shard = self._shard(k)
+            local = ids[where] - int(self.starts[k])
+            for pos, record in zip(where.tolist(), self._records(shard, local), strict=True):
+                out[pos] = self._sample(record, converted=shard.records is not None)
+        return out
+
+    def _records(self, shard: _Shard, local: np.ndarray) -> list[dict[str, Any]]:
+        if shard.records is None:
+            return [shard.record(int(i)) for i in local]
+        rows = shard.records[local]
+        columns: dict[str, list[Any]] = {}
+        for f in self.schema:
+            column = rows[f.name]
+            columns[f.name] = (column.tolist() if f.kind == "int"
+                               else list(torch.from_numpy(np.ascontiguousarray(column)).unbind(0)))
+        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+    def _sample(self, record: dict[str, Any], *, converted: bool = False) -> Any:
+        out = record if converted else {f.name: self._value(f, record[f.name]) for f in self.schema}
+        if not self._pair:
+            return self.transform(out) if self.transform else out
+        x, y = out[self._input], out["label"]
+        return (self.transform(x) if self.transform else x,
+                self.target_transform(y) if self.target_transform else y)
+
+    def _value(self, f: Field, value: Any) -> Any:
+        if f.kind == "array":
+            return torch.from_numpy(np.array(value))
+        if f.kind == "tokens":
+            return torch.from_numpy(value.astype(np.int64))
+        if f.kind == "bytes" and self.decode and value[:4].startswith(_IMAGE_MAGIC):
+            return _decode_image(value)
+        return value
+
+    def __repr__(self) -> str:
+        return (f"StreamingDataset({self.url!r}, N={len(self)}, shards={len(self.counts)}, "
+                f"fields={[f.name for f in self.schema]})")
+
+
+def _decode_image(data: bytes) -> torch.Tensor:
+    with Image.open(io.BytesIO(data)) as image:
+        array = np.array(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
+    return torch.from_numpy(array if array.ndim == 3 else array[..., None])
+
+
+def _check_limit(cache_limit: int | None, shards: Sequence[dict[str, Any]], needed: int) -> None:
+    if cache_limit is None:
+        return
+    largest = max((s["size_bytes"] for s in shards), default=0)
+    floor = largest * min(needed, len(shards))
+    if cache_limit < floor:
+        raise ValueError(
+            f"cache_limit should be at least {floor:,} bytes ({min(needed, len(shards))} shards of "
+            f"up to {largest:,} bytes: a block, the prefetch and one more), but got "
+            f"cache_limit={cache_limit:,}; raise it or lower block_shards/prefetch")
+
+
+class StreamingSampler(Sampler[int]):
+    """The sample ids one rank visits in an epoch of a :class:`StreamingDataset`.
+
+    Args:
+        dataset: the streamed dataset (its ``seed``, ``shuffle`` and ``block_shards`` decide
+            the order).
+        num_replicas: number of ranks; defaults from torch.distributed, else 1.
+        rank: this rank; defaults from torch.distributed, else 0.
+
+    Each rank yields ``ceil(remaining / num_replicas)`` ids; see :mod:`datasets.streamorder`
+    for the order, the padding rule and how a resume with other ranks stays exact.
+    """
+
+    def __init__(self, dataset: StreamingDataset, *, num_replicas: int | None = None,
+                 rank: int | None = None) -> None:
+        self.dataset = dataset
+        self.num_replicas, self.rank = _replicas(num_replicas, rank)
+        self.epoch = 0
+        self.stages: list[list[int]] = []
+        self._position = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start ``epoch`` (a loaded mid-epoch state for the same epoch is kept)."""
+        if int(epoch) != self.epoch:
+            self.stages = []
+        self.epoch = int(epoch)
+        self.dataset.set_epoch(self.epoch)
+
+    def _positions(self) -> list[tuple[int, int]]:
+        remaining = remaining_after(len(self.dataset), self.stages)
+        return rank_positions(remaining, self.num_replicas, self.rank)
+
+    def __len__(self) -> int:
+        return length(self._positions())
+
+    def __iter__(self) -> Iterator[int]:
+        self.dataset.set_epoch(self.epoch)
+        order = self.dataset.epoch_order(self.epoch)
+        self._position = 0
+        for lo, hi in self._positions():
+            for start in range(lo, hi, _TAKE):
+                for i in order.take(start, min(hi, start + _TAKE)).tolist():
+                    self._position += 1
+                    yield i
+
+    def state_dict(self, *, consumed: int | None = None) -> dict[str, Any]:
+        """Return where this epoch stands: ids yielded by each rank (or ``consumed`` when given).
+
+        Pass the number of samples your loop consumed on this rank since the epoch (or the
+        last load) started: a ``DataLoader`` prefetches, so the sampler has yielded more. Under
+        DDP every rank consumes the same number, so rank 0's state describes all ranks.
+        """
+        done = self._position if consumed is None else int(consumed)
+        return {"seed": self.dataset.seed, "shuffle": self.dataset.shuffle,
+                "num_samples": len(self.dataset), "epoch": self.epoch,
+                "stages": [*self.stages, [self.num_replicas, done]]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume from :meth:`state_dict` output, with any number of ranks or workers.
+
+        Raises:
+            ValueError: the state is of another dataset size, seed or shuffle setting.
+        """
+        for key, mine in (("seed", self.dataset.seed), ("shuffle", self.dataset.shuffle),
+                          ("num_samples", len(self.dataset))):
+            if state[key] != mine:
+                raise ValueError(f"expected a state saved with {key}={mine!r} but got "
+                                 f"{key}={state[key]!r}; open the same pack with the same seed")
+        self.epoch = int(state["epoch"])
+        self.stages = [[int(w), int(k)] for w, k in state["stages"]]
+        self._position = 0
+        self.dataset.set_epoch(self.epoch)

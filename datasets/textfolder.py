@@ -1,0 +1,140 @@
+"""One text file per sample in ``SPLIT/CLASS/*.txt`` (IMDB's aclImdb): :class:`TextFolderDataset`.
+
+The layout is ``[top/]SPLIT/CLASS/NAME.txt``; the classes are the sorted folder names under
+the split (``neg``, ``pos``), and anything else is ignored (aclImdb's ``unsup/`` reviews,
+``urls_*.txt``, ``labeledBow.feat``, ``imdb.vocab``). The source is a folder or a tar archive
+read member by member through the one tar reader, :class:`loaders.tar_stream.TarStream`,
+without extracting anything; the split is then packed once (:mod:`datasets.textpack`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from datasets.errors import DataFormatError, DatasetNotFoundError
+from datasets.textpack import (
+    PackedText,
+    PackedTextDataset,
+    ensure_packed_text,
+    source_key,
+    write_packed_text,
+)
+from datasets.vocab import WordTokenizer
+from loaders.errors import LoaderError
+from loaders.extract import detect_kind
+from loaders.tar_stream import REGULAR, TarStream
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TextFolderDataset", "read_text_folder"]
+
+IGNORED_CLASSES = ("unsup",)
+MAX_FILE_BYTES = 16 * 1024**2
+
+
+def _split_class(name: str, split: str) -> str | None:
+    """Return the class of member ``name`` when it is ``[top/]split/CLASS/x.txt``, else None."""
+    parts = name.strip("/").split("/")
+    if len(parts) == 4:
+        parts = parts[1:]
+    if len(parts) != 3 or parts[0] != split or not parts[2].endswith(".txt"):
+        return None
+    return None if parts[1] in IGNORED_CLASSES or parts[1].startswith(".") else parts[1]
+
+
+def _from_archive(archive: Path, split: str) -> Iterator[tuple[str, str, bytes]]:
+    kind = detect_kind(archive)
+    if not kind.startswith("tar"):
+        raise DataFormatError(f"{archive}: expected a folder or a tar archive of "
+                              f"SPLIT/CLASS/*.txt files but it is a {kind}; extract it first")
+    with open(archive, "rb") as raw:
+        stream = TarStream(raw, kind, os.fspath(archive))
+        for member in stream.members():
+            label = _split_class(member.name, split) if member.type == REGULAR else None
+            if label is None:
+                continue
+            if member.size > MAX_FILE_BYTES:
+                raise DataFormatError(f"{archive}: member {member.name} declares {member.size} "
+                                      f"bytes, more than {MAX_FILE_BYTES} for one text")
+            yield member.name, label, stream.read(member.size)
+
+
+def _from_folder(root: Path, split: str) -> Iterator[tuple[str, str, bytes]]:
+    for path in sorted((root / split).glob("*/*.txt")):
+        label = _split_class(path.relative_to(root).as_posix(), split)
+        if label is not None:
+            yield os.fspath(path), label, path.read_bytes()
+
+
+def read_text_folder(root: str | os.PathLike[str], *, split: str) -> tuple[list[str], list[str]]:
+    """Return the texts and class names of ``split`` from a folder or a tar archive.
+
+    Raises:
+        DatasetNotFoundError: ``root`` does not exist.
+        DataFormatError: no ``split/CLASS/*.txt`` file, or a file that is not UTF-8 text.
+        loaders.LoaderError: the archive is corrupt or truncated.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DatasetNotFoundError(f"expected a folder or tar archive at {root} but nothing is "
+                                   "there; check the path or fetch the dataset first")
+    texts: list[str] = []
+    labels: list[str] = []
+    members = _from_folder(root, split) if root.is_dir() else _from_archive(root, split)
+    for name, label, data in members:
+        try:
+            texts.append(data.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise DataFormatError(f"{root}: {name} is not UTF-8 text (byte {err.start}); "
+                                  "re-encode it or remove it") from err
+        labels.append(label)
+    if not texts:
+        raise DataFormatError(f"{root}: expected {split}/CLASS/*.txt files (as aclImdb's "
+                              f"{split}/pos, {split}/neg) but found none; check split=")
+    return texts, labels
+
+
+class TextFolderDataset(PackedTextDataset):
+    """The texts of one split of a ``SPLIT/CLASS/*.txt`` folder or tar archive, packed once.
+
+    Args:
+        root: the folder, or the tar archive (``aclImdb_v1.tar.gz``) read without extracting.
+        split: the split folder's name (``"train"`` or ``"test"`` for aclImdb).
+        cache_dir: the cache home for the packed cache.
+        tokenizer: default ``WordTokenizer()``.
+        classes: the class names to expect (default: those found); pass the training split's
+            to a test split so that both number the classes alike.
+
+    Raises:
+        DataFormatError: see :func:`read_text_folder`; also a class outside ``classes``.
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], *, split: str = "train",
+        cache_dir: str | os.PathLike[str] | None = None, tokenizer: WordTokenizer | None = None,
+        classes: list[str] | None = None,
+    ) -> None:
+        tokenizer = tokenizer or WordTokenizer()
+        options: dict[str, Any] = {"layout": "text-folder", "split": split, "classes": classes,
+                                   "tokenizer": tokenizer.describe()}
+
+        def build(folder: Path) -> PackedText:
+            try:
+                texts, labels = read_text_folder(root, split=split)
+            except LoaderError as err:
+                raise DataFormatError(f"cannot read {root}: {err}") from err
+            found = classes or sorted(set(labels))
+            unknown = sorted(set(labels) - set(found))
+            if unknown:
+                raise DataFormatError(f"{root}: classes {unknown} of split {split!r} are not "
+                                      f"among the training classes {found}")
+            index = {c: i for i, c in enumerate(found)}
+            return write_packed_text(folder, texts, [index[y] for y in labels], classes=found,
+                                     tokenizer=tokenizer,
+                                     source={"path": os.fspath(root), **options})
+
+        super().__init__(ensure_packed_text(source_key(root, options), build, cache_dir=cache_dir))

@@ -1,0 +1,159 @@
+"""Which CSV/TSV row is a header, and which columns hold the text and the label.
+
+:func:`detect_header` decides ``header="auto"`` from the first row and a sample of the rows
+after it (:data:`SAMPLE_ROWS`). The first row is a header when one of these holds, in order:
+
+1. it holds every column *name* asked for (``text_columns=``/``label_column=`` given as names);
+2. one of its cells is a conventional column name (:data:`LABEL_NAMES` or :data:`TEXT_NAMES`,
+   case-insensitive) that never occurs in that column below it (``label,title,description``,
+   ``Class Index,Title,Description``, ``text,label``);
+3. every sampled label cell below it is an integer and its own label cell is not
+   (``label`` above ``1``..``4``, ``y`` above ``-1``/``1``);
+4. its label cell never occurs among the sampled label cells, while those repeat (a label
+   column has fewer distinct values than rows: ``sentiment`` above ``pos``/``neg``).
+
+Otherwise it is data (the SMS Spam Collection's ``ham<TAB>...`` first line). The decision and
+the rule that made it are logged at INFO. ``header=True``/``False`` skips the guess.
+
+:func:`resolve_columns` then picks the columns: the label column is ``label_column=`` (a name
+or an index), else the header's cell named like :data:`LABEL_NAMES`, else column 0; the text
+is ``text_columns=``, else the header's ``text`` column, else every other column, joined.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from datasets.errors import DataFormatError
+
+log = logging.getLogger(__name__)
+
+#: How many rows after the first one :func:`detect_header` looks at.
+SAMPLE_ROWS = 1000
+#: Conventional names of a label column (compared case-insensitively).
+LABEL_NAMES = ("label", "labels", "class", "class index", "category", "target", "sentiment", "y")
+#: Conventional names of a text column (compared case-insensitively).
+TEXT_NAMES = ("text", "title", "description", "review", "sentence", "message", "sms", "body",
+              "content", "document")
+_INT = re.compile(r"[+-]?\d+\Z")
+
+Column = str | int
+
+
+def is_int_text(value: str) -> bool:
+    """Whether ``value`` (stripped) is an integer such as ``"3"`` or ``"-1"``.
+
+    Example:
+        >>> is_int_text(" -1 "), is_int_text("1.0")
+        (True, False)
+    """
+    return bool(_INT.match(value.strip()))
+
+
+def _conventional(cell: str) -> bool:
+    name = cell.strip().lower()
+    return name in LABEL_NAMES or name in TEXT_NAMES
+
+
+def _label_index(first: list[str], label_column: Column | None) -> int:
+    if isinstance(label_column, int):
+        return label_column
+    for i, cell in enumerate(first):
+        if cell.strip().lower() in LABEL_NAMES:
+            return i
+    return 0
+
+
+def detect_header(
+    first: list[str], sample: Sequence[list[str]], *, wanted: Sequence[str],
+    label_column: Column | None,
+) -> tuple[bool, str]:
+    """Return whether ``first`` is a header and the rule (as words) that decided it.
+
+    Args:
+        first: the file's first row.
+        sample: rows after it (at most :data:`SAMPLE_ROWS` are looked at).
+        wanted: column names the caller asked for.
+        label_column: the label column asked for (name, index or None).
+
+    Example:
+        >>> detect_header(["label", "title"], [["1", "a"], ["2", "b"]], wanted=[],
+        ...               label_column=None)[0]
+        True
+        >>> detect_header(["ham", "hi"], [["spam", "win"], ["ham", "ok"]], wanted=[],
+        ...               label_column=None)[0]
+        False
+    """
+    sample = sample[:SAMPLE_ROWS]
+    if wanted:
+        return all(name in first for name in wanted), f"it names {list(wanted)}"
+    for i, cell in enumerate(first):
+        below = {row[i] for row in sample if len(row) > i}
+        if _conventional(cell) and cell not in below:
+            return True, f"cell {cell!r} is a column name"
+    col = _label_index(first, label_column)
+    if col >= len(first):
+        return False, f"it has no column {col}"
+    labels = [row[col] for row in sample if len(row) > col]
+    if labels and all(is_int_text(v) for v in labels) and not is_int_text(first[col]):
+        return True, f"{first[col]!r} is not an integer, unlike the labels below it"
+    if labels and first[col] not in labels and len(set(labels)) < len(labels):
+        return True, f"{first[col]!r} never occurs among the labels below it"
+    return False, f"its label cell {first[col]!r} looks like a label"
+
+
+def resolve_columns(
+    path: Path, header: list[str] | None, width: int, *,
+    text_columns: Sequence[Column] | None, label_column: Column | None,
+) -> tuple[list[int], int]:
+    """Return the text column indices and the label column index.
+
+    Raises:
+        DataFormatError: a named column is not in the header (or there is no header), an
+            index is past the row's width, or the label is also a text column.
+    """
+    if label_column is None:
+        label = _label_index(header, None) if header else 0
+        if header and header[label].strip().lower() not in LABEL_NAMES and any(
+                _conventional(c) for c in header):
+            raise DataFormatError(
+                f"{path}:1: the header {header!r:.200} has no label column (looked for "
+                f"{', '.join(LABEL_NAMES)}); pass label_column= (--label-column) with its name"
+            )
+    else:
+        label = _index(path, header, width, label_column)
+    if text_columns is None:
+        names = [c.strip().lower() for c in header] if header else []
+        texts = [names.index("text")] if "text" in names else [i for i in range(width) if i != label]
+    else:
+        texts = [_index(path, header, width, c) for c in text_columns]
+    if label in texts or not texts:
+        raise DataFormatError(
+            f"{path}: expected text columns apart from the label column {label} but got text "
+            f"columns {texts}; pass text_columns= (--text-column) and label_column= apart"
+        )
+    return texts, label
+
+
+def _index(path: Path, header: list[str] | None, width: int, column: Column) -> int:
+    if isinstance(column, int):
+        if not -width <= column < width:
+            raise DataFormatError(
+                f"{path}:1: expected column {column} but the rows have {width} columns; pass an "
+                f"index below {width}"
+            )
+        return column % width
+    if header is None:
+        raise DataFormatError(
+            f"{path}:1: expected a header row naming {column!r} but the first row is data; "
+            "pass header=True if it is a header, or column indices for a headerless file"
+        )
+    if column not in header:
+        raise DataFormatError(
+            f"{path}:1: expected a column named {column!r} in the header but got "
+            f"{header!r:.200}; pass text_columns=/label_column= with names from the header"
+        )
+    return header.index(column)

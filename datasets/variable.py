@@ -1,0 +1,212 @@
+"""Datasets over the variable-size store: each image decoded when read, at full resolution.
+
+``ds[i]`` decodes image ``i`` from the memory-mapped store (:mod:`datasets.imagestore`) into
+``uint8`` ``[C, H, W]`` in the store's mode, then applies ``transform`` by the rule every image
+dataset follows (see :mod:`datasets.packeddataset`): ``None`` gives ``ToFloat()`` (``float32``
+in ``[-1, 1]``); a batch transform or any other callable is applied to this one image (a
+``tv_tensors.Image``). Images keep their own sizes, so batching needs a transform that makes
+one size (``v2.RandomResizedCrop(128)``, ``v2.Resize``…); ``DataLoader`` workers scale the
+decoding (each maps the store itself).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from datasets.errors import DataFormatError
+from datasets.imagedecode import DecodeOptions, UnreadableImageError, decode_image
+from datasets.imagestore import VariableImages
+from datasets.packeddataset import row_names
+from datasets.transforms import ToFloat, Transform, as_image, is_batch_transform
+
+log = logging.getLogger(__name__)
+
+
+class VariableImageDataset(Dataset[tuple[Any, Any]]):
+    """A map-style dataset over an opened variable-size store.
+
+    Args:
+        store: the store (see :mod:`datasets.imagestore`).
+        transform: ``None`` for ``ToFloat()``; else applied to each decoded image.
+        target_transform: applied to the ``int`` label.
+        decode_size: decode JPEGs at a reduced scale (1/2, 1/4, 1/8, Pillow's ``draft``)
+            while both sides stay at least this long; ``None`` decodes full resolution.
+
+    Attributes:
+        classes, class_to_idx, targets, mean, std, skipped, notes, manifest, sizes.
+    """
+
+    def __init__(
+        self,
+        store: VariableImages,
+        transform: Transform | None = None,
+        target_transform: Transform | None = None,
+        *,
+        decode_size: int | None = None,
+    ) -> None:
+        self.store = store
+        self.transform: Transform = ToFloat() if transform is None else transform
+        self.target_transform = target_transform
+        self.decode = DecodeOptions(mode=store.mode, min_side=decode_size)
+        self._targets: torch.Tensor | None = None
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.store.manifest
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.store.manifest["classes"])
+
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.classes)}
+
+    @property
+    def mode(self) -> str:
+        return self.store.mode
+
+    @property
+    def mean(self) -> list[float]:
+        return list(self.store.manifest.get("mean", []))
+
+    @property
+    def std(self) -> list[float]:
+        return list(self.store.manifest.get("std", []))
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        return [(path, reason) for path, reason in self.store.manifest["skipped"]]
+
+    @property
+    def notes(self) -> list[tuple[str, str]]:
+        return [(path, note) for path, note in self.store.manifest.get("notes", [])]
+
+    @property
+    def targets(self) -> torch.Tensor:
+        if self._targets is None:
+            self._targets = torch.from_numpy(self.store.labels())
+        return self._targets
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Each image's ``(H, W)``: ``int32`` ``[N, 2]``."""
+        return self.store.sizes()
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def image(self, index: int) -> torch.Tensor:
+        """Decode image ``index``: ``uint8`` ``[C, H, W]``."""
+        if index < 0:
+            index += len(self)
+        try:
+            array, _ = decode_image(self.store.blob(index), self.decode)
+        except UnreadableImageError as err:  # checked while packing: the store was altered
+            raise DataFormatError(f"cannot decode image {index} of {self.store.path}: "
+                                  f"{err.reason}; delete that folder to rebuild it") from err
+        return torch.from_numpy(array).permute(2, 0, 1)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        image = self.image(int(index))
+        x = self.transform(image) if is_batch_transform(self.transform) else self.transform(
+            as_image(image))
+        target: Any = int(self.targets[index])
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return x, target
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_targets"] = None
+        return state
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(N={len(self)}, mode={self.mode!r}, "
+                f"classes={len(self.classes)}, skipped={len(self.skipped)}, "
+                f"cache={str(self.store.path)!r})")
+
+
+class VariableImageFolder(VariableImageDataset):
+    """A ``CLASS/image`` folder packed once as encoded files (each image keeps its size).
+
+    ``max_side=`` re-encodes, once, images whose longer side is above it (JPEG stays JPEG at
+    quality 95, others become PNG). See :class:`VariableImageDataset` for reads.
+
+    Example:
+        >>> ds = VariableImageFolder("hymenoptera_data/train")  # doctest: +SKIP
+        >>> ds[0][0].shape, ds.classes  # doctest: +SKIP
+        (torch.Size([3, 375, 500]), ['ants', 'bees'])
+    """
+
+    root: Path
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        transform: Transform | None = None,
+        target_transform: Transform | None = None,
+        *,
+        mode: str | None = None,
+        max_side: int | None = None,
+        decode_size: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        workers: int | None = None,
+        allow_empty: bool = False,
+        is_valid_file: Callable[[str], bool] | None = None,
+    ) -> None:
+        from datasets.packing import PackOptions, pack_folder
+
+        options = PackOptions(mode=mode, max_side=max_side, store="variable")
+        store = pack_folder(root, options, cache_dir=cache_dir, workers=workers,
+                            allow_empty=allow_empty, is_valid_file=is_valid_file)
+        assert isinstance(store, VariableImages)  # store="variable" builds only that
+        super().__init__(store, transform, target_transform, decode_size=decode_size)
+        self.root = Path(root)
+
+    @classmethod
+    def from_store(cls, store: VariableImages, root: str | os.PathLike[str],
+                   transform: Transform | None = None,
+                   target_transform: Transform | None = None, *,
+                   decode_size: int | None = None) -> VariableImageFolder:
+        """Wrap an opened store (what ``ImageFolderDataset.pack`` does)."""
+        dataset = cls.__new__(cls)
+        VariableImageDataset.__init__(dataset, store, transform, target_transform,
+                                      decode_size=decode_size)
+        dataset.root = Path(root)
+        return dataset
+
+    @classmethod
+    def from_archive(
+        cls,
+        path: str | os.PathLike[str],
+        transform: Transform | None = None,
+        target_transform: Transform | None = None,
+        *,
+        mode: str | None = None,
+        max_side: int | None = None,
+        decode_size: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        workers: int | None = None,
+    ) -> VariableImageFolder:
+        """Pack the image members of a tar or zip archive without extracting it."""
+        from datasets.packing import PackOptions, pack_archive
+
+        options = PackOptions(mode=mode, max_side=max_side, store="variable")
+        store = pack_archive(path, options, cache_dir=cache_dir, workers=workers)
+        assert isinstance(store, VariableImages)
+        return cls.from_store(store, path, transform, target_transform, decode_size=decode_size)
+
+    @property
+    def samples(self) -> list[tuple[str, int]]:
+        return [(str(self.root / name), int(label))
+                for name, label in zip(row_names(self.store.path), self.targets.tolist(),
+                                       strict=True)]

@@ -1,0 +1,68 @@
+"""Sharded packs written to and streamed from a real S3-compatible server (moto) via boto3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from stream_pack import IdImages
+
+from datasets import ShardError, StreamingDataset, StreamingSampler, write_shards
+from datasets.shard import main
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A moto server on 127.0.0.1 with one bucket; skipped only if moto cannot start."""
+    boto3 = pytest.importorskip("boto3", reason="boto3 is in the test extra")
+    try:
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+    except (ImportError, OSError) as err:
+        pytest.skip(f"moto's server cannot start here: {err}")
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="packs")
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.mark.integration
+def test_write_to_s3_verify_and_stream_back(tmp_path: Path, s3_endpoint: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    source = IdImages(300)
+    index = write_shards(source, "s3://packs/ids", shard_size_bytes=72 * 50,
+                         endpoint_url=s3_endpoint)
+    assert len(index["shards"]) == 6
+    assert main(["--verify", "s3://packs/ids", "--endpoint-url", s3_endpoint, "-q"]) == 0
+    assert "ok: 6 shards, 300 samples" in capsys.readouterr().out
+    ds = StreamingDataset("s3://packs/ids", cache_dir=tmp_path / "cache", endpoint_url=s3_endpoint)
+    seen = [ds[i][1] for i in StreamingSampler(ds, num_replicas=1, rank=0)]
+    assert sorted(seen) == list(range(300))
+    assert torch.equal(ds[77][0], source.data[77])
+    assert ds.cache.fetched_bytes == sum(s["size_bytes"] for s in index["shards"])
+    with pytest.raises(ShardError, match="already holds a sharded pack"):
+        write_shards(source, "s3://packs/ids", endpoint_url=s3_endpoint)
+
+
+@pytest.mark.integration
+def test_tampered_s3_shard_is_named(tmp_path: Path, s3_endpoint: str) -> None:
+    import boto3
+
+    write_shards(IdImages(100), "s3://packs/t", shard_size_bytes=72 * 50, endpoint_url=s3_endpoint)
+    boto3.client("s3", endpoint_url=s3_endpoint).put_object(
+        Bucket="packs", Key="t/shard-00001.bin", Body=b"not a shard")
+    ds = StreamingDataset("s3://packs/t", cache_dir=tmp_path / "cache", endpoint_url=s3_endpoint,
+                          prefetch=0)
+    with pytest.raises(ShardError, match="shard-00001.bin from s3://packs/t/shard-00001.bin failed"):
+        ds[60]
+    assert main(["--verify", "s3://packs/t", "--endpoint-url", s3_endpoint]) == 1

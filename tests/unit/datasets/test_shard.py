@@ -1,0 +1,212 @@
+"""Sharded packs: the record format, the writer (resumable, S3-free here) and ``--verify``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from datasets import ShardError, verify_shards, write_shards
+from datasets.errors import DataFormatError
+from datasets.shard import main, parse_size
+from datasets.shardformat import Field, decode_record, encode_record, parse_index, read_offsets
+from datasets.shardsource import ArraySource, ItemSource, record_source
+from datasets.shardwriter import PROGRESS_FILE
+
+
+class Images:
+    """A packed-like dataset: uint8 ``.data``, ``.targets`` and a float ``__getitem__``."""
+
+    def __init__(self, n: int, shape: tuple[int, ...] = (6, 5), seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.data = torch.randint(0, 256, (n, *shape), dtype=torch.uint8, generator=g)
+        self.targets = torch.arange(n) % 3
+        self.classes = ["a", "b", "c"]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.data[i].float() / 255, int(self.targets[i])  # what ToFloat would give
+
+
+class Mixed:
+    """Variable records: encoded bytes, token ids, text and an int label."""
+
+    def __init__(self, n: int, fail_at: int | None = None) -> None:
+        self.n, self.fail_at = n, fail_at
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        if i == self.fail_at:
+            raise KeyboardInterrupt
+        return {"blob": bytes([i % 256]) * (i % 17), "input_ids": torch.arange(i % 5 + 1) * i,
+                "text": f"sample {i} é", "label": i % 4}
+
+
+def test_record_roundtrip_keeps_every_kind() -> None:
+    schema = [Field("a", "array", "float32", (2, 3)), Field("y", "int"), Field("b", "bytes"),
+              Field("t", "tokens"), Field("s", "text")]
+    record = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "y": -7, "b": b"\x00\xff",
+              "t": np.array([1, 2**31 - 1]), "s": "naïve"}
+    out = decode_record(schema, encode_record(schema, record))
+    assert np.array_equal(out["a"], record["a"]) and out["y"] == -7 and out["b"] == b"\x00\xff"
+    assert out["t"].tolist() == [1, 2**31 - 1] and out["s"] == "naïve"
+
+
+@pytest.mark.fuzz
+@given(st.lists(st.tuples(st.binary(max_size=40), st.lists(st.integers(-2**31, 2**31 - 1),
+                                                           max_size=9), st.integers(-2**62, 2**62)),
+                max_size=12))
+def test_record_roundtrip_fuzz(rows: list[tuple[bytes, list[int], int]]) -> None:
+    schema = [Field("b", "bytes"), Field("t", "tokens"), Field("y", "int")]
+    for blob, ids, label in rows:
+        out = decode_record(schema, encode_record(schema, {"b": blob, "t": ids, "y": label}))
+        assert (out["b"], out["t"].tolist(), out["y"]) == (blob, ids, label)
+
+
+def test_source_reads_raw_uint8_not_transformed_floats() -> None:
+    source = record_source(Images(10))
+    assert isinstance(source, ArraySource)
+    assert [(f.name, f.kind, f.dtype) for f in source.schema] == [
+        ("image", "array", "uint8"), ("label", "int", "")]
+    assert isinstance(record_source(Mixed(3)), ItemSource)
+
+
+def test_write_shards_index_describes_every_shard(tmp_path: Path) -> None:
+    ds = Images(100)
+    index = write_shards(ds, tmp_path / "pack", shard_size_bytes=400)
+    on_disk = json.loads((tmp_path / "pack" / "index.json").read_text())
+    assert on_disk["count"] == 100 and on_disk["classes"] == ["a", "b", "c"]
+    assert [s["start"] for s in on_disk["shards"]] == [s["start"] for s in index["shards"]]
+    assert sum(s["count"] for s in on_disk["shards"]) == 100 and len(on_disk["shards"]) == 10
+    for shard in on_disk["shards"]:
+        path = tmp_path / "pack" / shard["name"]
+        assert path.stat().st_size == shard["size_bytes"]
+    mean = ds.data.double().mean().item() / 255
+    assert on_disk["channel_stats"]["mean"][0] == pytest.approx(mean, abs=1e-6)
+    assert not (tmp_path / "pack" / PROGRESS_FILE).exists()
+    offsets = read_offsets(np.fromfile(tmp_path / "pack" / "shard-00000.bin", np.uint8), "s0")
+    assert len(offsets) == 11  # 10 records of 38 bytes each fill a 400-byte shard
+
+
+def test_colour_images_get_per_channel_stats(tmp_path: Path) -> None:
+    ds = Images(20, shape=(4, 4, 3))
+    ds.data[..., 0] = 255
+    index = write_shards(ds, tmp_path / "pack")
+    assert index["channel_stats"]["mean"][0] == 1.0 and index["channel_stats"]["std"][0] == 0.0
+    assert len(index["channel_stats"]["mean"]) == 3
+
+
+def test_interrupted_write_resumes_to_the_same_pack(tmp_path: Path) -> None:
+    whole = write_shards(Mixed(300), tmp_path / "whole", shard_size_bytes=500)
+    with pytest.raises(KeyboardInterrupt):
+        write_shards(Mixed(300, fail_at=200), tmp_path / "pack", shard_size_bytes=500)
+    assert not (tmp_path / "pack" / "index.json").exists()
+    progress = json.loads((tmp_path / "pack" / PROGRESS_FILE).read_text())
+    assert 0 < len(progress["shards"]) < len(whole["shards"])
+    resumed = write_shards(Mixed(300), tmp_path / "pack", shard_size_bytes=500)
+    strip = [{k: v for k, v in s.items()} for s in whole["shards"]]
+    assert resumed["shards"] == strip
+    assert not list((tmp_path / "pack").glob(".shard-staging-*"))
+
+
+def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        write_shards(Mixed(300, fail_at=200), tmp_path / "pack", shard_size_bytes=500)
+    with pytest.raises(ShardError, match="unfinished write of another source"):
+        write_shards(Mixed(300), tmp_path / "pack", shard_size_bytes=900)
+
+
+def test_existing_pack_is_not_overwritten(tmp_path: Path) -> None:
+    write_shards(Images(5), tmp_path / "pack")
+    before = (tmp_path / "pack" / "index.json").read_bytes()
+    with pytest.raises(ShardError, match="already holds a sharded pack"):
+        write_shards(Images(7), tmp_path / "pack")
+    assert (tmp_path / "pack" / "index.json").read_bytes() == before
+
+
+def test_inconsistent_samples_name_the_index(tmp_path: Path) -> None:
+    class Ragged:
+        def __len__(self) -> int:
+            return 9
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+            return torch.zeros(3 if i == 4 else 2, 2), 0
+
+    with pytest.raises(DataFormatError, match="sample 4 field 'input' has shape"):
+        write_shards(Ragged(), tmp_path / "pack", workers=1)
+    assert not (tmp_path / "pack" / "index.json").exists()
+
+
+def test_verify_finds_a_damaged_shard(tmp_path: Path) -> None:
+    write_shards(Images(50), tmp_path / "pack", shard_size_bytes=400)
+    assert verify_shards(tmp_path / "pack")[1] == []
+    shard = tmp_path / "pack" / "shard-00002.bin"
+    data = bytearray(shard.read_bytes())
+    data[-1] ^= 1
+    shard.write_bytes(bytes(data))
+    index, bad = verify_shards(tmp_path / "pack")
+    assert len(bad) == 1 and "shard-00002.bin" in bad[0] and "sha256" in bad[0]
+
+
+def test_parse_index_refuses_gaps(tmp_path: Path) -> None:
+    write_shards(Images(20), tmp_path / "pack", shard_size_bytes=200)
+    index = json.loads((tmp_path / "pack" / "index.json").read_text())
+    index["shards"][1]["start"] += 1
+    with pytest.raises(ShardError, match="starts at"):
+        parse_index(json.dumps(index), "x/index.json")
+    with pytest.raises(ShardError, match="not JSON"):
+        parse_index("{", "x/index.json")
+
+
+def test_parse_size_units() -> None:
+    assert parse_size("64MB") == 64_000_000 and parse_size("2KiB") == 2048
+    with pytest.raises(Exception, match="expected a size"):
+        parse_size("lots")
+
+
+def test_cli_writes_a_folder_and_verifies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    for label in ("A", "B"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (28, 28), color=i * 10).save(tmp_path / "imgs" / label / f"{i}.png")
+    out = tmp_path / "pack"
+    assert main([str(tmp_path / "imgs"), str(out), "--shard-size", "3KB", "--root",
+                 str(tmp_path / "home"), "-q"]) == 0
+    assert "wrote 12 samples in 4 shards" in capsys.readouterr().out
+    index = json.loads((out / "index.json").read_text())
+    assert index["classes"] == ["A", "B"] and index["schema"][0]["shape"] == [28, 28]
+    assert main(["--verify", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("ok: 4 shards, 12 samples")
+    (out / "shard-00001.bin").write_bytes(b"x")
+    assert main(["--verify", str(out)]) == 1
+    assert "shard-00001.bin" in capsys.readouterr().out
+
+
+def test_cli_text_file_stores_token_ids_and_vocab(tmp_path: Path) -> None:
+    text = tmp_path / "spam.tsv"
+    text.write_text("ham\thello there\nspam\twin money now\nham\thello again\n", encoding="utf-8")
+    assert main([str(text), str(tmp_path / "pack"), "-q"]) == 0
+    index = json.loads((tmp_path / "pack" / "index.json").read_text())
+    assert [f["kind"] for f in index["schema"]] == ["tokens", "int"]
+    assert index["classes"] == ["ham", "spam"] and "hello" in index["vocab"]["itos"]
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path / "missing"), str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: SOURCE") and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exit_info:
+        main([])
+    assert exit_info.value.code == 2

@@ -1,0 +1,246 @@
+"""StreamingDataset and StreamingSampler over local and `responses`-served packs."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import responses
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from datasets import (
+    DatasetNotFoundError,
+    ShardError,
+    StreamingDataset,
+    StreamingSampler,
+    write_shards,
+)
+from datasets.streamorder import length, rank_positions, remaining_after, select
+
+
+class Images:
+    def __init__(self, n: int, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.data = torch.randint(0, 256, (n, 4, 4), dtype=torch.uint8, generator=g)
+        self.targets = torch.arange(n) % 5
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+@pytest.fixture
+def pack(tmp_path: Path) -> tuple[Path, Images]:
+    source = Images(240)
+    write_shards(source, tmp_path / "pack", shard_size_bytes=24 * 20)  # 20 per shard, 12 shards
+    return tmp_path / "pack", source
+
+
+def _open(pack: Path, tmp_path: Path, **kwargs: Any) -> StreamingDataset:
+    return StreamingDataset(pack, cache_dir=tmp_path / "cache", **kwargs)
+
+
+def test_samples_equal_the_source(pack: tuple[Path, Images], tmp_path: Path) -> None:
+    folder, source = pack
+    ds = _open(folder, tmp_path)
+    assert len(ds) == 240 and len(ds.counts) == 12
+    for i in (0, 19, 20, 239):
+        x, y = ds[i]
+        assert torch.equal(x, source.data[i]) and y == int(source.targets[i])
+    with pytest.raises(IndexError):
+        ds[240]
+
+
+def test_transforms_apply_to_input_and_label(pack: tuple[Path, Images], tmp_path: Path) -> None:
+    ds = _open(pack[0], tmp_path, transform=lambda x: x.float() / 255,
+               target_transform=lambda y: y + 100)
+    x, y = ds[3]
+    assert x.dtype == torch.float32 and y == 103
+
+
+def test_variable_fields_and_jpeg_decoding(tmp_path: Path) -> None:
+    jpeg = io.BytesIO()
+    Image.new("RGB", (7, 5), (200, 10, 10)).save(jpeg, format="JPEG", quality=95)
+
+    class Mixed:
+        def __len__(self) -> int:
+            return 30
+
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            return {"photo": jpeg.getvalue(), "input_ids": torch.arange(i % 4 + 1),
+                    "text": f"t{i}", "label": i % 2}
+
+    write_shards(Mixed(), tmp_path / "pack", shard_size_bytes=2000)
+    record = StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c")[7]
+    assert record["photo"].shape == (5, 7, 3) and record["photo"].dtype == torch.uint8
+    assert abs(int(record["photo"][2, 3, 0]) - 200) < 8
+    assert record["input_ids"].tolist() == [0, 1, 2, 3] and record["text"] == "t7"
+    raw = StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c", decode=False)[7]
+    assert raw["photo"] == jpeg.getvalue()
+
+
+def test_one_rank_visits_every_sample_once_in_a_seeded_order(
+    pack: tuple[Path, Images], tmp_path: Path
+) -> None:
+    ds = _open(pack[0], tmp_path)
+    sampler = StreamingSampler(ds, num_replicas=1, rank=0)
+    first = list(sampler)
+    assert sorted(first) == list(range(240)) and first != sorted(first)
+    assert list(StreamingSampler(_open(pack[0], tmp_path), num_replicas=1, rank=0)) == first
+    sampler.set_epoch(1)
+    assert sorted(list(sampler)) == list(range(240)) and list(sampler) != first
+    plain = StreamingSampler(_open(pack[0], tmp_path, shuffle=False), num_replicas=1, rank=0)
+    assert list(plain) == list(range(240))
+
+
+def test_blocks_bound_the_shards_in_use(pack: tuple[Path, Images], tmp_path: Path) -> None:
+    ds = _open(pack[0], tmp_path, block_shards=3)
+    order = list(StreamingSampler(ds, num_replicas=1, rank=0))
+    shards_of = [set(np.array(order[i:i + 60]) // 20) for i in range(0, 240, 60)]
+    assert all(len(s) == 3 for s in shards_of)  # 60 samples = one block of 3 shards
+
+
+@pytest.mark.parametrize("world", [2, 3, 7])
+def test_ranks_partition_the_epoch(pack: tuple[Path, Images], tmp_path: Path, world: int) -> None:
+    ds = _open(pack[0], tmp_path)
+    per_rank = [list(StreamingSampler(ds, num_replicas=world, rank=r)) for r in range(world)]
+    assert len({len(p) for p in per_rank}) == 1 and len(per_rank[0]) == -(-240 // world)
+    union = [i for p in per_rank for i in p]
+    assert set(union) == set(range(240)) and len(union) - 240 == (-240) % world  # the padding
+
+
+def test_elastic_resume_visits_the_rest_once(pack: tuple[Path, Images], tmp_path: Path) -> None:
+    ds = _open(pack[0], tmp_path)
+    first = [StreamingSampler(ds, num_replicas=4, rank=r) for r in range(4)]
+    for s in first:
+        s.set_epoch(2)
+    seen = [i for s in first for i in list(s)[:17]]
+    state = first[0].state_dict(consumed=17)
+    rest = []
+    for r in range(3):
+        resumed = StreamingSampler(ds, num_replicas=3, rank=r)
+        resumed.load_state_dict(state)
+        resumed.set_epoch(2)  # fit calls it again: the loaded position stays
+        rest += list(resumed)
+    assert set(seen + rest) == set(range(240))
+    assert len(seen) + len(rest) - 240 == (-(240 - 68)) % 3  # the new stage's padding only
+
+
+def test_load_state_dict_refuses_another_seed(pack: tuple[Path, Images], tmp_path: Path) -> None:
+    state = StreamingSampler(_open(pack[0], tmp_path), num_replicas=1, rank=0).state_dict()
+    other = StreamingSampler(_open(pack[0], tmp_path, seed=1), num_replicas=1, rank=0)
+    with pytest.raises(ValueError, match="seed=1 but got seed=0"):
+        other.load_state_dict(state)
+
+
+@pytest.mark.fuzz
+@given(total=st.integers(0, 300),
+       stages=st.lists(st.tuples(st.integers(1, 9), st.integers(0, 60)), max_size=4))
+def test_stages_never_lose_a_position(total: int, stages: list[tuple[int, int]]) -> None:
+    intervals = [(0, total)] if total else []
+    consumed: list[int] = []
+    for number, (world, k) in enumerate(stages):
+        for rank in range(world):
+            mine = [p for lo, hi in rank_positions(intervals, world, rank) for p in range(lo, hi)]
+            consumed += mine[:k]
+        intervals = remaining_after(total, stages[:number + 1])
+    rest = [p for lo, hi in intervals for p in range(lo, hi)]
+    assert sorted(set(consumed) | set(rest)) == list(range(total))
+    assert len(rest) == len(set(rest)) and length(intervals) == len(rest)
+    assert select([(0, 5), (10, 15)], 3, 8) == [(3, 5), (10, 13)]
+
+
+def test_cache_limit_evicts_least_recently_used(pack: tuple[Path, Images], tmp_path: Path) -> None:
+    folder, source = pack
+    size = (folder / "shard-00000.bin").stat().st_size
+    ds = _open(folder, tmp_path, cache_limit=5 * size, block_shards=2, prefetch=1)
+    sampler = StreamingSampler(ds, num_replicas=1, rank=0)
+    for i in sampler:
+        x, y = ds[i]
+        assert torch.equal(x, source.data[i])
+    cached = list((tmp_path / "cache" / "streaming").glob("*/shard-*.bin"))
+    assert 0 < len(cached) <= 5 and sum(p.stat().st_size for p in cached) <= 5 * size
+    assert ds.cache.fetched_bytes >= 12 * size
+
+
+def test_warm_cache_fetches_nothing(pack: tuple[Path, Images], tmp_path: Path) -> None:
+    ds = _open(pack[0], tmp_path)
+    _ = [ds[i] for i in StreamingSampler(ds, num_replicas=1, rank=0)]
+    fetched = ds.cache.fetched_bytes
+    assert fetched == sum(p.stat().st_size for p in pack[0].glob("shard-*.bin"))
+    again = _open(pack[0], tmp_path)
+    _ = [again[i] for i in range(240)]
+    assert again.cache.fetched_bytes == 0
+
+
+def test_cache_limit_too_small_is_refused(pack: tuple[Path, Images], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cache_limit should be at least"):
+        _open(pack[0], tmp_path, cache_limit=100)
+
+
+def test_missing_index_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(DatasetNotFoundError, match="no index.json"):
+        StreamingDataset(tmp_path, cache_dir=tmp_path / "c")
+
+
+def test_damaged_shard_is_fetched_twice_then_named(
+    pack: tuple[Path, Images], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder, _ = pack
+    ds = _open(folder, tmp_path, prefetch=0)
+    shard = folder / "shard-00003.bin"
+    data = shard.read_bytes()
+    shard.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    caplog.set_level(logging.WARNING)
+    with pytest.raises(ShardError, match=r"shard-00003.bin from .*shard-00003.bin failed twice: "
+                       rf"expected sha256 {ds.index['shards'][3]['sha256']}"):
+        ds[65]
+    assert "fetching it again once" in caplog.text
+
+
+@responses.activate
+def test_http_pack_refetches_a_bad_shard_once(pack: tuple[Path, Images], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from loaders import transfer
+
+    monkeypatch.setattr(transfer, "_sleep", lambda s: None)
+    folder, source = pack
+    base = "https://store.example/pack"
+    responses.get(f"{base}/index.json", body=(folder / "index.json").read_bytes())
+    good = (folder / "shard-00001.bin").read_bytes()
+    responses.get(f"{base}/shard-00001.bin", body=good[:-1] + bytes([good[-1] ^ 1]))
+    responses.get(f"{base}/shard-00001.bin", body=good)
+    ds = StreamingDataset(base, cache_dir=tmp_path / "c", prefetch=0)
+    x, _ = ds[25]
+    assert torch.equal(x, source.data[25])
+    shard_calls = [c for c in responses.calls if c.request.url.endswith("shard-00001.bin")]
+    assert len(shard_calls) == 2
+
+
+def test_getitems_matches_getitem(pack: tuple[Path, Images], tmp_path: Path) -> None:
+    ds = _open(pack[0], tmp_path)
+    ids = [5, 200, 3, 21, 5, 239]
+    batch = ds.__getitems__(ids)
+    for i, (x, y) in zip(ids, batch, strict=True):
+        assert torch.equal(x, ds[i][0]) and y == ds[i][1] and isinstance(y, int)
+    with pytest.raises(IndexError):
+        ds.__getitems__([0, 240])
+    loader = torch.utils.data.DataLoader(ds, batch_size=64, sampler=StreamingSampler(ds))
+    labels = torch.cat([y for _, y in loader])
+    assert sorted(labels.tolist()) == sorted(pack[1].targets.tolist())
+
+
+def test_pickled_dataset_leaves_open_shards_behind(pack: tuple[Path, Images], tmp_path: Path) -> None:
+    import pickle
+
+    ds = _open(pack[0], tmp_path)
+    x, _ = ds[3]
+    copy = pickle.loads(pickle.dumps(ds))
+    assert not copy._open and len(ds._open) == 1
+    assert torch.equal(copy[3][0], x)

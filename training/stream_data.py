@@ -1,0 +1,64 @@
+"""Loaders over a streamed sharded pack for ``python -m training fit --stream URL``.
+
+The training pack is read with a :class:`datasets.StreamingSampler` (ranks from
+``torch.distributed``, each sample once per epoch, resumable), so ``fit``'s checkpoints carry
+its position like any other sampler's. Without ``--stream-test`` the test loader reads the same
+pack (the accuracy is then on training data, and a warning says so).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StreamData:
+    """Train and test loaders, class names, flattened input size and training-set size."""
+
+    train: Any
+    test: Any
+    classes: list[str]
+    in_features: int
+    n_train: int
+
+
+def stream_loaders(url: str, *, test_url: str | None, cache_dir: str | os.PathLike[str] | None,
+                   batch_size: int, num_workers: int, seed: int,
+                   endpoint_url: str | None = None) -> StreamData:
+    """Open the streamed pack(s) and return their loaders.
+
+    Raises:
+        DatasetError: no pack at the URL, or its records are not ``(image, label)`` pairs.
+    """
+    from datasets import DataLoader, StreamingDataset, StreamingSampler, ToFloat
+    from datasets.errors import DataFormatError
+    from training import distributed
+
+    to_float = ToFloat(mean=0.0, std=1.0)
+    train = StreamingDataset(url, cache_dir=cache_dir, seed=seed, transform=to_float,
+                             endpoint_url=endpoint_url)
+    kinds = {f.name: f for f in train.schema}
+    image = next((f for name, f in kinds.items() if name != "label"), None)
+    if "label" not in kinds or len(kinds) != 2 or image is None or image.kind != "array":
+        raise DataFormatError(f"--stream needs a pack of fixed-size images and labels, but {url} "
+                              f"has fields {[(f.name, f.kind) for f in train.schema]}")
+    test_ds = train if test_url is None else StreamingDataset(
+        test_url, cache_dir=cache_dir, shuffle=False, transform=to_float, endpoint_url=endpoint_url)
+    if test_url is None and distributed.is_main_process():
+        log.warning("no --stream-test: the test accuracy is measured on the training pack")
+    loader = DataLoader(train, batch_size=batch_size, sampler=StreamingSampler(train),
+                        num_workers=num_workers)
+    test = DataLoader(test_ds, batch_size=1024,
+                      sampler=StreamingSampler(test_ds, num_replicas=1, rank=0))
+    classes = [str(c) for c in (train.classes or range(_max_label(train) + 1))]
+    return StreamData(loader, test, classes, math.prod(image.shape), len(train))
+
+
+def _max_label(dataset: Any) -> int:
+    return max(int(dataset[i][1]) for i in range(len(dataset)))
