@@ -33,7 +33,8 @@ from torch.utils.data import DataLoader, TensorDataset
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from training import LogisticRegression, evaluate, fit  # noqa: E402
+from benchmarks.report import add_json_flag, emit, figure  # noqa: E402
+from training import FitConfig, LogisticRegression, evaluate, fit  # noqa: E402
 
 IDX = REPO.parent / "shared" / "data" / "notmnist-idx"
 
@@ -121,8 +122,9 @@ def ours(Xtr, Xte, ytr, yte, epochs: int) -> tuple[float, float]:
     started = time.perf_counter()
     torch.manual_seed(0)
     model = LogisticRegression(xtr.shape[1], int(ttr.max()) + 1, init="zeros")  # as scikit-learn
-    fit(model, DataLoader(TensorDataset(xtr, ttr), batch_size=len(ttr)), optimizer="lbfgs",
-        lr=1.0, epochs=epochs, lbfgs_max_iter=20, weight_decay=1.0 / len(ttr), device="cpu")
+    fit(model, DataLoader(TensorDataset(xtr, ttr), batch_size=len(ttr)),
+        config=FitConfig(optimizer="lbfgs", lr=1.0, epochs=epochs, lbfgs_max_iter=20,
+                         weight_decay=1.0 / len(ttr), device="cpu"))
     seconds = time.perf_counter() - started
     accuracy = evaluate(model, DataLoader(TensorDataset(xte, tte), batch_size=4096),
                         device="cpu")["accuracy"]
@@ -159,7 +161,7 @@ def plain_loop_with_metrics(model: nn.Module, loader: DataLoader, epochs: int, l
             seen += len(y)
 
 
-def overhead(Xtr, ytr, *, repeats: int, epochs: int, batch_size: int) -> None:
+def overhead(Xtr, ytr, *, repeats: int, epochs: int, batch_size: int) -> dict[str, float]:
     xtr, ttr = torch.from_numpy(Xtr).float(), torch.from_numpy(ytr)
     k = int(ttr.max()) + 1
     loader = DataLoader(TensorDataset(xtr, ttr), batch_size=batch_size, shuffle=True,
@@ -167,7 +169,7 @@ def overhead(Xtr, ytr, *, repeats: int, epochs: int, batch_size: int) -> None:
     runners = {
         "bare": lambda m: plain_loop(m, loader, epochs, 0.1),
         "metrics": lambda m: plain_loop_with_metrics(m, loader, epochs, 0.1),
-        "fit": lambda m: fit(m, loader, lr=0.1, epochs=epochs, device="cpu"),
+        "fit": lambda m: fit(m, loader, config=FitConfig(lr=0.1, epochs=epochs, device="cpu")),
     }
     times: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(repeats):  # interleaved so that load changes hit all alike
@@ -187,6 +189,7 @@ def overhead(Xtr, ytr, *, repeats: int, epochs: int, batch_size: int) -> None:
     print(f"  ratio fit / plain+metrics = {median['fit'] / median['metrics']:.3f}  (target <= 1.0)")
     print(f"  ratio fit / bare loop     = {median['fit'] / median['bare']:.3f}  (the cost of "
           "bookkeeping; noise ~ +-5% under load)")
+    return median
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--lbfgs-epochs", type=int, default=5,
                         help="L-BFGS steps of 20 iterations for training (default 5)")
+    add_json_flag(parser)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -215,7 +219,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{ref_s / seconds:.1f}x faster)")
     print("2. per-step overhead: minibatch SGD, batch 64, same DataLoader")
     repeats = args.repeats or (3 if args.quick else 5)
-    overhead(Xtr, ytr, repeats=repeats, epochs=1 if args.quick else 2, batch_size=64)
+    median = overhead(Xtr, ytr, repeats=repeats, epochs=1 if args.quick else 2, batch_size=64)
+    emit("fit", [
+        figure("accuracy gap |training - reference|, points", abs(100 * (acc - ref_acc)), target="<= 0.5"),
+        figure("time training / reference", seconds / ref_s, unit="x", target="<= 0.2", note=label),
+        figure("time fit / plain loop + metrics", median["fit"] / median["metrics"], unit="x", target="<= 1.0"),
+        figure("time fit / bare loop", median["fit"] / median["bare"], unit="x"),
+    ], args.json)
     return 0
 
 

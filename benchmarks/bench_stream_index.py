@@ -60,7 +60,8 @@ def measure(folder: Path, world_size: int, rank: int) -> dict[str, float]:
 
     before = _rss_mb()
     start = time.perf_counter()
-    ds = StreamingDataset(folder, cache_dir=folder / "cache")
+    # decode=False: the index alone (decode=True imports torchvision for JPEGs: its own cost)
+    ds = StreamingDataset(folder, cache_dir=folder / "cache", decode=False)
     opened = time.perf_counter() - start
     gc.collect()
     after_open = _rss_mb()
@@ -82,7 +83,9 @@ def measure(folder: Path, world_size: int, rank: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=100_000_000)
+    parser.add_argument("--samples", type=int, help="default 100,000,000 (--quick: 10,000,000)")
+    parser.add_argument("--quick", action="store_true", help="10 M samples")
+    parser.add_argument("--json", help="also write the figures here (python -m benchmarks)")
     parser.add_argument("--per-shard", type=int, default=580)
     parser.add_argument("--shard-bytes", type=int, default=64_000_000)
     parser.add_argument("--world-size", type=int, default=1000)
@@ -91,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="one rank's reading speed, for the request rate (default 2,000)")
     parser.add_argument("--_measure", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.samples = args.samples or (10_000_000 if args.quick else 100_000_000)
     if args._measure:
         print(json.dumps(measure(Path(args._measure), args.world_size, args.rank)))
         return 0
@@ -113,6 +117,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.images_per_s:,.0f} images/s per rank: {gets / seconds:.2f} GET/s per rank, "
           f"{gets * args.world_size / seconds:,.0f} GET/s and "
           f"{gets * args.world_size * args.shard_bytes / seconds / 1e9:,.0f} GB/s for all ranks")
+    from benchmarks.report import emit, figure
+
+    emit("stream_index", [
+        figure(f"index.json MB, {args.samples:,} samples", size / 1e6, unit="MB"),
+        figure("resident MB per process after opening", result["dataset_mb"], unit="MB"),
+        figure("peak MB while parsing", result["peak_rss_mb"], unit="MB"),
+        figure("shards per rank per epoch / shards / ranks", gets / shards * args.world_size),
+    ], args.json, extra=result)
     return 0
 
 
