@@ -33,8 +33,10 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(REPO))
 from loopback_server import LoopbackServer  # noqa: E402
 
+from benchmarks.report import add_json_flag, emit, figure  # noqa: E402
 from loaders import RetryPolicy, fetch, stream  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-kib", type=int, default=1024, help="our read size in KiB")
     parser.add_argument("--quick", action="store_true", help="50 MB, best of 3")
     parser.add_argument("--profile", action="store_true", help="also profile one of our runs")
+    add_json_flag(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.size_mb, args.repeat = 50, 3
@@ -146,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile:
                 _profile(lambda: clients["dataferry"](tmp / "out.bin"))
         _report(times, size, args.repeat)
+        _emit(times, size, args.json)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
@@ -175,6 +179,16 @@ def _report(times: dict[str, list[float]], size: int, repeat: int) -> None:
         print(f"  ratio dataferry/(curl + sha256sum) throughput: {best['curl + sha256sum'] / ours:.2f}x")
     print(f"  ratio dataferry/requests-loop throughput: "
           f"{best['requests loop (no hash)'] / ours:.2f}x")
+
+
+def _emit(times: dict[str, list[float]], size: int, path: Path | None) -> None:
+    """The figures for python -m benchmarks (--json): MB/s per client, ratio to curl."""
+    figures = [figure(name, size / min(values) / 1e6, unit="MB/s",
+                      samples=[size / t / 1e6 for t in values]) for name, values in times.items()]
+    if "curl" in times:
+        figures.append(figure("throughput dataferry / curl", min(times["curl"]) / min(times["dataferry"]),
+                              unit="x", target=">= 0.9"))
+    emit("download", figures, path)
 
 
 if __name__ == "__main__":

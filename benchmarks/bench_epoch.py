@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the generated archive here between runs (default: a temp dir)")
     parser.add_argument("--quick", action="store_true", help="20,000 images, 2,000 for (a)")
+    from benchmarks.report import add_json_flag
+
+    add_json_flag(parser)
     return parser
 
 
@@ -124,6 +127,13 @@ def run(args: argparse.Namespace, workdir: Path, temp: Path) -> None:
     print(f"  packing {pack_rate:,.0f} images/s (target >= 25,000) "
           f"{'ok' if pack_rate >= 25_000 else 'MISSED'}")
     print("\nnote: timings on a shared machine are noisy; rerun on a quiet one for the record.")
+    from benchmarks.report import emit, figure
+
+    emit("epoch", [
+        *(figure(f"({key}) {labels[key]}", rate, unit="images/s") for key, rate in results.items()),
+        figure("b / a", ab, unit="x", target=">= 20"), figure("b / c", bc, unit="x", target=">= 0.7"),
+        figure("packing", pack_rate, unit="images/s", target=">= 25000"),
+    ], args.json)
 
 
 def measure_packing(archive: Path, cache: Path) -> dict[str, float]:

@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, TensorDataset
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.report import add_json_flag, emit, figure  # noqa: E402
 from training import LogisticRegression, evaluate, fit  # noqa: E402
 
 IDX = REPO.parent / "shared" / "data" / "notmnist-idx"
@@ -159,7 +160,7 @@ def plain_loop_with_metrics(model: nn.Module, loader: DataLoader, epochs: int, l
             seen += len(y)
 
 
-def overhead(Xtr, ytr, *, repeats: int, epochs: int, batch_size: int) -> None:
+def overhead(Xtr, ytr, *, repeats: int, epochs: int, batch_size: int) -> dict[str, float]:
     xtr, ttr = torch.from_numpy(Xtr).float(), torch.from_numpy(ytr)
     k = int(ttr.max()) + 1
     loader = DataLoader(TensorDataset(xtr, ttr), batch_size=batch_size, shuffle=True,
@@ -187,6 +188,7 @@ def overhead(Xtr, ytr, *, repeats: int, epochs: int, batch_size: int) -> None:
     print(f"  ratio fit / plain+metrics = {median['fit'] / median['metrics']:.3f}  (target <= 1.0)")
     print(f"  ratio fit / bare loop     = {median['fit'] / median['bare']:.3f}  (the cost of "
           "bookkeeping; noise ~ +-5% under load)")
+    return median
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--lbfgs-epochs", type=int, default=5,
                         help="L-BFGS steps of 20 iterations for training (default 5)")
+    add_json_flag(parser)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -215,7 +218,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{ref_s / seconds:.1f}x faster)")
     print("2. per-step overhead: minibatch SGD, batch 64, same DataLoader")
     repeats = args.repeats or (3 if args.quick else 5)
-    overhead(Xtr, ytr, repeats=repeats, epochs=1 if args.quick else 2, batch_size=64)
+    median = overhead(Xtr, ytr, repeats=repeats, epochs=1 if args.quick else 2, batch_size=64)
+    emit("fit", [
+        figure("accuracy gap |training - reference|, points", abs(100 * (acc - ref_acc)), target="<= 0.5"),
+        figure("time training / reference", seconds / ref_s, unit="x", target="<= 0.2", note=label),
+        figure("time fit / plain loop + metrics", median["fit"] / median["metrics"], unit="x", target="<= 1.0"),
+        figure("time fit / bare loop", median["fit"] / median["bare"], unit="x"),
+    ], args.json)
     return 0
 
 

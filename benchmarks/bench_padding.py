@@ -1,6 +1,6 @@
 """Padded tokens per real token: random batches vs BucketBatchSampler on a real text corpus.
 
-    python benchmarks/bench_padding.py [--data PATH] [--batch-size 32] [--epochs 5] [--gru]
+    python benchmarks/bench_padding.py [--data PATH] [--batch-size 32] [--epochs 5] [--gru] [--quick]
 
 Both loaders go through TextClassificationDataset + pad_collate; the random baseline is what
 ``DataLoader(shuffle=True, batch_size=B)`` does. Target: bucketing pads >= 3x fewer tokens.
@@ -24,6 +24,9 @@ from datasets.samplers import BucketBatchSampler
 from datasets.text import TextClassificationDataset
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from benchmarks.report import add_json_flag, emit, figure  # noqa: E402
+
 # The shared read-only data sits beside the checkout (as in bench_fit), wherever that is.
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "sms-spam" / "SMSSpamCollection"
 TARGET = 3.0
@@ -65,7 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="BucketBatchSampler pool size in batches (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gru", action="store_true", help="also time a GRU forward epoch")
+    parser.add_argument("--quick", action="store_true", help="2 epochs")
+    add_json_flag(parser)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs = 2
     if not args.data.is_file():
         print(f"error: text corpus not found at {args.data}; pass --data PATH to a label<TAB>text "
               "file such as the UCI SMS Spam Collection", file=sys.stderr)
@@ -104,6 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{gru_s['bucket']:.2f} s ({gru_s['random'] / gru_s['bucket']:.1f}x faster)")
     print(f"bucketing pads {gain:.1f}x fewer tokens (target >= {TARGET:.0f}x): "
           f"{'PASS' if gain >= TARGET else 'FAIL'}")
+    emit("padding", [
+        figure("pad tokens per real token, random batches", ratios["random"]),
+        figure("pad tokens per real token, BucketBatchSampler", ratios["bucket"]),
+        figure("fewer pad tokens with bucketing", gain, unit="x", target=f">= {TARGET:g}"),
+    ], args.json)
     return 0
 
 

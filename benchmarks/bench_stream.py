@@ -249,9 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     for line in ratios(rows):
         print(line)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+    from benchmarks.report import emit, figure  # python -m benchmarks reads figures; rows kept
+
+    emit("stream", [figure(f"{r['data']} {r['system']} epoch {e} images/s", r[f"epoch{e}_n"] / r[f"epoch{e}_s"],
+                           unit="images/s") for r in rows if "error" not in r for e in (1, 2)],
+         args.json, extra={"rows": rows})
     return 0
 
 

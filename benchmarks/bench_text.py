@@ -21,7 +21,6 @@ Usage: python benchmarks/bench_text.py [--quick] [--json PATH] [--threads N]
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -164,8 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         print("no corpus found: SMS Spam is expected at ../shared/data/sms-spam")
         return 1
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    from benchmarks.report import emit, figure  # python -m benchmarks reads figures; results kept
+
+    emit("text", [fig for r in results for fig in (
+        figure(f"{r['corpus']}: accuracy dataferry - best scikit-learn, points",
+               100 * (r["dataferry"]["accuracy"] - max(m["accuracy"] for m in r["sklearn"].values())),
+               target=">= -1"),
+        figure(f"{r['corpus']}: tokenize + pack", r["dataferry"]["texts_per_s"], unit="texts/s"))],
+        args.json, extra={"results": results})
     return 0 if all(r["target_met"] for r in results) else 1
 
 

@@ -10,6 +10,12 @@ The same rules hold for tar and zip on every Python version (on Pythons that hav
   below its own folder, which is itself inside the target, so no chain of links can leave it;
 - hard links must name a regular file that appeared earlier in the same archive;
 - device files, FIFOs and other special members are refused;
+- each name appears once: a second member of the same cleaned name (``a`` then ``./a``), or a
+  member under a name that is not a folder (``a`` a file or link, then ``a/b``), is refused
+  with :class:`~loaders.errors.ArchiveError` naming it; only a folder may be listed again.
+  Extraction and packing (:func:`loaders.tar_stream.iter_members`) share this rule, so an
+  archive that one accepts the other accepts too (GNU tar keeps the last copy instead; an
+  archive with appended updates must be re-created, e.g. extracted with tar and packed again);
 - the member count, the total uncompressed size and the ratio of that size to the archive's
   size on disk are capped, and the caps are checked *before* each member is written, so a
   compression bomb is refused while streaming, not after it has filled the disk.
@@ -22,9 +28,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 
-from loaders.errors import UnsafeArchiveError
+from loaders.errors import ArchiveError, UnsafeArchiveError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,9 @@ DEFAULT_MAX_MEMBERS = 2_000_000
 # the ratio cap only bites beyond this many bytes.
 RATIO_FLOOR_BYTES = 1024**2
 
+# Names that are already clean: relative, no '.', '..' or empty parts, no backslash, no NUL,
+# no drive; a trailing '/' (a folder) is allowed. Anything else takes the slow, exact path.
+_PLAIN = re.compile(r"(?!\.\.?(?:/|$))[^/\\\x00:]+(?:/(?!\.\.?(?:/|$))[^/\\\x00]+)*/?")
 _HINT = "if you trust this archive, extract it by hand; otherwise delete it"
 
 
@@ -124,7 +134,12 @@ def _parts(name: str) -> list[str]:
 
 
 def _is_absolute(name: str) -> bool:
-    return name.startswith(("/", "\\")) or (len(name) >= 2 and name[1] == ":")
+    """``/x``, ``\\x`` and Windows drive paths (``C:\\x``, ``C:/x``) are absolute everywhere;
+    ``a:b`` is a plain relative name on POSIX but a drive or stream name on Windows."""
+    if name.startswith(("/", "\\")):
+        return True
+    drive = len(name) >= 3 and name[1] == ":" and name[0].isalpha() and name[2] in "/\\"
+    return drive or (os.name == "nt" and ":" in name)
 
 
 def clean_name(archive: str, name: str) -> str | None:
@@ -141,6 +156,8 @@ def clean_name(archive: str, name: str) -> str | None:
         >>> clean_name("a.tar", "./data//A/x.png")
         'data/A/x.png'
     """
+    if os.name != "nt" and _PLAIN.fullmatch(name):  # the usual name: one regex, no list
+        return name.rstrip("/")
     if "\x00" in name:
         raise UnsafeArchiveError(f"{archive}: member {name!r} has a NUL byte in its name; {_HINT}")
     if _is_absolute(name):
@@ -155,6 +172,79 @@ def clean_name(archive: str, name: str) -> str | None:
             f"(rule: no '..' in names); {_HINT}"
         )
     return "/".join(parts) or None
+
+
+class MemberRules:
+    """Applies every rule of this module to one archive's members, in order.
+
+    Args:
+        archive: the archive's path, for messages.
+        archive_size: the archive's size on disk in bytes (for the ratio cap).
+        limits: the caps.
+
+    Example:
+        >>> rules = MemberRules("a.tar", 10_000, Limits())
+        >>> rules.admit("./data/x.txt", "file", 5, "")
+        'data/x.txt'
+        >>> rules.admit("data/x.txt", "file", 5, "")
+        Traceback (most recent call last):
+        ...
+        loaders.errors.ArchiveError: a.tar: member 'data/x.txt' appears twice ...
+    """
+
+    def __init__(self, archive: str | os.PathLike[str], archive_size: int, limits: Limits) -> None:
+        self.archive = os.fspath(archive)
+        self.budget = Budget(archive, archive_size, limits)
+        self.files: set[str] = set()  # regular files (hard-link targets)
+        self.others: set[str] = set()  # links: nothing may be put under them
+        self.folders: set[str] = {""}  # listed or implied by a member below them
+
+    def admit(self, raw_name: str, kind: str, size: int, linkname: str) -> str | None:
+        """Check one member; return its cleaned name (None for the root folder itself).
+
+        Args:
+            raw_name: the name as stored.
+            kind: ``file``, ``folder``, ``symlink``, ``hardlink`` or a special kind
+                (``character device``, ``FIFO``...), which is refused.
+            size: the bytes of data it declares (counted before anything is read).
+            linkname: a link's target as stored.
+
+        Raises:
+            UnsafeArchiveError: a rule or cap is broken.
+            ArchiveError: the name repeats an earlier member's or lies under a non-folder.
+        """
+        self.budget.add_member(raw_name)
+        if kind == "file":
+            self.budget.add_bytes(raw_name, size)  # before anything is read or written
+        name = clean_name(self.archive, raw_name)
+        if name is None:
+            return None
+        if kind == "symlink":
+            check_symlink(self.archive, name, linkname)
+        elif kind == "hardlink":
+            check_hardlink(self.archive, name, linkname, self.files)
+        elif kind not in ("file", "folder"):
+            raise refuse_special(self.archive, name, kind)
+        self._place(name, kind == "folder")
+        (self.folders if kind == "folder" else self.files if kind != "symlink" else self.others).add(name)
+        return name
+
+    def _place(self, name: str, folder: bool) -> None:
+        if name in self.files or name in self.others or (not folder and name in self.folders):
+            raise ArchiveError(
+                f"{self.archive}: member {name!r} appears twice (rule: each name once, so that "
+                f"extraction and packing agree); re-create the archive without the duplicate"
+            )
+        parent = name.rpartition("/")[0]
+        while parent not in self.folders:
+            if parent in self.files or parent in self.others:
+                raise ArchiveError(
+                    f"{self.archive}: member {name!r} lies under {parent!r}, which is not a "
+                    f"folder (rule: nothing is written under a file or link); "
+                    f"re-create the archive without the clash"
+                )
+            self.folders.add(parent)
+            parent = parent.rpartition("/")[0]
 
 
 def check_symlink(archive: str, name: str, target: str) -> None:

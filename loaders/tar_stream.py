@@ -1,126 +1,279 @@
-"""A fast streaming reader for the common tar dialects (ustar, GNU long names, pax).
+"""The one tar reader of dataferry: members streamed through the safety rules, never buffered.
 
-:mod:`tarfile` spends most of an extraction parsing headers field by field through several
-layers of Python (``TarInfo.frombuf``, ``GzipFile.seek``…): about a third of the time of a
-100,000-file extraction. This reader decompresses in large chunks with ``zlib``/``bz2``/``lzma``
-directly and parses each 512-byte header with a handful of slices. It covers regular files,
-folders, symbolic and hard links, device/FIFO members (so that they can be refused), GNU
-long names/links and pax ``path``/``linkpath``/``size`` records; anything else (sparse files,
-pax global headers, base-256 numbers, binary pax charsets) raises :class:`UnsupportedTar` so
-that the caller can start over with :mod:`tarfile`. It only *reads*: every safety check is
-the caller's, on the names this reader returns.
+:func:`iter_members` reads a tar, tar.gz (multi-member too), tar.bz2 or tar.xz file once, from
+start to end, and yields each member with a reader of its data. Before a member is yielded it
+has passed every rule of :mod:`loaders.archive_policy`: its name is cleaned (absolute and
+``..`` names refused), link targets stay inside, special files are refused, a name appears only
+once (a duplicate raises :class:`~loaders.errors.ArchiveError` naming it, in extraction and
+packing alike), and the member count, total size and compression ratio are capped on the
+*declared* sizes: a 94-byte file announcing a 2**40-byte member is refused on its header.
+The caller reads at most the member's size, as little as it likes; the rest is skipped in
+bounded pieces, so a 1 GiB member can be refused by its ``size`` without being buffered.
+
+The parser decompresses in large chunks with ``zlib``/``bz2``/``lzma`` directly and parses each
+512-byte header (checksum verified) with a handful of slices: :mod:`tarfile` spends several
+times longer per header. It covers ustar, GNU long names/links, base-256 numbers and pax
+``path``/``linkpath``/``size`` records (global ones too); an archive using GNU sparse files or
+binary pax names is handed to :mod:`tarfile` mid-stream, where the source can be re-read, and
+continues from the same member.
+
+Example:
+    >>> import io, tarfile, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.tar.gz"
+    >>> with tarfile.open(path, "w:gz") as tf:
+    ...     for name, data in [("d/x.txt", b"hello"), ("d/big.bin", bytes(5000))]:
+    ...         info = tarfile.TarInfo(name); info.size = len(data)
+    ...         tf.addfile(info, io.BytesIO(data))
+    >>> for member, reader in iter_members(path):
+    ...     if member.size > 1000:
+    ...         continue  # refused by size: its data is skipped, never held in memory
+    ...     print(member.name, member.kind, reader.read(member.size))
+    d/x.txt file b'hello'
 """
 
 from __future__ import annotations
 
-import bz2
+import contextlib
 import logging
 import lzma
-import struct
+import os
+import tarfile
+import zipfile
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import IO, Any
+from collections.abc import Generator, Iterator
+from typing import IO, Any, NamedTuple
 
-from loaders.errors import ArchiveError, UnsafeArchiveError
+from loaders.archive_policy import Limits, MemberRules, clean_name
+from loaders.errors import FORCE_HINT, ArchiveError
+from loaders.sniff import sniff_archive
+from loaders.tar_headers import (
+    FOLDER,
+    HARDLINK,
+    REGULAR,
+    SPECIAL_KINDS,
+    SYMLINK,
+    Inflater,
+    Prefetcher,
+    TarHeaders,
+    TarRecord,
+    UnsupportedTar,
+    open_inflater,
+)
 
 log = logging.getLogger(__name__)
 
-BLOCK = 512
-_ZERO_BLOCK = bytes(BLOCK)
-_READ_BYTES = 1024**2  # compressed bytes per read
-_OUT_BYTES = 4 * 1024**2  # most decompressed bytes held at once: a bomb cannot fill memory
-_MAX_META_BYTES = 1024**2
-_SIGNED = struct.Struct("148b8x356b")
-_FORCE_HINT = "delete it and download it again (fetch(..., force=True) or --force)"
-
-REGULAR, FOLDER, SYMLINK, HARDLINK = b"0", b"5", b"2", b"1"
-_REGULAR_TYPES = (b"0", b"\x00", b"7")
-_LINK_AND_SPECIAL = (b"1", b"2", b"3", b"4", b"6")
+_SNIFF_BYTES = 64 * 1024  # enough for sniff_archive to look inside a gzip stream
+_KIND_NAMES = {REGULAR: "file", FOLDER: "folder", SYMLINK: "symlink", HARDLINK: "hardlink"}
+_TAR_MODES = {"tar": "r:", "tar.gz": "r:gz", "tar.bz2": "r:bz2", "tar.xz": "r:xz"}
 
 
-class UnsupportedTar(Exception):
-    """The stream uses a tar feature this reader leaves to :mod:`tarfile`."""
+class TarMember(NamedTuple):
+    """One member that passed the rules (a named tuple: cheap to make, immutable).
 
-
-@dataclass
-class TarRecord:
-    """One member: ``type`` is REGULAR, FOLDER, SYMLINK, HARDLINK or a device/FIFO type byte."""
+    Attributes:
+        name: the cleaned relative POSIX name (``./a//b`` becomes ``a/b``).
+        kind: ``file``, ``folder``, ``symlink`` or ``hardlink``.
+        size: bytes of data (0 for anything but a file), as declared by the header.
+        mode: the permission bits stored in the archive.
+        linkname: a link's target (a hard link's is cleaned), else ``""``.
+    """
 
     name: str
-    type: bytes
+    kind: str
     size: int
     mode: int
     linkname: str
 
 
-class _Inflater:
-    """Decompressed chunks of a tar, tar.gz (multi-member too), tar.bz2 or tar.xz file."""
+class MemberReader:
+    """The data of the member just yielded; valid until the iteration moves on."""
 
-    def __init__(self, raw: IO[bytes], kind: str, archive: str) -> None:
-        self.raw, self.kind, self.archive = raw, kind, archive
-        self.decomp = self._new()
-        self.pending = b""  # compressed input not yet fed
+    __slots__ = ("_archive", "_left", "_name", "_source")
 
-    def _new(self) -> Any:  # zlib, bz2 or lzma: each branch below uses its own attributes
-        if self.kind == "tar.gz":
-            return zlib.decompressobj(16 + zlib.MAX_WBITS)
-        if self.kind == "tar.bz2":
-            return bz2.BZ2Decompressor()
-        if self.kind == "tar.xz":
-            return lzma.LZMADecompressor()
+    def __init__(self, source: Any, size: int, archive: str, name: str) -> None:
+        self._source, self._left, self._archive, self._name = source, size, archive, name
+
+    @property
+    def remaining(self) -> int:
+        """Bytes of this member not read yet."""
+        return self._left
+
+    def read(self, n: int = -1) -> bytes:
+        """Return the next ``min(n, remaining)`` bytes (all remaining ones for ``n < 0``).
+
+        Raises:
+            ArchiveError: the archive ends inside the member.
+        """
+        n = self._left if n < 0 or n > self._left else n
+        if n == 0:
+            return b""
+        try:
+            data = self._source.read(n)
+        except _DECODING_ERRORS as err:
+            if is_disk_error(err):
+                raise
+            raise corrupt(self._archive, err) from err
+        if len(data) < n:
+            raise ArchiveError(f"{self._archive} is truncated inside member {self._name!r}; {FORCE_HINT}")
+        self._left -= n
+        return data
+
+
+def iter_members(
+    source: str | os.PathLike[str] | IO[bytes],
+    *,
+    kind: str | None = None,
+    limits: Limits | None = None,
+    archive_size: int | None = None,
+) -> Generator[tuple[TarMember, MemberReader], None, None]:
+    """Yield ``(member, reader)`` for each member of a tar archive that passes every rule.
+
+    Args:
+        source: the archive's path, or a binary file object positioned at its start.
+        kind: ``tar``, ``tar.gz``, ``tar.bz2`` or ``tar.xz``; read from the magic bytes when None.
+        limits: the caps (member count, total bytes, ratio); :class:`Limits` defaults when None.
+        archive_size: the archive's size on disk, for the ratio cap; from the file when None.
+
+    Yields:
+        Each member and a :class:`MemberReader` of its data. The root folder (``./``) is counted
+        but not yielded. Compressed archives are decompressed ahead in a thread: to stop early,
+        close the iterator (``contextlib.closing``, or ``.close()``) rather than leave it to the
+        garbage collector.
+
+    Raises:
+        UnsafeArchiveError: a member breaks a rule of :mod:`loaders.archive_policy`.
+        ArchiveError: the archive is corrupt or truncated, or a name appears twice.
+    """
+    with contextlib.ExitStack() as stack:
+        if isinstance(source, (str, os.PathLike)):
+            raw: IO[bytes] = stack.enter_context(open(source, "rb"))  # noqa: SIM115
+            archive = os.fspath(source)
+        else:
+            raw, archive = source, str(getattr(source, "name", "<tar stream>"))
+        with decoding_errors(archive):
+            kind = kind or _sniff(raw, archive)
+        if kind not in _TAR_MODES:
+            raise ValueError(f"kind should be one of {', '.join(_TAR_MODES)}, but got kind={kind!r}")
+        size = archive_size if archive_size is not None else _size_of(raw)
+        rules = MemberRules(archive, size, limits or Limits())
+        yield from iter_checked(raw, kind=kind, archive=archive, rules=rules)
+
+
+def iter_checked(
+    raw: IO[bytes], *, kind: str, archive: str, rules: MemberRules
+) -> Generator[tuple[TarMember, MemberReader], None, None]:
+    """:func:`iter_members` with the caller's :class:`MemberRules` (whose counts it then reads).
+
+    Args:
+        raw: the archive file, at its start.
+        kind: ``tar``, ``tar.gz``, ``tar.bz2`` or ``tar.xz``.
+        archive: the archive's path, for messages.
+        rules: the rules (and budget) to apply; extraction reads its counts afterwards.
+    """
+    start = raw.tell() if raw.seekable() else 0
+    done = 0  # records handed to the rules: a tarfile restart skips as many
+    records: Iterator[tuple[TarRecord, Any]] = _fast_records(raw, kind, archive)
+    while True:
+        try:
+            for record, src in records:
+                done += 1
+                member = _admit(rules, record)
+                if member is None:
+                    continue
+                reader = MemberReader(src, member.size, archive, member.name)
+                try:
+                    yield member, reader
+                finally:
+                    reader._left = 0  # the stream moves on (or closes): its bytes are another member's
+            return
+        except UnsupportedTar as err:
+            records = _restart(raw, kind, archive, start, done, err)
+        except _DECODING_ERRORS as err:
+            if is_disk_error(err):
+                raise
+            raise corrupt(archive, err) from err
+
+
+def _admit(rules: MemberRules, record: TarRecord) -> TarMember | None:
+    kind = _KIND_NAMES.get(record.type) or SPECIAL_KINDS.get(record.type, f"special member (type {record.type!r})")
+    name = rules.admit(record.name, kind, record.size, record.linkname)
+    if name is None:
         return None
-
-    def chunk(self) -> bytes:
-        """Return the next decompressed bytes (at most a few MiB), or b"" at the end."""
-        if self.decomp is None:
-            return self.raw.read(_READ_BYTES)
-        while True:
-            if self.decomp.eof:
-                rest = self.decomp.unused_data or self.raw.read(_READ_BYTES)
-                if not rest:
-                    self.decomp, self.raw = None, _Empty()  # type: ignore[assignment]
-                    return b""
-                self.decomp, self.pending = self._new(), rest  # a concatenated stream follows
-            if self.kind == "tar.gz":
-                data = self.decomp.unconsumed_tail or self.pending or self.raw.read(_READ_BYTES)
-                out = self.decomp.decompress(data, _OUT_BYTES) if data else b""
-            else:
-                data = (self.pending or self.raw.read(_READ_BYTES)) if self.decomp.needs_input else b""
-                out = self.decomp.decompress(data, _OUT_BYTES)
-            self.pending = b""
-            if out:
-                return out
-            if not data and not self.decomp.eof:
-                raise ArchiveError(
-                    f"{self.archive} is corrupt or truncated (the compressed stream ends before "
-                    f"its end marker); {_FORCE_HINT}"
-                )
+    link = record.linkname
+    if kind == "hardlink":  # check_hardlink has accepted it: it cleans to an earlier file
+        link = clean_name(rules.archive, link) or ""
+    return TarMember(name, kind, record.size if kind == "file" else 0, record.mode, link)
 
 
-class _Empty:
-    def read(self, n: int) -> bytes:
-        return b""
-
-
-def _nts(field: bytes) -> str:
-    end = field.find(b"\x00")
-    return (field if end < 0 else field[:end]).decode("utf-8", "surrogateescape")
-
-
-def _number(field: bytes, archive: str, base: int = 8) -> int:
-    if field[:1] and field[0] & 0x80:
-        raise UnsupportedTar("base-256 number")
-    end = field.find(b"\x00")
-    text = (field if end < 0 else field[:end]).strip()
+def _fast_records(raw: IO[bytes], kind: str, archive: str) -> Iterator[tuple[TarRecord, Any]]:
+    inflater = open_inflater(raw, kind, archive)
+    headers = TarHeaders(inflater, archive)
     try:
-        return int(text or b"0", base)
-    except ValueError as err:
-        raise ArchiveError(f"{archive} has an invalid tar header ({field!r}); {_FORCE_HINT}") from err
+        for record in headers.records():
+            yield record, headers
+    finally:
+        if isinstance(inflater, Prefetcher):
+            inflater.close()
 
 
-class TarStream:
-    """Members of a tar stream, read once from start to end.
+def _restart(raw: IO[bytes], kind: str, archive: str, start: int, done: int, why: Exception) -> Iterator[tuple[TarRecord, Any]]:
+    if not raw.seekable():
+        raise ArchiveError(
+            f"{archive} uses a tar feature dataferry's reader leaves to tarfile ({why}) and the "
+            f"stream cannot be re-read; pass a path or a seekable file, or extract it with tar"
+        )
+    log.debug("%s uses %s: reading it with tarfile from member %d on", archive, why, done + 1)
+    raw.seek(start)
+    return _tarfile_records(raw, kind, done)
+
+
+def _tarfile_records(raw: IO[bytes], kind: str, skip: int) -> Iterator[tuple[TarRecord, Any]]:
+    with tarfile.open(fileobj=raw, mode=_TAR_MODES[kind]) as tf:  # type: ignore[call-overload]
+        index = 0
+        while (info := tf.next()) is not None:
+            # Private in the stubs, but the list tarfile grows with every member read:
+            # clearing it keeps memory flat on archives with millions of members.
+            tf.members.clear()
+            index += 1
+            if index <= skip:
+                continue
+            kind_byte = REGULAR if info.isreg() else FOLDER if info.isdir() else info.type
+            record = TarRecord(info.name, kind_byte, info.size if info.isreg() else 0, info.mode, info.linkname)
+            yield record, tf.extractfile(info) if info.isreg() else None
+
+
+_SNIFFED = {"tar": "tar", "tar.gz": "tar.gz", "gz": "tar.gz", "bz2": "tar.bz2", "xz": "tar.xz"}
+
+
+def _sniff(raw: IO[bytes], archive: str) -> str:
+    """The tar kind from the first bytes (loaders.sniff's rules), the stream left where it was."""
+    if not raw.seekable():
+        raise ValueError("pass kind= for a stream that cannot seek (its magic bytes cannot be re-read)")
+    start = raw.tell()
+    head = raw.read(_SNIFF_BYTES)
+    raw.seek(start)
+    found = sniff_archive(head)
+    if found == "zip":
+        raise ArchiveError(f"{archive} is a zip archive, not a tar; extract it with loaders.extract")
+    return _SNIFFED.get(found or "tar", "tar")  # unknown: read as a plain tar, whose checks say why
+
+
+def _size_of(raw: IO[bytes]) -> int:
+    try:
+        return os.fstat(raw.fileno()).st_size
+    except (OSError, AttributeError, ValueError):  # io.BytesIO and friends have no fileno
+        pass
+    if raw.seekable():
+        here = raw.tell()
+        end = raw.seek(0, os.SEEK_END)
+        raw.seek(here)
+        return end
+    return 2**62  # unknown size: the ratio cap cannot apply, max_total_bytes still does
+
+
+class TarStream(TarHeaders):
+    """The unchecked records of a tar stream: the parser under :func:`iter_members`, kept for callers
+    written before it. Names are as stored and no rule is applied: use :func:`iter_members`.
 
     Args:
         raw: the archive file, opened for binary reading.
@@ -129,136 +282,38 @@ class TarStream:
     """
 
     def __init__(self, raw: IO[bytes], kind: str, archive: str) -> None:
-        self.archive = archive
-        self._inflater = _Inflater(raw, kind, archive)
-        self._buf = b""
-        self._pos = 0
-        self._base = 0  # absolute offset of _buf[0]
-
-    def read(self, n: int) -> bytes:
-        """Return the next ``n`` bytes (fewer only at the end of the stream)."""
-        pos, end = self._pos, self._pos + n
-        if end <= len(self._buf):
-            self._pos = end
-            return self._buf[pos:end]
-        parts = [self._buf[pos:]]
-        have = len(parts[0])
-        self._base += len(self._buf)
-        self._buf, self._pos = b"", 0
-        while have < n:
-            chunk = self._inflater.chunk()
-            if not chunk:
-                break
-            take = min(n - have, len(chunk))
-            parts.append(chunk[:take])
-            have += take
-            if take < len(chunk):
-                self._buf, self._pos = chunk, take
-                break
-            self._base += len(chunk)
-        return b"".join(parts)
-
-    def tell(self) -> int:
-        return self._base + self._pos
-
-    def _skip_to(self, offset: int) -> None:
-        while self.tell() < offset:
-            if not self.read(min(offset - self.tell(), _OUT_BYTES)):
-                raise ArchiveError(f"{self.archive} is truncated inside a member; {_FORCE_HINT}")
-
-    def _data(self, size: int) -> bytes:
-        data = self.read(size)
-        if len(data) < size:
-            raise ArchiveError(f"{self.archive} is truncated inside a member; {_FORCE_HINT}")
-        self._skip_to(self.tell() + (-size % BLOCK))
-        return data
+        super().__init__(Inflater(raw, kind, archive), archive)
 
     def members(self) -> Iterator[TarRecord]:
-        """Yield each member; the caller may :meth:`read` up to ``size`` bytes of its data."""
-        long_name = long_link = None
-        pax: dict[str, str] = {}
-        while True:
-            block = self.read(BLOCK)
-            if not block or block == _ZERO_BLOCK:
-                return
-            if len(block) < BLOCK:
-                raise ArchiveError(f"{self.archive} is truncated inside a tar header; {_FORCE_HINT}")
-            self._check(block)
-            kind = block[156:157]
-            size = _number(block[124:136], self.archive)
-            if kind in (b"L", b"K", b"x") and size > _MAX_META_BYTES:
-                raise UnsafeArchiveError(
-                    f"{self.archive}: a {kind.decode()!r} header announces {size} bytes of metadata, "
-                    f"more than {_MAX_META_BYTES} (rule: long names and pax headers stay small)"
-                )
-            if kind in (b"L", b"K"):
-                text = _nts(self._data(size))
-                long_name, long_link = (text, long_link) if kind == b"L" else (long_name, text)
-                continue
-            if kind == b"x":
-                pax = self._pax(self._data(size))
-                continue
-            if kind not in _REGULAR_TYPES and kind != FOLDER and kind not in _LINK_AND_SPECIAL:
-                raise UnsupportedTar(f"member type {kind!r}")
-            record = self._record(block, kind, size, pax, long_name, long_link)
-            long_name = long_link = None
-            pax = {}
-            data_end = self.tell() + record.size  # like tarfile: only regular members have data
-            yield record
-            self._skip_to(data_end + (-data_end % BLOCK))
+        """Yield each member as stored; :meth:`read` up to ``size`` bytes of its data."""
+        return self.records()
 
-    def _record(
-        self,
-        block: bytes,
-        kind: bytes,
-        size: int,
-        pax: dict[str, str],
-        long_name: str | None,
-        long_link: str | None,
-    ) -> TarRecord:
-        """Return the member a header block describes; pax and GNU long names win."""
-        name = _nts(block[0:100])
-        if block[345] and block[257:263] == b"ustar\x00":  # a POSIX ustar long name
-            name = f"{_nts(block[345:500])}/{name}"
-        if kind == b"\x00" and name.endswith("/"):
-            kind = FOLDER
-        name = pax.get("path", long_name if long_name is not None else name)
-        if "size" in pax:
-            size = _number(pax["size"].encode(), self.archive, base=10)
-        if kind in (SYMLINK, HARDLINK):
-            link = pax.get("linkpath", long_link if long_link is not None else _nts(block[157:257]))
-        else:
-            link = ""
-        return TarRecord(
-            name=name.rstrip("/") or name if kind == FOLDER else name,
-            type=REGULAR if kind in _REGULAR_TYPES else kind,
-            size=size if kind in _REGULAR_TYPES else 0,
-            mode=_number(block[100:108], self.archive),
-            linkname=link,
-        )
 
-    def _check(self, block: bytes) -> None:
-        stored = _number(block[148:156], self.archive)
-        if stored != 256 + sum(block) - sum(block[148:156]):
-            if stored != 256 + sum(_SIGNED.unpack_from(block)):
-                raise ArchiveError(
-                    f"{self.archive} has a tar header with a bad checksum at byte "
-                    f"{self.tell() - BLOCK}: it is corrupt; {_FORCE_HINT}"
-                )
+_DECODING_ERRORS = (
+    tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile,
+    zipfile.LargeZipFile, OSError,
+)
 
-    def _pax(self, data: bytes) -> dict[str, str]:
-        records: dict[str, str] = {}
-        pos = 0
-        while pos < len(data) and data[pos:pos + 1] != b"\x00":
-            space = data.find(b" ", pos)
-            try:
-                length = int(data[pos:space])
-            except ValueError as err:
-                raise ArchiveError(f"{self.archive} has a malformed pax header; {_FORCE_HINT}") from err
-            key, _, value = data[space + 1:pos + length - 1].partition(b"=")
-            pos += length
-            if length <= 0 or key.startswith(b"GNU.sparse") or key == b"hdrcharset":
-                raise UnsupportedTar(f"pax record {key!r}")
-            if key in (b"path", b"linkpath", b"size"):
-                records[key.decode()] = value.decode("utf-8", "surrogateescape")
-        return records
+
+def corrupt(archive: str | os.PathLike[str], err: BaseException) -> ArchiveError:
+    """Return the ArchiveError for a decoder's error."""
+    return ArchiveError(f"{archive} is corrupt or truncated ({err}); {FORCE_HINT}")
+
+
+def is_disk_error(err: BaseException) -> bool:
+    """Tell a real I/O error (disk full, permission...) from a decoder's OSError (bz2, gzip)."""
+    return isinstance(err, OSError) and err.errno is not None
+
+
+@contextlib.contextmanager
+def decoding_errors(archive: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn the decoders' many error types into :class:`ArchiveError`; disk errors pass through."""
+    try:
+        yield
+    except _DECODING_ERRORS as err:
+        if is_disk_error(err):
+            raise
+        raise corrupt(archive, err) from err
+
+
+__all__ = ["MemberReader", "TarMember", "TarStream", "decoding_errors", "iter_checked", "iter_members"]

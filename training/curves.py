@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from training.history import History
 
@@ -36,6 +36,24 @@ def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [round(first + i * step, 12) for i in range(round((last - first) / step) + 1)]
 
 
+def _draw_words(
+    draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str,
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont, fill: str = "black",
+) -> None:
+    """Draw ``text`` with a visible gap between words.
+
+    Pillow's built-in font draws a space 2 px wide at its default size: "logistic on letters"
+    read as "logisticon letters". Each word is drawn on its own, an "n" width apart.
+    """
+    x, y = xy
+    gap = max(draw.textlength(" ", font=font), draw.textlength("n", font=font))
+    for word in text.split(" "):
+        if word:
+            draw.text((x, y), word, fill=fill, font=font)
+            x += draw.textlength(word, font=font)
+        x += gap
+
+
 def _draw_panel(
     draw: ImageDraw.ImageDraw, origin: tuple[int, int], title: str,
     series: Sequence[tuple[str, Sequence[int], Sequence[float | None], tuple[int, int, int]]],
@@ -51,7 +69,7 @@ def _draw_panel(
               if v is not None and math.isfinite(v)]
     draw.rectangle([left, top, right, bottom], outline=(80, 80, 80))
     if not points:
-        draw.text((left + 10, top + 10), "no data", fill="gray", font=font)
+        _draw_words(draw, (left + 10, top + 10), "no data", font, fill="gray")
         return
     epochs = [e for e, _ in points]
     values = [v for _, v in points]
@@ -92,7 +110,7 @@ def save_curves(history: History, path: str | os.PathLike[str], *, title: str | 
     Args:
         history: what :func:`training.fit` returned.
         path: the PNG to write (parent folders are created).
-        title: a line drawn above both panels.
+        title: a line drawn above both panels, also stored as the PNG's ``Title`` text.
 
     Example:
         >>> h = History(epoch=[1, 2], train_loss=[1.0, 0.5], train_accuracy=[0.5, 0.8],
@@ -106,8 +124,10 @@ def save_curves(history: History, path: str | os.PathLike[str], *, title: str | 
     image = Image.new("RGB", (2 * _PANEL_W, _PANEL_H + header), "white")
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default()
+    info = PngImagePlugin.PngInfo()
     if title:
-        draw.text((10, 6), title, fill="black", font=font)
+        _draw_words(draw, (10, 6), title, font)
+        info.add_text("Title", title)
     epochs = history.epoch
     _draw_panel(draw, (0, header), "loss", [
         ("train", epochs, history.train_loss, _TRAIN),
@@ -117,6 +137,6 @@ def save_curves(history: History, path: str | os.PathLike[str], *, title: str | 
         ("train", epochs, history.train_accuracy, _TRAIN),
         ("valid", epochs, history.valid_accuracy, _VALID),
     ], font, legend_low=True)
-    image.save(path)
+    image.save(path, pnginfo=info)
     log.debug("curves written: %s", path)
     return path

@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", choices=["zeros", "uniform"], default="zeros",
                         help="start from w = b = 0 (default) or nn.Linear's random start")
     parser.add_argument("--seed", type=int, default=0, help="torch seed (for --init uniform)")
-    parser.add_argument("--tolerance", type=float, default=0.01,
-                        help="allowed |w - w*| and |b - b*| (default 0.01)")
+    parser.add_argument("--tolerance", type=positive_float, default=0.003,
+                        help="allowed |w - w*| and |b - b*| (default 0.003)")
     args = parser.parse_args(argv)
     result = train(epochs=args.epochs, lr=args.lr, seed=args.seed, init=args.init)
     print(f"loss: epoch 1 {result.first_loss:.1f} -> epoch {args.epochs} {result.last_loss:.2g} "

@@ -100,3 +100,23 @@ def snapshot(root: Path) -> dict[str, bytes | str]:
             else:
                 result[rel] = path.read_bytes()
     return result
+
+
+def patch_zip(path: Path, *, flag_bits: int | None = None, method: int | None = None) -> Path:
+    """Set the general-purpose flag bits or compression method of every member in place.
+
+    Both copies are patched, as a real tool writes them: the local header (``PK\\x03\\x04``,
+    flags at +6, method at +8) and the central directory entry (``PK\\x01\\x02``, +8 and +10).
+    """
+    data = bytearray(path.read_bytes())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = data.find(signature)
+        while start >= 0:
+            if flag_bits is not None:
+                old = int.from_bytes(data[start + flags_at:start + flags_at + 2], "little")
+                data[start + flags_at:start + flags_at + 2] = (old | flag_bits).to_bytes(2, "little")
+            if method is not None:
+                data[start + flags_at + 2:start + flags_at + 4] = method.to_bytes(2, "little")
+            start = data.find(signature, start + 4)
+    path.write_bytes(bytes(data))
+    return path

@@ -453,7 +453,7 @@ def test_extract_data_filter_also_guards_when_available(tmp_path: Path, monkeypa
     # Our own checks come first; with them disabled the stdlib data filter must still refuse.
     if not hasattr(tarfile, "data_filter"):
         pytest.skip("this Python's tarfile has no data filter")
-    monkeypatch.setattr(readers, "check_symlink", lambda *args: None)
+    monkeypatch.setattr(importlib.import_module("loaders.archive_policy"), "check_symlink", lambda *args: None)
     archive = write_tar(tmp_path / "evil.tar", [Member("esc", kind="symlink", target="/etc")], "tar")
     refuse(tmp_path, archive, "data filter")
 

@@ -14,7 +14,7 @@ from archive_factory import snapshot
 
 from loaders.errors import ArchiveError, UnsafeArchiveError
 from loaders.extract import extract
-from loaders.tar_stream import FOLDER, HARDLINK, REGULAR, SYMLINK, TarStream
+from loaders.tar_stream import iter_members
 
 LONG_DIR = "deep/" + "/".join(f"folder-{i:02d}-with-a-rather-long-name" for i in range(5))
 FILES = {
@@ -56,9 +56,9 @@ FORMATS = {"ustar": tarfile.USTAR_FORMAT, "gnu": tarfile.GNU_FORMAT, "pax": tarf
 def test_fast_reader_extracts_like_tarfile(tmp_path: Path, fmt: str, caplog: pytest.LogCaptureFixture) -> None:
     # ustar can hold neither a 200-character link target nor non-ASCII names: its own builder
     archive = _build_ustar(tmp_path) if fmt == "ustar" else build(tmp_path / f"{fmt}.tar.gz", FORMATS[fmt])
-    caplog.set_level(logging.DEBUG, logger="loaders.archive_readers")
+    caplog.set_level(logging.DEBUG, logger="loaders.tar_stream")
     extract(archive, tmp_path / "ours")
-    assert "with tarfile instead" not in caplog.text  # the fast reader handled it all
+    assert "with tarfile" not in caplog.text  # the fast reader handled it all
     with tarfile.open(archive) as tf:
         if hasattr(tarfile, "data_filter"):
             tf.extractall(tmp_path / "ref", filter="data")
@@ -84,28 +84,28 @@ def _build_ustar(tmp_path: Path) -> Path:
 
 def test_members_reports_names_types_and_sizes(tmp_path: Path) -> None:
     archive = build(tmp_path / "gnu.tar", tarfile.GNU_FORMAT, "w")
-    with open(archive, "rb") as raw:
-        found = {m.name: (m.type, m.size, m.linkname) for m in TarStream(raw, "tar", str(archive)).members()}
-    assert found["plain"] == (FOLDER, 0, "")
-    assert found["plain/link-to-deep"] == (SYMLINK, 0, LONG_TARGET)
-    assert found["plain/hard.bin"] == (HARDLINK, 0, "plain/odd.bin")
-    assert found[f"{LONG_DIR}/file-at-the-bottom.txt"] == (REGULAR, 9, "")
+    found = {m.name: (m.kind, m.size, m.linkname) for m, _ in iter_members(archive)}
+    assert found["plain"] == ("folder", 0, "")
+    assert found["plain/link-to-deep"] == ("symlink", 0, LONG_TARGET)
+    assert found["plain/hard.bin"] == ("hardlink", 0, "plain/odd.bin")
+    assert found[f"{LONG_DIR}/file-at-the-bottom.txt"] == ("file", 9, "")
     assert found["données/été.txt"][1] == len("unicode ✓".encode())
 
 
-def test_global_pax_header_falls_back_to_tarfile(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_global_pax_header_is_read_natively(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     archive = build(tmp_path / "global.tar.gz", tarfile.PAX_FORMAT, pax_headers={"comment": "made by a test"})
-    caplog.set_level(logging.DEBUG, logger="loaders.archive_readers")
+    caplog.set_level(logging.DEBUG, logger="loaders.tar_stream")
     extract(archive, tmp_path / "out")
-    assert "with tarfile instead" in caplog.text
+    assert "with tarfile" not in caplog.text
     for name, data in FILES.items():
         assert (tmp_path / "out" / name).read_bytes() == data
 
 
 def test_fallback_path_still_refuses_escapes(tmp_path: Path) -> None:
     archive = tmp_path / "evil.tar"
-    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT, pax_headers={"comment": "x"}) as tf:
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tf:
         good = tarfile.TarInfo("good.txt")
+        good.pax_headers = {"hdrcharset": "BINARY"}  # read by tarfile, not by our parser
         tf.addfile(good, io.BytesIO(b""))
         evil = tarfile.TarInfo("../escaped.txt")
         evil.size = 4
@@ -159,3 +159,23 @@ def test_huge_long_name_header_is_refused(tmp_path: Path) -> None:
     (tmp_path / "long.tar").write_bytes(block + bytes(4096))
     with pytest.raises(UnsafeArchiveError, match="metadata"):
         extract(tmp_path / "long.tar", tmp_path / "out")
+
+
+def test_tar_stream_records_stay_for_older_callers(tmp_path: Path) -> None:
+    from loaders.tar_stream import REGULAR, TarStream
+
+    archive = build(tmp_path / "gnu.tar.gz", tarfile.GNU_FORMAT)
+    with open(archive, "rb") as raw:
+        stream = TarStream(raw, "tar.gz", str(archive))
+        found = {r.name: stream.read(r.size) for r in stream.members() if r.type == REGULAR}
+    assert found["plain/odd.bin"] == FILES["plain/odd.bin"]
+    assert found[f"{LONG_DIR}/file-at-the-bottom.txt"] == b"long path"
+
+
+def test_a_zip_is_not_read_as_a_tar(tmp_path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as zf:
+        zf.writestr("x.txt", "x")
+    with pytest.raises(ArchiveError, match="is a zip archive, not a tar"):
+        next(iter_members(tmp_path / "a.zip"))

@@ -1,0 +1,5 @@
+"""``python -m benchmarks``: every benchmark, one table (see :mod:`benchmarks.runner`)."""
+
+from benchmarks.runner import main
+
+raise SystemExit(main())
