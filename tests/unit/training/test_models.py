@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from training import BagOfWords, LinearRegression, LogisticRegression
+from training import BagOfWords, FitConfig, LinearRegression, LogisticRegression
 from training.models import BinaryCrossEntropyWithLogits
 
 
@@ -105,7 +105,7 @@ def test_small_cnn_learns_where_colour_and_place_matter() -> None:
                                          batch_size=64, shuffle=True, generator=g)
     torch.manual_seed(0)
     model = SmallCNN(3, 4, widths=(8, 16))
-    history = fit(model, loader, optimizer="adam", lr=0.01, epochs=8, device="cpu", seed=0)
+    history = fit(model, loader, config=FitConfig(optimizer="adam", lr=0.01, epochs=8, device="cpu", seed=0))
     assert history.train_accuracy[-1] is not None and history.train_accuracy[-1] > 0.95
 
 
