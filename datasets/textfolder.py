@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def _split_class(name: str, split: str) -> str | None:
     return None if parts[1] in IGNORED_CLASSES or parts[1].startswith(".") else parts[1]
 
 
-def _from_archive(archive: Path, split: str) -> Iterator[tuple[str, str, bytes]]:
+def _from_archive(archive: Path, split: str) -> Generator[tuple[str, str, bytes], None, None]:
     kind = detect_kind(archive)
     if not kind.startswith("tar"):
         raise DataFormatError(f"{archive}: expected a folder or a tar archive of "
@@ -65,7 +65,7 @@ def _from_archive(archive: Path, split: str) -> Iterator[tuple[str, str, bytes]]
             yield member.name, label, reader.read(member.size)
 
 
-def _from_folder(root: Path, split: str) -> Iterator[tuple[str, str, bytes]]:
+def _from_folder(root: Path, split: str) -> Generator[tuple[str, str, bytes], None, None]:
     for path in sorted((root / split).glob("*/*.txt")):
         label = _split_class(path.relative_to(root).as_posix(), split)
         if label is not None:
