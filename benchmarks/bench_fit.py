@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.report import add_json_flag, emit, figure  # noqa: E402
-from training import LogisticRegression, evaluate, fit  # noqa: E402
+from training import FitConfig, LogisticRegression, evaluate, fit  # noqa: E402
 
 IDX = REPO.parent / "shared" / "data" / "notmnist-idx"
 
@@ -122,8 +122,9 @@ def ours(Xtr, Xte, ytr, yte, epochs: int) -> tuple[float, float]:
     started = time.perf_counter()
     torch.manual_seed(0)
     model = LogisticRegression(xtr.shape[1], int(ttr.max()) + 1, init="zeros")  # as scikit-learn
-    fit(model, DataLoader(TensorDataset(xtr, ttr), batch_size=len(ttr)), optimizer="lbfgs",
-        lr=1.0, epochs=epochs, lbfgs_max_iter=20, weight_decay=1.0 / len(ttr), device="cpu")
+    fit(model, DataLoader(TensorDataset(xtr, ttr), batch_size=len(ttr)),
+        config=FitConfig(optimizer="lbfgs", lr=1.0, epochs=epochs, lbfgs_max_iter=20,
+                         weight_decay=1.0 / len(ttr), device="cpu"))
     seconds = time.perf_counter() - started
     accuracy = evaluate(model, DataLoader(TensorDataset(xte, tte), batch_size=4096),
                         device="cpu")["accuracy"]
@@ -168,7 +169,7 @@ def overhead(Xtr, ytr, *, repeats: int, epochs: int, batch_size: int) -> dict[st
     runners = {
         "bare": lambda m: plain_loop(m, loader, epochs, 0.1),
         "metrics": lambda m: plain_loop_with_metrics(m, loader, epochs, 0.1),
-        "fit": lambda m: fit(m, loader, lr=0.1, epochs=epochs, device="cpu"),
+        "fit": lambda m: fit(m, loader, config=FitConfig(lr=0.1, epochs=epochs, device="cpu")),
     }
     times: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(repeats):  # interleaved so that load changes hit all alike

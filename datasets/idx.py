@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 UINT8_CODE = 0x08
 COPY_BYTES = 1 << 24
+# zlib's deflate expands at most about 1032:1, so a .gz file of c bytes holds at most this
+# many times c bytes: a header may not claim more data than its file can hold.
+MAX_DEFLATE_RATIO = 1032
 
 
 def read_idx_header(handle: IO[bytes], name: str) -> tuple[int, ...]:
@@ -52,6 +55,44 @@ def read_idx_header(handle: IO[bytes], name: str) -> tuple[int, ...]:
     return struct.unpack(f">{ndim}i", raw)
 
 
+def _data_bound(path: Path, header_bytes: int) -> int:
+    """The most data bytes that can follow the header in ``path`` (decompressed for ``.gz``)."""
+    size = path.stat().st_size
+    if path.suffix == ".gz":
+        return size * MAX_DEFLATE_RATIO
+    return max(0, size - header_bytes)
+
+
+def check_dims(path: Path, dims: tuple[int, ...], expected_ndim: int, what: str) -> int:
+    """Check IDX dimensions before anything is allocated; return the data size in bytes.
+
+    Every size must be at least 1 (``int32`` sizes can be negative) and their product no more
+    than the file can hold, so a 100-byte file cannot claim 2^31 images.
+
+    Raises:
+        DataFormatError: wrong number of dimensions, a size below 1, or more data claimed
+            than the file holds.
+    """
+    if len(dims) != expected_ndim:
+        raise DataFormatError(f"{path}: expected a {expected_ndim}-dim IDX {what} file but found "
+                              f"dims {list(dims)}; did you swap the images and labels files?")
+    if min(dims) < 1:
+        raise DataFormatError(f"{path}: expected every IDX dimension to be at least 1 but the "
+                              f"header says {list(dims)}; the file is damaged or holds no "
+                              f"{what}s: delete it and download it again")
+    claimed = 1
+    for size in dims:
+        claimed *= size
+    bound = _data_bound(path, 4 + 4 * len(dims))
+    if claimed > bound:
+        raise DataFormatError(
+            f"{path}: the IDX header claims {list(dims)} = {claimed:,} bytes of data but the "
+            f"file can hold at most {bound:,}; it is damaged or truncated: delete it and "
+            "download it again"
+        )
+    return claimed
+
+
 def _open(path: Path) -> IO[bytes]:
     if path.suffix == ".gz":
         return cast(IO[bytes], gzip.open(path, "rb"))
@@ -67,11 +108,9 @@ def read_idx_labels(path: str | os.PathLike[str]) -> np.ndarray:
     path = Path(path)
     with _reading(path) as handle:
         dims = read_idx_header(handle, str(path))
-        if len(dims) != 1:
-            raise DataFormatError(f"{path}: expected a 1-dim IDX label file but found dims "
-                                  f"{list(dims)}; did you swap the images and labels files?")
-        data = handle.read()
-    _check_length(path, len(data), dims[0])
+        count = check_dims(path, dims, 1, "label")
+        data = handle.read(count + 1)  # one more byte tells trailing data
+    _check_length(path, len(data), count)
     return np.frombuffer(data, dtype=np.uint8).astype(np.int64)
 
 
@@ -110,9 +149,7 @@ def _copy_images(path: Path, writer: PackWriter, labels: np.ndarray, *, transpos
     """Stream a 3-dim IDX image file into ``writer`` in bounded chunks."""
     with _reading(path) as handle:
         dims = read_idx_header(handle, str(path))
-        if len(dims) != 3:
-            raise DataFormatError(f"{path}: expected a 3-dim IDX image file (N, H, W) but found "
-                                  f"dims {list(dims)}; did you swap the images and labels files?")
+        check_dims(path, dims, 3, "image")
         n, h, w = dims
         if n != len(labels):
             raise DataFormatError(

@@ -1,38 +1,49 @@
 """``datasets.DataLoader``: torch's ``DataLoader`` with a batched fast path and clearer errors.
 
-It is a drop-in subclass of :class:`torch.utils.data.DataLoader` (same arguments) that:
+It is a subclass of :class:`torch.utils.data.DataLoader` that only chooses defaults in
+``__init__`` and filters what ``__iter__`` yields; everything goes through torch's public
+extension points:
 
-- collates an :class:`datasets.images.ImageBatch` (what our image datasets'
-  ``__getitems__`` return when no per-sample transform is set) by taking its tensors as they
-  are: one indexing operation and one conversion per batch, no per-sample stacking;
-- collates anything else with :func:`datasets.collate.default_collate`, and re-raises a
-  :class:`~datasets.errors.CollateError` from any ``collate_fn`` with the batch's dataset
-  indices added;
-- skips a batch that the ``collate_fn`` returned as ``None`` (an all-``None`` batch from
-  ``skip_none_collate``) instead of crashing, counting it in :attr:`DataLoader.skipped_batches`;
-- with ``num_workers=0`` over our packed datasets, feeds index batches as tensor slices of
-  the sampler's permutation (the same indices torch's ``BatchSampler`` would give);
-- seeds NumPy in each worker from the worker's torch seed (which torch derives from the
-  loader's ``generator``), when no ``worker_init_fn`` is given.
+- ``batch_sampler``: with ``batch_size`` set and no ``sampler``/``batch_sampler`` given, the
+  batches come from an :class:`IndexBatchSampler`: ``range(n)`` or one
+  ``torch.randperm(n, generator=generator)`` per epoch, cut into batches. For our packed image
+  datasets (``num_workers=0``) the batches are ``int64`` tensor slices of that permutation, so
+  no Python int is made per index;
+- ``__getitems__``: the dataset fetches a whole batch; our image datasets return an
+  :class:`datasets.images.ImageBatch` (one gather and one conversion per batch);
+- ``collate_fn``: an ``ImageBatch`` is taken as it is; anything else goes to
+  :func:`datasets.collate.default_collate`, and a :class:`~datasets.errors.CollateError` from
+  any ``collate_fn`` names the batch's dataset indices (when the loader built the batches);
+- ``__iter__`` skips a batch that the ``collate_fn`` returned as ``None`` (an all-``None`` batch
+  from ``skip_none_collate``), counting it in :attr:`DataLoader.skipped_batches`;
+- ``worker_init_fn``: seeds NumPy in each worker from the worker's torch seed (which torch
+  derives from the loader's ``generator``) when none is given.
+
+The batches equal a plain ``torch.utils.data.DataLoader``'s with the same arguments (the tests
+check it, with and without a ``generator``). Because the batches come from a ``batch_sampler``,
+``loader.batch_size`` is ``None`` as torch sets it then; read
+``loader.batch_sampler.batch_size``.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, cast
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence, Sized
+from typing import Any
 
 import numpy as np
 import torch
 import torch.utils.data
-from torch.utils.data import Dataset, IterableDataset
+from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
 
 from datasets.collate import default_collate
 from datasets.errors import CollateError
 from datasets.images import ImageBatch, PackedImageDataset
 
 log = logging.getLogger(__name__)
+
+__all__ = ["DataLoader", "IndexBatchSampler", "fast_collate", "seed_numpy_worker"]
 
 MAX_INDICES_SHOWN = 32
 
@@ -50,171 +61,180 @@ def seed_numpy_worker(worker_id: int) -> None:
     np.random.seed(torch.initial_seed() % 2**32)
 
 
-class _Fetched:
-    """What the index-aware wrapper fetches: the dataset's samples and their indices."""
+class IndexBatchSampler(Sampler[Any]):
+    """Batches of ``range(num_items)``, in order or one random permutation per epoch.
 
-    __slots__ = ("data", "indices")
+    Shuffled, each epoch draws ``torch.randperm(num_items, generator=generator)``; without a
+    generator it first seeds a fresh one with one draw from torch's global RNG (so
+    ``torch.manual_seed`` fixes the order). These are the batches, epoch after epoch, that
+    torch's ``BatchSampler(RandomSampler(..., generator=generator), batch_size, drop_last)``
+    yields (a test compares them), as tensors or lists, without a Python int per index.
 
-    def __init__(self, data: Any, indices: Sequence[int]) -> None:
-        self.data = data
-        self.indices = indices
+    Args:
+        num_items: the dataset's length.
+        batch_size: items per batch.
+        shuffle: a new random order every epoch.
+        drop_last: drop the last batch when it is short.
+        generator: the source of the permutations.
+        tensors: yield ``int64`` tensors (views of one permutation) instead of lists of ints.
 
+    Example:
+        >>> [b.tolist() for b in IndexBatchSampler(5, 2, tensors=True)]
+        [[0, 1], [2, 3], [4]]
+        >>> list(IndexBatchSampler(5, 2, drop_last=True))
+        [[0, 1], [2, 3]]
+    """
 
-class _IndexedDataset(Dataset[Any]):
-    """Wraps the user's dataset while an iterator runs, so collate knows the batch's indices."""
-
-    def __init__(self, dataset: Dataset[Any]) -> None:
-        self.dataset = dataset
+    def __init__(self, num_items: int, batch_size: int, *, shuffle: bool = False,
+                 drop_last: bool = False, generator: torch.Generator | None = None,
+                 tensors: bool = False) -> None:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size should be a positive int, but got batch_size={batch_size!r}")
+        self.num_items = num_items
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.generator = generator
+        self.tensors = tensors
+        self.yielded: deque[Any] = deque()  # batches not yet delivered by the loader
+        self._epoch_generator: torch.Generator | None = None
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        if self.drop_last:
+            return self.num_items // self.batch_size
+        return -(-self.num_items // self.batch_size)
 
-    def __getitem__(self, index: Any) -> Any:
-        return self.dataset[index]
+    def __iter__(self) -> Iterator[Any]:
+        order = self._order()
+        batches: Sequence[Any] = order.split(self.batch_size)
+        if self.drop_last and self.num_items % self.batch_size:
+            batches = batches[:-1]
+        for batch in batches:
+            batch = batch if self.tensors else batch.tolist()
+            self.yielded.append(batch)
+            yield batch
+        if self.shuffle:
+            # torch's RandomSampler draws one more permutation at the end of an epoch (its
+            # empty ``num_samples % n`` tail); drawing it too keeps a shared generator in step
+            # with torch's loader epoch after epoch.
+            torch.randperm(self.num_items, generator=self._epoch_generator)
 
-    def __getitems__(self, indices: Sequence[int]) -> _Fetched:
-        getitems = getattr(self.dataset, "__getitems__", None)
-        data = getitems(indices) if getitems else [self.dataset[i] for i in indices]
-        return _Fetched(data, indices)
+    def _order(self) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.num_items, dtype=torch.int64)
+        generator = self.generator
+        if generator is None:
+            generator = torch.Generator()
+            generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
+        self._epoch_generator = generator
+        return torch.randperm(self.num_items, generator=generator)
 
 
-class _IndexedCollate:
-    """Calls the collate function on fetched data; adds dataset indices to its errors."""
+def _takes_tensor_batches(dataset: Any, num_workers: int) -> bool:
+    # Tensors travel to worker processes through shared memory, lists are cheaper there.
+    return num_workers == 0 and isinstance(dataset, PackedImageDataset) and dataset.batched
 
-    def __init__(self, collate_fn: Callable[[Any], Any] | None) -> None:
+
+class _Collate:
+    """The loader's ``collate_fn``: ImageBatch as it is; errors that name dataset indices."""
+
+    def __init__(self, collate_fn: Callable[[Any], Any] | None,
+                 batches: IndexBatchSampler | None) -> None:
         self.collate_fn = collate_fn
+        self.batches = batches
 
-    def __call__(self, fetched: Any) -> Any:
-        if not isinstance(fetched, _Fetched):
-            return fetched if self.collate_fn is None else self.collate_fn(fetched)
-        data = fetched.data
-        if self.collate_fn is None:
-            if isinstance(data, ImageBatch):
-                return data.as_tuple()
-            return default_collate(data, indices=[int(i) for i in fetched.indices])
+    def __call__(self, data: Any) -> Any:
+        if self.collate_fn is None and isinstance(data, ImageBatch):
+            return data.as_tuple()
+        indices = self._indices()
         try:
+            if self.collate_fn is None:
+                return default_collate(data, indices=indices)
             return self.collate_fn(data)
         except CollateError as err:
-            indices = [int(i) for i in fetched.indices]
-            shown = indices[:MAX_INDICES_SHOWN]
-            more = f" and {len(indices) - len(shown)} more" if len(indices) > len(shown) else ""
-            raise CollateError(f"{err} (batch of dataset indices {shown}{more})") from err
+            if indices is None or self.collate_fn is None:
+                err.indices = indices  # type: ignore[attr-defined]
+                raise
+            raise _with_indices(err, indices) from err
+
+    def _indices(self) -> list[int] | None:
+        # In the main process the batch being fetched is the last one the sampler yielded; a
+        # worker holds a stale copy of the sampler, and the main process names them instead.
+        if self.batches is None or not self.batches.yielded or get_worker_info() is not None:
+            return None
+        return [int(i) for i in self.batches.yielded[-1]]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"collate_fn": self.collate_fn, "batches": None}  # workers: no sampler copy
 
 
-def _index_blocks(sampler: Any) -> Iterator[torch.Tensor]:
-    """The sampler's indices as int64 tensors: whole permutations for torch's own samplers.
-
-    For ``SequentialSampler`` and ``RandomSampler`` without replacement this draws exactly
-    what their ``__iter__`` draws (same generator calls, in the same order: checked against
-    torch's loader by the tests) without a Python int per index; any other sampler is read
-    in chunks.
-    """
-    if type(sampler) is torch.utils.data.SequentialSampler:
-        yield torch.arange(len(sampler.data_source), dtype=torch.int64)
-        return
-    if type(sampler) is torch.utils.data.RandomSampler and not sampler.replacement:
-        n = len(sampler.data_source)
-        generator = sampler.generator
-        if generator is None:  # as RandomSampler.__iter__ does
-            seed = int(torch.empty((), dtype=torch.int64).random_().item())
-            generator = torch.Generator()
-            generator.manual_seed(seed)
-        for _ in range(sampler.num_samples // n):
-            yield torch.randperm(n, generator=generator)
-        yield torch.randperm(n, generator=generator)[: sampler.num_samples % n]
-        return
-    indices = iter(sampler)
-    while chunk := list(itertools.islice(indices, 16384)):
-        yield torch.tensor(chunk, dtype=torch.int64)
-
-
-class _TensorBatches:
-    """Batches of a ``BatchSampler`` as int64 tensor slices.
-
-    Same indices and grouping as the wrapped ``BatchSampler``, but no Python list and no
-    conversion per batch. Used only for our packed image datasets in the main process.
-    """
-
-    def __init__(self, batch_sampler: torch.utils.data.BatchSampler) -> None:
-        self.batch_sampler = batch_sampler
-
-    def __len__(self) -> int:
-        return len(self.batch_sampler)
-
-    def __iter__(self) -> Iterator[torch.Tensor]:
-        size = self.batch_sampler.batch_size
-        pending = torch.empty(0, dtype=torch.int64)
-        for block in _index_blocks(self.batch_sampler.sampler):
-            if len(pending):
-                block = torch.cat([pending, block])
-            full = len(block) // size * size
-            for start in range(0, full, size):
-                yield block[start : start + size]
-            pending = block[full:]
-        if len(pending) and not self.batch_sampler.drop_last:
-            yield pending
+def _with_indices(err: CollateError, indices: Sequence[int]) -> CollateError:
+    shown = [int(i) for i in indices[:MAX_INDICES_SHOWN]]
+    more = f" and {len(indices) - len(shown)} more" if len(indices) > len(shown) else ""
+    named = CollateError(f"{err} (batch of dataset indices {shown}{more})")
+    named.indices = list(indices)  # type: ignore[attr-defined]
+    return named
 
 
 class DataLoader(torch.utils.data.DataLoader):
-    """A drop-in :class:`torch.utils.data.DataLoader` with the batched fast path.
+    """A :class:`torch.utils.data.DataLoader` with the batched fast path.
 
-    Takes exactly torch's arguments. Image batches are ``(x float32 [B,1,H,W], y int64 [B])``.
+    Takes torch's arguments, those after ``drop_last`` by keyword only (see the module
+    docstring for the defaults it chooses).
 
     Attributes:
         skipped_batches: batches the ``collate_fn`` returned as ``None``, skipped so far.
 
     Example:
-        >>> from datasets import ImageFolderDataset, DataLoader  # doctest: +SKIP
-        >>> loader = DataLoader(ImageFolderDataset("notMNIST_small"), batch_size=256,
-        ...                     shuffle=True, generator=torch.Generator().manual_seed(0))
-        ... # doctest: +SKIP
-        >>> x, y = next(iter(loader))  # doctest: +SKIP
+        >>> from torch.utils.data import TensorDataset
+        >>> ds = TensorDataset(torch.arange(10.0), torch.arange(10))
+        >>> loader = DataLoader(ds, batch_size=4, shuffle=True,
+        ...                     generator=torch.Generator().manual_seed(0))
+        >>> [len(y) for _, y in loader]
+        [4, 4, 2]
     """
 
-    def __init__(self, dataset: Dataset[Any], *args: Any, **kwargs: Any) -> None:
-        if len(args) >= 6:  # collate_fn given positionally, as torch allows
-            args = list(args)  # type: ignore[assignment]
-            kwargs["collate_fn"] = args.pop(5)  # type: ignore[attr-defined]
-        user_collate = kwargs.pop("collate_fn", None)
-        if kwargs.get("worker_init_fn") is None and kwargs.get("num_workers", 0):
+    def __init__(self, dataset: Dataset[Any], batch_size: int | None = 1,
+                 shuffle: bool | None = None, sampler: Any = None, batch_sampler: Any = None,
+                 num_workers: int = 0, collate_fn: Callable[[Any], Any] | None = None,
+                 pin_memory: bool = False, drop_last: bool = False, *,
+                 generator: torch.Generator | None = None, **kwargs: Any) -> None:
+        if kwargs.get("worker_init_fn") is None and num_workers:
             kwargs["worker_init_fn"] = seed_numpy_worker
-        batched = kwargs.get("batch_size", 1) is not None or kwargs.get("batch_sampler")
-        self._wrap = bool(batched) and not isinstance(dataset, IterableDataset)
-        if self._wrap:
-            collate: Any = _IndexedCollate(user_collate)
-        else:
-            collate = user_collate
-        # collate_fn was taken out of args above, so it is given once.
-        super().__init__(dataset, *args, collate_fn=collate, **kwargs)  # type: ignore[misc]
+        batches = None
+        if (batch_size is not None and sampler is None and batch_sampler is None
+                and not isinstance(dataset, IterableDataset) and isinstance(dataset, Sized)):
+            batches = IndexBatchSampler(len(dataset), batch_size, shuffle=bool(shuffle),
+                                        drop_last=drop_last, generator=generator,
+                                        tensors=_takes_tensor_batches(dataset, num_workers))
+            batch_sampler, batch_size, shuffle, drop_last = batches, 1, None, False
+        if not isinstance(dataset, IterableDataset) and (batch_size is not None or batch_sampler):
+            collate_fn = _Collate(collate_fn, batches)
+        super().__init__(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers,
+                         collate_fn, pin_memory, drop_last, generator=generator,
+                         **kwargs)
+        # Batches arrive in the sampler's order (so a failed one can be named) unless
+        # in_order=False.
+        self._batches = batches if kwargs.get("in_order", True) else None
         self.skipped_batches = 0
-        self._tensor_batches = (
-            self.num_workers == 0
-            and isinstance(dataset, PackedImageDataset)
-            and dataset.batched
-            and type(self.batch_sampler) is torch.utils.data.BatchSampler
-        )
-
-    @property
-    def _index_sampler(self) -> Any:
-        sampler = super()._index_sampler
-        if getattr(self, "_tensor_batches", False) and sampler is self.batch_sampler:
-            return _TensorBatches(cast(torch.utils.data.BatchSampler, sampler))
-        return sampler
-
-    def _get_iterator(self) -> Any:
-        if not self._wrap:
-            return super()._get_iterator()
-        # torch's iterators read loader.dataset when they start (and send it to workers);
-        # give them the index-aware wrapper, then restore the public attribute.
-        real = self.dataset
-        object.__setattr__(self, "dataset", _IndexedDataset(real))
-        try:
-            return super()._get_iterator()
-        finally:
-            object.__setattr__(self, "dataset", real)
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
-        for batch in super().__iter__():
+        pending = self._batches.yielded if self._batches is not None else None
+        if pending is not None:
+            pending.clear()  # what an abandoned epoch left
+        batches = super().__iter__()
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except CollateError as err:
+                fetched = pending.popleft() if pending else None
+                if fetched is None or getattr(err, "indices", None) is not None:
+                    raise
+                raise _with_indices(err, [int(i) for i in fetched]) from err
+            if pending:
+                pending.popleft()
             if batch is None:
                 self.skipped_batches += 1
                 log.debug("skipped an empty batch (%d so far)", self.skipped_batches)

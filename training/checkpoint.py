@@ -135,6 +135,9 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
         raise CheckpointError(
             f"cannot write checkpoint {path}: {err}; check the folder is writable and has space"
         ) from err
+    except BaseException:  # Ctrl-C mid-write: the previous checkpoint stays, no temp file
+        tmp.unlink(missing_ok=True)
+        raise
     log.debug("checkpoint written: %s (epoch %s)", path, payload.get("epoch"))
     return path
 
@@ -151,11 +154,18 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"expected a checkpoint at {path} but found none; run fit with checkpoint_dir first "
             "or drop resume"
         )
+    if path.stat().st_size == 0:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: the file is empty (0 bytes), not a checkpoint we "
+            "wrote (ours are replaced atomically); delete it to start over"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types (pickle, zip, RuntimeError)
+    except Exception as err:  # torch raises many types (pickle, zip, RuntimeError, EOFError)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
-            f"cannot read checkpoint {path}: {err}; delete it to start over"
+            f"cannot read checkpoint {path}: {reason} (damaged, truncated or not a checkpoint); "
+            "delete it to start over"
         ) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__

@@ -7,7 +7,8 @@ confusion matrix, history, configuration), ``checkpoint.pt``, ``curves.png`` and
 ``--tensorboard``, TensorBoard event files in ``tensorboard/``; prints a final
 line with the test accuracy. Under ``torchrun`` it trains with DistributedDataParallel; only
 rank 0 logs and writes files. Exit status: 0 success, 1 a caught error (one line
-``error: …``), 2 usage.
+``error: …``), 2 usage, 130 Ctrl-C (one line saying how to resume). A second run into the
+same ``--out`` while one runs fails at once (exit 1) naming the other process.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shlex
 import sys
 import time
 from collections.abc import Sized
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -32,6 +36,8 @@ from training.console import (
     add_run_arguments,
     configure_logging,
     describe_error,
+    hold_run_folder,
+    interrupted_line,
     make_output_dir,
     non_negative_float,
     non_negative_int,
@@ -41,7 +47,7 @@ from training.curves import save_curves
 from training.data import IMAGE_DATASETS, load_image_splits
 from training.errors import TrainingError
 from training.examples.text_classification import add_text_arguments, read_options
-from training.fit import History, evaluate, fit, resolve_device, seed_everything
+from training.fit import FitConfig, History, evaluate, fit, resolve_device, seed_everything
 from training.history import count_noun
 from training.models import BagOfWords, LinearRegression, LogisticRegression, SmallCNN
 from training.optim import OPTIMIZERS
@@ -271,13 +277,16 @@ def _tensorboard(args: argparse.Namespace, out: Path, run: _Run) -> Any:
     return TensorBoardLogger(out / "tensorboard", samples=first_images(run.train))
 
 
-def _fit_command(args: argparse.Namespace) -> int:
+def _fit_command(args: argparse.Namespace, command: str) -> int:
     if args.optimizer is None:  # SGD needs a fragile, huge lr on sparse TF-IDF bags
         args.optimizer = "adam" if args.model == "bow" else "sgd"
     env = distributed.setup()
+    held = ExitStack()
     try:
         device = resolve_device(args.device, flag="--device")
         out = make_output_dir(args.out) if env.is_main else Path(args.out)  # fail before the data
+        if env.is_main:  # one run per folder: a second one must not overwrite the first's files
+            held.enter_context(hold_run_folder(out, command=command))
         seed_everything(args.seed)
         if args.stream:
             run = _stream_run(args)
@@ -299,9 +308,11 @@ def _fit_command(args: argparse.Namespace) -> int:
                      args.optimizer, lr, count_noun(args.epochs, "epoch"), device,
                      f", {env.world_size} processes" if env.world_size > 1 else "")
         started = time.perf_counter()
-        history = fit(model, run.train, run.valid, loss=run.loss, optimizer=args.optimizer, lr=lr,
-                      epochs=args.epochs, momentum=args.momentum, weight_decay=wd, device=device,
-                      seed=args.seed, callbacks=callbacks, checkpoint_dir=out, resume=args.resume,
+        fit_config = FitConfig(optimizer=args.optimizer, lr=lr, epochs=args.epochs,
+                               momentum=args.momentum, weight_decay=wd, device=str(device),
+                               seed=args.seed)
+        history = fit(model, run.train, run.valid, fit_config, loss=run.loss, callbacks=callbacks,
+                      checkpoint_dir=out, resume=args.resume,
                       progress=not args.quiet and sys.stderr.isatty() and env.is_main)
         seconds = time.perf_counter() - started
         if board is not None:
@@ -321,19 +332,26 @@ def _fit_command(args: argparse.Namespace) -> int:
                   f"{out / 'metrics.json'}")
         return 0
     finally:
+        held.close()
         distributed.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit status (0 ok, 1 error, 2 usage)."""
+    """Run the CLI; return the exit status (0 ok, 1 error, 2 usage, 130 Ctrl-C)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(quiet=args.quiet, verbose=args.verbose)
     from datasets.errors import DatasetError
     from loaders.errors import LoaderError
 
+    given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]
+    command = shlex.join(["python", "-m", "training", *given])
     try:
-        return _fit_command(args)
+        return _fit_command(args, command)
     except (TrainingError, DatasetError, LoaderError, ValueError, OSError) as err:
         print(describe_error(err, offline_hint=OFFLINE_HINT), file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if os.environ.get("RANK", "0") == "0":  # torchrun's ranks all see Ctrl-C; one speaks
+            print(interrupted_line(Path(args.out), command), file=sys.stderr)
+        return 130

@@ -11,9 +11,14 @@ paths, packing times) only with ``-v``, which also adds timestamps and logger na
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import socket
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -22,6 +27,8 @@ __all__ = [
     "add_run_arguments",
     "configure_logging",
     "describe_error",
+    "hold_run_folder",
+    "interrupted_line",
     "make_output_dir",
     "non_negative_float",
     "non_negative_int",
@@ -162,3 +169,69 @@ def describe_error(err: BaseException, *, offline_hint: str | None = None) -> st
     if offline_hint and isinstance(err, DownloadError):
         text += f"; without network access, {offline_hint}"
     return text
+
+
+RUN_INFO_NAME = ".dataferry-run.json"  # who holds a run folder: pid, host, start time
+
+
+@contextmanager
+def hold_run_folder(folder: Path, *, command: str = "python -m training fit") -> Iterator[Path]:
+    """Hold ``folder`` for one run: a second run into it fails at once instead of overwriting.
+
+    The lock is ``loaders.lock``'s (an OS file lock: a killed run never leaves it stale);
+    beside it a small file names the holder, so the refusal can say which process it is.
+
+    Raises:
+        TrainingError: another process holds the folder.
+    """
+    from loaders.errors import LockTimeoutError
+    from loaders.lock import locked
+    from training.errors import TrainingError
+
+    info = folder / RUN_INFO_NAME
+    quiet = _DropLockWaitWarning()
+    lock_log = logging.getLogger("loaders.lock")
+    with ExitStack() as held:
+        lock_log.addFilter(quiet)  # timeout 0: there is no wait to announce
+        try:
+            held.enter_context(locked(folder / "run", timeout_s=0,
+                                      what=f"training into {folder}"))
+        except LockTimeoutError as err:
+            raise TrainingError(
+                f"the run folder {folder} is in use by {_holder(info)}; wait for that run to "
+                "finish or stop it, or pass another --out"
+            ) from err
+        finally:
+            lock_log.removeFilter(quiet)
+        info.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                    "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                    "command": command}) + "\n")
+        try:
+            yield folder
+        finally:
+            info.unlink(missing_ok=True)
+
+
+class _DropLockWaitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "waiting for it" not in record.getMessage()
+
+
+def _holder(info: Path) -> str:
+    try:
+        who = json.loads(info.read_text())
+        return (f"another training run (pid {who['pid']} on {who['host']}, started "
+                f"{who['started']}: {who['command']})")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another training run"
+
+
+def interrupted_line(out: Path | None, command: str) -> str:
+    """Return the one line a command prints on Ctrl-C: what is kept and how to resume."""
+    from training.checkpoint import CHECKPOINT_NAME
+
+    checkpoint = out / CHECKPOINT_NAME if out is not None else None
+    if checkpoint is not None and checkpoint.is_file():
+        return (f"interrupted: the last finished epoch is kept in {checkpoint}; to continue, "
+                f"run: {command} --resume")
+    return f"interrupted: no epoch had finished, nothing was kept; run again: {command}"

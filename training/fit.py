@@ -72,7 +72,22 @@ __all__ = [
 
 @dataclass(frozen=True)
 class FitConfig:
-    """The hyper-parameters of one :func:`fit` call (stored in checkpoints and metrics)."""
+    """The hyper-parameters of one :func:`fit` call (stored in checkpoints and metrics).
+
+    Args:
+        optimizer: ``"sgd"``, ``"adam"`` or ``"lbfgs"`` (full batch, one step per epoch).
+        lr: learning rate.
+        epochs: total epochs.
+        momentum: SGD momentum.
+        weight_decay: L2 strength (see :mod:`training.optim` for L-BFGS).
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
+        seed: seeds python/numpy/torch at the start of a fresh run.
+        lbfgs_max_iter: L-BFGS iterations per epoch.
+
+    Example:
+        >>> FitConfig(optimizer="adam", lr=0.01, epochs=3).epochs
+        3
+    """
 
     optimizer: str = "sgd"
     lr: float = 0.1
@@ -232,18 +247,25 @@ def _resume(
     try:
         unwrap(model).load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
-    except (RuntimeError, ValueError, KeyError) as err:
+    except (RuntimeError, ValueError, KeyError, TypeError) as err:
         raise CheckpointError(
             f"checkpoint {path} does not match this model/optimizer: {err}; "
             "use the same model and optimizer, or delete the checkpoint"
         ) from err
-    for callback, state in zip(callbacks, payload.get("callbacks", []), strict=False):
-        if state is not None and hasattr(callback, "load_state_dict"):
-            callback.load_state_dict(state)
-    restore_rng_state(payload["rng"])
-    restore_loader_state(loader, payload.get("loader", {}))
-    log.info("resumed from %s after epoch %d", path, payload["epoch"])
-    return int(payload["epoch"]), History.from_dict(payload["history"])
+    try:
+        for callback, state in zip(callbacks, payload.get("callbacks", []), strict=False):
+            if state is not None and hasattr(callback, "load_state_dict"):
+                callback.load_state_dict(state)
+        restore_rng_state(payload["rng"])
+        restore_loader_state(loader, payload.get("loader", {}))
+        done, history = int(payload["epoch"]), History.from_dict(payload["history"])
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise CheckpointError(
+            f"checkpoint {path} is incomplete or damaged ({type(err).__name__}: {err}); "
+            "delete it to start over"
+        ) from err
+    log.info("resumed from %s after epoch %d", path, done)
+    return done, history
 
 
 def _finished(path: Path, done: int, epochs: int, history: History) -> bool:
@@ -264,43 +286,34 @@ def fit(
     model: nn.Module,
     train_loader: Iterable,
     valid_loader: Iterable | None = None,
+    config: FitConfig | None = None,
     *,
     loss: nn.Module | None = None,
-    optimizer: str | torch.optim.Optimizer = "sgd",
-    lr: float = 0.1,
-    epochs: int = 10,
-    momentum: float = 0.0,
-    weight_decay: float = 0.0,
-    device: str | torch.device = "auto",
-    seed: int = 0,
+    optimizer: torch.optim.Optimizer | None = None,
     callbacks: Sequence[Callback] = (),
     progress: bool = False,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
-    lbfgs_max_iter: int = 20,
 ) -> History:
-    """Train ``model`` on ``train_loader`` and return its per-epoch :class:`History`.
+    """Train ``model`` on ``train_loader`` as ``config`` says; return its per-epoch history.
 
     Args:
         model: any ``nn.Module``; :mod:`training.models` know their default loss.
         train_loader: iterable of ``(x, y)`` or dict batches (usually a DataLoader).
         valid_loader: evaluated after every epoch when given.
+        config: optimizer name, learning rate, epochs (a resumed run continues up to this
+            number; one that already reached it, or stopped early, returns its history without
+            training), momentum, weight decay, device, seed, L-BFGS iterations; default
+            ``FitConfig()``. It is stored in the checkpoint.
         loss: the criterion; default the model's ``default_loss()`` or ``CrossEntropyLoss``.
-        optimizer: ``"sgd"``, ``"adam"``, ``"lbfgs"`` (full batch, one step per epoch) or a
-            ready ``torch.optim.Optimizer`` over the model's parameters.
-        lr: learning rate.
-        epochs: total epochs (a resumed run continues up to this number; one that already
-            reached it, or stopped early, returns its history without training).
-        momentum: SGD momentum.
-        weight_decay: L2 strength (see :mod:`training.optim` for L-BFGS).
-        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
-        seed: seeds python/numpy/torch at the start of a fresh run.
+        optimizer: a ready ``torch.optim.Optimizer`` over the model's parameters, used instead
+            of building ``config.optimizer`` (then ``config``'s lr, momentum and weight decay
+            are the optimizer's business).
         callbacks: objects with ``on_epoch_end(epoch, history, model) -> bool`` (stop when
             True), e.g. :class:`training.EarlyStopping`.
         progress: a tqdm bar per epoch on stderr (rank 0 only); otherwise ``logging``.
         checkpoint_dir: folder for ``checkpoint.pt``, written after every epoch (rank 0 only).
         resume: continue from ``checkpoint_dir/checkpoint.pt`` when it exists.
-        lbfgs_max_iter: L-BFGS iterations per epoch.
 
     Returns:
         The history of all epochs (including those before a resume).
@@ -314,39 +327,41 @@ def fit(
         >>> from training.models import LinearRegression
         >>> x = torch.linspace(0, 1, 64).unsqueeze(1)
         >>> loader = DataLoader(TensorDataset(x, 2 * x + 1), batch_size=16)
-        >>> history = fit(LinearRegression(1, 1), loader, lr=0.5, epochs=50, device="cpu")
+        >>> config = FitConfig(lr=0.5, epochs=50, device="cpu")
+        >>> history = fit(LinearRegression(1, 1), loader, config=config)
         >>> history.train_loss[-1] < 1e-3
         True
     """
-    name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__.lower()
-    config = FitConfig(name, lr, epochs, momentum, weight_decay, str(device), seed, lbfgs_max_iter)
-    target = resolve_device(device)
+    config = config if config is not None else FitConfig()
+    if optimizer is not None:
+        config = dataclasses.replace(config, optimizer=type(optimizer).__name__.lower())
+    target = resolve_device(config.device)
     model.to(target)
     criterion = (loss if loss is not None else _default_loss(model)).to(target)
-    if isinstance(optimizer, str):
+    if optimizer is None:
         optimizer = make_optimizer(
-            optimizer, model.parameters(), lr=lr, momentum=momentum,
-            weight_decay=weight_decay, lbfgs_max_iter=lbfgs_max_iter,
+            config.optimizer, model.parameters(), lr=config.lr, momentum=config.momentum,
+            weight_decay=config.weight_decay, lbfgs_max_iter=config.lbfgs_max_iter,
         )
     main = distributed.is_main_process()
     path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if resume and path is not None and path.is_file():
         done, history = _resume(path, model, optimizer, train_loader, callbacks, config)
-        if _finished(path, done, epochs, history):
+        if _finished(path, done, config.epochs, history):
             return history
     else:
-        seed_everything(seed)
+        seed_everything(config.seed)
         done, history = 0, History()
     runner = _EpochRunner(model, train_loader, criterion, optimizer, target,
-                          _is_classifier(model, criterion), weight_decay, progress and main)
-    for epoch in range(done + 1, epochs + 1):
+                          _is_classifier(model, criterion), config.weight_decay, progress and main)
+    for epoch in range(done + 1, config.epochs + 1):
         started = time.perf_counter()
-        stats = runner.run(epoch, epochs)
+        stats = runner.run(epoch, config.epochs)
         train_loss, train_acc, count = stats.reduce()
         if count and not np.isfinite(train_loss):
             raise DivergenceError(
                 f"expected a finite training loss but got {train_loss} at epoch {epoch} "
-                f"(lr={lr}); lower the learning rate"
+                f"(lr={config.lr}); lower the learning rate"
             )
         valid = evaluate(model, valid_loader, loss=criterion, device=target) if valid_loader else None
         history.record(
@@ -355,12 +370,12 @@ def fit(
             compute_time_s=stats.compute_s, epoch_time_s=time.perf_counter() - started,
             skipped_batches=stats.skipped,
         )
-        if main:
-            log.info("%s", history.describe_last(epochs))
         stop = [bool(cb.on_epoch_end(epoch, history, unwrap(model))) for cb in callbacks]
         history.stopped_early = any(stop)
         if path is not None and main:
             _save(path, model, optimizer, epoch, history, callbacks, train_loader, config)
+        if main:  # after the save: an epoch that was announced is in the checkpoint
+            log.info("%s", history.describe_last(config.epochs))
         if history.stopped_early:
             break
     return history

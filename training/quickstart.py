@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -25,11 +26,12 @@ from training.console import (
     add_run_arguments,
     configure_logging,
     describe_error,
+    interrupted_line,
     make_output_dir,
 )
 from training.curves import save_curves
 from training.errors import TrainingError
-from training.fit import History, evaluate, fit, resolve_device, seed_everything
+from training.fit import FitConfig, History, evaluate, fit, resolve_device, seed_everything
 from training.history import count_noun
 from training.models import LogisticRegression
 
@@ -47,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="runs/quickstart",
                         help="output folder (default runs/quickstart)")
     parser.add_argument("--optimizer", choices=["adam", "lbfgs", "sgd"], default="adam")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from --out/checkpoint.pt (after Ctrl-C, say)")
     add_run_arguments(parser, epochs=8, lr=None, batch_size=128,
                       lr_help="learning rate (default: adam 0.01, sgd 0.1, lbfgs 1.0)")
     return parser
@@ -78,8 +82,9 @@ def _run(args: argparse.Namespace, out: Path) -> tuple[dict[str, Any], History, 
     lr = args.lr if args.lr is not None else default_lr(args.optimizer, "logistic")
     log.info("training: logistic regression (784 -> %d), %s lr %g, %s",
              len(classes), args.optimizer, lr, count_noun(args.epochs, "epoch"))
-    history = fit(model, train, valid, optimizer=args.optimizer, lr=lr,
-                  epochs=args.epochs, seed=args.seed, device=args.device, checkpoint_dir=out,
+    config = FitConfig(optimizer=args.optimizer, lr=lr, epochs=args.epochs, seed=args.seed,
+                       device=str(args.device))
+    history = fit(model, train, valid, config, checkpoint_dir=out, resume=args.resume,
                   progress=_bars(args))
     result = evaluate(model, DataLoader(splits["test"], batch_size=1024), device=args.device,
                       report=True)
@@ -100,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     from datasets import DatasetError
 
     started = time.perf_counter()
+    given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]
+    command = shlex.join(["python", "-m", "training.quickstart", *given])
     try:
         args.device = resolve_device(args.device, flag="--device")  # fail before the data
         out = make_output_dir(args.out)
@@ -107,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     except (loaders.LoaderError, DatasetError, TrainingError, ValueError, OSError) as err:
         print(describe_error(err), file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(interrupted_line(Path(args.out), command), file=sys.stderr)
+        return 130
     seconds = time.perf_counter() - started
     metrics = {"dataset": "letters", "model": "logistic", "test_accuracy": result["accuracy"],
                "test_macro_f1": result["macro_f1"], "confusion_matrix": result["confusion_matrix"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shlex
+import signal
 import struct
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,3 +85,80 @@ def test_quickstart_runs_offline(tmp_path: Path) -> None:
         with Image.open(out / name) as image:
             assert image.size[0] > 200
     assert json.loads((out / "metrics.json").read_text())["dataset"] == "letters"
+
+
+@pytest.fixture(scope="module")
+def letters_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache home in which the letters data (generated offline) are already packed."""
+    home = tmp_path_factory.mktemp("home")
+    warm = _run(["-m", "training", "fit", "--dataset", "letters", "--epochs", "1", "-q",
+                 "--out", str(home / "warm-up")], home)
+    assert warm.returncode == 0, warm.stderr
+    return home
+
+
+def _start(args: list[str], home: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=_env(home), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for_line(proc: subprocess.Popen[str], prefix: str) -> list[str]:
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line.rstrip("\n"))
+        if line.startswith(prefix):
+            return seen
+    raise AssertionError(f"the run ended before a line starting {prefix!r}: {seen}")
+
+
+def _letters_fit(out: Path, epochs: int = 40) -> list[str]:
+    return ["-m", "training", "fit", "--dataset", "letters", "--epochs", str(epochs),
+            "--out", str(out)]
+
+
+@pytest.mark.integration
+def test_ctrl_c_after_an_epoch_exits_130_keeps_the_checkpoint_and_resumes(
+        tmp_path: Path, letters_home: Path) -> None:
+    out = tmp_path / "run"
+    proc = _start(_letters_fit(out, epochs=3), letters_home)
+    _wait_for_line(proc, "epoch 1/3")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and len(lines) <= 2, lines  # maybe "epoch 2/3", then ours
+    assert lines[-1].startswith(f"interrupted: the last finished epoch is kept in {out}")
+    command = lines[-1].split("; to continue, run: ", 1)[1]
+    assert command.endswith(" --resume") and "--epochs 3" in command
+    kept = torch.load(out / "checkpoint.pt", weights_only=True)["epoch"]
+    assert kept in (1, 2) and not list(out.glob(".checkpoint.pt.tmp-*"))
+    resumed = _run(shlex.split(command)[1:], letters_home)  # "python" is this interpreter
+    assert resumed.returncode == 0, resumed.stderr
+    epochs_run = [line.split()[1].rstrip(":") for line in resumed.stderr.splitlines()
+                  if line.startswith("epoch ")]
+    assert epochs_run == [f"{e}/3" for e in range(kept + 1, 4)]
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert history["epoch"] == [1, 2, 3]
+
+
+@pytest.mark.integration
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path, letters_home: Path) -> None:
+    out = tmp_path / "run"
+    first = _start(_letters_fit(out), letters_home)
+    try:
+        _wait_for_line(first, "epoch 1/40")  # it holds the folder now
+        second = _run(_letters_fit(out, epochs=1), letters_home)
+        assert second.returncode == 1
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"error: the run folder {out} is in use by another training "
+                                   f"run (pid {first.pid} on ")
+        assert "--out" in lines[0]
+        assert not (out / "metrics.json").exists()  # the second run wrote nothing
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=120)
+    assert first.returncode == 130
+    again = _run(_letters_fit(out, epochs=1) + ["-q"], letters_home)  # the folder is free again
+    assert again.returncode == 0, again.stderr

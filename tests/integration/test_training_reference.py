@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from training import LogisticRegression, evaluate, fit
+from training import FitConfig, LogisticRegression, evaluate, fit
 
 
 def _read_idx(folder: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -83,8 +83,8 @@ def test_logistic_regression_matches_scikit_learn_on_notmnist(shared_data: Path)
     model = LogisticRegression(784, 10, init="zeros")  # scikit-learn starts from zeros too
     train = DataLoader(TensorDataset(torch.from_numpy(Xtr).float(), torch.from_numpy(ytr)),
                        batch_size=len(ytr))
-    fit(model, train, optimizer="lbfgs", lr=1.0, epochs=10, lbfgs_max_iter=20,
-        weight_decay=1.0 / len(ytr), device="cpu")
+    fit(model, train, config=FitConfig(optimizer="lbfgs", lr=1.0, epochs=10, lbfgs_max_iter=20,
+                                       weight_decay=1.0 / len(ytr), device="cpu"))
     test = DataLoader(TensorDataset(torch.from_numpy(Xte).float(), torch.from_numpy(yte)),
                       batch_size=4096)
     accuracy = evaluate(model, test, device="cpu")["accuracy"]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from training.console import positive_float, positive_int
+from training.console import interrupted_line, positive_float, positive_int
 from training.models import LinearRegression
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance", type=positive_float, default=0.003,
                         help="allowed |w - w*| and |b - b*| (default 0.003)")
     args = parser.parse_args(argv)
-    result = train(epochs=args.epochs, lr=args.lr, seed=args.seed, init=args.init)
+    try:
+        result = train(epochs=args.epochs, lr=args.lr, seed=args.seed, init=args.init)
+    except KeyboardInterrupt:  # no checkpoint here: a run takes seconds
+        print(interrupted_line(None, "python -m training.examples.linear_regression"),
+              file=sys.stderr)
+        return 130
     print(f"loss: epoch 1 {result.first_loss:.1f} -> epoch {args.epochs} {result.last_loss:.2g} "
           f"(init {args.init}; the seed tutorial reported 250.6 -> 0.0003 from a random start)")
     print(f"learned:     w = {result.w:.5f}, b = {result.b:.5f}")

@@ -24,9 +24,15 @@ from typing import Any
 import torch
 
 from training import distributed
-from training.console import add_run_arguments, configure_logging, describe_error, positive_int
+from training.console import (
+    add_run_arguments,
+    configure_logging,
+    describe_error,
+    interrupted_line,
+    positive_int,
+)
 from training.errors import TrainingError
-from training.fit import evaluate, fit, resolve_device, seed_everything
+from training.fit import FitConfig, evaluate, fit, resolve_device, seed_everything
 from training.metrics import classification_report, format_confusion_matrix
 from training.models import BagOfWords
 
@@ -174,8 +180,8 @@ def train_text(
             f"but it has num_classes={model.num_classes}; build it with the data's classes"
         )
     optimizer = torch.optim.Adagrad(model.parameters(), lr=lr)
-    fit(model, text.train_loader, optimizer=optimizer, lr=lr, epochs=epochs, seed=seed,
-        device=device, progress=progress)
+    config = FitConfig(optimizer="adagrad", lr=lr, epochs=epochs, seed=seed, device=str(device))
+    fit(model, text.train_loader, config=config, optimizer=optimizer, progress=progress)
     return model, evaluate(model, text.test_loader, device=device, report=True)
 
 
@@ -236,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
         print(describe_error(err, offline_hint="pass --data FILE (a local copy of the "
                              "SMS Spam Collection or any CSV/TSV/JSONL file)"), file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # no checkpoint here: a run takes seconds
+        print(interrupted_line(None, "python -m training.examples.text_classification"),
+              file=sys.stderr)
+        return 130
     cm = torch.tensor(result["confusion_matrix"])
     print(f"{text.train_size} train / {text.test_size} test texts, {text.vocab_size} features")
     print(classification_report(cm, text.classes))

@@ -171,3 +171,49 @@ def test_real_mnist_t10k(shared_data: Path) -> None:
     assert ds.data.shape == (10_000, 28, 28)
     assert ds.targets[:5].tolist() == [7, 2, 1, 0, 4]  # the well-known first test digits
     assert ds.manifest["counts"]["1"] == 1135
+
+
+def _header(*dims: int) -> bytes:
+    return bytes([0, 0, 0x08, len(dims)]) + struct.pack(f">{len(dims)}i", *dims)
+
+
+@pytest.mark.parametrize(("dims", "match"), [
+    ((2**31 - 1, 28, 28), r"claims \[2147483647, 28, 28\].*at most"),  # huge count
+    ((12, 2**31 - 1, 2**31 - 1), r"claims .* bytes of data but the file can hold at most"),
+    ((-1, 28, 28), r"at least 1 but the header says \[-1, 28, 28\]"),  # int32 sign
+    ((12, -28, 28), r"at least 1"),
+    ((0, 28, 28), r"holds no images"),  # zero items
+    ((12, 0, 28), r"at least 1"),
+    ((65536, 65536, 65536), r"claims \[65536, 65536, 65536\] = 281,474,976,710,656 bytes"),
+])
+@pytest.mark.parametrize("gz", [True, False])
+def test_hostile_image_dims_are_refused_before_allocating(
+        tmp_path: Path, dims: tuple[int, ...], match: str, gz: bool) -> None:
+    images, labels = fake()
+    paths = write_pair(tmp_path, images, labels, gz=gz)
+    data = _header(*dims) + images.tobytes()
+    paths[0].write_bytes(gzip.compress(data) if gz else data)
+    with pytest.raises(DataFormatError, match=match):
+        IDXDataset(*paths, cache_dir=tmp_path / "cache")
+
+
+@pytest.mark.parametrize(("dims", "match"), [
+    ((2**31 - 1,), r"claims \[2147483647\]"), ((-5,), r"at least 1"), ((0,), r"holds no labels"),
+])
+def test_hostile_label_dims_are_refused(tmp_path: Path, dims: tuple[int, ...], match: str) -> None:
+    from datasets.idx import read_idx_labels
+
+    path = tmp_path / "labels-idx1-ubyte"
+    path.write_bytes(_header(*dims) + bytes(12))
+    with pytest.raises(DataFormatError, match=match):
+        read_idx_labels(path)
+
+
+def test_a_gz_header_claiming_more_than_it_can_inflate_to_is_refused(tmp_path: Path) -> None:
+    """1 MiB of zeros deflates to about 1 KB: that file cannot hold the 1 GiB its header claims."""
+    from datasets.idx import read_idx_labels
+
+    path = tmp_path / "labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(_header(2**30) + bytes(1 << 20), compresslevel=9))
+    with pytest.raises(DataFormatError, match=r"claims \[1073741824\].*at most"):
+        read_idx_labels(path)

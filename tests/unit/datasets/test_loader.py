@@ -14,6 +14,7 @@ from torch.utils.data import Dataset, Subset
 import datasets.images
 import datasets.loader
 from datasets import CollateError, DataLoader, ImageFolderDataset
+from datasets.loader import IndexBatchSampler
 
 
 @pytest.fixture
@@ -55,6 +56,15 @@ def test_plain_torch_loader_gives_the_same_batches(image_ds: ImageFolderDataset)
     ours = _epoch(DataLoader, image_ds)
     theirs = _epoch(torch.utils.data.DataLoader, image_ds)
     assert _same(ours, theirs)
+
+
+def test_same_batches_as_torch_epoch_after_epoch(image_ds: ImageFolderDataset) -> None:
+    def epochs(cls: Any) -> list[Any]:
+        loader = cls(image_ds, batch_size=16, shuffle=True,
+                     generator=torch.Generator().manual_seed(7))
+        return list(loader) + list(loader) + list(loader)
+
+    assert _same(epochs(DataLoader), epochs(torch.utils.data.DataLoader))
 
 
 @pytest.mark.integration  # worker processes pass tensors over local unix sockets
@@ -135,7 +145,8 @@ def test_tensor_batches_match_torch_batch_sampler(image_ds: ImageFolderDataset,
                                          **kwargs)
     assert len(ours) == len(theirs) == (14 if drop_last else 15)
     assert _same(list(ours), list(theirs))
-    batches = list(datasets.loader._TensorBatches(ours.batch_sampler))
+    batches = list(ours.batch_sampler)
+    assert isinstance(ours.batch_sampler, datasets.loader.IndexBatchSampler)
     assert all(isinstance(b, torch.Tensor) and b.dtype == torch.int64 for b in batches)
 
 
@@ -172,3 +183,40 @@ def test_tensor_batches_with_num_samples_and_custom_sampler(image_ds: ImageFolde
         assert _same(ours, make(torch.utils.data.DataLoader, sampler))
     odd = [5, 3, 99, 0] * 10  # any other sampler: a plain list of indices
     assert _same(make(DataLoader, odd), make(torch.utils.data.DataLoader, odd))
+
+
+@pytest.mark.integration  # the collate runs in a worker process
+def test_collate_error_in_a_worker_names_dataset_indices() -> None:
+    def loader(ds: Any, **kwargs: Any) -> Any:
+        return DataLoader(ds, batch_size=2, shuffle=True,
+                          generator=torch.Generator().manual_seed(0), **kwargs)
+
+    expected = next(iter(loader(list(range(6))))).tolist()  # the first batch's indices
+    with pytest.raises(CollateError, match=rf"batch of dataset indices \{expected}") as caught:
+        next(iter(loader(_Ragged(), num_workers=1)))
+    assert caught.value.indices == expected  # type: ignore[attr-defined]
+
+
+def test_index_batch_sampler_matches_torch_batch_sampler() -> None:
+    from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
+
+    for drop_last in (False, True):
+        ours = IndexBatchSampler(23, 5, shuffle=True, drop_last=drop_last,
+                                 generator=torch.Generator().manual_seed(9))
+        theirs = BatchSampler(RandomSampler(range(23), generator=torch.Generator().manual_seed(9)),
+                              5, drop_last)
+        for _ in range(2):  # two epochs from one generator
+            assert list(ours) == list(theirs)
+        assert len(ours) == len(theirs)
+        plain = BatchSampler(SequentialSampler(range(23)), 5, drop_last)
+        assert list(IndexBatchSampler(23, 5, drop_last=drop_last)) == list(plain)
+    with pytest.raises(ValueError, match="batch_size should be a positive int"):
+        IndexBatchSampler(3, 0)
+
+
+def test_loader_uses_only_public_extension_points(image_ds: ImageFolderDataset) -> None:
+    loader = DataLoader(image_ds, batch_size=8, shuffle=True)
+    methods = {name for name, value in vars(DataLoader).items() if callable(value)}
+    assert methods == {"__init__", "__iter__"}  # no private method of torch's is overridden
+    assert isinstance(loader.batch_sampler, IndexBatchSampler) and loader.batch_size is None
+    assert loader.batch_sampler.batch_size == 8 and len(loader) == 13

@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from training import CheckpointError, EarlyStopping, History, LogisticRegression, fit
+import datasets
+from training import CheckpointError, EarlyStopping, FitConfig, History, LogisticRegression, fit
 from training.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state
 
 
@@ -22,29 +23,33 @@ def _data(seed: int = 0):
     return centers[y] + torch.randn(240, 6, generator=g), y
 
 
-def _loader(x, y, *, generator: bool) -> DataLoader:
+def _loader(x, y, *, generator: bool, cls: type = DataLoader) -> DataLoader:
     gen = torch.Generator().manual_seed(123) if generator else None
-    return DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, generator=gen)
+    return cls(TensorDataset(x, y), batch_size=16, shuffle=True, generator=gen)
 
 
 def _run(tmp: Path | None, epochs: int, *, resume: bool, generator: bool, init_seed: int = 0,
-         callbacks=()) -> tuple[LogisticRegression, History]:
+         callbacks=(), cls: type = DataLoader) -> tuple[LogisticRegression, History]:
     x, y = _data()
     torch.manual_seed(init_seed)
     model = LogisticRegression(6, 4)
     valid = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
-    history = fit(model, _loader(x, y, generator=generator), valid, optimizer="sgd", lr=0.05,
-                  momentum=0.9, epochs=epochs, seed=3, device="cpu", checkpoint_dir=tmp,
-                  resume=resume, callbacks=callbacks)
+    history = fit(model, _loader(x, y, generator=generator, cls=cls), valid,
+                  config=FitConfig(optimizer="sgd", lr=0.05, momentum=0.9, epochs=epochs, seed=3,
+                                   device="cpu"),
+                  checkpoint_dir=tmp, resume=resume, callbacks=callbacks)
     return model, history
 
 
+@pytest.mark.parametrize("cls", [DataLoader, datasets.DataLoader], ids=["torch", "ours"])
 @pytest.mark.parametrize("generator", [False, True])
-def test_resume_is_bit_identical_to_uninterrupted_run(tmp_path: Path, generator: bool) -> None:
-    full_model, full = _run(None, 5, resume=False, generator=generator)
-    _run(tmp_path, 2, resume=False, generator=generator)
+def test_resume_is_bit_identical_to_uninterrupted_run(tmp_path: Path, generator: bool,
+                                                      cls: type) -> None:
+    full_model, full = _run(None, 5, resume=False, generator=generator, cls=cls)
+    _run(tmp_path, 2, resume=False, generator=generator, cls=cls)
     # a different initialisation proves the weights come from the checkpoint
-    resumed_model, resumed = _run(tmp_path, 5, resume=True, generator=generator, init_seed=99)
+    resumed_model, resumed = _run(tmp_path, 5, resume=True, generator=generator, init_seed=99,
+                                  cls=cls)
     assert torch.equal(full_model.weight, resumed_model.weight)
     assert torch.equal(full_model.bias, resumed_model.bias)
     assert resumed.epoch == [1, 2, 3, 4, 5]
@@ -119,7 +124,8 @@ def test_checkpoint_of_another_model_raises_checkpoint_error(tmp_path: Path) -> 
     _run(tmp_path, 1, resume=False, generator=False)
     x, y = _data()
     with pytest.raises(CheckpointError, match="does not match this model"):
-        fit(LogisticRegression(6, 3), _loader(x, y, generator=False), epochs=2, device="cpu",
+        fit(LogisticRegression(6, 3), _loader(x, y, generator=False),
+            config=FitConfig(epochs=2, device="cpu"),
             checkpoint_dir=tmp_path, resume=True)
 
 
@@ -127,8 +133,9 @@ def test_resume_with_another_optimizer_raises_checkpoint_error(tmp_path: Path) -
     _run(tmp_path, 1, resume=False, generator=False)  # sgd
     x, y = _data()
     with pytest.raises(CheckpointError, match="written by optimizer 'sgd' but this run uses 'adam'"):
-        fit(LogisticRegression(6, 4), _loader(x, y, generator=False), optimizer="adam", epochs=2,
-            device="cpu", checkpoint_dir=tmp_path, resume=True)
+        fit(LogisticRegression(6, 4), _loader(x, y, generator=False),
+            config=FitConfig(optimizer="adam", epochs=2, device="cpu"),
+            checkpoint_dir=tmp_path, resume=True)
 
 
 def test_load_missing_checkpoint_says_what_to_do(tmp_path: Path) -> None:
@@ -146,3 +153,30 @@ def test_rng_state_round_trip() -> None:
     second = (torch.rand(3), np.random.rand(3), random.random())
     assert torch.equal(first[0], second[0])
     assert np.array_equal(first[1], second[1]) and first[2] == second[2]
+
+
+def test_zero_byte_checkpoint_gives_a_reason(tmp_path: Path) -> None:
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pt: the file is empty \(0 bytes\).*"
+                       "delete it to start over"):
+        _run(tmp_path, 2, resume=True, generator=False)
+
+
+@pytest.mark.parametrize("keep", [1, 100, 0.5, -22])
+def test_truncated_checkpoint_gives_a_reason(tmp_path: Path, keep: float) -> None:
+    _run(tmp_path, 1, resume=False, generator=False)
+    path = tmp_path / "checkpoint.pt"
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep) if isinstance(keep, float) else keep])
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path)
+    reason = str(caught.value).split("checkpoint.pt: ", 1)[1].split(" (damaged", 1)[0]
+    assert len(reason) > 3 and "delete it to start over" in str(caught.value)
+
+
+def test_checkpoint_without_the_run_state_is_a_checkpoint_error(tmp_path: Path) -> None:
+    torch.save({"format": 1, "model": LogisticRegression(6, 4).state_dict(),
+                "optimizer": torch.optim.SGD(LogisticRegression(6, 4).parameters(),
+                                             lr=0.1).state_dict()}, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="incomplete or damaged.*KeyError"):
+        _run(tmp_path, 2, resume=True, generator=False)

@@ -88,6 +88,19 @@ def test_missing_data_dir_exits_1_with_one_line(tmp_path: Path,
     assert err[-1].startswith("error: ") and "nowhere" in err[-1]
 
 
+def test_idx_images_without_labels_exit_1_naming_the_missing_file(
+        idx_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for path in idx_folder.glob("*labels*"):
+        path.unlink()
+    for path in idx_folder.glob("t10k*"):
+        path.unlink()
+    code = main(["fit", "--data-dir", str(idx_folder), "--out", str(tmp_path / "o"), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith("error: expected an IDX labels file (*labels-idx1-ubyte[.gz]) "
+                             "beside train-images-idx3-ubyte.gz in ")
+
+
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as info:
         main(["fit", "--dataset", "no-such-data", "--out", str(tmp_path)])

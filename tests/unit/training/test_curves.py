@@ -22,7 +22,13 @@ def test_save_curves_draws_both_series(tmp_path: Path) -> None:
 def test_save_curves_without_validation_or_accuracy(tmp_path: Path) -> None:
     history = History(epoch=[1], train_loss=[0.5], train_accuracy=[None], valid_loss=[None],
                       valid_accuracy=[None])
-    assert save_curves(history, tmp_path / "c.png").is_file()
+    path = save_curves(history, tmp_path / "c.png")
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size[0] > 400 and image.size[1] > 200
+        pixels = image.convert("RGB")
+        colours = {c for _, c in pixels.getcolors(maxcolors=1 << 16)}
+    assert len(colours) > 2  # not a blank canvas: axes, text and the train point are drawn
+    assert _TRAIN in colours and _VALID not in colours
 
 
 def test_ticks_cover_the_range() -> None:

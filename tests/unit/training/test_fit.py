@@ -13,6 +13,7 @@ from training import (
     BagOfWords,
     DivergenceError,
     EarlyStopping,
+    FitConfig,
     LinearRegression,
     LogisticRegression,
     evaluate,
@@ -35,8 +36,8 @@ def test_fit_linear_regression_matches_closed_form() -> None:
     x = torch.rand(200, 3, generator=g)
     y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3 + 0.01 * torch.randn(200, 1, generator=g)
     model = LinearRegression(3, 1)
-    fit(model, DataLoader(TensorDataset(x, y), batch_size=200), optimizer="lbfgs", lr=1.0,
-        epochs=3, device="cpu")
+    fit(model, DataLoader(TensorDataset(x, y), batch_size=200),
+        config=FitConfig(optimizer="lbfgs", lr=1.0, epochs=3, device="cpu"))
     design = torch.cat([x, torch.ones(200, 1)], dim=1).double()
     solution = torch.linalg.lstsq(design, y.double()).solution
     torch.testing.assert_close(model.weight.double(), solution[:3], atol=1e-3, rtol=0)
@@ -47,7 +48,8 @@ def test_fit_history_records_losses_accuracy_and_times() -> None:
     x, y = _blobs()
     loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
     valid = DataLoader(TensorDataset(x[:100], y[:100]), batch_size=50)
-    history = fit(LogisticRegression(5, 3), loader, valid, lr=0.1, epochs=4, device="cpu")
+    history = fit(LogisticRegression(5, 3), loader, valid,
+                  config=FitConfig(lr=0.1, epochs=4, device="cpu"))
     assert history.epoch == [1, 2, 3, 4]
     assert history.train_loss[-1] < history.train_loss[0]
     assert history.train_accuracy[-1] > 0.9
@@ -79,8 +81,9 @@ def test_fit_runs_the_four_steps_in_order() -> None:
     x, y = _blobs(64)
     model = LogisticRegression(5, 3)
     calls: list[str] = []
-    fit(model, DataLoader(TensorDataset(x, y), batch_size=16), optimizer=_RecordingSGD(model.parameters(), calls),
-        epochs=1, device="cpu")
+    fit(model, DataLoader(TensorDataset(x, y), batch_size=16),
+        config=FitConfig(epochs=1, device="cpu"),
+        optimizer=_RecordingSGD(model.parameters(), calls))
     assert calls == ["zero_grad", "step"] * 4
 
 
@@ -99,7 +102,8 @@ def test_fit_accepts_dict_batches_and_skips_none() -> None:
         def __iter__(self):
             return batches()
 
-    history = fit(BagOfWords(20, 2, 8), Loader(), optimizer="adam", lr=0.05, epochs=3, device="cpu")
+    history = fit(BagOfWords(20, 2, 8), Loader(),
+                  config=FitConfig(optimizer="adam", lr=0.05, epochs=3, device="cpu"))
     assert history.skipped_batches == [1, 1, 1]
     assert history.train_accuracy[-1] > 0.8
 
@@ -107,7 +111,8 @@ def test_fit_accepts_dict_batches_and_skips_none() -> None:
 def test_fit_binary_logistic_uses_one_logit() -> None:
     x, y = _blobs(200, 4, 2, seed=3)
     model = LogisticRegression(4, 2)
-    history = fit(model, DataLoader(TensorDataset(x, y), batch_size=50), lr=0.5, epochs=10, device="cpu")
+    history = fit(model, DataLoader(TensorDataset(x, y), batch_size=50),
+                  config=FitConfig(lr=0.5, epochs=10, device="cpu"))
     assert model.weight.shape == (4, 1)
     assert history.train_accuracy[-1] > 0.9
     probs = predict(model, DataLoader(TensorDataset(x), batch_size=50), device="cpu", output="probabilities")
@@ -117,9 +122,10 @@ def test_fit_binary_logistic_uses_one_logit() -> None:
 @pytest.mark.parametrize("optimizer,lr", [("sgd", 0.1), ("adam", 0.05), ("lbfgs", 1.0)])
 def test_fit_each_optimizer_learns(optimizer: str, lr: float) -> None:
     x, y = _blobs(300, 5, 3, seed=4)
-    history = fit(LogisticRegression(5, 3), DataLoader(TensorDataset(x, y), batch_size=30, shuffle=True),
-                  optimizer=optimizer, lr=lr, epochs=5, momentum=0.9 if optimizer == "sgd" else 0.0,
-                  weight_decay=1e-4, device="cpu")
+    config = FitConfig(optimizer=optimizer, lr=lr, epochs=5, weight_decay=1e-4, device="cpu",
+                       momentum=0.9 if optimizer == "sgd" else 0.0)
+    history = fit(LogisticRegression(5, 3),
+                  DataLoader(TensorDataset(x, y), batch_size=30, shuffle=True), config=config)
     assert history.train_accuracy[-1] > 0.9
 
 
@@ -129,8 +135,8 @@ def test_fit_is_deterministic_for_a_seed() -> None:
     def run() -> torch.Tensor:
         torch.manual_seed(0)
         model = LogisticRegression(5, 3)
-        fit(model, DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True), lr=0.1, epochs=2,
-            seed=7, device="cpu")
+        fit(model, DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True),
+            config=FitConfig(lr=0.1, epochs=2, seed=7, device="cpu"))
         return model.weight.detach().clone()
 
     assert torch.equal(run(), run())
@@ -142,7 +148,9 @@ def test_early_stopping_stops_and_restores_best() -> None:
     valid = DataLoader(TensorDataset(x[100:], y[100:]), batch_size=100)
     stopper = EarlyStopping("valid_loss", patience=1, min_delta=10.0)  # nothing counts as better
     model = LogisticRegression(5, 3)
-    history = fit(model, train, valid, lr=0.1, epochs=20, callbacks=[stopper], device="cpu")
+    history = fit(model, train, valid,
+                  config=FitConfig(lr=0.1, epochs=20, device="cpu"),
+                  callbacks=[stopper])
     assert history.stopped_early
     assert history.epoch == [1, 2, 3]
     assert stopper.best_epoch == 1
@@ -153,38 +161,40 @@ def test_early_stopping_stops_and_restores_best() -> None:
 def test_early_stopping_without_validation_says_what_to_do() -> None:
     x, y = _blobs(50)
     with pytest.raises(ValueError, match="pass a valid_loader"):
-        fit(LogisticRegression(5, 3), DataLoader(TensorDataset(x, y), batch_size=10), epochs=2,
-            callbacks=[EarlyStopping()], device="cpu")
+        fit(LogisticRegression(5, 3), DataLoader(TensorDataset(x, y), batch_size=10),
+            config=FitConfig(epochs=2, device="cpu"),
+            callbacks=[EarlyStopping()])
 
 
 def test_fit_raises_divergence_error_on_nan_loss() -> None:
     x = torch.randn(20, 2) * 1e20
     y = torch.randn(20, 1) * 1e20
     with pytest.raises(DivergenceError, match="lower the learning rate"):
-        fit(LinearRegression(2, 1), DataLoader(TensorDataset(x, y), batch_size=5), lr=10.0,
-            epochs=3, device="cpu")
+        fit(LinearRegression(2, 1), DataLoader(TensorDataset(x, y), batch_size=5),
+            config=FitConfig(lr=10.0, epochs=3, device="cpu"))
 
 
 def test_fit_rejects_bad_arguments() -> None:
     loader = DataLoader(TensorDataset(torch.zeros(4, 2), torch.zeros(4).long()), batch_size=2)
     with pytest.raises(ValueError, match="epochs should be a positive int, but got epochs=0"):
-        fit(LogisticRegression(2, 3), loader, epochs=0, device="cpu")
+        fit(LogisticRegression(2, 3), loader, config=FitConfig(epochs=0, device="cpu"))
     with pytest.raises(ValueError, match="optimizer should be one of"):
-        fit(LogisticRegression(2, 3), loader, optimizer="rmsprop", device="cpu")
+        fit(LogisticRegression(2, 3), loader, config=FitConfig(optimizer="rmsprop", device="cpu"))
     with pytest.raises(ValueError, match="lr should be a positive float"):
-        fit(LogisticRegression(2, 3), loader, lr=0.0, device="cpu")
+        fit(LogisticRegression(2, 3), loader, config=FitConfig(lr=0.0, device="cpu"))
 
 
 def test_fit_rejects_unlabelled_batches() -> None:
     loader = DataLoader(TensorDataset(torch.zeros(4, 2)), batch_size=2)
     with pytest.raises(TypeError, match=r"expected an \(inputs, labels\) pair"):
-        fit(LogisticRegression(2, 3), loader, epochs=1, device="cpu")
+        fit(LogisticRegression(2, 3), loader, config=FitConfig(epochs=1, device="cpu"))
 
 
 def test_evaluate_report_has_confusion_matrix_and_f1() -> None:
     x, y = _blobs(150, 5, 3, seed=6)
     model = LogisticRegression(5, 3)
-    fit(model, DataLoader(TensorDataset(x, y), batch_size=15), lr=0.1, epochs=5, device="cpu")
+    fit(model, DataLoader(TensorDataset(x, y), batch_size=15),
+        config=FitConfig(lr=0.1, epochs=5, device="cpu"))
     result = evaluate(model, DataLoader(TensorDataset(x, y), batch_size=40), device="cpu", report=True)
     cm = torch.tensor(result["confusion_matrix"])
     assert cm.sum().item() == 150 == result["count"]
@@ -213,7 +223,8 @@ def test_predict_labels_and_logits() -> None:
 def test_custom_loss_module_is_used() -> None:
     x, y = _blobs(60)
     history = fit(LogisticRegression(5, 3), DataLoader(TensorDataset(x, y), batch_size=20),
-                  loss=nn.CrossEntropyLoss(label_smoothing=0.5), lr=0.1, epochs=3, device="cpu")
+                  config=FitConfig(lr=0.1, epochs=3, device="cpu"),
+                  loss=nn.CrossEntropyLoss(label_smoothing=0.5))
     # with heavy label smoothing the loss cannot fall near 0
     assert history.train_loss[-1] > 0.5
 
@@ -222,8 +233,9 @@ def test_progress_bar_goes_to_stderr_and_logging_reports_epochs(
         capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     x, y = _blobs(64)
     with caplog.at_level("INFO", logger="training.fit"):
-        fit(LogisticRegression(5, 3), DataLoader(TensorDataset(x, y), batch_size=16), epochs=2,
-            progress=True, device="cpu")
+        fit(LogisticRegression(5, 3), DataLoader(TensorDataset(x, y), batch_size=16),
+            config=FitConfig(epochs=2, device="cpu"),
+            progress=True)
     captured = capsys.readouterr()
     assert captured.out == ""  # the library never prints
     assert "epoch 2/2" in captured.err  # tqdm's description
@@ -238,7 +250,7 @@ def test_resolve_device_without_cuda_says_what_to_pass(monkeypatch: pytest.Monke
                                "torch.cuda.is_available() is False; pass device='cpu' or 'auto'")
     with pytest.raises(ValueError, match=r"device='cuda' and .* is False; pass device='cpu' or"):
         fit(LogisticRegression(2, 3), [(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long))],
-            device="cuda")
+            config=FitConfig(device="cuda"))
 
 
 def test_resolve_device_with_a_missing_cuda_index_lists_the_ones_there(
@@ -268,6 +280,22 @@ def test_counts_in_messages_are_pluralised(caplog: pytest.LogCaptureFixture) -> 
     train = DataLoader(TensorDataset(x[:100], y[:100]), batch_size=10)
     valid = DataLoader(TensorDataset(x[100:], y[100:]), batch_size=100)
     with caplog.at_level("INFO", logger="training.callbacks"):
-        fit(LogisticRegression(5, 3), train, valid, epochs=5, device="cpu",
+        fit(LogisticRegression(5, 3), train, valid,
+            config=FitConfig(epochs=5, device="cpu"),
             callbacks=[EarlyStopping("valid_loss", patience=0, min_delta=10.0)])
     assert "(epoch 1) for 1 epoch" in caplog.text and "1 epochs" not in caplog.text
+
+
+def test_fit_takes_its_config_and_stores_it_in_the_checkpoint(tmp_path) -> None:
+    from training.checkpoint import load_checkpoint
+
+    x, y = _blobs(60, 5, 3, seed=2)
+    config = FitConfig(optimizer="adam", lr=0.02, epochs=2, seed=5, device="cpu")
+    history = fit(LogisticRegression(5, 3), DataLoader(TensorDataset(x, y), batch_size=20),
+                  config=config, checkpoint_dir=tmp_path)
+    assert history.epoch == [1, 2]
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")["config"]
+    assert saved == {"optimizer": "adam", "lr": 0.02, "epochs": 2, "momentum": 0.0,
+                     "weight_decay": 0.0, "device": "cpu", "seed": 5, "lbfgs_max_iter": 20}
+    with pytest.raises(TypeError):
+        fit(LogisticRegression(5, 3), [], lr=0.1)  # type: ignore[call-arg]  # flags live in config

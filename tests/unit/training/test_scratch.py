@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from training import LogisticRegression, evaluate, fit, scratch
+from training import FitConfig, LogisticRegression, evaluate, fit, scratch
 
 
 def _blobs(n: int, d: int, k: int, *, seed: int = 0, dtype=torch.float64):
@@ -90,8 +90,8 @@ def test_scratch_softmax_reaches_nn_model_accuracy() -> None:
     scratch_acc = scratch.softmax_accuracy(params, Xte, yte)
     torch.manual_seed(0)
     model = LogisticRegression(6, 4)
-    fit(model, DataLoader(TensorDataset(Xtr, ytr), batch_size=32, shuffle=True), lr=0.2,
-        epochs=30, device="cpu")
+    fit(model, DataLoader(TensorDataset(Xtr, ytr), batch_size=32, shuffle=True),
+        config=FitConfig(lr=0.2, epochs=30, device="cpu"))
     nn_acc = evaluate(model, DataLoader(TensorDataset(Xte, yte), batch_size=64), device="cpu")["accuracy"]
     assert scratch_acc > 0.9
     assert abs(scratch_acc - nn_acc) <= 0.02
@@ -104,7 +104,8 @@ def test_scratch_binary_reaches_nn_model_accuracy() -> None:
     scratch_acc = scratch.binary_accuracy(params, Xte, yte)
     torch.manual_seed(0)
     model = LogisticRegression(3, 2)
-    fit(model, DataLoader(TensorDataset(Xtr, ytr), batch_size=300), lr=0.5, epochs=200, device="cpu")
+    fit(model, DataLoader(TensorDataset(Xtr, ytr), batch_size=300),
+        config=FitConfig(lr=0.5, epochs=200, device="cpu"))
     nn_acc = evaluate(model, DataLoader(TensorDataset(Xte, yte), batch_size=100), device="cpu")["accuracy"]
     assert scratch_acc > 0.8
     assert abs(scratch_acc - nn_acc) <= 0.02
