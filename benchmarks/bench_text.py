@@ -64,11 +64,13 @@ def corpora(quick: bool) -> list[Corpus]:
 
 def _cached(name: str) -> Corpus | None:
     import loaders
-    from datasets.textcorpora import TEXT_CORPORA, TextCorpus
+    from datasets.catalog import TextFiles, get
     from datasets.textfolder import read_text_folder
 
     folder = loaders.dataset_dir(name)
-    corpus: TextCorpus = TEXT_CORPORA[name]
+    corpus: TextFiles | None = get(name).text
+    if corpus is None:
+        return None
     if corpus.archive is not None:
         if not (folder / corpus.archive).is_file():
             return None

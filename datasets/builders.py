@@ -97,13 +97,19 @@ def image_archive(name: str, filename: str, top: str) -> Any:
 
 
 def text_corpus(name: str) -> Any:
-    """Build a text corpus's split with ``datasets.textcorpora.open_text_corpus``."""
+    """Build a text corpus's split with ``datasets.textcorpora.open_text_corpus``.
+
+    The files and reading defaults are the catalog row's ``text`` (``datasets.catalog``).
+    """
 
     def build(root: PathLike | None, split: str, *, download: bool, transform: Any,
               cache_dir: PathLike | None) -> Dataset[Any]:
-        from datasets.textcorpora import TEXT_CORPORA, open_text_corpus
+        from datasets.catalog import get
+        from datasets.textcorpora import open_text_corpus
 
-        corpus = TEXT_CORPORA[name]
+        corpus = get(name).text
+        if corpus is None:
+            raise ValueError(f"name should be a text row of the catalog, but got name={name!r}")
         needed = corpus.archive or next(iter(corpus.files.values()))
         if not download:  # say where and what to run, before the reader's "file not found"
             _registry_folder(name, root, download, needed)

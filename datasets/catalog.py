@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,26 @@ from datasets.transforms import ToFloat
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CATALOG", "CatalogEntry", "get", "names", "open_dataset", "open_splits"]
+__all__ = ["CATALOG", "CatalogEntry", "TextFiles", "get", "names", "open_dataset", "open_splits"]
 
 KINDS = ("image", "text")
 Builder = Callable[..., Dataset[Any]]
 PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class TextFiles:
+    """Where a text row's splits are in its fetched folder, and how to read them.
+
+    Attributes:
+        files: split name -> file in the dataset folder (``"all"`` when there is no split).
+        read: options of :func:`datasets.textfiles.read_records` (text/label columns, header).
+        archive: the splits are folders inside this tar archive, read without extracting.
+    """
+
+    files: dict[str, str] = field(default_factory=dict)
+    read: dict[str, Any] = field(default_factory=dict)
+    archive: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,8 @@ class CatalogEntry:
         options: extra keyword arguments :attr:`build` accepts (``subset``, ``size``...).
         held_out: the split a model is finally evaluated on (``"test"``; ``"val"`` where that
             is the published held-out set).
+        text: a text row's files and reading defaults (:func:`datasets.textcorpora.open_text_corpus`
+            reads them; the class display names are :attr:`classes`).
     """
 
     name: str
@@ -73,9 +90,13 @@ class CatalogEntry:
     classes: tuple[str, ...] | None = None
     options: tuple[str, ...] = ()
     held_out: str = "test"
+    text: TextFiles | None = None
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, KINDS)
+        if (self.kind == "text") != (self.text is not None):
+            raise ValueError(f"text should be given for text rows only, but got "
+                             f"kind={self.kind!r} and text={self.text!r} for {self.name}")
         if self.held_out not in self.splits:
             raise ValueError(f"held_out should be one of {list(self.splits)}, but got "
                              f"held_out={self.held_out!r} for {self.name}")
@@ -114,6 +135,10 @@ _TWO = ("train", "test")
 _FOLDER_OPTIONS = ("mode", "size", "resize", "max_side")  # ImageFolderDataset.pack
 _LETTERS = tuple("ABCDEFGHIJ")
 _DIGITS = tuple("0123456789")
+# Text reading defaults: SMS Spam is headerless ``label<TAB>text``; AG News ``label,title,
+# description`` (the header detected: the published files have none, Excel copies do).
+_tsv_label_text = {"label_column": 0, "text_columns": [1], "header": False, "format": "tsv"}
+_csv_ag_news = {"label_column": 0, "text_columns": [1, 2], "header": "auto", "format": "csv"}
 
 # The table. Images default to ToFloat(): float32 [C, H, W] in [-1, 1]; text to raw dicts.
 _ROWS: tuple[CatalogEntry, ...] = (
@@ -151,11 +176,15 @@ _ROWS: tuple[CatalogEntry, ...] = (
         "ants and bees photos of PyTorch's transfer-learning tutorial, many sizes",
         options=_FOLDER_OPTIONS, held_out="val"),
     CatalogEntry("sms-spam", "text", ("all",), builders.text_corpus("sms-spam"),
-                 "UCI SMS Spam Collection: ham or spam", classes=("ham", "spam"), held_out="all"),
+                 "UCI SMS Spam Collection: ham or spam", classes=("ham", "spam"), held_out="all",
+                 text=TextFiles({"all": "SMSSpamCollection"}, _tsv_label_text)),
     CatalogEntry("ag-news", "text", _TWO, builders.text_corpus("ag-news"),
-                 "AG News: news titles and descriptions in 4 topics"),
+                 "AG News: news titles and descriptions in 4 topics",
+                 classes=("World", "Sports", "Business", "Sci/Tech"),  # labels 1..4
+                 text=TextFiles({"train": "train.csv", "test": "test.csv"}, _csv_ag_news)),
     CatalogEntry("imdb", "text", _TWO, builders.text_corpus("imdb"),
-                 "IMDB movie reviews: positive or negative (25,000 + 25,000)"),
+                 "IMDB movie reviews: positive or negative (25,000 + 25,000)",
+                 text=TextFiles({"train": "train", "test": "test"}, archive="aclImdb_v1.tar.gz")),
 )
 CATALOG: dict[str, CatalogEntry] = {row.name: row for row in _ROWS}
 

@@ -7,7 +7,8 @@ A path may be:
 - a folder of split folders, ``train/`` plus ``val/``, ``valid/`` or ``test/``, each an image
   folder (how Imagenette and the hymenoptera data unpack): one split per folder;
 - an archive of an image folder (``.tar``, ``.tar.gz``, ``.tgz``, ``.tar.bz2``, ``.tar.xz``,
-  ``.zip``), packed without extracting it: ``"all"``;
+  ``.zip``, or any name: the content is sniffed with :func:`loaders.sniff.sniff_archive`),
+  packed without extracting it: ``"all"``;
 - a folder of IDX files (``train-images-idx3-ubyte.gz`` and its labels, ``t10k-*``...): one
   split per pair, ``train`` and ``test``. Files that are a registry dataset's published files
   (same name, size and hash) get that dataset's class names: notMNIST's IDX files are labelled
@@ -77,7 +78,7 @@ def _open(path: Path, split: str | None, transform: Any, cache_dir: Any,
           options: dict[str, Any]) -> dict[str, Dataset[Any]]:
     from datasets.images import ImageFolderDataset
 
-    if path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES):
+    if path.is_file() and is_archive(path):
         return {"all": ImageFolderDataset.from_archive(path, transform, cache_dir=cache_dir,
                                                        **options)}
     if path.is_file():
@@ -153,6 +154,19 @@ def open_idx_folder(folder: Path, split: str | None, *, transform: Any = None,
             f"in {folder} but found none{' for split ' + repr(split) if split else ''}"
         )
     return found
+
+
+def is_archive(path: Path) -> bool:
+    """Whether the file ``path`` is a tar or zip archive, by its name or else its first bytes.
+
+    A lone gzip stream (``data.csv.gz``) is not an archive of a folder; bzip2 and xz are only
+    used for tarballs (see :func:`loaders.sniff.sniff_archive`).
+    """
+    if path.name.lower().endswith(ARCHIVE_SUFFIXES):
+        return True
+    from loaders.sniff import sniff_archive
+
+    return sniff_archive(path) not in (None, "gz")
 
 
 def recognised_classes(files: list[Path]) -> tuple[str, ...] | None:

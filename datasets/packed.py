@@ -12,7 +12,8 @@ A packed cache is a folder ``cache_root()/packed/<key>/``. The fixed-size store 
 and is built and published by the same :func:`ensure_packed`.)
 
 It is built in a temporary folder beside the final one and moved into place with
-``os.replace`` only when complete, under a file lock, so an interrupted build never leaves a
+``os.replace`` only when complete, under the file lock of :func:`loaders.lock.locked`
+(``.KEY.lock`` beside it), so an interrupted build never leaves a
 half cache and two processes that need the same cache build it once. :func:`pack_subset`
 makes a cache of some rows of another (a split, contiguous and memory-mapped in turn).
 """
@@ -26,14 +27,16 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TypeVar
 
-import filelock
 import numpy as np
 
 from datasets.errors import PackedCacheError
 from loaders.cache import cache_root
+from loaders.errors import LockTimeoutError
+from loaders.lock import locked
 
 log = logging.getLogger(__name__)
 
@@ -255,15 +258,12 @@ def ensure_packed(
             f"cannot create the packed cache folder {root}: {err}; set DATAFERRY_HOME to a "
             "writable folder"
         ) from err
-    lock = filelock.FileLock(str(root / f"{key}.lock"))
-    try:
-        with lock.acquire(timeout=LOCK_TIMEOUT_S):
-            return _build_locked(root, key, build, opener)
-    except filelock.Timeout as err:
-        raise PackedCacheError(
-            f"another process held {lock.lock_file} for over {LOCK_TIMEOUT_S:.0f} s while "
-            "packing; if no such process runs, delete the lock file and retry"
-        ) from err
+    with ExitStack() as held:
+        try:
+            held.enter_context(locked(final, timeout_s=LOCK_TIMEOUT_S, what=f"packing {key}"))
+        except LockTimeoutError as err:  # a DatasetError for the callers of datasets
+            raise PackedCacheError(str(err)) from err
+        return _build_locked(root, key, build, opener)
 
 
 def _build_locked(root: Path, key: str, build: Callable[[Path], None],

@@ -1,4 +1,4 @@
-"""``python -m datasets.report NAME``: counts per class, image sizes, skipped files, overlap.
+"""``python -m datasets.report NAME``: counts per class, image sizes or token counts, overlap.
 
 NAME is a catalog name (``python -m datasets.report --list`` shows them: the notMNIST and MNIST
 families, CIFAR-10/100, Imagenette, hymenoptera, SMS spam, AG News) or a path: an image folder
@@ -63,7 +63,11 @@ def open_splits(
 
 
 def class_counts(dataset: Dataset[Any]) -> dict[str, int]:
-    """Count the items of each class (class names from ``.classes`` when the dataset has them)."""
+    """Count the items of each class, by name when the dataset has them.
+
+    The names are a text dataset's label names (``label_encoder.names``: AG News' World,
+    Sports...) or else ``.classes``.
+    """
     base, indices = _unwrap(dataset)
     targets = getattr(base, "targets", None)
     if targets is None:
@@ -72,7 +76,8 @@ def class_counts(dataset: Dataset[Any]) -> dict[str, int]:
         labels = [int(t) for t in (targets.tolist() if hasattr(targets, "tolist") else targets)]
         if indices is not None:
             labels = [labels[i] for i in indices]
-    names = getattr(base, "classes", None)
+    encoder = getattr(base, "label_encoder", None)  # text: display names (AG News: World...)
+    names = encoder.names if encoder is not None else getattr(base, "classes", None)
     counts = Counter(labels)
     keys = range(len(names)) if names else sorted(counts)
     return {(str(names[k]) if names else str(k)): counts.get(k, 0) for k in keys}
@@ -132,6 +137,49 @@ def image_summary(dataset: Dataset[Any]) -> list[str]:
     return lines
 
 
+_TOKEN_BINS = (0, 8, 16, 32, 64, 128, 256, 512, 1024)
+_BAR_WIDTH = 30
+
+
+def text_summary(dataset: Dataset[Any]) -> list[str]:
+    """Lines on a text dataset's token counts: min/median/mean/max and a histogram.
+
+    Returns nothing for datasets without ``lengths()`` (images, plain lists).
+
+    Example:
+        >>> from datasets.text import TextClassificationDataset
+        >>> ds = TextClassificationDataset(["a b", "a b c d e f g h i"], [0, 1])
+        >>> print("\\n".join(text_summary(ds)))
+        tokens per text: min 2, median 5.5, mean 5.5, max 9
+          0-7               1  ##############################
+          8-15              1  ##############################
+    """
+    import numpy as np
+
+    base, indices = _unwrap(dataset)
+    lengths_of = getattr(base, "lengths", None)
+    if not callable(lengths_of):
+        return []
+    lengths = np.asarray(lengths_of(), dtype=np.int64)
+    if indices is not None:
+        lengths = lengths[np.asarray(indices, dtype=np.int64)]
+    if not len(lengths):
+        return []
+    lines = [f"tokens per text: min {lengths.min():,}, median {np.median(lengths):,g}, "
+             f"mean {lengths.mean():,.1f}, max {lengths.max():,}"]
+    edges = [*_TOKEN_BINS, max(_TOKEN_BINS[-1], int(lengths.max())) + 1]
+    counts = np.histogram(lengths, bins=edges)[0]
+    top = int(counts.max())
+    last = max(i for i, c in enumerate(counts) if c)
+    for i, (lo, hi, n) in enumerate(zip(edges[:-1], edges[1:], counts, strict=True)):
+        if i > last or (not n and lo < lengths.min()):
+            continue  # no empty bins at the ends
+        label = f"{lo}-{hi - 1}" if i < len(_TOKEN_BINS) - 1 else f">={lo}"
+        bar = "#" * (max(1, round(_BAR_WIDTH * int(n) / top)) if n else 0)
+        lines.append(f"  {label:<9} {int(n):>9,}  {bar}".rstrip())
+    return lines
+
+
 def format_report(splits: dict[str, Dataset[Any]], *, title: str) -> str:
     """Return the report's text: per-split class counts, skipped files, overlap."""
     lines = [f"dataset: {title}"]
@@ -142,6 +190,7 @@ def format_report(splits: dict[str, Dataset[Any]], *, title: str) -> str:
         width = max(len(c) for c in counts) if counts else 5
         lines.extend(f"  {c:<{width}}  {n:>9,}" for c, n in counts.items())
         lines.extend(f"  {line}" for line in image_summary(ds))
+        lines.extend(f"  {line}" for line in text_summary(ds))
         notes = list(getattr(_unwrap(ds)[0], "notes", None) or [])
         if notes:  # kept, with a remark: the user's data, converted (a palette GIF, say)
             lines.append(f"  kept with a note: {len(notes)}")

@@ -193,6 +193,17 @@ class BagOfWords(nn.Module):
 
     def embed(self, batch: dict[str, torch.Tensor] | torch.Tensor) -> torch.Tensor:
         """Return the ``[B, embed_dim]`` bag vectors of a batch."""
+        if not self.embedding.sparse:
+            return self._embed(batch)
+        # Sparse gradients: torch warns "Sparse invariant checks are implicitly disabled" at
+        # the first sparse tensor (the backward, the optimizer step) unless someone chose.
+        # Choose explicitly, keeping the current setting (off by default; a caller's enable()
+        # stays on), so the warning is answered here, not filtered.
+        with torch.sparse.check_sparse_tensor_invariants(
+                enable=torch.sparse.check_sparse_tensor_invariants.is_enabled()):
+            return self._embed(batch)
+
+    def _embed(self, batch: dict[str, torch.Tensor] | torch.Tensor) -> torch.Tensor:
         if isinstance(batch, torch.Tensor):
             return self.embedding(batch)
         if "input_ids" not in batch:

@@ -78,7 +78,8 @@ class TextData:
 
 def _splits(dataset: str | None, data: Any, test_data: Any, root: Any, cache_dir: Any,
             read: TextReadOptions) -> dict[str, Any]:
-    from datasets.textcorpora import TEXT_CORPORA, open_text_corpus
+    from datasets import catalog
+    from datasets.textcorpora import open_text_corpus
     from datasets.textpack import PackedTextDataset
 
     if data is not None:
@@ -88,8 +89,9 @@ def _splits(dataset: str | None, data: Any, test_data: Any, root: Any, cache_dir
         test = PackedTextDataset.from_file(test_data, cache_dir=cache_dir,
                                            label_encoder=train.label_encoder, **read.as_kwargs())
         return {"train": train, "test": test}
-    if dataset not in TEXT_CORPORA:
-        raise ValueError(f"dataset should be one of {sorted(TEXT_CORPORA)} (or pass data=FILE), "
+    corpora = catalog.names(kind="text")
+    if dataset not in corpora:
+        raise ValueError(f"dataset should be one of {corpora} (or pass data=FILE), "
                          f"but got dataset={dataset!r}")
     with distributed.main_process_first():
         return open_text_corpus(dataset, root=root, cache_dir=cache_dir)
@@ -217,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
                "--text-column title --text-column description",
     )
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--dataset", choices=sorted(BASELINES), default=None,
+    from datasets.catalog import names
+
+    source.add_argument("--dataset", choices=names(kind="text"), default=None,
                         help="registry corpus fetched through loaders (default sms-spam)")
     source.add_argument("--data", help="local CSV/TSV/JSONL file (label and text columns)")
     parser.add_argument("--test-data", help="a separate test file (with --data)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
@@ -97,6 +98,19 @@ def test_notmnist_idx_files_are_recognised_and_labelled_a_to_j(shared_data: Path
     from datasets.local import recognised_classes
 
     assert recognised_classes([copy / labels.name]) is None
+
+
+def test_an_image_archive_without_a_suffix_is_recognised_by_content(tmp_path: Path) -> None:
+    from image_factory import make_image_archive
+
+    archive = make_image_archive(tmp_path / "download.tar.gz", per_class=2)
+    saved = archive.rename(tmp_path / "download")  # as a browser may save it: no suffix
+    ds = open_dataset(saved, split="all")
+    assert len(ds) == 2 * len(ds.classes) and len(ds.classes) > 1
+    (tmp_path / "notes.csv.gz").write_bytes(gzip.compress(b"label,text\n"))
+    from datasets.local import is_archive
+
+    assert not is_archive(tmp_path / "notes.csv.gz") and is_archive(saved)
 
 
 def test_an_idx_folder_of_unknown_files_keeps_digit_classes(tmp_path: Path) -> None:

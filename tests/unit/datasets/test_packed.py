@@ -19,6 +19,7 @@ from image_factory import make_image_archive, make_image_tree, png_bytes
 from PIL import Image
 
 import datasets.decode
+import datasets.packed
 import datasets.packing
 from datasets import DataFormatError, ImageFolderDataset, PackedCacheError
 from datasets.archivemembers import iter_members, member_class
@@ -142,6 +143,20 @@ def test_concurrent_users_build_once(tmp_path: Path) -> None:
         t.join()
     assert len(builds) == 1 and len(results) == 3
     assert {r.path for r in results} == {packed_root() / "same"}
+
+
+def test_a_held_pack_lock_times_out_with_a_packed_cache_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from loaders.lock import locked
+
+    monkeypatch.setattr(datasets.packed, "LOCK_TIMEOUT_S", 0.3)
+    builds: list[int] = []
+    with locked(packed_root() / "held", timeout_s=1) as lock_file:  # the lock ensure_packed takes
+        with pytest.raises(PackedCacheError, match=r"waited 0.3 s for the lock .*\.held\.lock"
+                           r" held by another process packing held"):
+            ensure_packed("held", lambda folder: builds.append(1))
+    assert builds == [] and lock_file.parent == packed_root()
+    assert not (packed_root() / "held").exists()
 
 
 def test_manifest_describes_the_cache(tmp_path: Path) -> None:

@@ -61,6 +61,29 @@ def test_report_registry_text_dataset(capsys) -> None:
     assert "ham" in out and "spam" in out
     assert [ln.split()[1:] for ln in out.splitlines() if ln.strip().startswith("all ")][-1] == [
         "3", "2", "1"]
+    assert "tokens per text: min 2, median 2, mean 2.0, max 2" in out
+    assert "    0-7               3  " + "#" * 30 in out.splitlines()
+
+
+def test_report_ag_news_names_classes_and_histograms_tokens(tmp_path, capsys) -> None:
+    from tests.unit.datasets.text_factory import AG_CLASSES, write_ag_news_csv
+
+    folder = loaders.dataset_dir("ag-news")  # a cached copy of the published files
+    folder.mkdir(parents=True)
+    write_ag_news_csv(folder / "train.csv", 6, header=False, seed=1)
+    write_ag_news_csv(folder / "test.csv", 2, header=False, seed=2)
+    assert report.main(["ag-news"]) == 0
+    out = capsys.readouterr().out
+    train = out[out.index("[train]"):out.index("[test]")]
+    assert [ln.split()[0] for ln in train.splitlines()[1:5]] == [c.split()[0] for c in AG_CLASSES]
+    assert all(ln.split()[-1] == "6" for ln in train.splitlines()[1:5])
+    assert out.count("tokens per text: min ") == 2
+    histogram = [ln.split() for ln in train.splitlines() if ln.startswith("    ") and "-" in ln]
+    assert histogram and sum(int(row[1].replace(",", "")) for row in histogram) == 24
+    path = write_ag_news_csv(tmp_path / "ag.csv", 3, header=True)  # the same by path
+    assert report.main([str(path)]) == 0
+    by_path = capsys.readouterr().out
+    assert "[all] 12 items, 4 classes" in by_path and "tokens per text: min " in by_path
 
 
 def test_report_errors_exit_1_and_usage_exit_2(capsys) -> None:

@@ -97,8 +97,9 @@ def test_idx_images_without_labels_exit_1_naming_the_missing_file(
     code = main(["fit", "--data-dir", str(idx_folder), "--out", str(tmp_path / "o"), "-q"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1, err
-    assert err[0].startswith("error: expected an IDX labels file (*labels-idx1-ubyte[.gz]) "
-                             "beside train-images-idx3-ubyte.gz in ")
+    assert err[0].startswith("error: expected a labels file train-labels-idx1-ubyte.gz beside "
+                             "train-images-idx3-ubyte.gz in ")
+    assert err[0].endswith("put the matching labels file there")
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from training import BagOfWords, LinearRegression, LogisticRegression
+from training import BagOfWords, FitConfig, LinearRegression, LogisticRegression
 from training.models import BinaryCrossEntropyWithLogits
 
 
@@ -105,5 +105,34 @@ def test_small_cnn_learns_where_colour_and_place_matter() -> None:
                                          batch_size=64, shuffle=True, generator=g)
     torch.manual_seed(0)
     model = SmallCNN(3, 4, widths=(8, 16))
-    history = fit(model, loader, optimizer="adam", lr=0.01, epochs=8, device="cpu", seed=0)
+    history = fit(model, loader, config=FitConfig(optimizer="adam", lr=0.01, epochs=8, device="cpu", seed=0))
     assert history.train_accuracy[-1] is not None and history.train_accuracy[-1] > 0.95
+
+
+_SPARSE_STEP = """
+import sys, torch
+from training import BagOfWords
+if sys.argv[1] == "on":
+    torch.sparse.check_sparse_tensor_invariants.enable()
+model = BagOfWords(50, 2, 4, padding_idx=None, sparse=True)
+optimizer = torch.optim.Adagrad(model.parameters(), lr=0.1)
+loss = model(torch.tensor([[1, 2, 3], [4, 5, 6]])).sum()
+loss.backward()
+optimizer.step()
+print("checks", torch.sparse.check_sparse_tensor_invariants.is_enabled())
+"""
+
+
+@pytest.mark.parametrize("choice", ["default", "on"])
+def test_sparse_bag_training_prints_no_invariant_warning(choice: str) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONWARNINGS": "always"}
+    done = subprocess.run([sys.executable, "-c", _SPARSE_STEP, choice], capture_output=True,
+                          text=True, env=env, cwd=root, timeout=120, check=True)
+    assert "implicitly disabled" not in done.stderr, done.stderr
+    assert done.stdout.strip() == f"checks {choice == 'on'}"  # the caller's choice is kept

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training import fit
+from training import FitConfig, fit
 from training.cli import main
 from training.errors import TrainingError
 
@@ -47,7 +47,7 @@ def test_logger_writes_the_history_and_a_sample_grid(tmp_path: Path) -> None:
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
     logger = TensorBoardLogger(tmp_path / "tb", samples=x[:16])
     history = fit(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 2)), loader,
-                  loader, epochs=3, lr=0.1, device="cpu", callbacks=[logger])
+                  loader, FitConfig(epochs=3, lr=0.1, device="cpu"), callbacks=[logger])
     logger.close()
     scalars, images = _events(tmp_path / "tb")
     assert images == ["samples"]
