@@ -1,10 +1,10 @@
 """Stream the image members of a tar or zip archive, one at a time, with a size cap.
 
 Packing reads archives directly (no extraction). Tar archives (plain, gz, bz2, xz) go through
-the one hardened tar reader, :class:`loaders.tar_stream.TarStream` (header checksums, pax
-sizes, bounded decompression); zip archives through :mod:`zipfile`. A member larger than
-:data:`datasets.imagedecode.MAX_IMAGE_BYTES` is refused *before* any of it is read into
-memory, and a member whose data turns out longer than it declared is cut off at the cap and
+the one hardened tar reader, :func:`loaders.tar_stream.iter_members` (header checksums, pax
+sizes, caps on declared sizes, duplicate names refused); zip archives through :mod:`zipfile`.
+A member larger than :data:`datasets.imagedecode.MAX_IMAGE_BYTES` is refused *before* any of
+it is read into memory, and a member whose data turns out longer than it declared is cut off at the cap and
 refused too, so a small archive that declares or inflates to gigabytes never fills memory.
 Refused and unreadable members come back with their reason instead of their bytes.
 
@@ -21,7 +21,6 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from datasets.errors import DataFormatError
 from datasets.imagedecode import MAX_IMAGE_BYTES
@@ -86,56 +85,23 @@ def _refused(size: int, cap: int) -> str:
 
 
 def _tar_members(path: Path, kind: str, cap: int) -> Iterator[Member]:
-    from loaders import tar_stream
-
-    # The archives branch turns loaders.tar_stream into one checked streaming API,
-    # iter_members(); until it is merged, the TarStream reader below is the same parser.
-    checked = getattr(tar_stream, "iter_members", None)
-    if checked is not None:
-        yield from _checked_members(checked, path, kind, cap)
-        return
-    yield from _stream_members(path, kind, cap)
-
-
-def _checked_members(iter_checked: Any, path: Path, kind: str, cap: int) -> Iterator[Member]:
     from loaders.archive_policy import Limits
+    from loaders.tar_stream import iter_members as iter_tar
 
     # Packing writes nothing but the cache, and each member is capped by ``cap``: extraction's
     # whole-archive caps (total bytes, compression ratio) would refuse big, honest photo archives.
     limits = Limits(max_total_bytes=1 << 60, max_ratio=1e12)
-    for member, reader in iter_checked(path, kind=kind, limits=limits):
-        if member.kind != "file" or member_class(member.name) is None:
-            continue
-        if member.size > cap:
-            yield member.name, _refused(member.size, cap)  # its data is skipped, never held
-            continue
-        yield member.name, reader.read(member.size)
-
-
-def _stream_members(path: Path, kind: str, cap: int) -> Iterator[Member]:
-    from loaders import tar_stream
-
-    legacy: Any = tar_stream  # TarStream moves out of this module on the archives branch
-
-    with open(path, "rb") as raw:
-        stream = legacy.TarStream(raw, kind, os.fspath(path))
-        try:
-            for record in stream.members():
-                if record.type != legacy.REGULAR or member_class(record.name) is None:
-                    continue
-                if record.size > cap:
-                    yield record.name, _refused(record.size, cap)
-                    continue  # TarStream skips the data in bounded steps
-                data = stream.read(record.size)
-                if len(data) < record.size:
-                    raise DataFormatError(f"{path} is truncated inside the member "
-                                          f"{record.name}; download it again")
-                yield record.name, data
-        except legacy.UnsupportedTar as err:
-            raise DataFormatError(
-                f"{path} uses a tar feature the streaming reader does not read ({err}); "
-                "extract it (python -m loaders.download or loaders.extract) and pack the folder"
-            ) from err
+    members = iter_tar(path, kind=kind, limits=limits)
+    try:
+        for member, reader in members:
+            if member.kind != "file" or member_class(member.name) is None:
+                continue
+            if member.size > cap:
+                yield member.name, _refused(member.size, cap)  # its data is skipped, never held
+                continue
+            yield member.name, reader.read(member.size)
+    finally:  # the reader decompresses ahead in a thread: stop it as soon as the caller stops
+        members.close()
 
 
 def _zip_members(path: Path, cap: int) -> Iterator[Member]:

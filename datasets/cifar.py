@@ -5,7 +5,8 @@ The archives (``cifar-10-python.tar.gz``, ``cifar-100-python.tar.gz``) hold pick
 32x32 image, each plane row-major (so ``row.reshape(3, 32, 32)`` is channel-first and upright);
 ``labels`` (CIFAR-10) or ``fine_labels``/``coarse_labels`` (CIFAR-100) are lists of ints; the
 meta file names the classes. The archive is streamed once per split with the package's one tar
-reader (:class:`loaders.tar_stream.TarStream`), never extracted, and the pixels go into a
+reader (:func:`loaders.tar_stream.iter_members`: header checksums, caps on declared sizes,
+duplicate names refused), never extracted, and the pixels go into a
 fixed-size packed cache (:mod:`datasets.packed`), memory-mapped on every later use.
 
 The batches are pickles, and a pickle can run code: they are read by an unpickler that knows
@@ -15,6 +16,7 @@ anything else with :class:`datasets.DataFormatError`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -35,6 +37,9 @@ log = logging.getLogger(__name__)
 
 SIDE = 32
 ROW_BYTES = 3 * SIDE * SIDE
+# The largest batch, CIFAR-100's ``train``, is 50,000 rows of 3,072 bytes (~155 MB) plus labels:
+# a member declaring more than this is refused on its header, before any of it is read.
+MAX_MEMBER_BYTES = 256 * 1024**2
 _RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's own, whatever its module path
 # (module, name) -> object: everything a CIFAR pickle may ask for, under every numpy spelling
 _ALLOWED = {
@@ -154,10 +159,10 @@ def iter_members(source: Path, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
     """Yield ``(base name, bytes)`` of the ``wanted`` files of a CIFAR archive or folder.
 
     Raises:
-        DataFormatError: the archive is corrupt or a wanted file is missing.
+        DataFormatError: the archive is corrupt or hostile, a wanted file is missing or
+            declares more than :data:`MAX_MEMBER_BYTES`.
     """
     from loaders.errors import LoaderError
-    from loaders.tar_stream import REGULAR, TarStream, UnsupportedTar
 
     found: set[str] = set()
     if source.is_dir():
@@ -167,21 +172,36 @@ def iter_members(source: Path, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
                 yield name, (source / name).read_bytes()
     else:
         try:
-            with open(source, "rb") as raw:
-                stream = TarStream(raw, "tar.gz" if source.name.endswith("gz") else "tar",
-                                   str(source))
-                for record in stream.members():
-                    base = record.name.rsplit("/", 1)[-1]
-                    if record.type == REGULAR and base in wanted and base not in found:
-                        found.add(base)
-                        yield base, stream.read(record.size)
-        except (LoaderError, UnsupportedTar, OSError) as err:
+            yield from _archive_members(source, wanted, found)
+        except (LoaderError, OSError) as err:
             raise DataFormatError(f"cannot read the CIFAR archive {source}: {err}") from err
     missing = sorted(wanted - found)
     if missing:
         raise DataFormatError(f"expected {', '.join(missing)} in {source} but "
                               f"{'they are' if len(missing) > 1 else 'it is'} missing; the "
                               "archive is incomplete: delete it and download it again")
+
+
+def _archive_members(source: Path, wanted: set[str], found: set[str]
+                     ) -> Iterator[tuple[str, bytes]]:
+    """The wanted files of a CIFAR tar, through the one tar reader; adds their names to ``found``."""
+    from loaders.tar_stream import iter_members as iter_tar
+
+    # closing: the reader decompresses ahead in a thread, stopped as soon as all are found
+    with contextlib.closing(iter_tar(source)) as members:
+        for member, reader in members:
+            base = member.name.rsplit("/", 1)[-1]
+            if member.kind != "file" or base not in wanted or base in found:
+                continue
+            if member.size > MAX_MEMBER_BYTES:  # refused on its header, before any byte is read
+                raise DataFormatError(
+                    f"{source}: member {member.name!r} declares {member.size:,} bytes, more than "
+                    f"{MAX_MEMBER_BYTES:,} for one CIFAR batch; the archive is damaged or not "
+                    "CIFAR: delete it and download it again")
+            found.add(base)
+            yield base, reader.read(member.size)
+            if found == wanted:
+                return
 
 
 def read_split(source: Path, layout: CifarLayout, split: str

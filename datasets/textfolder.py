@@ -3,15 +3,17 @@
 The layout is ``[top/]SPLIT/CLASS/NAME.txt``; the classes are the sorted folder names under
 the split (``neg``, ``pos``), and anything else is ignored (aclImdb's ``unsup/`` reviews,
 ``urls_*.txt``, ``labeledBow.feat``, ``imdb.vocab``). The source is a folder or a tar archive
-read member by member through the one tar reader, :class:`loaders.tar_stream.TarStream`,
-without extracting anything; the split is then packed once (:mod:`datasets.textpack`).
+read member by member through the one tar reader, :func:`loaders.tar_stream.iter_members`
+(header checksums, caps on declared sizes, duplicate names refused), without extracting
+anything; the split is then packed once (:mod:`datasets.textpack`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from datasets.textpack import (
 from datasets.vocab import WordTokenizer
 from loaders.errors import LoaderError
 from loaders.extract import detect_kind
-from loaders.tar_stream import REGULAR, TarStream
+from loaders.tar_stream import iter_members
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +48,24 @@ def _split_class(name: str, split: str) -> str | None:
     return None if parts[1] in IGNORED_CLASSES or parts[1].startswith(".") else parts[1]
 
 
-def _from_archive(archive: Path, split: str) -> Iterator[tuple[str, str, bytes]]:
+def _from_archive(archive: Path, split: str) -> Generator[tuple[str, str, bytes], None, None]:
     kind = detect_kind(archive)
     if not kind.startswith("tar"):
         raise DataFormatError(f"{archive}: expected a folder or a tar archive of "
                               f"SPLIT/CLASS/*.txt files but it is a {kind}; extract it first")
-    with open(archive, "rb") as raw:
-        stream = TarStream(raw, kind, os.fspath(archive))
-        for member in stream.members():
-            label = _split_class(member.name, split) if member.type == REGULAR else None
+    # closing: the reader decompresses ahead in a thread, stopped as soon as the caller stops
+    with contextlib.closing(iter_members(archive, kind=kind)) as members:
+        for member, reader in members:
+            label = _split_class(member.name, split) if member.kind == "file" else None
             if label is None:
-                continue
-            if member.size > MAX_FILE_BYTES:
+                continue  # its data is skipped in bounded pieces, never held
+            if member.size > MAX_FILE_BYTES:  # refused on its header, before any byte is read
                 raise DataFormatError(f"{archive}: member {member.name} declares {member.size} "
                                       f"bytes, more than {MAX_FILE_BYTES} for one text")
-            yield member.name, label, stream.read(member.size)
+            yield member.name, label, reader.read(member.size)
 
 
-def _from_folder(root: Path, split: str) -> Iterator[tuple[str, str, bytes]]:
+def _from_folder(root: Path, split: str) -> Generator[tuple[str, str, bytes], None, None]:
     for path in sorted((root / split).glob("*/*.txt")):
         label = _split_class(path.relative_to(root).as_posix(), split)
         if label is not None:
@@ -85,13 +87,14 @@ def read_text_folder(root: str | os.PathLike[str], *, split: str) -> tuple[list[
     texts: list[str] = []
     labels: list[str] = []
     members = _from_folder(root, split) if root.is_dir() else _from_archive(root, split)
-    for name, label, data in members:
-        try:
-            texts.append(data.decode("utf-8"))
-        except UnicodeDecodeError as err:
-            raise DataFormatError(f"{root}: {name} is not UTF-8 text (byte {err.start}); "
-                                  "re-encode it or remove it") from err
-        labels.append(label)
+    with contextlib.closing(members):  # a bad text stops the archive's reader thread now
+        for name, label, data in members:
+            try:
+                texts.append(data.decode("utf-8"))
+            except UnicodeDecodeError as err:
+                raise DataFormatError(f"{root}: {name} is not UTF-8 text (byte {err.start}); "
+                                      "re-encode it or remove it") from err
+            labels.append(label)
     if not texts:
         raise DataFormatError(f"{root}: expected {split}/CLASS/*.txt files (as aclImdb's "
                               f"{split}/pos, {split}/neg) but found none; check split=")

@@ -7,9 +7,10 @@ import gzip
 import io
 import logging
 import os
-import tarfile
 import zlib
 from typing import IO, Literal
+
+from loaders.tar_headers import checksum_ok
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,4 @@ def looks_like_tar(block: bytes) -> bool:
         >>> looks_like_tar(bytes(512))
         False
     """
-    if len(block) < HEAD_BYTES:
-        return False
-    try:
-        tarfile.TarInfo.frombuf(block[:HEAD_BYTES], "utf-8", "surrogateescape")
-    except tarfile.HeaderError:
-        return False
-    return True
+    return checksum_ok(block[:HEAD_BYTES])  # the tar reader's own header check

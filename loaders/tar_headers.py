@@ -1,7 +1,8 @@
 """The byte level of :mod:`loaders.tar_stream`: decompression and 512-byte tar headers.
 
-Only :mod:`loaders.tar_stream` uses this module; its records carry the names *as stored*
-(nothing here is checked against the safety rules). :class:`TarHeaders` parses ustar, GNU
+Only :mod:`loaders.tar_stream` reads records from this module (:mod:`loaders.sniff` shares its
+header check, :func:`checksum_ok`); the records carry the names *as stored* (nothing here is
+checked against the safety rules). :class:`TarHeaders` parses ustar, GNU
 long names/links, base-256 numbers and pax ``path``/``linkpath``/``size`` records, local and
 global, and verifies each header's checksum. GNU sparse members and binary pax charsets raise
 :class:`UnsupportedTar`, which :mod:`loaders.tar_stream` answers by going on with
@@ -150,6 +151,27 @@ def open_inflater(raw: IO[bytes], kind: str, archive: str) -> Inflater | Prefetc
     """Return the decompressor of ``raw``: a thread for compressed tars, else a plain reader."""
     inflater = Inflater(raw, kind, archive)
     return inflater if kind == "tar" else Prefetcher(inflater)
+
+
+def checksum_ok(block: bytes) -> bool:
+    """Whether ``block`` is a 512-byte tar header whose stored checksum matches its bytes.
+
+    Both sums tar writers have used count: unsigned (POSIX) and signed (old Sun tars).
+
+    Example:
+        >>> checksum_ok(bytes(512)), checksum_ok(b"ustar")
+        (False, False)
+    """
+    if len(block) < BLOCK:
+        return False
+    try:
+        stored = _number(block[148:156], "")
+    except ArchiveError:  # a checksum field that is no number: not a header
+        return False
+    # Zeros add nothing: summing only the other bytes is exact and several times faster.
+    if stored == 256 + sum(block[:BLOCK].translate(None, b"\x00")) - sum(block[148:156]):
+        return True
+    return stored == 256 + sum(_SIGNED.unpack_from(block))
 
 
 def _nts(field: bytes) -> str:
@@ -322,14 +344,11 @@ class TarHeaders:
         )
 
     def _check(self, block: bytes) -> None:
-        stored = _number(block[148:156], self.archive)
-        # Zeros add nothing: summing only the other bytes is exact and several times faster.
-        if stored != 256 + sum(block.translate(None, b"\x00")) - sum(block[148:156]):
-            if stored != 256 + sum(_SIGNED.unpack_from(block)):
-                raise ArchiveError(
-                    f"{self.archive} has a tar header with a bad checksum at byte "
-                    f"{self.tell() - BLOCK}: it is corrupt; {FORCE_HINT}"
-                )
+        if not checksum_ok(block):
+            raise ArchiveError(
+                f"{self.archive} has a tar header with a bad checksum at byte "
+                f"{self.tell() - BLOCK}: it is corrupt; {FORCE_HINT}"
+            )
 
     def _pax(self, data: bytes) -> dict[str, str]:
         records: dict[str, str] = {}

@@ -52,7 +52,6 @@ from loaders.tar_headers import (
     REGULAR,
     SPECIAL_KINDS,
     SYMLINK,
-    Inflater,
     Prefetcher,
     TarHeaders,
     TarRecord,
@@ -271,24 +270,6 @@ def _size_of(raw: IO[bytes]) -> int:
     return 2**62  # unknown size: the ratio cap cannot apply, max_total_bytes still does
 
 
-class TarStream(TarHeaders):
-    """The unchecked records of a tar stream: the parser under :func:`iter_members`, kept for callers
-    written before it. Names are as stored and no rule is applied: use :func:`iter_members`.
-
-    Args:
-        raw: the archive file, opened for binary reading.
-        kind: ``tar``, ``tar.gz``, ``tar.bz2`` or ``tar.xz``.
-        archive: the archive's path, for messages.
-    """
-
-    def __init__(self, raw: IO[bytes], kind: str, archive: str) -> None:
-        super().__init__(Inflater(raw, kind, archive), archive)
-
-    def members(self) -> Iterator[TarRecord]:
-        """Yield each member as stored; :meth:`read` up to ``size`` bytes of its data."""
-        return self.records()
-
-
 _DECODING_ERRORS = (
     tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile,
     zipfile.LargeZipFile, OSError,
@@ -316,4 +297,4 @@ def decoding_errors(archive: str | os.PathLike[str]) -> Iterator[None]:
         raise corrupt(archive, err) from err
 
 
-__all__ = ["MemberReader", "TarMember", "TarStream", "decoding_errors", "iter_checked", "iter_members"]
+__all__ = ["MemberReader", "TarMember", "decoding_errors", "iter_checked", "iter_members"]

@@ -161,17 +161,6 @@ def test_huge_long_name_header_is_refused(tmp_path: Path) -> None:
         extract(tmp_path / "long.tar", tmp_path / "out")
 
 
-def test_tar_stream_records_stay_for_older_callers(tmp_path: Path) -> None:
-    from loaders.tar_stream import REGULAR, TarStream
-
-    archive = build(tmp_path / "gnu.tar.gz", tarfile.GNU_FORMAT)
-    with open(archive, "rb") as raw:
-        stream = TarStream(raw, "tar.gz", str(archive))
-        found = {r.name: stream.read(r.size) for r in stream.members() if r.type == REGULAR}
-    assert found["plain/odd.bin"] == FILES["plain/odd.bin"]
-    assert found[f"{LONG_DIR}/file-at-the-bottom.txt"] == b"long path"
-
-
 def test_a_zip_is_not_read_as_a_tar(tmp_path: Path) -> None:
     import zipfile
 
