@@ -16,9 +16,12 @@ ranks::
 
 A sample is ``(input, label)`` when the records have a ``label`` field and one other field
 (``transform`` applies to the input, ``target_transform`` to the label), else the record dict
-(``transform`` applies to the dict). ``array`` fields come back as tensors as written (uint8
-``[H, W]`` or ``[H, W, C]``), ``tokens`` as int64 tensors, encoded JPEG/PNG ``bytes`` decoded to
-uint8 ``[H, W, C]`` tensors (``decode=False`` keeps the bytes), ``text`` as ``str``.
+(``transform`` applies to the dict). Images come back channel-first, as from every other image
+dataset: uint8 ``array`` fields written ``[H, W]`` or ``[H, W, C]`` and encoded image ``bytes``
+(``decode=False`` keeps the bytes) as uint8 ``[C, H, W]``; with ``transform=None`` an image input
+of an ``(input, label)`` pack gets ``ToFloat()`` (``float32`` ``[C, H, W]`` in ``[-1, 1]``), so
+batches are ``[B, C, H, W]``. Other ``array`` fields come back as written, ``tokens`` as int64
+tensors, ``text`` as ``str``.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from datasets.shardformat import (
 )
 from datasets.storage import open_store
 from datasets.streamorder import EpochOrder, length, rank_positions, remaining_after
+from datasets.transforms import ToFloat
 from loaders.cache import cache_root
 from loaders.retry import RetryPolicy
 
@@ -93,7 +97,8 @@ class StreamingDataset(Dataset[Any]):
         shuffle: shuffle shards and samples within blocks of shards (see :class:`StreamingSampler`).
         seed: the shuffle seed.
         block_shards: shards whose samples are shuffled together.
-        transform: applied to the input (or the record dict, see the module docstring).
+        transform: applied to the input (or the record dict, see the module docstring);
+            ``None`` gives an image input ``ToFloat()``.
         target_transform: applied to the label.
         prefetch: shards after the current block fetched ahead (0: no background fetch);
             one background thread fetches in reading order, after the shard being waited for.
@@ -134,13 +139,16 @@ class StreamingDataset(Dataset[Any]):
         self.cache = ShardCache(store, self.shards, folder, cache_limit=cache_limit,
                                 prefetch_threads=min(prefetch, 1), progress=progress)
         self.shuffle, self.seed, self.block_shards, self.prefetch = shuffle, seed, block_shards, prefetch
-        self.transform, self.target_transform, self.decode = transform, target_transform, decode
+        self.target_transform, self.decode = target_transform, decode
         self.epoch = 0
         self._open: OrderedDict[int, _Shard] = OrderedDict()
         self._order: EpochOrder | None = None
         names = [f.name for f in self.schema]
         self._pair = "label" in names and len(names) == 2
         self._input = next((n for n in names if n != "label"), "")
+        self._images = {f.name for f in self.schema if _is_image(f, decode=decode)}
+        self.transform = (ToFloat() if transform is None and self._pair and self._input in self._images
+                          else transform)
         if decode and any(f.kind == "bytes" for f in self.schema):
             _jpeg_decoder()  # import torchvision here, once: forked workers inherit it each epoch
 
@@ -218,8 +226,13 @@ class StreamingDataset(Dataset[Any]):
         columns: dict[str, list[Any]] = {}
         for f in self.schema:
             column = rows[f.name]
-            columns[f.name] = (column.tolist() if f.kind == "int"
-                               else list(torch.from_numpy(np.ascontiguousarray(column)).unbind(0)))
+            if f.kind == "int":
+                columns[f.name] = column.tolist()
+                continue
+            batch = torch.from_numpy(np.ascontiguousarray(column))
+            if f.name in self._images:  # [N, H, W(, C)] -> [N, C, H, W], one copy per batch
+                batch = batch.unsqueeze(1) if batch.ndim == 3 else batch.permute(0, 3, 1, 2).contiguous()
+            columns[f.name] = list(batch.unbind(0))
         return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
     def _sample(self, record: dict[str, Any], *, converted: bool = False) -> Any:
@@ -232,11 +245,12 @@ class StreamingDataset(Dataset[Any]):
 
     def _value(self, f: Field, value: Any) -> Any:
         if f.kind == "array":
-            return torch.from_numpy(np.array(value))
+            array = torch.from_numpy(np.array(value))
+            return _channels_first(array) if f.name in self._images else array
         if f.kind == "tokens":
             return torch.from_numpy(value.astype(np.int64))
         if f.kind == "bytes" and self.decode and value[:4].startswith(_IMAGE_MAGIC):
-            return _decode_image(value)
+            return _channels_first(_decode_image(value))
         return value
 
     def __repr__(self) -> str:
@@ -279,6 +293,19 @@ def _decode_image(data: bytes) -> torch.Tensor:
     with Image.open(io.BytesIO(data)) as image:
         array = np.array(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
     return torch.from_numpy(array if array.ndim == 3 else array[..., None])
+
+
+def _is_image(f: Field, *, decode: bool) -> bool:
+    """A uint8 ``[H, W]`` or ``[H, W, C]`` (C = 1, 3, 4) array, or (decoded) encoded bytes."""
+    if f.kind == "bytes":
+        return decode
+    shape = tuple(f.shape)
+    return (f.kind == "array" and f.dtype == "uint8"
+            and (len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3, 4))))
+
+
+def _channels_first(hwc: torch.Tensor) -> torch.Tensor:
+    return hwc.unsqueeze(0) if hwc.ndim == 2 else hwc.permute(2, 0, 1).contiguous()
 
 
 def _check_limit(cache_limit: int | None, shards: ShardTable, needed: int) -> None:

@@ -15,7 +15,7 @@ import torch
 from loopback_server import LoopbackServer
 from stream_pack import make_pack, serve_pack, shard_bytes, shard_requests
 
-from datasets import ShardError, StreamingDataset, StreamingSampler
+from datasets import ShardError, StreamingDataset, StreamingSampler, ToFloat
 from loaders import RetryPolicy, transfer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def test_faults_are_survived_and_second_epoch_is_local(
     ds = StreamingDataset(url, cache_dir=tmp_path / "cache")
     assert sorted(_epoch(ds, 0)) == list(range(480))
     x, y = ds[123]
-    assert torch.equal(x, source.data[123]) and y == 123
+    assert torch.equal(x, ToFloat()(source.data[123][None])) and y == 123
     total = sum(p.stat().st_size for p in (tmp_path / "pack").glob("shard-*.bin"))
     assert shard_bytes(loopback_server, tmp_path / "pack") == total  # the reset resumed by Range
     assert loopback_server.stats("/pack/shard-00000.bin").ranges[-1] == "bytes=1000-"
@@ -75,7 +75,7 @@ def test_server_that_stops_mid_shard_is_cut_by_the_stall_rule_and_resumed(
     ds = StreamingDataset(url, cache_dir=tmp_path / "cache", retry=policy, prefetch=0)
     started = time.monotonic()
     x, y = ds[3 * 40 + 5]
-    assert torch.equal(x, source.data[125]) and y == 125
+    assert torch.equal(x, ToFloat()(source.data[125][None])) and y == 125
     assert time.monotonic() - started < 5 and len(waits) == 1
     stats = loopback_server.stats("/pack/shard-00003.bin")
     assert stats.ranges[0] is None and stats.ranges[1] == "bytes=512-"  # resumed, not restarted

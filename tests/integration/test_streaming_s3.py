@@ -9,7 +9,7 @@ import pytest
 import torch
 from stream_pack import IdImages
 
-from datasets import ShardError, StreamingDataset, StreamingSampler, write_shards
+from datasets import ShardError, StreamingDataset, StreamingSampler, ToFloat, write_shards
 from datasets.shard import main
 
 
@@ -48,7 +48,7 @@ def test_write_to_s3_verify_and_stream_back(tmp_path: Path, s3_endpoint: str,
     ds = StreamingDataset("s3://packs/ids", cache_dir=tmp_path / "cache", endpoint_url=s3_endpoint)
     seen = [ds[i][1] for i in StreamingSampler(ds, num_replicas=1, rank=0)]
     assert sorted(seen) == list(range(300))
-    assert torch.equal(ds[77][0], source.data[77])
+    assert torch.equal(ds[77][0], ToFloat()(source.data[77][None]))
     assert ds.cache.fetched_bytes == sum(s["size_bytes"] for s in index["shards"])
     with pytest.raises(ShardError, match="already holds a sharded pack"):
         write_shards(source, "s3://packs/ids", endpoint_url=s3_endpoint)

@@ -20,6 +20,7 @@ from datasets import (
     ShardError,
     StreamingDataset,
     StreamingSampler,
+    ToFloat,
     write_shards,
 )
 from datasets.streamorder import length, rank_positions, remaining_after, select
@@ -52,9 +53,31 @@ def test_samples_equal_the_source(pack: tuple[Path, Images], tmp_path: Path) -> 
     assert len(ds) == 240 and len(ds.counts) == 12
     for i in (0, 19, 20, 239):
         x, y = ds[i]
-        assert torch.equal(x, source.data[i]) and y == int(source.targets[i])
+        assert torch.equal(x, ToFloat()(source.data[i][None])) and y == int(source.targets[i])
     with pytest.raises(IndexError):
         ds[240]
+
+
+def test_colour_images_come_back_channel_first_as_float(tmp_path: Path) -> None:
+    hwc = torch.randint(0, 256, (30, 16, 16, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+
+    class Colour:
+        def __len__(self) -> int:
+            return 30
+
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            return {"image": hwc[i].numpy(), "label": i % 3}
+
+    write_shards(Colour(), tmp_path / "pack", shard_size_bytes=4000)
+    ds = StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c", shuffle=False)
+    expected = ToFloat()(hwc.permute(0, 3, 1, 2).contiguous())
+    x, y = ds[7]
+    assert x.dtype == torch.float32 and x.shape == (3, 16, 16) and y == 1
+    assert torch.equal(x, expected[7])
+    images, _ = next(iter(torch.utils.data.DataLoader(ds, batch_size=8, sampler=StreamingSampler(ds))))
+    assert images.shape == (8, 3, 16, 16)
+    raw, _ = StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c", transform=lambda t: t)[7]
+    assert raw.dtype == torch.uint8 and torch.equal(raw, hwc[7].permute(2, 0, 1))
 
 
 def test_transforms_apply_to_input_and_label(pack: tuple[Path, Images], tmp_path: Path) -> None:
@@ -78,8 +101,8 @@ def test_variable_fields_and_jpeg_decoding(tmp_path: Path) -> None:
 
     write_shards(Mixed(), tmp_path / "pack", shard_size_bytes=2000)
     record = StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c")[7]
-    assert record["photo"].shape == (5, 7, 3) and record["photo"].dtype == torch.uint8
-    assert abs(int(record["photo"][2, 3, 0]) - 200) < 8
+    assert record["photo"].shape == (3, 5, 7) and record["photo"].dtype == torch.uint8
+    assert abs(int(record["photo"][0, 2, 3]) - 200) < 8
     assert record["input_ids"].tolist() == [0, 1, 2, 3] and record["text"] == "t7"
     raw = StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c", decode=False)[7]
     assert raw["photo"] == jpeg.getvalue()
@@ -163,7 +186,7 @@ def test_cache_limit_evicts_least_recently_used(pack: tuple[Path, Images], tmp_p
     sampler = StreamingSampler(ds, num_replicas=1, rank=0)
     for i in sampler:
         x, y = ds[i]
-        assert torch.equal(x, source.data[i])
+        assert torch.equal(x, ToFloat()(source.data[i][None]))
     cached = list((tmp_path / "cache" / "streaming").glob("*/shard-*.bin"))
     assert 0 < len(cached) <= 5 and sum(p.stat().st_size for p in cached) <= 5 * size
     assert ds.cache.fetched_bytes >= 12 * size
@@ -218,7 +241,7 @@ def test_http_pack_refetches_a_bad_shard_once(pack: tuple[Path, Images], tmp_pat
     responses.get(f"{base}/shard-00001.bin", body=good)
     ds = StreamingDataset(base, cache_dir=tmp_path / "c", prefetch=0)
     x, _ = ds[25]
-    assert torch.equal(x, source.data[25])
+    assert torch.equal(x, ToFloat()(source.data[25][None]))
     shard_calls = [c for c in responses.calls if c.request.url.endswith("shard-00001.bin")]
     assert len(shard_calls) == 2
 
@@ -269,7 +292,7 @@ def test_retry_policy_reaches_http_fetches_and_workers(
     # two 503s, the shard is fetched once more and succeeds
     with caplog.at_level(logging.WARNING, logger="datasets.shardcache"):
         x, _ = ds[25]
-    assert torch.equal(x, source.data[25])
+    assert torch.equal(x, ToFloat()(source.data[25][None]))
     assert "fetching it again once" in caplog.text
     assert len([c for c in responses.calls if c.request.url.endswith("shard-00001.bin")]) == 3
 
