@@ -198,15 +198,23 @@ def _image_run(args: argparse.Namespace, device: torch.device) -> _Run:
 def _stream_run(args: argparse.Namespace) -> _Run:
     from training.stream_data import stream_loaders
 
+    if args.model == "bow":
+        raise ValueError("--model bow needs a text dataset (--dataset sms-spam or a text file), "
+                         "and --stream reads image packs; use --model logistic, linear or cnn")
     data = stream_loaders(args.stream, test_url=args.stream_test, cache_dir=args.root,
                           batch_size=args.batch_size, num_workers=args.num_workers, seed=args.seed,
-                          endpoint_url=args.endpoint_url)
+                          endpoint_url=args.endpoint_url,
+                          progress=not args.quiet and sys.stderr.isatty())
     k, init = len(data.classes), "zeros" if args.optimizer == "lbfgs" else "uniform"
+    model: nn.Module
+    loss: nn.Module | None = None
     if args.model == "linear":
-        return _Run(LinearRegression(data.in_features, k, init=init), OneHotMSELoss(k), data.train,
-                    None, data.test, data.classes, data.n_train)
-    return _Run(LogisticRegression(data.in_features, k, init=init), None, data.train, None,
-                data.test, data.classes, data.n_train)
+        model, loss = LinearRegression(data.in_features, k, init=init), OneHotMSELoss(k)
+    elif args.model == "cnn":  # the pack's images reach it as float [B, C, H, W]
+        model = SmallCNN(data.in_channels, k)
+    else:
+        model = LogisticRegression(data.in_features, k, init=init)
+    return _Run(model, loss, data.train, None, data.test, data.classes, data.n_train)
 
 
 def _text_run(args: argparse.Namespace) -> _Run:

@@ -19,19 +19,20 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class StreamData:
-    """Train and test loaders, class names, flattened input size and training-set size."""
+    """Train and test loaders, class names, flattened input size, training-set size, channels."""
 
     train: Any
     test: Any
     classes: list[str]
     in_features: int
     n_train: int
+    in_channels: int
 
 
 def stream_loaders(url: str, *, test_url: str | None, cache_dir: str | os.PathLike[str] | None,
                    batch_size: int, num_workers: int, seed: int,
-                   endpoint_url: str | None = None) -> StreamData:
-    """Open the streamed pack(s) and return their loaders.
+                   endpoint_url: str | None = None, progress: bool = False) -> StreamData:
+    """Open the streamed pack(s) and return their loaders (images as float ``[B, C, H, W]``).
 
     Raises:
         DatasetError: no pack at the URL, or its records are not ``(image, label)`` pairs.
@@ -42,14 +43,15 @@ def stream_loaders(url: str, *, test_url: str | None, cache_dir: str | os.PathLi
 
     to_float = ToFloat(mean=0.0, std=1.0)
     train = StreamingDataset(url, cache_dir=cache_dir, seed=seed, transform=to_float,
-                             endpoint_url=endpoint_url)
+                             endpoint_url=endpoint_url, progress=progress)
     kinds = {f.name: f for f in train.schema}
     image = next((f for name, f in kinds.items() if name != "label"), None)
     if "label" not in kinds or len(kinds) != 2 or image is None or image.kind != "array":
         raise DataFormatError(f"--stream needs a pack of fixed-size images and labels, but {url} "
                               f"has fields {[(f.name, f.kind) for f in train.schema]}")
     test_ds = train if test_url is None else StreamingDataset(
-        test_url, cache_dir=cache_dir, shuffle=False, transform=to_float, endpoint_url=endpoint_url)
+        test_url, cache_dir=cache_dir, shuffle=False, transform=to_float, endpoint_url=endpoint_url,
+        progress=progress)
     if test_url is None and distributed.is_main_process():
         log.warning("no --stream-test: the test accuracy is measured on the training pack")
     loader = DataLoader(train, batch_size=batch_size, sampler=StreamingSampler(train),
@@ -57,7 +59,8 @@ def stream_loaders(url: str, *, test_url: str | None, cache_dir: str | os.PathLi
     test = DataLoader(test_ds, batch_size=1024,
                       sampler=StreamingSampler(test_ds, num_replicas=1, rank=0))
     classes = [str(c) for c in (train.classes or range(_max_label(train) + 1))]
-    return StreamData(loader, test, classes, math.prod(image.shape), len(train))
+    channels = image.shape[2] if len(image.shape) == 3 else 1  # [H, W] or [H, W, C] as written
+    return StreamData(loader, test, classes, math.prod(image.shape), len(train), channels)
 
 
 def _max_label(dataset: Any) -> int:
