@@ -3,9 +3,9 @@
 Each system writes the same records (``letters``: uint8 28x28 arrays and labels; ``photos``:
 JPEG bytes and labels) with its own tool, and reads them back as ``(image, label)`` samples:
 letters as uint8 arrays, photos decoded by each system's own path: Pillow for the peers (what
-their docs use), ours by ``StreamingDataset(decode=True)`` (libjpeg-turbo through torchvision,
-Pillow's pixels); ``BENCH_SAME_DECODER=1`` makes ours use Pillow too. Peers are imported only
-here, only when asked for (``pip install 'dataferry[bench]'``).
+their docs use), ours by ``StreamingDataset(decode=True)`` (``datasets.imagedecode.decode_image``,
+Pillow; uint8 kept, no ``ToFloat``); ``BENCH_SAME_DECODER=1`` decodes in the transform. Peers are
+imported only here, only when asked for (``pip install 'dataferry[bench]'``).
 """
 
 from __future__ import annotations
@@ -130,8 +130,12 @@ def read_ours(url: str, cache: Path, kind: str) -> Any:
     if os.environ.get("BENCH_SAME_DECODER") == "1":
         ds = StreamingDataset(url, cache_dir=cache, decode=False, transform=decode)
     else:
-        ds = StreamingDataset(url, cache_dir=cache)
+        ds = StreamingDataset(url, cache_dir=cache, transform=_as_stored)  # uint8, as the peers
     return ds, StreamingSampler(ds)
+
+
+def _as_stored(x: Any) -> Any:
+    return x
 
 
 def read_litdata(url: str, cache: Path, kind: str) -> Any:

@@ -26,22 +26,19 @@ tensors, ``text`` as ``str``.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import io
 import logging
 import os
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
-from datasets.errors import DatasetNotFoundError
+from datasets.errors import DataFormatError, DatasetNotFoundError
+from datasets.imagedecode import UnreadableImageError, decode_image, sniff_format
 from datasets.samplers import _replicas
 from datasets.shardcache import ShardCache
 from datasets.shardformat import (
@@ -62,7 +59,6 @@ from loaders.retry import RetryPolicy
 log = logging.getLogger(__name__)
 
 Transform = Callable[[Any], Any]
-_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG")
 _TAKE = 4096
 
 
@@ -103,7 +99,8 @@ class StreamingDataset(Dataset[Any]):
         prefetch: shards after the current block fetched ahead (0: no background fetch);
             one background thread fetches in reading order, after the shard being waited for.
         endpoint_url: an S3-compatible endpoint for ``s3://``.
-        decode: decode encoded JPEG/PNG ``bytes`` fields to uint8 tensors.
+        decode: decode encoded image ``bytes`` fields (JPEG, PNG, GIF, BMP, TIFF, WebP) to uint8
+            ``[C, H, W]`` with :func:`datasets.imagedecode.decode_image`.
         progress: a tqdm bar per fetched shard.
         retry: timeouts, retries and the stall rule of ``http(s)://`` fetches
             (:class:`loaders.RetryPolicy`; default: its defaults).
@@ -111,6 +108,7 @@ class StreamingDataset(Dataset[Any]):
     Raises:
         DatasetNotFoundError: no ``index.json`` at ``url``.
         ShardError: the index is malformed; later, a shard fails verification twice.
+        DataFormatError: later, a sample's image cannot be decoded (names the sample and shard).
     """
 
     def __init__(self, url: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None,
@@ -149,8 +147,6 @@ class StreamingDataset(Dataset[Any]):
         self._images = {f.name for f in self.schema if _is_image(f, decode=decode)}
         self.transform = (ToFloat() if transform is None and self._pair and self._input in self._images
                           else transform)
-        if decode and any(f.kind == "bytes" for f in self.schema):
-            _jpeg_decoder()  # import torchvision here, once: forked workers inherit it each epoch
 
     def __getstate__(self) -> dict[str, Any]:  # workers (spawn too) reopen shards themselves
         state = dict(self.__dict__)
@@ -202,7 +198,7 @@ class StreamingDataset(Dataset[Any]):
         if not 0 <= index < len(self):
             raise IndexError(f"index should be in [0, {len(self)}), but got {index}")
         k = int(np.searchsorted(self.starts, index, side="right")) - 1
-        return self._sample(self._shard(k).record(index - int(self.starts[k])))
+        return self._named(k, index, self._shard(k).record(index - int(self.starts[k])))
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
         """A batch: records of one shard are read together (one numpy gather when fixed)."""
@@ -216,7 +212,7 @@ class StreamingDataset(Dataset[Any]):
             shard = self._shard(k)
             local = ids[where] - int(self.starts[k])
             for pos, record in zip(where.tolist(), self._records(shard, local), strict=True):
-                out[pos] = self._sample(record, converted=shard.records is not None)
+                out[pos] = self._named(k, int(ids[pos]), record, converted=shard.records is not None)
         return out
 
     def _records(self, shard: _Shard, local: np.ndarray) -> list[dict[str, Any]]:
@@ -235,6 +231,15 @@ class StreamingDataset(Dataset[Any]):
             columns[f.name] = list(batch.unbind(0))
         return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
+    def _named(self, k: int, index: int, record: dict[str, Any], *, converted: bool = False) -> Any:
+        try:
+            return self._sample(record, converted=converted)
+        except UnreadableImageError as err:
+            raise DataFormatError(
+                f"sample {index} ({self.shards.name(k)} of {self.url}) has an unreadable image: "
+                f"{err.reason}; write the pack again from a good source, or pass decode=False "
+                "to get the bytes") from err
+
     def _sample(self, record: dict[str, Any], *, converted: bool = False) -> Any:
         out = record if converted else {f.name: self._value(f, record[f.name]) for f in self.schema}
         if not self._pair:
@@ -249,50 +254,14 @@ class StreamingDataset(Dataset[Any]):
             return _channels_first(array) if f.name in self._images else array
         if f.kind == "tokens":
             return torch.from_numpy(value.astype(np.int64))
-        if f.kind == "bytes" and self.decode and value[:4].startswith(_IMAGE_MAGIC):
-            return _channels_first(_decode_image(value))
+        if f.kind == "bytes" and self.decode and sniff_format(bytes(value[:12])) is not None:
+            array, _ = decode_image(bytes(value))  # the one decoder: bit depth, alpha, EXIF, bombs
+            return _channels_first(torch.from_numpy(array))
         return value
 
     def __repr__(self) -> str:
         return (f"StreamingDataset({self.url!r}, N={len(self)}, shards={len(self.counts)}, "
                 f"fields={[f.name for f in self.schema]})")
-
-
-_JPEG: list[Any] = []
-
-
-def _jpeg_decoder() -> Any:
-    """torchvision's libjpeg-turbo ``decode_jpeg`` (or None without it), imported once.
-
-    It decodes our photos about 1.6x faster than Pillow + numpy, pixel for pixel the same
-    (``bench_stream.py``); deprecated since torchvision 0.29, hence the silenced warning
-    and the Pillow fallback.
-    """
-    if not _JPEG:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                from torchvision.io import ImageReadMode, decode_jpeg
-            _JPEG.append(functools.partial(decode_jpeg, mode=ImageReadMode.UNCHANGED))
-        except ImportError:
-            _JPEG.append(None)
-    return _JPEG[0]
-
-
-def _decode_image(data: bytes) -> torch.Tensor:
-    decoder = _jpeg_decoder() if data[:3] == _IMAGE_MAGIC[0] else None
-    if decoder is not None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                chw = decoder(torch.frombuffer(bytearray(data), dtype=torch.uint8))
-        except RuntimeError:  # CMYK, progressive oddities, damage: Pillow decides
-            chw = None
-        if chw is not None and chw.shape[0] in (1, 3):
-            return chw.permute(1, 2, 0).contiguous()
-    with Image.open(io.BytesIO(data)) as image:
-        array = np.array(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
-    return torch.from_numpy(array if array.ndim == 3 else array[..., None])
 
 
 def _is_image(f: Field, *, decode: bool) -> bool:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from datasets import (
+    DataFormatError,
     DatasetNotFoundError,
     ShardError,
     StreamingDataset,
@@ -331,17 +332,47 @@ def test_block_order_needs_its_shards_one_after_the_other() -> None:
     assert first_from_first >= 95  # a reader can start after the block's first shard
 
 
-@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
-def test_jpeg_decoding_equals_pillow(mode: str) -> None:
-    from datasets.streaming import _decode_image
+def _bytes_pack(tmp_path: Path, blobs: list[bytes]) -> StreamingDataset:
+    class Blobs:
+        def __len__(self) -> int:
+            return len(blobs)
 
-    pixels = np.random.default_rng(0).integers(0, 256, (37, 53, len(mode)), dtype=np.uint8)
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            return {"image": blobs[i], "label": i}
+
+    write_shards(Blobs(), tmp_path / "pack", shard_size_bytes=1 << 20)
+    return StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c", shuffle=False,
+                            transform=lambda t: t)
+
+
+def _encoded(image: Image.Image, fmt: str) -> bytes:
     out = io.BytesIO()
-    Image.fromarray(pixels.squeeze(-1) if mode == "L" else pixels, mode).save(out, format="JPEG")
-    with Image.open(io.BytesIO(out.getvalue())) as image:
-        expected = np.asarray(image if mode != "CMYK" else image.convert("RGB"))
-    got = _decode_image(out.getvalue())
-    assert got.dtype == torch.uint8 and got.is_contiguous()
-    expected = expected if expected.ndim == 3 else expected[..., None]
-    # the same libjpeg-turbo here (equal); other builds may round an IDCT step differently
-    assert got.shape == expected.shape and np.abs(got.numpy().astype(int) - expected).max() <= 2
+    image.save(out, format=fmt)
+    return out.getvalue()
+
+
+def test_images_decode_like_every_other_dataset(tmp_path: Path) -> None:
+    from datasets.imagedecode import decode_image
+
+    ramp = np.linspace(0, 65535, 12 * 9).astype(np.uint16).reshape(9, 12)
+    rgba = np.zeros((6, 5, 4), dtype=np.uint8)
+    rgba[..., 0], rgba[..., 3] = 255, 0  # fully transparent red
+    grey = np.random.default_rng(0).integers(0, 256, (7, 11), dtype=np.uint8)
+    blobs = [_encoded(Image.fromarray(ramp), "PNG"), _encoded(Image.fromarray(rgba, "RGBA"), "PNG"),
+             _encoded(Image.fromarray(grey), "BMP"), _encoded(Image.fromarray(grey), "JPEG")]
+    ds = _bytes_pack(tmp_path, blobs)
+    for i, blob in enumerate(blobs):
+        expected = torch.from_numpy(decode_image(blob)[0]).permute(2, 0, 1)
+        assert torch.equal(ds[i][0], expected)
+    assert int(ds[0][0].max()) == 255 and len(ds[0][0].unique()) > 50  # 16 bits scaled, not clipped
+    assert ds[2][0].shape == (1, 7, 11)  # BMP is decoded too
+
+
+def test_unreadable_image_names_the_sample_and_shard(tmp_path: Path) -> None:
+    good = _encoded(Image.new("RGB", (4, 4)), "JPEG")
+    ds = _bytes_pack(tmp_path, [good, good[:40]])
+    assert ds[0][0].shape == (3, 4, 4)
+    with pytest.raises(DataFormatError, match=r"sample 1 \(shard-00000.bin of .*pack\)"):
+        ds[1]
+    with pytest.raises(DataFormatError, match="sample 1"):
+        ds.__getitems__([0, 1])
