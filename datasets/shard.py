@@ -1,16 +1,15 @@
 """``python -m datasets.shard SOURCE OUT``: write a sharded pack; ``--verify URL``: check one.
 
 SOURCE is a packed cache folder (with ``manifest.json``), a ``CLASS/*.png`` image folder, an
-image archive (``.tar.gz``/``.tgz``/``.tar``/``.zip``), a text file (CSV/TSV/JSONL: token ids
-with a vocabulary built from it, stored in the index) or a dataset name: any name of
-``datasets.catalog`` when that module exists (``--split``), else ``letters``, ``notmnist``,
-``notmnist-large`` (all images) and ``mnist``, ``fashion-mnist``, ``kmnist`` (``--split``). OUT is a folder or ``s3://bucket/prefix``.
+image archive (tar, tar.gz, tar.bz2, tar.xz or zip, recognised by name or content), a text file
+(CSV/TSV/JSONL: token ids with a vocabulary built from it, stored in the index) or a name of
+``datasets.catalog`` (``--split``; default the whole dataset, ``all``, where the catalog has
+it, else the training split). OUT is a folder or ``s3://bucket/prefix``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import re
 import sys
@@ -27,9 +26,6 @@ log = logging.getLogger(__name__)
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
           "kib": 2**10, "mib": 2**20, "gib": 2**30}
-_ARCHIVES = (".tar.gz", ".tgz", ".tar", ".zip")
-_IDX_NAMES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
-_NOTMNIST = {"letters": "letters", "notmnist": "small", "notmnist-large": "large"}
 
 EPILOG = """examples:
   python -m datasets.shard letters packs/letters --shard-size 16MB
@@ -67,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=2, help="writer threads (default 2)")
     parser.add_argument("--verify", metavar="URL", help="check every shard of the pack at URL")
     parser.add_argument("--endpoint-url", help="an S3-compatible endpoint for s3:// URLs")
-    parser.add_argument("--split", default="train",
-                        help="the split of a catalog name (default train; letters: all)")
+    parser.add_argument("--split", default=None,
+                        help="the split of a catalog name (default: all where the catalog has "
+                             "it, e.g. letters; else the training split, e.g. mnist: train)")
     parser.add_argument("--root", help="the cache home for registry names and packed caches")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -76,14 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def open_source(source: str, *, root: str | None = None,
-                split: str = "train") -> tuple[Any, dict[str, Any]]:
+                split: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Open SOURCE as a map-style dataset; return it and extra index keys (a vocabulary).
 
     Raises:
-        DatasetNotFoundError: SOURCE is neither a path nor a known name.
+        DatasetNotFoundError: SOURCE is neither a path nor a catalog name.
+        ValueError: ``split`` is not one of the catalog row's splits.
     """
-    from datasets import ImageFolderDataset, NotMNIST, PackedImageDataset, TextClassificationDataset
+    from datasets import ImageFolderDataset, PackedImageDataset, TextClassificationDataset, catalog
     from datasets.errors import DatasetNotFoundError
+    from datasets.local import is_archive
     from datasets.packed import PackedImages
 
     path = Path(source)
@@ -91,27 +90,19 @@ def open_source(source: str, *, root: str | None = None,
         return PackedImageDataset(PackedImages(path)), {}
     if path.is_dir():
         return ImageFolderDataset.pack(path, cache_dir=root), {}
-    if path.is_file() and source.lower().endswith(_ARCHIVES):
+    if path.is_file() and is_archive(path):  # tar.xz/tar.bz2 too, by name or content
         return ImageFolderDataset.from_archive(path, cache_dir=root), {}
     if path.is_file():
         text = TextClassificationDataset.from_file(path)
         text.vocab = text.build_vocab()
         return text, {"vocab": text.vocab.state_dict()}
-    try:  # the catalog (datasets/catalog.py) opens every registry name when it is there
-        catalog = importlib.import_module("datasets.catalog")
-    except ImportError:
-        catalog = None
-    if catalog is not None and source in catalog.names():
+    if source in catalog.names():
+        splits = catalog.get(source).splits
+        split = split or ("all" if "all" in splits else splits[0])
         return catalog.open_dataset(source, root, split=split, download=True), {}
-    if source in _NOTMNIST:
-        return NotMNIST(root, split="all", download=True, variant=_NOTMNIST[source]), {}
-    if source in _IDX_NAMES:
-        import datasets
-
-        return getattr(datasets, _IDX_NAMES[source])(root, split=split, download=True), {}
     raise DatasetNotFoundError(
-        f"SOURCE {source!r} is not a folder, archive or text file, nor one of "
-        f"{sorted([*_NOTMNIST, *_IDX_NAMES])}; check the path")
+        f"SOURCE {source!r} is not a folder, archive or text file, nor a catalog name "
+        f"({', '.join(catalog.names())}); check the path")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

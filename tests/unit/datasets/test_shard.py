@@ -210,3 +210,35 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit) as exit_info:
         main([])
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("mode", ["w:xz", "w:bz2"])
+def test_cli_reads_compressed_tar_archives_as_images(tmp_path: Path, mode: str) -> None:
+    import tarfile
+
+    from PIL import Image
+
+    for label in ("A", "B"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (8, 8), color=i * 40).save(tmp_path / "imgs" / label / f"{i}.png")
+    archive = tmp_path / f"imgs.tar.{mode[2:]}"
+    with tarfile.open(archive, mode) as tar:
+        tar.add(tmp_path / "imgs", arcname="imgs")
+    assert main([str(archive), str(tmp_path / "pack"), "--root", str(tmp_path / "home"), "-q"]) == 0
+    index = json.loads((tmp_path / "pack" / "index.json").read_text())
+    assert index["count"] == 6 and index["classes"] == ["A", "B"]
+
+
+def test_split_defaults_to_the_whole_dataset_where_the_catalog_has_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datasets import catalog, shard
+
+    opened: list[tuple[str, str]] = []
+    monkeypatch.setattr(catalog, "open_dataset",
+                        lambda name, root, *, split, download: opened.append((name, split)) or Images(3))
+    assert shard.build_parser().parse_args(["letters", "out"]).split is None
+    shard.open_source("letters")
+    shard.open_source("mnist")
+    shard.open_source("mnist", split="test")
+    assert opened == [("letters", "all"), ("mnist", "train"), ("mnist", "test")]
