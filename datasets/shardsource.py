@@ -6,6 +6,9 @@
   (like :class:`datasets.PackedImageDataset`) is read from those arrays directly: raw uint8
   pixels, never the float tensors a ``transform`` such as ``ToFloat`` would produce, and
   whole shards at once as numpy structured arrays (:class:`ArraySource`);
+* a variable-size image dataset (:class:`datasets.VariableImageDataset`, what
+  ``ImageFolderDataset.pack`` gives a folder of mixed sizes) is read as its stored encoded
+  bytes, one ``bytes`` field per image (:class:`EncodedImages`), never as decoded pixels;
 * any other dataset is read item by item (``dataset[i]``, or ``__getitems__`` in chunks)
   (:class:`ItemSource`): a ``(input, label)`` tuple becomes fields ``input``/``label``, a dict
   keeps its keys. ``bytes`` stay bytes (encoded images), ``str`` is text, an int is an
@@ -202,8 +205,28 @@ def channel_stats(sums: Sequence[Mapping[str, Any]]) -> dict[str, list[float]] |
     return {"mean": [round(float(m), 6) for m in mean], "std": [round(float(s), 6) for s in std]}
 
 
+class EncodedImages:
+    """``{"image": encoded bytes, "label": int}`` records of a variable-size image store."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.labels = store.labels().tolist()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"image": self.store.blob(i), "label": self.labels[i]}
+
+
 def record_source(dataset: Any, *, classes: list[Any] | None = None) -> ArraySource | ItemSource:
     """Return the source to write ``dataset`` from (see the module docstring)."""
+    from datasets.imagestore import VariableImages
+
+    store = getattr(dataset, "store", None)
+    if isinstance(store, VariableImages):
+        classes = classes if classes is not None else getattr(dataset, "classes", None)
+        return ItemSource(EncodedImages(store), classes=classes)
     data, targets = getattr(dataset, "data", None), getattr(dataset, "targets", None)
     classes = classes if classes is not None else getattr(dataset, "classes", None)
     if data is not None and targets is not None:

@@ -242,3 +242,23 @@ def test_split_defaults_to_the_whole_dataset_where_the_catalog_has_it(
     shard.open_source("mnist")
     shard.open_source("mnist", split="test")
     assert opened == [("letters", "all"), ("mnist", "train"), ("mnist", "test")]
+
+
+def test_mixed_size_folder_is_sharded_as_encoded_images(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from datasets import StreamingDataset
+
+    for label in ("A", "B"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8 + i, 10), (i * 40, 200, 0)).save(tmp_path / "imgs" / label / f"{i}.png")
+    assert main([str(tmp_path / "imgs"), str(tmp_path / "pack"), "--root", str(tmp_path / "home"),
+                 "-q"]) == 0
+    index = json.loads((tmp_path / "pack" / "index.json").read_text())
+    assert [f["kind"] for f in index["schema"]] == ["bytes", "int"] and index["classes"] == ["A", "B"]
+    ds = StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c", transform=lambda t: t)
+    shapes = sorted(tuple(ds[i][0].shape) for i in range(6))
+    assert shapes == [(3, 10, 8), (3, 10, 8), (3, 10, 9), (3, 10, 9), (3, 10, 10), (3, 10, 10)]
+    assert sorted(ds[i][1] for i in range(6)) == [0, 0, 0, 1, 1, 1]
+    assert all(int(ds[i][0][1, 0, 0]) == 200 for i in range(6))
