@@ -145,8 +145,9 @@ class StreamingDataset(Dataset[Any]):
         self._pair = "label" in names and len(names) == 2
         self._input = next((n for n in names if n != "label"), "")
         self._images = {f.name for f in self.schema if _is_image(f, decode=decode)}
-        self.transform = (ToFloat() if transform is None and self._pair and self._input in self._images
-                          else transform)
+        self.transform: Transform | None = (
+            ToFloat() if transform is None and self._pair and self._input in self._images
+            else transform)
 
     def __getstate__(self) -> dict[str, Any]:  # workers (spawn too) reopen shards themselves
         state = dict(self.__dict__)
@@ -250,13 +251,13 @@ class StreamingDataset(Dataset[Any]):
 
     def _value(self, f: Field, value: Any) -> Any:
         if f.kind == "array":
-            array = torch.from_numpy(np.array(value))
-            return _channels_first(array) if f.name in self._images else array
+            tensor = torch.from_numpy(np.array(value))
+            return _channels_first(tensor) if f.name in self._images else tensor
         if f.kind == "tokens":
             return torch.from_numpy(value.astype(np.int64))
         if f.kind == "bytes" and self.decode and sniff_format(bytes(value[:12])) is not None:
-            array, _ = decode_image(bytes(value))  # the one decoder: bit depth, alpha, EXIF, bombs
-            return _channels_first(torch.from_numpy(array))
+            pixels, _ = decode_image(bytes(value))  # the one decoder: bit depth, alpha, EXIF, bombs
+            return _channels_first(torch.from_numpy(pixels))
         return value
 
     def __repr__(self) -> str:
