@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from datasets import DataFormatError, ImageFolderDataset
-from datasets import preview, report
+from datasets import DataFormatError, ImageFolderDataset, preview, report
 
 
 def _bad_folder(tmp_path: Path) -> Path:
