@@ -26,7 +26,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from datasets.errors import DatasetNotFoundError
+from datasets.errors import DataFormatError, DatasetNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ def open_path_splits(
 
     Raises:
         DatasetNotFoundError: nothing at ``path``, or not the split asked for.
+        DataFormatError: ``path`` is a single image file (by extension or content).
     """
     if not path.exists():
         raise DatasetNotFoundError(
@@ -82,6 +83,7 @@ def _open(path: Path, split: str | None, transform: Any, cache_dir: Any,
         return {"all": ImageFolderDataset.from_archive(path, transform, cache_dir=cache_dir,
                                                        **options)}
     if path.is_file():
+        _refuse_image_file(path)
         if options:
             raise TypeError(f"image options {sorted(options)} do not apply to the text file {path}")
         from datasets.text import TextClassificationDataset
@@ -99,6 +101,21 @@ def _open(path: Path, split: str | None, transform: Any, cache_dir: Any,
         return {name: ImageFolderDataset.pack(folder, transform, cache_dir=cache_dir, **options)
                 for name, folder in folders.items() if split is None or split == name}
     return {"all": ImageFolderDataset.pack(path, transform, cache_dir=cache_dir, **options)}
+
+
+def _refuse_image_file(path: Path) -> None:
+    """Refuse one image (by extension or content): it is no dataset, nor a text file."""
+    from datasets.folders import has_image_extension
+    from datasets.imagedecode import sniff_format
+
+    with path.open("rb") as handle:
+        fmt = sniff_format(handle.read(16))
+    if fmt is not None or has_image_extension(path.name):
+        kind = f" ({fmt})" if fmt else ""
+        raise DataFormatError(
+            f"{path} is an image file{kind}, expected a folder of CLASS/ folders of images or "
+            "an archive of one; point at the folder that holds the class folders instead"
+        )
 
 
 def is_idx_folder(path: Path) -> bool:

@@ -292,11 +292,8 @@ class _Builder:
         return label
 
     def _finish(self, started: float) -> None:
-        if not self.names and not self.skipped:
-            raise DataFormatError(
-                f"expected images in class folders ([top/]CLASS/image) in {self.meta['path']} "
-                "but found none; check that it is an image archive or folder"
-            )
+        if not self.names:
+            raise DataFormatError(_no_image_message(self.meta["path"], self.skipped))
         seconds = time.perf_counter() - started
         if self.skipped:
             log.warning("skipped %d unreadable image(s) of %s (listed in the manifest); first: "
@@ -320,6 +317,16 @@ class _Builder:
             self.writer.finish(manifest, mode=mode)
         _order_rows(self.folder, self.store, self.names, self.raw_labels, self.class_ids,
                     self.fixed_classes)
+
+
+def _no_image_message(path: str, skipped: list[list[str]]) -> str:
+    """Why ``path`` packs to nothing: no image member at all, or every file unreadable."""
+    if not skipped:
+        return (f"expected images in class folders ([top/]CLASS/image) in {path} but found "
+                "none; check that it is an image archive or folder")
+    first = "; ".join(f"{name}: {reason}" for name, reason in sorted(skipped)[:3])
+    return (f"found no readable image in {path}: all {len(skipped)} file(s) skipped "
+            f"(first: {first}); put decodable images in its CLASS/ folders")
 
 
 def _first_part(name: str) -> str:

@@ -204,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Save the grid; return 0 on success, 1 on a dataset or loader error, 2 on usage errors.
 
+    Ctrl-C returns 130 after one line (a download resumes from its ``.part`` file when run again).
+
     An unknown dataset name is a usage error (2; the message suggests the nearest names, as
     ``loaders.download`` does). Returns 141 (128 + SIGPIPE), without a message, when stdout is closed early.
     """
@@ -214,12 +216,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args)
     from loaders.closed_stdout import closed_stdout_exit
     from loaders.errors import LoaderError, UnknownDatasetError
+    from loaders.interrupt import EXIT_INTERRUPTED, command_line, interrupted_line
 
     try:
         splits = open_splits(args.name, root=args.root, split=args.split, download=args.download,
                              transform=_StoredPixels())
         split_name, dataset = next(iter(splits.items()))
         canvas = _render_grid(dataset, count=args.count, nrow=args.nrow, seed=args.seed, scale=3)
+    except KeyboardInterrupt:
+        print(interrupted_line(command_line("datasets.preview", argv)), file=sys.stderr)
+        return EXIT_INTERRUPTED
     except UnknownDatasetError as err:  # a typo: a usage error, as in loaders.download
         print(f"error: {err}", file=sys.stderr)
         return 2

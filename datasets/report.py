@@ -251,6 +251,8 @@ def configure_logging(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the report; return 0 on success, 1 on a dataset or loader error, 2 on usage errors.
 
+    Ctrl-C returns 130 after one line (a download resumes from its ``.part`` file when run again).
+
     An unknown dataset name is a usage error (2; the message suggests the nearest names, as
     ``loaders.download`` does). Returns 141 (128 + SIGPIPE), without a message, when stdout is closed early (``| head``).
     """
@@ -261,6 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args)
     from loaders.closed_stdout import closed_stdout_exit
     from loaders.errors import LoaderError, UnknownDatasetError
+    from loaders.interrupt import EXIT_INTERRUPTED, command_line, interrupted_line
 
     try:
         if args.list:
@@ -274,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
     except BrokenPipeError:  # the reader went away (``| head``): exit quietly, 141
         return closed_stdout_exit()
+    except KeyboardInterrupt:
+        print(interrupted_line(command_line("datasets.report", argv)), file=sys.stderr)
+        return EXIT_INTERRUPTED
     except UnknownDatasetError as err:  # a typo: a usage error, as in loaders.download
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -129,7 +129,7 @@ def read_records(
         raise DataFormatError(
             f"{path}:{_bad_line(path, encoding)}: expected {encoding} text but byte "
             f"0x{err.object[err.start]:02x} is not {encoding}; pass the file's encoding= "
-            "(e.g. 'latin-1'), or extract it first if it is an archive"
+            "/ --encoding (e.g. 'latin-1'), or extract it first if it is an archive"
         ) from err
     return _finish(path, records)
 
@@ -159,7 +159,7 @@ def _finish(path: Path, records: TextRecords) -> TextRecords:
         raise DataFormatError(
             f"{path}: the label column has {distinct} distinct values in {n} records: it looks "
             "like text or ids, not classes; pass label_column= (--label-column) naming the "
-            "label column, and header=True/False if the header guess was wrong"
+            "label column, and header=True/False (--header yes/no) if the header guess was wrong"
         )
     return records
 
@@ -189,8 +189,9 @@ def _normalize_labels(path: Path, labels: list[Any], lines: list[int]) -> list[A
         return [int(v) for v in out]
     if any(ints):
         i, j = ints.index(True), ints.index(False)
-        hint = (f"pass header=True: line {lines[j]} looks like a header" if j == 0
-                else "fix the labels or pass label_column= for the right column")
+        hint = (f"pass header=True (--header yes): line {lines[j]} looks like a header" if j == 0
+                else "fix the labels or pass label_column= (--label-column) for the right "
+                "column")
         raise DataFormatError(
             f"{path}: labels mix integers ({out[i]!r} at line {lines[i]}) and words "
             f"({out[j]!r} at line {lines[j]}); {hint}"

@@ -133,7 +133,7 @@ def resolve_columns(
     if label in texts or not texts:
         raise DataFormatError(
             f"{path}: expected text columns apart from the label column {label} but got text "
-            f"columns {texts}; pass text_columns= (--text-column) and label_column= apart"
+            f"columns {texts}; pass text_columns= (--text-column) and label_column= (--label-column) apart"
         )
     return texts, label
 
@@ -149,7 +149,8 @@ def _index(path: Path, header: list[str] | None, width: int, column: Column) -> 
     if header is None:
         raise DataFormatError(
             f"{path}:1: expected a header row naming {column!r} but the first row is data; "
-            "pass header=True if it is a header, or column indices for a headerless file"
+            "pass header=True (--header yes) if it is a header, or column indices for a headerless "
+            "file"
         )
     if column not in header:
         raise DataFormatError(

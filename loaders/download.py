@@ -23,6 +23,7 @@ from loaders.cache import cache_root
 from loaders.closed_stdout import closed_stdout_exit
 from loaders.errors import ChecksumMismatchError, LoaderError, UnknownDatasetError
 from loaders.fetch import dataset_dir, expected_of, fetch
+from loaders.interrupt import EXIT_INTERRUPTED, command_line, interrupted_line
 from loaders.registry import REGISTRY, Resource, get, names
 from loaders.verify import check_file, check_hex
 
@@ -85,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    command = shlex.join(["python", "-m", "loaders.download", *(sys.argv[1:] if argv is None else argv)])
+    command = command_line("loaders.download", argv)
     problem = _usage_problem(args)
     if problem:
         parser.print_usage(sys.stderr)
@@ -104,9 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return closed_stdout_exit()
     except KeyboardInterrupt:
-        print(f"interrupted; what was downloaded is kept: run the same command to resume: "
-              f"{command}", file=sys.stderr)
-        return 130
+        print(interrupted_line(command), file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         root_logger.setLevel(previous_level)
 

@@ -220,7 +220,7 @@ def extract(
     try:
         dest.mkdir(parents=True, exist_ok=True)
         with locked(dest / f"{archive.name}.extract", timeout_s=DEFAULT_TIMEOUT_S,
-                    what=f"extracting {archive.name} into {dest}"):
+                    what=f"extracting {archive.name} into {dest}", remove=True):
             return _extract_locked(archive, dest, kind, sha256, limits, progress=progress)
     except OSError as err:
         if isinstance(err, (StorageError, TimeoutError)) or err.errno not in _DISK_ERRNOS:
@@ -299,10 +299,12 @@ def _check_top_level(archive: Path, dest: Path, top_level: list[str], ours: list
     if clashes:
         shown = ", ".join(str(dest / name) for name in clashes[:3])
         more = f" and {len(clashes) - 3} more" if len(clashes) > 3 else ""
+        one = len(clashes) == 1
         raise ArchiveError(
-            f"cannot extract {archive.name} into {dest}: {shown}{more} already exist(s) and no "
-            f"earlier extraction of {archive.name} wrote it; nothing was changed. Move it "
-            "away, or extract into an empty folder"
+            f"cannot extract {archive.name} into {dest}: {shown}{more} "
+            f"{'already exists' if one else 'already exist'} and no earlier extraction of "
+            f"{archive.name} wrote {'it' if one else 'them'}; nothing was changed. Move "
+            f"{'it' if one else 'them'} away, or extract into an empty folder"
         )
 
 

@@ -357,7 +357,8 @@ def _offline_message(resource: Resource, target: Path, expected: Expected) -> st
     return (
         f"offline mode is on and {resource.filename} is not in the cache: place the file"
         f"{where} at {target} ({expected.describe()}), or turn offline mode off "
-        f"(unset {OFFLINE_ENV} / drop --offline), or point --mirror at a folder holding it"
+        f"(unset {OFFLINE_ENV}, drop offline=True / --offline), or point mirror= / --mirror at a "
+        "folder holding it"
     )
 
 

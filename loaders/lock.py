@@ -50,6 +50,7 @@ def locked(
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     what: str | None = None,
+    remove: bool = False,
 ) -> Iterator[Path]:
     """Hold the cross-process lock of ``path`` for the duration of the block.
 
@@ -58,6 +59,10 @@ def locked(
             ``.<name>.lock`` is created beside it, and its folder when missing.
         timeout_s: how long to wait for another process; ``-1`` waits forever.
         what: the work, for messages (default ``"working on <name>"``).
+        remove: delete the lock file when done (for locks in a user's folder). Every user
+            of that lock must pass it: a process that locked a file which was removed
+            meanwhile sees it and locks the new one. Kept when the installed ``filelock``
+            cannot report the locked file (before ``on_acquired``).
 
     Yields:
         The lock file's path.
@@ -72,10 +77,49 @@ def locked(
         >>> with locked(folder / "data.bin", timeout_s=5, what="packing data.bin") as lock_file:
         ...     lock_file.name
         '.data.bin.lock'
+        >>> with locked(folder / "x", timeout_s=5, remove=True) as lock_file:
+        ...     lock_file.exists()
+        True
+        >>> lock_file.exists()
+        False
     """
     lock_file = lock_path(path)
     what = what or f"working on {Path(path).name}"
-    lock = filelock.FileLock(str(lock_file))
+    while True:
+        inodes: list[int] = []
+        lock, knows_inode = _new_lock(lock_file, inodes)
+        _hold(lock, lock_file, what, timeout_s)
+        remove_it = remove and knows_inode
+        if not remove_it or _still_linked(lock_file, inodes[-1]):
+            break
+        lock.release()  # the holder before us removed the file we locked: lock the new one
+    try:
+        yield lock_file
+    finally:
+        try:
+            if remove_it:  # unlinked while held, so no one can lock this file after us
+                lock_file.unlink(missing_ok=True)
+        finally:
+            lock.release()
+
+
+def _new_lock(lock_file: Path, inodes: list[int]) -> tuple[filelock.BaseFileLock, bool]:
+    """A ``FileLock`` recording the inode it locks in ``inodes``, when filelock can."""
+    try:
+        return filelock.FileLock(str(lock_file), on_acquired=lambda fd: inodes.append(
+            os.fstat(fd).st_ino)), True
+    except TypeError:  # filelock before on_acquired: the lock file is kept
+        return filelock.FileLock(str(lock_file)), False
+
+
+def _still_linked(lock_file: Path, inode: int) -> bool:
+    try:
+        return os.stat(lock_file).st_ino == inode
+    except FileNotFoundError:
+        return False
+
+
+def _hold(lock: filelock.BaseFileLock, lock_file: Path, what: str, timeout_s: float) -> None:
     quiet_s = QUIET_WAIT_S if timeout_s < 0 else min(QUIET_WAIT_S, timeout_s)
     try:
         lock_file.parent.mkdir(parents=True, exist_ok=True)
@@ -93,10 +137,6 @@ def locked(
             f"cannot create the lock file {lock_file} ({err.strerror or err}) for {what}: "
             f"{lock_file.parent} is not writable; make it writable, or use a writable folder", err
         ) from err
-    try:
-        yield lock_file
-    finally:
-        lock.release()
 
 
 def _acquire(

@@ -88,7 +88,7 @@ def download(
         allow_recompressed=allow_recompressed,
     )
     if not urls:
-        raise DownloadError(f"no URL to download {target.name} from; pass a URL or a --mirror")
+        raise DownloadError(f"no URL to download {target.name} from; pass a URL, or a mirror (mirror= / --mirror)")
     failures: list[tuple[str, NextUrl]] = []
     own_session = session is None
     session = session or requests.Session()
@@ -126,12 +126,13 @@ def _failure_message(target: Path, expected: Expected, failures: list[tuple[str,
         return (
             f"could not download {target.name}: no network, none of its {len(failures)} URL(s) "
             f"could be reached: {tried}. This machine looks offline: copy the file into a "
-            f"folder and pass --mirror FOLDER (or set DATAFERRY_MIRROR), or {place}; "
-            "--offline (DATAFERRY_OFFLINE=1) then never touches the network"
+            f"folder and pass mirror=FOLDER / --mirror FOLDER (or set DATAFERRY_MIRROR), or "
+            f"{place}; offline=True / --offline (DATAFERRY_OFFLINE=1) then never touches the "
+            "network"
         )
     return (
         f"could not download {target.name} from any of its {len(failures)} URL(s): {tried}. "
-        f"Check the network or proxy, try --mirror BASE with a copy of the file, or {place}"
+        f"Check the network or proxy, try mirror=BASE / --mirror BASE with a copy of the file, or {place}"
     )
 
 

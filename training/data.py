@@ -197,8 +197,8 @@ def load_image_splits(
     opener = _Opener(source, root=root, download=download, train_tf=base, eval_tf=base,
                      options={"size": image_size} if packs_at_size and image_size else {})
     if packs_at_size and image_size is None and not _is_fixed_size(source, opener):
-        log.info("images in %s differ in size: packing them at %dx%d (pass --image-size N to "
-                 "choose)", source, DEFAULT_FOLDER_SIZE, DEFAULT_FOLDER_SIZE)
+        log.info("images in %s differ in size: packing them at %dx%d (pass image_size= / "
+                 "--image-size N to choose)", source, DEFAULT_FOLDER_SIZE, DEFAULT_FOLDER_SIZE)
         image_size = DEFAULT_FOLDER_SIZE
         opener.options = {"size": image_size}
     if augment and image_size is None:  # crop back to the stored size

@@ -55,11 +55,13 @@ class TextReadOptions:
     text_columns: tuple[str | int, ...] | None = None
     label_column: str | int | None = None
     header: bool | str = "auto"
+    encoding: str = "utf-8"
 
     def as_kwargs(self) -> dict[str, Any]:
         """Return the options as ``read_records`` keyword arguments."""
         cols = list(self.text_columns) if self.text_columns else None
-        return {"text_columns": cols, "label_column": self.label_column, "header": self.header}
+        return {"text_columns": cols, "label_column": self.label_column, "header": self.header,
+                "encoding": self.encoding}
 
 
 @dataclass
@@ -188,7 +190,7 @@ def train_text(
 
 
 def add_text_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--text-column`` (repeatable), ``--label-column`` and ``--header``."""
+    """Add ``--text-column`` (repeatable), ``--label-column``, ``--header`` and ``--encoding``."""
     parser.add_argument("--text-column", action="append", default=None, metavar="NAME|INDEX",
                         help="text column by name or 0-based index; repeat to join several "
                         "(default: 'text', else every column but the label's)")
@@ -196,10 +198,12 @@ def add_text_arguments(parser: argparse.ArgumentParser) -> None:
                         help="label column (default: one named label/class/..., else column 0)")
     parser.add_argument("--header", choices=["auto", "yes", "no"], default="auto",
                         help="whether line 1 is a header (default auto: see the README)")
+    parser.add_argument("--encoding", default="utf-8",
+                        help="the text file's encoding, e.g. latin-1 (default utf-8)")
 
 
 def read_options(args: argparse.Namespace) -> TextReadOptions:
-    """Return the :class:`TextReadOptions` of parsed ``--text-column/--label-column/--header``."""
+    """Return the :class:`TextReadOptions` of ``--text-column/--label-column/--header/--encoding``."""
     def column(value: str | None) -> str | int | None:
         return int(value) if value is not None and value.lstrip("-").isdigit() else value
 
@@ -207,7 +211,7 @@ def read_options(args: argparse.Namespace) -> TextReadOptions:
         if args.text_column else None
     headers: dict[str, bool | str] = {"auto": "auto", "yes": True, "no": False}
     header = headers[args.header]
-    return TextReadOptions(cols, column(args.label_column), header)
+    return TextReadOptions(cols, column(args.label_column), header, args.encoding)
 
 
 def main(argv: list[str] | None = None) -> int:

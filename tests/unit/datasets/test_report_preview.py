@@ -329,3 +329,16 @@ def test_report_and_preview_cifar10_by_name(tmp_path, capsys) -> None:
     assert "  airplane " in out and "images: RGB, 32x32 (H x W) every one" in out
     assert preview.main(["cifar10", "--split", "test", "--out", str(tmp_path / "c.png")]) == 0
     assert Image.open(tmp_path / "c.png").size == (4 * (96 + 2) + 2, 96 + 4)
+
+
+@pytest.mark.parametrize("name, content", [("x.jpg", b"not really a jpeg\n"),
+                                           ("photo.dat", b"\x89PNG\r\n\x1a\n" + bytes(40))])
+def test_report_on_one_image_file_says_it_expects_a_folder_or_archive(
+        tmp_path, capsys, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert report.main([str(path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {path} is an image file{' (PNG)' if name == 'photo.dat' else ''}, "
+                   "expected a folder of CLASS/ folders of images or an archive of one; point "
+                   "at the folder that holds the class folders instead"]

@@ -135,7 +135,7 @@ def test_binary_or_wrongly_encoded_file_is_a_data_format_error(tmp_path) -> None
         TextClassificationDataset.from_file(archive)
     latin = tmp_path / "latin.tsv"
     latin.write_bytes("ham\tcaf\xe9\n".encode("latin-1"))
-    with pytest.raises(DataFormatError, match="pass the file's encoding="):
+    with pytest.raises(DataFormatError, match="pass the file's encoding= / --encoding "):
         TextClassificationDataset.from_file(latin)
     assert TextClassificationDataset.from_file(latin, encoding="latin-1").texts == ["caf\xe9"]
 

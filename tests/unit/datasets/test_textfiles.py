@@ -79,7 +79,8 @@ def test_text_columns_by_name_index_and_several(tmp_path: Path) -> None:
     assert all(SEPARATOR not in t for t in title_only.texts)
     with pytest.raises(DataFormatError, match=r"ag.csv:1: expected column 5 but the rows have 3"):
         read_records(path, text_columns=5)
-    with pytest.raises(DataFormatError, match="expected text columns apart from the label"):
+    with pytest.raises(DataFormatError, match=r"expected text columns apart from the label.*; pass "
+                       r"text_columns= \(--text-column\) and label_column= \(--label-column\)"):
         read_records(path, text_columns=0, label_column=0)
 
 
@@ -121,7 +122,7 @@ def test_header_whose_label_column_is_missing(tmp_path: Path) -> None:
                        r"'description'\] has no label column .*label_column="):
         read_records(path)
     with pytest.raises(DataFormatError, match=r"expected a header row naming 'label' but the "
-                       r"first row is data"):
+                       r"first row is data; pass header=True \(--header yes\)"):
         read_records(path, label_column="label")
     with pytest.raises(DataFormatError, match=r"expected a column named 'label' in the header "
                        r"but got \['title', 'description'\]"):
@@ -135,7 +136,7 @@ def test_mixed_label_types(tmp_path: Path) -> None:
                        r"and words \('spam' at line 3\); fix the labels"):
         read_records(path)
     path.write_text("label,text\n1,a\n2,b\n")
-    with pytest.raises(DataFormatError, match="pass header=True: line 1 looks like a header"):
+    with pytest.raises(DataFormatError, match=r"pass header=True \(--header yes\): line 1 looks like a header"):
         read_records(path, header=False)
     jsonl = tmp_path / "mixed.jsonl"
     jsonl.write_text('{"text": "a", "label": 1}\n{"text": "b", "label": "spam"}\n')

@@ -127,7 +127,8 @@ def test_fetch_offline_says_what_to_place_where(tiny: DatasetInfo, monkeypatch: 
     assert str(target) in message and f"{len(TRAIN):,} bytes" in message and _sha(TRAIN) in message
     assert BASE + "train.bin" in message
     monkeypatch.setenv("DATAFERRY_OFFLINE", "1")
-    with pytest.raises(OfflineError, match="offline mode is on"):
+    with pytest.raises(OfflineError, match=r"offline mode is on.*drop offline=True / --offline\), "
+                       r"or point mirror= / --mirror at a folder"):
         fetch("tiny", split="train")
 
 

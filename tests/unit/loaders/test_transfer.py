@@ -145,6 +145,7 @@ def test_download_no_network_fails_fast_naming_every_url_and_the_offline_options
     assert f"{URL} (cannot resolve host a.example (Name or service not known))" in message
     assert f"{URL2} (cannot reach host b.example (Network is unreachable))" in message
     assert "looks offline" in message and "--mirror" in message and "--offline" in message
+    assert "mirror=FOLDER / --mirror FOLDER" in message and "offline=True / --offline" in message
     assert SHA in message and str(target) in message
 
 

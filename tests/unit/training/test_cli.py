@@ -159,6 +159,20 @@ def test_bow_with_text_columns_label_column_and_header(tmp_path: Path,
     assert "test split of 2 rows is empty" in capsys.readouterr().err
 
 
+def test_bow_reads_a_latin1_file_with_encoding_and_the_error_names_the_flag(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "cafe.csv"
+    rows = [f"{'spam' if i % 2 else 'ham'},caf\xe9 {'win prize' if i % 2 else 'see you'} {i}"
+            for i in range(40)]
+    data.write_bytes(("label,text\n" + "\n".join(rows) + "\n").encode("latin-1"))
+    assert main(["fit", "--data-dir", str(data), "--model", "bow", "--epochs", "1",
+                 "--out", str(tmp_path / "bad"), "--device", "cpu", "-q"]) == 1
+    assert "pass the file's encoding= / --encoding (e.g. 'latin-1')" in capsys.readouterr().err
+    assert main(["fit", "--data-dir", str(data), "--model", "bow", "--epochs", "1",
+                 "--encoding", "latin-1", "--out", str(tmp_path / "ok"), "--device", "cpu",
+                 "-q"]) == 0
+
+
 def test_a_run_that_measured_nothing_exits_1(idx_folder: Path, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
