@@ -233,13 +233,19 @@ class _Builder:
             if first is not None:
                 t0 = time.perf_counter()
                 result = decode_chunk(*first)
-                per_item_s = (time.perf_counter() - t0) / max(1, len(result.reasons))
+                n = max(1, len(result.reasons))
+                per_item_s = (time.perf_counter() - t0) / n
+                # This process still reads (an archive: parses tar headers) every item while
+                # the pool decodes: a pool pays off only if decoding costs more than that.
+                read_item_s = (t0 - started) / n
                 if per_item_s >= FAST_ITEM_S and big:
                     prefer_libpng()  # before the pool forks, so workers inherit it
                 if workers is None:
                     rest_s = per_item_s * ((count or 1 << 30) - len(result.reasons))
-                    slow = per_item_s >= FAST_ITEM_S and rest_s >= POOL_MIN_S
+                    slow = per_item_s >= FAST_ITEM_S + read_item_s and rest_s >= POOL_MIN_S
                     workers = default_workers() if slow else 0
+                log.debug("first chunk: %.1f us decoding, %.1f us reading per item; %d worker(s)",
+                          per_item_s * 1e6, read_item_s * 1e6, workers)
                 self._append(pending.popleft(), result)
                 for chunk in run_ordered(decode_chunk, tasks, workers=workers):
                     self._append(pending.popleft(), chunk)
