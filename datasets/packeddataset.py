@@ -57,7 +57,46 @@ class ImageBatch(Sequence[tuple[torch.Tensor, Any]]):
         return self.images, self.targets
 
 
-class PackedImageDataset(Dataset[tuple[Any, Any]]):
+class StoredImageInfo:
+    """What every packed image dataset reads from its manifest (fixed and variable stores alike).
+
+    A subclass defines ``manifest``; the rest follows from it.
+    """
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.manifest["classes"])
+
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.classes)}
+
+    @property
+    def mean(self) -> list[float]:
+        """Per-channel mean of ``x / 255``, computed while packing."""
+        return list(self.manifest.get("mean", []))
+
+    @property
+    def std(self) -> list[float]:
+        """Per-channel standard deviation of ``x / 255``, computed while packing."""
+        return list(self.manifest.get("std", []))
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """``(path, reason)`` of every file that could not be read."""
+        return [(path, reason) for path, reason in self.manifest["skipped"]]
+
+    @property
+    def notes(self) -> list[tuple[str, str]]:
+        """``(path, note)`` of files kept with a change worth knowing (a GIF's first frame...)."""
+        return [(path, note) for path, note in self.manifest.get("notes", [])]
+
+
+class PackedImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
     """A map-style dataset over an opened fixed-size store (see the module docstring).
 
     Args:
@@ -92,29 +131,9 @@ class PackedImageDataset(Dataset[tuple[Any, Any]]):
         return self.packed.manifest
 
     @property
-    def classes(self) -> list[str]:
-        return list(self.packed.manifest["classes"])
-
-    @property
-    def class_to_idx(self) -> dict[str, int]:
-        return {name: i for i, name in enumerate(self.classes)}
-
-    @property
     def mode(self) -> str:
         """``"L"`` or ``"RGB"``."""
         return self.packed.mode
-
-    @property
-    def mean(self) -> list[float]:
-        return list(self.packed.manifest.get("mean", []))
-
-    @property
-    def std(self) -> list[float]:
-        return list(self.packed.manifest.get("std", []))
-
-    @property
-    def skipped(self) -> list[tuple[str, str]]:
-        return [(path, reason) for path, reason in self.packed.manifest["skipped"]]
 
     @property
     def pixels(self) -> torch.Tensor:
@@ -250,10 +269,6 @@ class PackedImageFolder(PackedImageDataset):
         return [(str(self.root / name), int(label))
                 for name, label in zip(row_names(self.packed.path), self.targets.tolist(),
                                        strict=True)]
-
-    @property
-    def notes(self) -> list[tuple[str, str]]:
-        return [(path, note) for path, note in self.manifest.get("notes", [])]
 
 
 def row_names(folder: Path) -> list[str]:

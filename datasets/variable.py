@@ -24,13 +24,13 @@ from torch.utils.data import Dataset
 from datasets.errors import DataFormatError
 from datasets.imagedecode import DecodeOptions, UnreadableImageError, decode_image
 from datasets.imagestore import VariableImages
-from datasets.packeddataset import row_names
+from datasets.packeddataset import StoredImageInfo, row_names
 from datasets.transforms import ToFloat, Transform, as_image, is_batch_transform
 
 log = logging.getLogger(__name__)
 
 
-class VariableImageDataset(Dataset[tuple[Any, Any]]):
+class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
     """A map-style dataset over an opened variable-size store.
 
     Args:
@@ -63,32 +63,8 @@ class VariableImageDataset(Dataset[tuple[Any, Any]]):
         return self.store.manifest
 
     @property
-    def classes(self) -> list[str]:
-        return list(self.store.manifest["classes"])
-
-    @property
-    def class_to_idx(self) -> dict[str, int]:
-        return {name: i for i, name in enumerate(self.classes)}
-
-    @property
     def mode(self) -> str:
         return self.store.mode
-
-    @property
-    def mean(self) -> list[float]:
-        return list(self.store.manifest.get("mean", []))
-
-    @property
-    def std(self) -> list[float]:
-        return list(self.store.manifest.get("std", []))
-
-    @property
-    def skipped(self) -> list[tuple[str, str]]:
-        return [(path, reason) for path, reason in self.store.manifest["skipped"]]
-
-    @property
-    def notes(self) -> list[tuple[str, str]]:
-        return [(path, note) for path, note in self.store.manifest.get("notes", [])]
 
     @property
     def targets(self) -> torch.Tensor:
