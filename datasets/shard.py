@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default=None,
                         help="the split of a catalog name (default: all where the catalog has "
                              "it, e.g. letters; else the training split, e.g. mnist: train)")
+    parser.add_argument("--keep-order", action="store_true",
+                        help="write samples in the source's order (default: a permutation "
+                             "from --seed, as a reader shuffles only within a few shards)")
+    parser.add_argument("--seed", type=int, default=0, help="the write permutation's seed")
     parser.add_argument("--root", help="the cache home for registry names and packed caches")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -121,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         dataset, extra = open_source(args.source, root=args.root, split=args.split)
         index = write_shards(dataset, args.out, shard_size_bytes=args.shard_size,
                              workers=args.workers, extra=extra, source=args.source,
-                             progress=progress, endpoint_url=args.endpoint_url)
+                             progress=progress, endpoint_url=args.endpoint_url,
+                             shuffle=not args.keep_order, seed=args.seed)
     except (DatasetError, LoaderError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -56,6 +56,8 @@ def write_shards(
     source: str = "",
     progress: bool = False,
     endpoint_url: str | None = None,
+    shuffle: bool = True,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Write ``dataset`` as ``shard-*.bin`` files and ``index.json`` under ``out``.
 
@@ -70,6 +72,11 @@ def write_shards(
         source: a description of the source, recorded in the index.
         progress: show a tqdm bar of samples written on stderr.
         endpoint_url: an S3-compatible endpoint for ``s3://`` outputs.
+        shuffle: write the samples in a permutation of the dataset's order drawn from ``seed``
+            (recorded in the index as ``write_shuffle_seed``); a reader shuffles only within
+            a few shards, so a class-sorted source written in order gives one-class batches.
+            ``False`` keeps the dataset's order (sample ``i`` of the pack is ``dataset[i]``).
+        seed: the seed of that permutation.
 
     Returns:
         The index that was written.
@@ -86,9 +93,11 @@ def write_shards(
     if store.read_bytes(INDEX_FILE) is not None:
         raise ShardError(f"{store.describe(INDEX_FILE)} exists: {out} already holds a sharded pack; "
                          "write to another OUT or delete that one first")
-    reader = record_source(dataset, classes=classes)
+    shuffle_seed = int(seed) if shuffle else None
+    reader = record_source(dataset, classes=classes, shuffle_seed=shuffle_seed)
     settings = {"count": reader.count, "schema": [f.to_json() for f in reader.schema],
-                "shard_size_bytes": shard_size_bytes, "source": source}
+                "shard_size_bytes": shard_size_bytes, "source": source,
+                "write_shuffle_seed": shuffle_seed}
     done = _resume_point(store, settings)
     start = done[-1]["start"] + done[-1]["count"] if done else 0
     if done:
@@ -98,7 +107,8 @@ def write_shards(
                                      dir=_staging_parent(store)) as staging:
         _write_all(reader, store, Path(staging), done, settings, start=start,
                    workers=workers, progress=progress)
-    index = _index(reader, done, {**(extra or {}), **reader.extra}, source)
+    extra = {**(extra or {}), **reader.extra, "write_shuffle_seed": shuffle_seed}
+    index = _index(reader, done, extra, source)
     store.write(INDEX_FILE, index_json(index))
     store.delete(PROGRESS_FILE)
     log.info("wrote %d samples in %d shards to %s", reader.count, len(done), out)

@@ -26,7 +26,8 @@ class IdImages:
 
 def make_pack(folder: Path, count: int = 480, per_shard: int = 40) -> IdImages:
     source = IdImages(count)
-    write_shards(source, folder, shard_size_bytes=RECORD_BYTES * per_shard)
+    # in the source's order, so that the label of pack sample i is i
+    write_shards(source, folder, shard_size_bytes=RECORD_BYTES * per_shard, shuffle=False)
     return source
 
 

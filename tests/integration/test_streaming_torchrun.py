@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from loopback_server import LoopbackServer
 from stream_pack import make_pack, serve_pack, shard_bytes
+
+from datasets import write_shards
 
 REPO = Path(__file__).resolve().parents[2]
 READER = Path(__file__).with_name("stream_reader.py")
@@ -54,3 +57,39 @@ def test_two_ranks_two_workers_see_each_sample_once(
     # one cache on this machine: every shard crossed the network once for 2 ranks x 2 workers
     total = sum(p.stat().st_size for p in (tmp_path / "pack").glob("shard-*.bin"))
     assert shard_bytes(loopback_server, tmp_path / "pack") == total
+
+
+class SortedBands:
+    """2,000 8x8 images of 10 classes stored class by class, as an image folder lists them.
+
+    Class ``k`` brightens pixels ``6k..6k+5`` a little over the noise: learnable only by seeing
+    all classes together, so a model trained on one-class batches in class order forgets the
+    first classes (issue 10: 64% train accuracy, 46% test accuracy on the same letters pack).
+    """
+
+    def __init__(self, n: int = 2000) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.targets = torch.arange(n) * 10 // n
+        self.data = torch.randint(0, 100, (n, 8, 8), dtype=torch.uint8, generator=g)
+        flat = self.data.view(n, 64)
+        for i, k in enumerate(self.targets.tolist()):
+            flat[i, 6 * k:6 * k + 6] += 80
+        self.classes = list("abcdefghij")
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+@pytest.mark.integration
+def test_two_ranks_learn_a_class_sorted_pack_streamed_over_http(
+    tmp_path: Path, loopback_server: LoopbackServer
+) -> None:
+    write_shards(SortedBands(), tmp_path / "pack", shard_size_bytes=72 * 100)  # 20 shards
+    url = serve_pack(loopback_server, tmp_path / "pack")
+    _torchrun(["-m", "training", "fit", "--stream", url, "--epochs", "2", "--batch-size", "16",
+               "--device", "cpu", "--root", str(tmp_path / "home"), "--out", str(tmp_path / "run"),
+               "-q"])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["test_count"] == 2000
+    # in the class order: 0.70 in one process, batches of one or two classes
+    assert metrics["test_accuracy"] > 0.95, metrics["history"]

@@ -262,3 +262,51 @@ def test_mixed_size_folder_is_sharded_as_encoded_images(tmp_path: Path) -> None:
     assert shapes == [(3, 10, 8), (3, 10, 8), (3, 10, 9), (3, 10, 9), (3, 10, 10), (3, 10, 10)]
     assert sorted(ds[i][1] for i in range(6)) == [0, 0, 0, 1, 1, 1]
     assert all(int(ds[i][0][1, 0, 0]) == 200 for i in range(6))
+
+
+class SortedItems:
+    """Items (no ``.data``) of 4 classes stored class by class; the pixel value is the id."""
+
+    def __len__(self) -> int:
+        return 400
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"image": np.full((2, 2), i % 256, np.uint8), "id": np.array([i], np.int32),
+                "label": i // 100}
+
+
+@pytest.mark.parametrize("source", ["arrays", "items"])
+def test_write_shuffles_a_class_sorted_source_so_batches_mix_classes(tmp_path: Path,
+                                                                     source: str) -> None:
+    from datasets import StreamingDataset, StreamingSampler
+
+    data = Images(400) if source == "arrays" else SortedItems()
+    if source == "arrays":
+        data.targets = torch.arange(400) // 100  # class order, as a folder lists its images
+    index = write_shards(data, tmp_path / "pack", shard_size_bytes=400)
+    assert index["write_shuffle_seed"] == 0
+    ds = StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c", transform=lambda x: x)
+    assert isinstance(record_source(data, shuffle_seed=0), ArraySource if source == "arrays"
+                      else ItemSource)
+    labels = [ds[i][1] if source == "arrays" else ds[i]["label"]
+              for i in StreamingSampler(ds, num_replicas=1, rank=0)]
+    # the reader's window spans two shards (~20 samples here): in the source's order a batch
+    # of 32 held one or two classes, and the model forgot the classes it saw first
+    assert all(len(set(labels[b:b + 32])) == 4 for b in range(0, 384, 32))
+    if source == "arrays":  # the same samples: a permutation of the source, pixels with labels
+        pack = sorted((ds[i][0].flatten().tolist(), ds[i][1]) for i in range(400))
+        source_pairs = zip(data.data, data.targets, strict=True)
+        assert pack == sorted((x.flatten().tolist(), int(y)) for x, y in source_pairs)
+    else:
+        ids = [int(ds[i]["id"][0]) for i in range(400)]
+        assert sorted(ids) == list(range(400)) and ids != list(range(400))
+        assert all(ds[i]["label"] == ids[i] // 100 for i in range(400))
+
+
+def test_write_keeps_the_order_when_asked(tmp_path: Path) -> None:
+    from datasets import StreamingDataset
+
+    index = write_shards(SortedItems(), tmp_path / "pack", shuffle=False)
+    ds = StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c")
+    assert index["write_shuffle_seed"] is None
+    assert [int(ds[i]["id"][0]) for i in range(400)] == list(range(400))

@@ -40,7 +40,8 @@ class Images:
 @pytest.fixture
 def pack(tmp_path: Path) -> tuple[Path, Images]:
     source = Images(240)
-    write_shards(source, tmp_path / "pack", shard_size_bytes=24 * 20)  # 20 per shard, 12 shards
+    # 20 per shard, 12 shards, in the source's order: sample i is source[i]
+    write_shards(source, tmp_path / "pack", shard_size_bytes=24 * 20, shuffle=False)
     return tmp_path / "pack", source
 
 
@@ -69,7 +70,7 @@ def test_colour_images_come_back_channel_first_as_float(tmp_path: Path) -> None:
         def __getitem__(self, i: int) -> dict[str, Any]:
             return {"image": hwc[i].numpy(), "label": i % 3}
 
-    write_shards(Colour(), tmp_path / "pack", shard_size_bytes=4000)
+    write_shards(Colour(), tmp_path / "pack", shard_size_bytes=4000, shuffle=False)
     ds = StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c", shuffle=False)
     expected = ToFloat()(hwc.permute(0, 3, 1, 2).contiguous())
     x, y = ds[7]
@@ -100,7 +101,7 @@ def test_variable_fields_and_jpeg_decoding(tmp_path: Path) -> None:
             return {"photo": jpeg.getvalue(), "input_ids": torch.arange(i % 4 + 1),
                     "text": f"t{i}", "label": i % 2}
 
-    write_shards(Mixed(), tmp_path / "pack", shard_size_bytes=2000)
+    write_shards(Mixed(), tmp_path / "pack", shard_size_bytes=2000, shuffle=False)
     record = StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c")[7]
     assert record["photo"].shape == (3, 5, 7) and record["photo"].dtype == torch.uint8
     assert abs(int(record["photo"][0, 2, 3]) - 200) < 8
@@ -340,7 +341,7 @@ def _bytes_pack(tmp_path: Path, blobs: list[bytes]) -> StreamingDataset:
         def __getitem__(self, i: int) -> dict[str, Any]:
             return {"image": blobs[i], "label": i}
 
-    write_shards(Blobs(), tmp_path / "pack", shard_size_bytes=1 << 20)
+    write_shards(Blobs(), tmp_path / "pack", shard_size_bytes=1 << 20, shuffle=False)
     return StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c", shuffle=False,
                             transform=lambda t: t)
 
