@@ -2,14 +2,16 @@
 
 Each system writes the same records (``letters``: uint8 28x28 arrays and labels; ``photos``:
 JPEG bytes and labels) with its own tool, and reads them back as ``(image, label)`` samples:
-letters as uint8 arrays, photos decoded by each system's own path: Pillow for the peers (what
-their docs use), ours by ``StreamingDataset(decode=True)`` (``datasets.imagedecode.decode_image``,
-Pillow; uint8 kept, no ``ToFloat``); ``BENCH_SAME_DECODER=1`` decodes in the transform. Peers are
+letters as uint8 arrays, photos decoded by each system's own path to uint8 ``[C, H, W]``:
+Pillow for the peers (what their docs use), ours by ``StreamingDataset(decode=True)``
+(``datasets.imagedecode.decode_image``, Pillow; uint8 kept, no ``ToFloat``);
+``BENCH_SAME_DECODER=1`` decodes in the transform. Peers are
 imported only here, only when asked for (``pip install 'dataferry[bench]'``).
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from collections.abc import Iterator
@@ -52,10 +54,15 @@ class Source:
 
 
 def decode(value: Any) -> np.ndarray:
-    """Letters arrive as arrays; JPEG bytes are decoded with Pillow (for every system)."""
+    """Letters arrive as arrays; JPEG bytes are decoded with Pillow to uint8 ``[C, H, W]``.
+
+    Channel-first because ours returns that (what torch models take): a peer returning
+    ``[H, W, C]`` skipped the transpose ours paid. Pillow's planes (``split``), the same
+    conversion ours does, so the systems differ only in their own work.
+    """
     if isinstance(value, (bytes, bytearray, memoryview)):
         with Image.open(io.BytesIO(value)) as image:
-            return np.asarray(image.convert("RGB"))
+            return np.stack([np.asarray(band) for band in image.convert("RGB").split()])
     return np.asarray(value)
 
 
@@ -81,9 +88,16 @@ class _Pairs:
         return self.source[i]
 
 
+@functools.lru_cache(maxsize=2)
+def _source(folder: str, kind: str) -> Source:
+    return Source(Path(folder), kind)
+
+
 def _lit_item(args: tuple[str, str, int]) -> dict[str, Any]:
+    # one Source per worker process: opening it per item re-read every label (and photo
+    # offset) array, N reads of N values, which made LitData's conversion quadratic
     folder, kind, i = args
-    image, label = Source(Path(folder), kind)[i]
+    image, label = _source(folder, kind)[i]
     return {"image": image, "label": label}
 
 

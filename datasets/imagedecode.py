@@ -64,12 +64,16 @@ class DecodeOptions:
             (``Resize((H, W))``, aspect not kept).
         min_side: decode JPEGs at a reduced scale (Pillow ``draft``) as long as both sides
             stay at least this long (``size`` implies it); ``None`` decodes full resolution.
+        channels_first: return ``[C, H, W]`` (what torch models take) instead of ``[H, W, C]``;
+            colour is split into planes by Pillow, about 0.1 ms more than ``[H, W, C]`` for
+            500x375 where transposing the array afterwards costs 0.5-1.3 ms.
     """
 
     mode: str | None = None
     size: Size | None = None
     resize: str = "shorter-then-center-crop"
     min_side: int | None = None
+    channels_first: bool = False
 
 
 def native_mode(pil_mode: str) -> str:
@@ -144,7 +148,8 @@ def _bomb_reason(size: Size | None) -> str:
 
 
 def decode_image(data: bytes, options: DecodeOptions = DecodeOptions()) -> tuple[np.ndarray, str]:
-    """Decode one image file into ``uint8`` ``[H, W, C]`` (C = 1 for ``"L"``, 3 for ``"RGB"``).
+    """Decode one image file into ``uint8`` ``[H, W, C]`` (C = 1 for ``"L"``, 3 for ``"RGB"``),
+    or ``[C, H, W]`` with ``options.channels_first``.
 
     Args:
         data: the encoded file's bytes.
@@ -177,9 +182,10 @@ def decode_opened(image: Image.Image, options: DecodeOptions) -> tuple[np.ndarra
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image.load()
-            image = ImageOps.exif_transpose(image) or image
+            ImageOps.exif_transpose(image, in_place=True)  # without a tag: no copy, as is
         converted = _conversion_note(image, options.mode, fmt)
-        array = to_uint8(image, options.mode)
+        planar = options.channels_first and options.size is None  # else resized [H, W, C] first
+        array = to_uint8(image, options.mode, channels_first=planar)
     except UnreadableImageError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
@@ -188,6 +194,8 @@ def decode_opened(image: Image.Image, options: DecodeOptions) -> tuple[np.ndarra
         notes.append(converted)
     if options.size is not None:
         array = resize_array(array, options.size, options.resize)
+        if options.channels_first:
+            array = np.ascontiguousarray(array.transpose(2, 0, 1))
     return array, "; ".join(notes)
 
 
@@ -231,9 +239,27 @@ def _draft(image: Image.Image, options: DecodeOptions) -> None:
     image.draft(None, want)
 
 
-def to_uint8(image: Image.Image, mode: str | None) -> np.ndarray:
-    """Convert a loaded Pillow image to ``uint8`` ``[H, W, C]`` by the module's rules."""
+def to_uint8(image: Image.Image, mode: str | None, *, channels_first: bool = False) -> np.ndarray:
+    """Convert a loaded Pillow image to ``uint8`` ``[H, W, C]`` (or ``[C, H, W]``) by the
+    module's rules."""
     image = _eight_bit(image)
+    if channels_first and (image.mode, mode) in (("RGB", None), ("RGB", "RGB"), ("L", None),
+                                                 ("L", "L")):
+        return _planes(image)
+    array = _hwc_uint8(image, mode)
+    return np.ascontiguousarray(array.transpose(2, 0, 1)) if channels_first else array
+
+
+def _planes(image: Image.Image) -> np.ndarray:
+    """``[C, H, W]`` of an 8-bit L or RGB image, one Pillow plane per channel (no transpose)."""
+    bands = image.split()
+    out = np.empty((len(bands), image.height, image.width), dtype=np.uint8)
+    for plane, band in zip(out, bands, strict=True):
+        plane[...] = np.asarray(band)
+    return out
+
+
+def _hwc_uint8(image: Image.Image, mode: str | None) -> np.ndarray:
     array = np.array(image)  # one writeable copy (asarray's is read-only)
     if array.ndim == 2:
         array = array[:, :, None]

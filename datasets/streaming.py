@@ -38,7 +38,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from datasets.errors import DataFormatError, DatasetNotFoundError
-from datasets.imagedecode import UnreadableImageError, decode_image, sniff_format
+from datasets.imagedecode import DecodeOptions, UnreadableImageError, decode_image, sniff_format
 from datasets.samplers import _replicas
 from datasets.shardcache import ShardCache
 from datasets.shardformat import (
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 Transform = Callable[[Any], Any]
 _TAKE = 4096
+_PLANAR = DecodeOptions(channels_first=True)
 
 
 class _Shard:
@@ -226,10 +227,9 @@ class StreamingDataset(Dataset[Any]):
             if f.kind == "int":
                 columns[f.name] = column.tolist()
                 continue
-            batch = torch.from_numpy(np.ascontiguousarray(column))
             if f.name in self._images:  # [N, H, W(, C)] -> [N, C, H, W], one copy per batch
-                batch = batch.unsqueeze(1) if batch.ndim == 3 else batch.permute(0, 3, 1, 2).contiguous()
-            columns[f.name] = list(batch.unbind(0))
+                column = column[:, None] if column.ndim == 3 else column.transpose(0, 3, 1, 2)
+            columns[f.name] = list(torch.from_numpy(np.ascontiguousarray(column)).unbind(0))
         return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
     def _named(self, k: int, index: int, record: dict[str, Any], *, converted: bool = False) -> Any:
@@ -251,13 +251,14 @@ class StreamingDataset(Dataset[Any]):
 
     def _value(self, f: Field, value: Any) -> Any:
         if f.kind == "array":
-            tensor = torch.from_numpy(np.array(value))
-            return _channels_first(tensor) if f.name in self._images else tensor
+            return torch.from_numpy(_channels_first(value) if f.name in self._images
+                                    else np.array(value))
         if f.kind == "tokens":
             return torch.from_numpy(value.astype(np.int64))
         if f.kind == "bytes" and self.decode and sniff_format(bytes(value[:12])) is not None:
-            pixels, _ = decode_image(bytes(value))  # the one decoder: bit depth, alpha, EXIF, bombs
-            return _channels_first(torch.from_numpy(pixels))
+            # the one decoder (bit depth, alpha, EXIF, bombs), straight to [C, H, W] planes
+            pixels, _ = decode_image(bytes(value), _PLANAR)
+            return torch.from_numpy(pixels)
         return value
 
     def __repr__(self) -> str:
@@ -274,8 +275,10 @@ def _is_image(f: Field, *, decode: bool) -> bool:
             and (len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3, 4))))
 
 
-def _channels_first(hwc: torch.Tensor) -> torch.Tensor:
-    return hwc.unsqueeze(0) if hwc.ndim == 2 else hwc.permute(2, 0, 1).contiguous()
+def _channels_first(hwc: np.ndarray) -> np.ndarray:
+    """A ``[C, H, W]`` copy of an ``[H, W]`` or ``[H, W, C]`` array (numpy: torch's permuted
+    uint8 copy took 0.7-9 ms for 500x375x3 here, numpy's 0.4 ms)."""
+    return np.array(hwc[None]) if hwc.ndim == 2 else np.ascontiguousarray(hwc.transpose(2, 0, 1))
 
 
 def _check_limit(cache_limit: int | None, shards: ShardTable, needed: int) -> None:

@@ -292,3 +292,33 @@ def test_fuzz_decoders_give_data_or_a_reason(seed: bytes, cuts: list[tuple[int, 
         assert err.reason and "\n" not in err.reason
     else:
         assert array.shape == (4, 4, 3) and array.dtype == np.uint8
+
+
+def _exif_rotated() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    return encode(photo(40, 30), "JPEG", exif=exif.tobytes())
+
+
+@pytest.mark.parametrize(("data", "options"), [
+    (encode(photo(), "PNG"), DecodeOptions()),
+    (encode(photo(), "JPEG"), DecodeOptions(mode="RGB")),
+    (encode(photo(), "PNG"), DecodeOptions(mode="L")),
+    (encode(photo().convert("L"), "PNG"), DecodeOptions()),
+    (encode(photo().convert("L"), "PNG"), DecodeOptions(mode="RGB")),
+    (encode(photo().convert("RGBA"), "PNG"), DecodeOptions()),
+    (encode(photo().convert("P"), "GIF"), DecodeOptions()),
+    (encode(photo().convert("CMYK"), "JPEG"), DecodeOptions()),
+    (encode(Image.fromarray(np.arange(1200, dtype=np.uint16).reshape(30, 40) * 50), "PNG"),
+     DecodeOptions()),
+    (_exif_rotated(), DecodeOptions()),
+    (encode(photo(), "PNG"), DecodeOptions(size=(16, 16))),
+    (encode(photo(), "JPEG"), DecodeOptions(size=(8, 12), resize="pad", mode="L")),
+])
+def test_channels_first_is_the_same_pixels_transposed(data: bytes, options: DecodeOptions) -> None:
+    from dataclasses import replace
+
+    hwc, note = decode_image(data, options)
+    chw, planar_note = decode_image(data, replace(options, channels_first=True))
+    assert chw.flags.c_contiguous and chw.flags.writeable and chw.dtype == np.uint8
+    assert np.array_equal(chw, hwc.transpose(2, 0, 1)) and planar_note == note
