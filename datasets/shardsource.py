@@ -75,12 +75,12 @@ class ArraySource:
         pixel_field = stats_field(self.schema)
         for lo in range(start, self.count, per_shard):
             hi = min(lo + per_shard, self.count)
-            ids = None if self.order is None else self.order[lo:hi]
-            rows = slice(lo, hi) if ids is None else np.sort(ids)
             records = np.empty(hi - lo, dtype=self.dtype)
+            ids = None if self.order is None else self.order[lo:hi]
+            rows = np.sort(ids) if ids is not None else None  # a memory-mapped source reads forward
             for name, array in self.arrays.items():
-                records[name] = array[rows]  # sorted ids: a memory-mapped source reads forward
-            if ids is not None:  # then put the shard's records in the permutation's order
+                records[name] = array[lo:hi] if rows is None else array[rows]
+            if ids is not None and rows is not None:  # the records in the permutation's order
                 records = records[np.searchsorted(rows, ids)]
             header = shard_header(hi - lo, np.full(hi - lo, self.dtype.itemsize))
             pixels = [records[pixel_field.name]] if pixel_field else []
