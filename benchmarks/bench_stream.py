@@ -221,10 +221,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--same-decoder", action="store_true",
                         help="ours decodes JPEGs with Pillow like the peers (default: its own)")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--data", default="letters,photos",
+                        help="data sets to run, comma-separated (default letters,photos)")
     parser.add_argument("--json", help="also write the rows here")
     parser.add_argument("--_read", nargs=4, metavar=("SYSTEM", "KIND", "URL", "CACHE"),
                         help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.data.split(",")) - {"letters", "photos"})
+    if unknown:
+        parser.error(f"--data should name letters and/or photos, but got {', '.join(unknown)}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,13 +243,16 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         work = Path(tmp)
-        make_letters(work, letters)
-        make_photos(work, photos)
+        kinds = args.data.split(",")
+        if "letters" in kinds:
+            make_letters(work, letters)
+        if "photos" in kinds:
+            make_photos(work, photos)
         (work / "served").mkdir()
         use_s3 = any(s in args.systems for s in S3_ONLY)
         moto, endpoint = _start_moto() if use_s3 else (None, None)
         with CappedServer(work / "served", args.rate_mbs * 1e6) as server:
-            for kind in ("letters", "photos"):
+            for kind in kinds:
                 for system in args.systems.split(","):
                     try:
                         rows.append(run_system(system, kind, work, server, args, endpoint))
