@@ -57,12 +57,14 @@ def decode(value: Any) -> np.ndarray:
     """Letters arrive as arrays; JPEG bytes are decoded with Pillow to uint8 ``[C, H, W]``.
 
     Channel-first because ours returns that (what torch models take): a peer returning
-    ``[H, W, C]`` skipped the transpose ours paid. Pillow's planes (``split``), the same
-    conversion ours does, so the systems differ only in their own work.
+    ``[H, W, C]`` skipped the transpose ours paid. One raw band per channel, the conversion
+    ours does (``datasets.imagedecode``), so the systems differ only in their own work.
     """
     if isinstance(value, (bytes, bytearray, memoryview)):
         with Image.open(io.BytesIO(value)) as image:
-            return np.stack([np.asarray(band) for band in image.convert("RGB").split()])
+            rgb = image if image.mode == "RGB" else image.convert("RGB")  # no copy when RGB
+            return np.stack([np.frombuffer(rgb.tobytes("raw", band), dtype=np.uint8)
+                             .reshape(rgb.height, rgb.width) for band in "RGB"])
     return np.asarray(value)
 
 

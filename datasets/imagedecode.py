@@ -65,8 +65,8 @@ class DecodeOptions:
         min_side: decode JPEGs at a reduced scale (Pillow ``draft``) as long as both sides
             stay at least this long (``size`` implies it); ``None`` decodes full resolution.
         channels_first: return ``[C, H, W]`` (what torch models take) instead of ``[H, W, C]``;
-            colour is split into planes by Pillow, about 0.1 ms more than ``[H, W, C]`` for
-            500x375 where transposing the array afterwards costs 0.5-1.3 ms.
+            colour is read band by band from Pillow, as fast as ``[H, W, C]``, where
+            transposing the array afterwards costs 0.5-1.3 ms for 500x375.
     """
 
     mode: str | None = None
@@ -251,11 +251,13 @@ def to_uint8(image: Image.Image, mode: str | None, *, channels_first: bool = Fal
 
 
 def _planes(image: Image.Image) -> np.ndarray:
-    """``[C, H, W]`` of an 8-bit L or RGB image, one Pillow plane per channel (no transpose)."""
-    bands = image.split()
+    """``[C, H, W]`` of an 8-bit L or RGB image, one Pillow raw band per channel (no transpose:
+    0.16 ms for 500x375 RGB, as ``np.array(image)`` takes for ``[H, W, C]``)."""
+    bands = image.getbands()
     out = np.empty((len(bands), image.height, image.width), dtype=np.uint8)
     for plane, band in zip(out, bands, strict=True):
-        plane[...] = np.asarray(band)
+        raw = image.tobytes("raw", band) if len(bands) > 1 else image.tobytes()
+        plane[...] = np.frombuffer(raw, dtype=np.uint8).reshape(plane.shape)
     return out
 
 

@@ -1,6 +1,8 @@
 """Write a dataset as a sharded pack, resumably, and verify a pack against its index.
 
-The main thread cuts the dataset into shards of records (:mod:`datasets.shardsource`); a
+Samples are written in a permutation of the dataset's order drawn from ``seed`` (``shuffle=False``
+keeps the order): readers shuffle only within a few shards, and sources are often sorted by
+class. The main thread cuts the dataset into shards of records (:mod:`datasets.shardsource`); a
 thread pool hashes, writes and uploads them, ``workers`` at a time, so memory stays under about
 ``(workers + 1) * shard_size_bytes`` and both cores work (hashing, file writes, uploads and
 numpy copies release the GIL). Each finished shard is recorded in ``.progress.json`` in OUT, in

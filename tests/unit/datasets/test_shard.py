@@ -310,3 +310,25 @@ def test_write_keeps_the_order_when_asked(tmp_path: Path) -> None:
     ds = StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c")
     assert index["write_shuffle_seed"] is None
     assert [int(ds[i]["id"][0]) for i in range(400)] == list(range(400))
+
+
+def test_cli_shuffles_a_folder_unless_keep_order(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from datasets import StreamingDataset
+
+    for label in ("A", "B"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (8, 8), color=i * 10).save(tmp_path / "imgs" / label / f"{i}.png")
+    labels = {}
+    for name, flags in (("kept", ["--keep-order"]), ("shuffled", ["--seed", "3"])):
+        out = tmp_path / name
+        assert main([str(tmp_path / "imgs"), str(out), "--root", str(tmp_path / "home"), "-q",
+                     *flags]) == 0
+        ds = StreamingDataset(out, cache_dir=tmp_path / "c")
+        labels[name] = [ds[i][1] for i in range(12)]
+        seed = json.loads((out / "index.json").read_text())["write_shuffle_seed"]
+        assert seed == (None if name == "kept" else 3)
+    assert labels["kept"] == [0] * 6 + [1] * 6
+    assert sorted(labels["shuffled"]) == labels["kept"] != labels["shuffled"]
