@@ -10,8 +10,9 @@ for smaller) in one memory-mapped file, and decodes an image when it is read. A 
     offsets.i64    N + 1 little-endian int64 offsets: image i is blobs[offsets[i]:offsets[i+1]]
     labels.i64     N little-endian int64 labels
     sizes.i32      N x 2 little-endian int32: each image's (H, W) as decoded
-    manifest.json  format, store ("variable"), count, mode, mean/std, classes, counts,
-                   skipped, notes, options, source
+    manifest.json  format, store ("variable"), count, mode, mean/std (and ``stats_from``: they
+                   come from reduced-scale JPEG decodes), classes, counts, skipped, notes,
+                   options, source
 
 It is published atomically by :func:`datasets.packed.ensure_packed` like the fixed store.
 """
