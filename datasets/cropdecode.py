@@ -49,7 +49,8 @@ class DecodeRandomResizedCrop:
         ratio: range of the box's aspect ratio, width / height (drawn log-uniform).
         flip: probability of a left-right mirror of the output (0 for none).
         generator: draws boxes and flips; ``None`` uses torch's global RNG (which
-            ``DataLoader`` seeds differently in each worker).
+            ``DataLoader`` seeds differently in each worker; a generator given here is copied
+            into every worker as it is, so workers would repeat each other's crops).
 
     Example:
         >>> import io; from PIL import Image
