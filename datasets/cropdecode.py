@@ -69,8 +69,9 @@ class DecodeRandomResizedCrop:
         if not (0 < scale[0] <= scale[1] and 0 < ratio[0] <= ratio[1]):
             raise ValueError(f"scale and ratio should be increasing positive ranges, but got "
                              f"scale={scale!r}, ratio={ratio!r}")
-        self.boxes = RandomResizedCrop(size, scale, ratio, generator=generator)
-        self.size = self.boxes.size
+        # the batch transform whose boxes these are (same draws, same distribution)
+        self.batch_equivalent = RandomResizedCrop(size, scale, ratio, generator=generator)
+        self.size = self.batch_equivalent.size
         self.flip = flip
         self.generator = generator
 
@@ -99,7 +100,7 @@ class DecodeRandomResizedCrop:
         The draws and arithmetic of :meth:`datasets.transforms.RandomResizedCrop.boxes` for
         one image, in Python scalars (its tensor version costs ~0.3 ms for a single box).
         """
-        scale, ratio = self.boxes.scale, self.boxes.ratio
+        scale, ratio = self.batch_equivalent.scale, self.batch_equivalent.ratio
         g = self.generator
         areas = torch.empty(TRIES).uniform_(*scale, generator=g).tolist()
         logs = torch.empty(TRIES).uniform_(math.log(ratio[0]), math.log(ratio[1]),
@@ -137,8 +138,8 @@ class DecodeRandomResizedCrop:
         return left, top, max(left + 1, round(x2 * sx)), max(top + 1, round(y2 * sy))
 
     def __repr__(self) -> str:
-        return (f"DecodeRandomResizedCrop(size={self.size}, scale={self.boxes.scale}, "
-                f"ratio={self.boxes.ratio}, flip={self.flip})")
+        return (f"DecodeRandomResizedCrop(size={self.size}, scale={self.batch_equivalent.scale}, "
+                f"ratio={self.batch_equivalent.ratio}, flip={self.flip})")
 
 
 def reduction(box_w: int, box_h: int, out_w: int, out_h: int) -> int:
