@@ -77,18 +77,23 @@ class Chunk:
     images: np.ndarray | None = None  # fixed: [k, H, W, C]; None if their sizes differ
     sizes: list[tuple[int, int]] = field(default_factory=list)  # (H, W) of readable ones
     blobs: list[bytes] = field(default_factory=list)  # variable store
+    spill: str | None = None  # variable store, in a pool: the blobs are in this file instead
+    lengths: list[int] = field(default_factory=list)  # ... back to back, of these lengths
     channels: int = 1
     sums: np.ndarray = field(default_factory=lambda: np.zeros(1))
     squares: np.ndarray = field(default_factory=lambda: np.zeros(1))
     pixels: float = 0.0  # variable store: full-resolution pixels the sums stand for
 
 
-def decode_chunk(root: str | None, items: list[bytes | str], options: ChunkOptions) -> Chunk:
+def decode_chunk(root: str | None, items: list[bytes | str], options: ChunkOptions,
+                 spill: str | None = None) -> Chunk:
     """Decode one chunk: ``items`` are file bytes, or names below ``root`` read here.
 
     An item that is already a reason (an archive member refused unread) is passed through as
     ``"!reason"``. Returns a :class:`Chunk` with one reason (``None`` if readable) and one note
-    per item, in order.
+    per item, in order. With ``spill`` (a path), a variable-store chunk writes its blobs to
+    that file rather than sending them back through the pool's pipe (pickling every encoded
+    image twice cost the parent process more than writing them).
     """
     chunk = Chunk()
     arrays: list[np.ndarray] = []
@@ -110,6 +115,10 @@ def decode_chunk(root: str | None, items: list[bytes | str], options: ChunkOptio
                 return _mixed(chunk, len(items))  # "auto" goes variable: decode no further
     if options.store != "variable":
         _stack(chunk, arrays)
+    elif spill is not None:
+        with open(spill, "wb") as out:
+            out.writelines(chunk.blobs)
+        chunk.spill, chunk.lengths, chunk.blobs = spill, [len(b) for b in chunk.blobs], []
     return chunk
 
 

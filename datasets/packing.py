@@ -224,6 +224,8 @@ class _Builder:
         self.writer: PackWriter | VariableWriter = (
             PackWriter(folder) if store == "fixed" else VariableWriter(folder))
         self.chunk_size = min(FIRST_CHUNK, CHUNK_SIZE)
+        self.spill = False  # variable store in a pool: workers write blobs to part files
+        self.spilled = 0  # part files named so far
 
     def run(self, members: Iterator[tuple[str, bytes | str]], root: str | None,
             workers: int | None, big: bool, count: int | None) -> None:
@@ -249,6 +251,7 @@ class _Builder:
                     slow = per_item_s >= FAST_ITEM_S + read_item_s and rest_s >= POOL_MIN_S
                     workers = default_workers() if slow else 0
                 self.chunk_size = chunk_size(count, workers)
+                self.spill = workers > 1 and self.store == "variable"
                 log.debug("first chunk: %.1f us decoding, %.1f us reading per item; %d worker(s), "
                           "chunks of %d", per_item_s * 1e6, read_item_s * 1e6, workers,
                           self.chunk_size)
@@ -268,11 +271,16 @@ class _Builder:
             items.append(item)
             if len(names) >= self.chunk_size:
                 pending.append(names)
-                yield root, items, self.chunk_options
+                yield root, items, self.chunk_options, self._spill_path()
                 names, items = [], []
         if names:
             pending.append(names)
-            yield root, items, self.chunk_options
+            yield root, items, self.chunk_options, self._spill_path()
+
+    def _spill_path(self) -> str | None:
+        """A part file in the (temporary) cache folder, one per chunk."""
+        self.spilled += 1
+        return str(self.folder / f"chunk-{self.spilled}.part") if self.spill else None
 
     def _append(self, names: list[str], chunk: Chunk) -> None:
         if any(chunk.reasons) or any(chunk.notes):
@@ -290,7 +298,11 @@ class _Builder:
                 raise _MixedSizes(f"{self.writer.image_shape} and others in {good[0]!r}…")
             self.writer.append(chunk.images, labels)
         else:
-            self.writer.append(chunk.blobs, labels, np.array(chunk.sizes, dtype=np.int32))
+            sizes = np.array(chunk.sizes, dtype=np.int32)
+            if chunk.spill is not None:
+                self.writer.append_file(chunk.spill, chunk.lengths, labels, sizes)
+            else:
+                self.writer.append(chunk.blobs, labels, sizes)
             self.writer.stats.add_sums(chunk.sums, chunk.squares, chunk.pixels)
         self.names += good
         self.raw_labels += labels.tolist()

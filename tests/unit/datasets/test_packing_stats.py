@@ -12,6 +12,7 @@ from PIL import Image
 from datasets import ImageFolderDataset
 from datasets.decode import ChunkOptions, decode_chunk
 from datasets.imagedecode import DecodeOptions
+from datasets.imagestore import VariableWriter
 from datasets.packed import ChannelStats, pixel_sums
 from datasets.packing import chunk_size
 
@@ -65,3 +66,30 @@ def test_variable_store_statistics_weigh_images_by_full_resolution(tmp_path: Pat
 def test_chunk_size_spreads_small_jobs_over_the_workers() -> None:
     assert chunk_size(1_000, 2) == 62 and chunk_size(100, 4) == 32
     assert chunk_size(1_000_000, 16) == 256 and chunk_size(1_000, 1) == 256
+
+
+def test_variable_store_from_a_pool_equals_one_process(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets.packing
+
+    monkeypatch.setattr(datasets.packing, "CHUNK_SIZE", 8)  # several chunks, spilled by workers
+    spilled: list[int] = []
+    append_file = VariableWriter.append_file
+    monkeypatch.setattr(VariableWriter, "append_file",
+                        lambda self, *a: spilled.append(1) or append_file(self, *a))
+    root = tmp_path / "photos"
+    for i in range(37):
+        folder = root / f"c{i % 3}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{i:02d}.jpg").write_bytes(jpeg(40 + i, 30 + i % 5, 7 * i % 256))
+    (root / "c0" / "bad.jpg").write_bytes(b"\xff\xd8\xff truncated")
+    built = {}
+    for workers in (0, 2):
+        ds = ImageFolderDataset.pack(root, cache_dir=tmp_path / f"cache{workers}", workers=workers)
+        folder = ds.store.path  # type: ignore[union-attr]
+        assert not list(folder.glob("*.part"))
+        built[workers] = (ds, {name: (folder / name).read_bytes()
+                               for name in ("blobs.bin", "offsets.i64", "labels.i64", "sizes.i32")})
+    (one, files_one), (pool, files_pool) = built[0], built[2]
+    assert files_one == files_pool and len(pool) == 37 and len(spilled) == 4
+    assert pool.mean == one.mean and pool.std == one.std and pool.skipped == one.skipped
