@@ -173,15 +173,22 @@ def _pair(size: int | Sequence[int], name: str) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def _empty_channels_last(b: int, c: int, size: tuple[int, int], dtype: torch.dtype
-                         ) -> torch.Tensor:
-    """A new ``[b, c, H, W]`` batch stored as ``[b, H, W, c]`` (dense, channels last).
+def _is_channels_last(x: torch.Tensor) -> bool:
+    """Whether the channels of ``[B, C, H, W]`` are adjacent in memory (``[B, H, W, C]``)."""
+    return x.stride(1) == 1 or x.shape[1] == 1
 
-    The packed stores keep pixels as ``[N, H, W, C]``; resizing and cropping them into the
-    same layout keeps every sample's copy a contiguous run, and torch sends a dense tensor of
-    either layout from a worker for the same cost.
+
+def _empty_batch(like: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A new dense ``[B, C, *size]`` batch, channels last when ``like`` is.
+
+    The packed stores give ``[N, H, W, C]`` pixels as ``[B, C, H, W]`` views: cropping them
+    into the same layout copies each sample's rows as contiguous runs (a DataLoader worker
+    sends a dense tensor of either layout for the same cost).
     """
-    return torch.empty((b, *size, c), dtype=dtype).permute(0, 3, 1, 2)
+    b, c = like.shape[:2]
+    if _is_channels_last(like):
+        return torch.empty((b, *size, c), dtype=like.dtype).permute(0, 3, 1, 2)
+    return torch.empty((b, c, *size), dtype=like.dtype)
 
 
 class RandomCrop(BatchTransform):
@@ -206,7 +213,7 @@ class RandomCrop(BatchTransform):
             raise ValueError(f"RandomCrop size {self.size} is larger than the images ({h}x{w})")
         top = torch.randint(0, h - th + 1, (b,), generator=self.generator).tolist()
         left = torch.randint(0, w - tw + 1, (b,), generator=self.generator).tolist()
-        out = _empty_channels_last(b, batch.shape[1], self.size, batch.dtype)
+        out = _empty_batch(batch, self.size)
         for i, (y, x0) in enumerate(zip(top, left, strict=True)):
             out[i] = batch[i, :, y : y + th, x0 : x0 + tw]
         return out[0] if single else out
@@ -221,7 +228,9 @@ class RandomResizedCrop(BatchTransform):
     Boxes are drawn as torchvision draws them (area fraction in ``scale``, log-uniform aspect
     in ``ratio``, ten tries then the centre crop); each box is resized to ``size`` with the
     kernel torchvision uses (bilinear, antialiased, ``uint8`` in and out), so a sample's
-    pixels equal ``v2.functional.resized_crop`` of the same box.
+    pixels equal ``v2.functional.resized_crop`` of the same box. The result is a new dense
+    batch, channels last (``[B, H, W, C]`` memory) when the input is, as the packed stores give
+    it: torch's kernel resizes that layout about twice as fast.
 
     Example:
         >>> x = torch.zeros(2, 3, 40, 60, dtype=torch.uint8)
@@ -275,10 +284,10 @@ class RandomResizedCrop(BatchTransform):
         batch, single = _batched(x)
         b, c, h, w = batch.shape
         boxes = self.boxes(b, h, w).to(torch.int64).tolist()
-        out = _empty_channels_last(b, c, self.size, batch.dtype)
+        out = _empty_batch(batch, self.size)
         # torch's uint8 antialiased kernel works channels last: a channels-last box (a view of
         # the store's [N, H, W, C] pixels) resizes about twice as fast as a channels-first one.
-        channels_last = batch.stride(1) == 1 or c == 1
+        channels_last = _is_channels_last(batch)
         for i, (x1, y1, x2, y2) in enumerate(boxes):
             box = batch[i : i + 1, :, y1:y2, x1:x2]
             if not channels_last:

@@ -54,6 +54,8 @@ def test_random_resized_crop_matches_torchvision_in_every_layout(layout: Layout,
         assert torch.equal(out[i], F.resize(x[i, :, y1:y2, x1:x2].contiguous(), [16, 16],
                                             antialias=True))
     assert torch.equal(x, before)  # the input (a read-only memory map, in a dataset) is kept
+    if layout is _channels_last:  # the store's layout is kept: no transposing copy
+        assert out.permute(0, 2, 3, 1).is_contiguous()
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
