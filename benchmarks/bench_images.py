@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\none epoch at {CROP}x{CROP}, random-resized-crop + flip, batch {BATCH}, "
           f"num_workers={args.workers}, shuffled:")
     for key, rate in results.items():
-        print(f"  {f'({key})':<9} {labels[key]:<64} {rate:>8,.0f} images/s")
+        print(f"  {f'({key})':<10} {labels[key]:<64} {rate:>8,.0f} images/s")
     pack_ratio = packs["variable"]["images"] / packs["variable"]["seconds"] / pillow
     figures = [
         ("fixed / torchvision", results["c"] / results["a"], ">= 20"),
