@@ -33,6 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # `python benchmarks/bench_epoch.py` imports benchmarks.report
+
 if TYPE_CHECKING:  # annotations only: the dataset is imported where it is built
     from datasets.images import PackedImageDataset
 

@@ -3,6 +3,7 @@
 from datasets.catalog import CatalogEntry, open_dataset
 from datasets.cifar import CIFAR10, CIFAR100
 from datasets.collate import PadCollate, SkipNoneCollate, pad_collate, skip_none_collate
+from datasets.cropdecode import DecodeRandomResizedCrop
 from datasets.errors import (
     CollateError,
     DataFormatError,
@@ -51,6 +52,7 @@ __all__ = [
     "DataLoader",
     "DatasetError",
     "DatasetNotFoundError",
+    "DecodeRandomResizedCrop",
     "EMNIST",
     "FashionMNIST",
     "FeatureConfig",

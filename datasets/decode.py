@@ -44,12 +44,19 @@ from datasets.imagedecode import (
     oriented_size,
     resize_array,
 )
+from datasets.packed import pixel_sums
 
 log = logging.getLogger(__name__)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ZLIB_MAX_RATIO = 1032  # deflate inflates at most about 1032:1
-STATS_SIDE = 64  # the variable store's mean/std come from JPEGs decoded at about this size
+# The variable store's mean/std (metadata: the stored bytes stay the originals) come from JPEGs
+# decoded at a reduced DCT scale while the shorter side stays >= STATS_SIDE, each image weighted
+# by its full-resolution pixel count (as a full decode weighs it). DCT scaling keeps block
+# means, so the mean barely moves; the std loses a little fine-detail variance.
+STATS_SIDE = 64
+STATS_NOTE = (f"mean/std from JPEGs decoded at 1/2, 1/4 or 1/8 scale (shorter side >= "
+              f"{STATS_SIDE} px), weighted by full-resolution pixels; other formats full size")
 
 
 @dataclass(frozen=True)
@@ -70,18 +77,23 @@ class Chunk:
     images: np.ndarray | None = None  # fixed: [k, H, W, C]; None if their sizes differ
     sizes: list[tuple[int, int]] = field(default_factory=list)  # (H, W) of readable ones
     blobs: list[bytes] = field(default_factory=list)  # variable store
+    spill: str | None = None  # variable store, in a pool: the blobs are in this file instead
+    lengths: list[int] = field(default_factory=list)  # ... back to back, of these lengths
     channels: int = 1
     sums: np.ndarray = field(default_factory=lambda: np.zeros(1))
     squares: np.ndarray = field(default_factory=lambda: np.zeros(1))
-    pixels: int = 0
+    pixels: float = 0.0  # variable store: full-resolution pixels the sums stand for
 
 
-def decode_chunk(root: str | None, items: list[bytes | str], options: ChunkOptions) -> Chunk:
+def decode_chunk(root: str | None, items: list[bytes | str], options: ChunkOptions,
+                 spill: str | None = None) -> Chunk:
     """Decode one chunk: ``items`` are file bytes, or names below ``root`` read here.
 
     An item that is already a reason (an archive member refused unread) is passed through as
     ``"!reason"``. Returns a :class:`Chunk` with one reason (``None`` if readable) and one note
-    per item, in order.
+    per item, in order. With ``spill`` (a path), a variable-store chunk writes its blobs to
+    that file rather than sending them back through the pool's pipe (pickling every encoded
+    image twice cost the parent process more than writing them).
     """
     chunk = Chunk()
     arrays: list[np.ndarray] = []
@@ -99,8 +111,22 @@ def decode_chunk(root: str | None, items: list[bytes | str], options: ChunkOptio
             except UnreadableImageError as err:
                 chunk.reasons.append(err.reason)
                 chunk.notes.append("")
+            if arrays and arrays[-1].shape[:2] != arrays[0].shape[:2]:
+                return _mixed(chunk, len(items))  # "auto" goes variable: decode no further
     if options.store != "variable":
         _stack(chunk, arrays)
+    elif spill is not None:
+        with open(spill, "wb") as out:
+            out.writelines(chunk.blobs)
+        chunk.spill, chunk.lengths, chunk.blobs = spill, [len(b) for b in chunk.blobs], []
+    return chunk
+
+
+def _mixed(chunk: Chunk, count: int) -> Chunk:
+    """A fixed-store chunk whose images differ in size, cut short: ``images`` is ``None``."""
+    chunk.reasons += [None] * (count - len(chunk.reasons))
+    chunk.notes += [""] * (count - len(chunk.notes))
+    chunk.images = None
     return chunk
 
 
@@ -163,14 +189,14 @@ def _add_variable(chunk: Chunk, data: bytes, options: ChunkOptions) -> None:
     native = native_mode(image.mode)
     small = DecodeOptions(mode=options.decode.mode or native, min_side=STATS_SIDE)
     array, note = decode_opened(image, small)
-    flat = array.reshape(-1, array.shape[2])
-    sums = flat.sum(axis=0, dtype=np.float64)
-    squares = np.einsum("ij,ij->j", flat, flat, dtype=np.float64)
+    sums, squares, pixels = pixel_sums(array)
+    weight = size[0] * size[1] / max(1, pixels)  # a reduced decode counts as the full image
+    sums, squares = sums * weight, squares * weight
     channels = max(chunk.channels, array.shape[2])
     chunk.sums = np.broadcast_to(chunk.sums, (channels,)) + np.broadcast_to(sums, (channels,))
     chunk.squares = (np.broadcast_to(chunk.squares, (channels,))
                      + np.broadcast_to(squares, (channels,)))
-    chunk.pixels += len(flat)
+    chunk.pixels += pixels * weight
     chunk.channels = channels
     chunk.blobs.append(data)
     chunk.sizes.append(size)

@@ -170,8 +170,14 @@ def decode_image(data: bytes, options: DecodeOptions = DecodeOptions()) -> tuple
     return decode_opened(open_image(data), options)
 
 
-def decode_opened(image: Image.Image, options: DecodeOptions) -> tuple[np.ndarray, str]:
-    """Decode an image returned by :func:`open_image` (see :func:`decode_image`)."""
+def decode_opened(image: Image.Image, options: DecodeOptions, *,
+                  box: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, str]:
+    """Decode an image returned by :func:`open_image` (see :func:`decode_image`).
+
+    ``box`` ``(left, top, right, bottom)``, in the loaded (possibly drafted) image's pixels
+    once its orientation is applied, keeps only that region: it is cut before the
+    conversions, so they run on the region alone.
+    """
     notes = []
     fmt = image.format
     frames = getattr(image, "n_frames", 1)
@@ -182,7 +188,9 @@ def decode_opened(image: Image.Image, options: DecodeOptions) -> tuple[np.ndarra
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image.load()
-            ImageOps.exif_transpose(image, in_place=True)  # without a tag: no copy, as is
+            ImageOps.exif_transpose(image, in_place=True)  # no copy when upright
+        if box is not None:
+            image = image.crop(box)
         converted = _conversion_note(image, options.mode, fmt)
         planar = options.channels_first and options.size is None  # else resized [H, W, C] first
         array = to_uint8(image, options.mode, channels_first=planar)

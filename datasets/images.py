@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from datasets.cropdecode import DecodeRandomResizedCrop
 from datasets.errors import DataFormatError
 from datasets.folders import IMAGE_EXTENSIONS, scan_folder
 from datasets.imagedecode import (
@@ -170,6 +171,7 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         resize: str = "shorter-then-center-crop",
         max_side: int | None = None,
         decode_size: int | None = None,
+        decoder: DecodeRandomResizedCrop | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         workers: int | None = None,
         allow_empty: bool = False,
@@ -181,7 +183,9 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         ``resize=``: ``"shorter-then-center-crop"``, ``"pad"`` or ``"stretch"``);
         ``max_side=`` → variable size (``VariableImageFolder``); neither → fixed if every
         image has the same size, else variable. ``mode=None`` is ``"L"`` when every image is
-        grey, else ``"RGB"`` (recorded in the manifest). Unreadable files (every non-hidden
+        grey, else ``"RGB"`` (recorded in the manifest). ``decoder=``
+        :class:`datasets.DecodeRandomResizedCrop` makes a variable store decode each image
+        straight to a random-resized crop (JPEGs at a reduced scale when the box allows). Unreadable files (every non-hidden
         file is tried, by content) are listed in ``skipped`` with a reason. The cache key
         covers the files' paths, sizes and mtimes and these options.
 
@@ -193,7 +197,7 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         options = PackOptions(mode=mode, size=_size(size), resize=resize, max_side=max_side)
         store = pack_folder(root, options, cache_dir=cache_dir, workers=workers,
                             allow_empty=allow_empty, is_valid_file=is_valid_file)
-        return _wrap(store, root, transform, target_transform, decode_size)
+        return _wrap(store, root, transform, target_transform, decode_size, decoder)
 
     @staticmethod
     def from_archive(
@@ -206,6 +210,7 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         resize: str = "shorter-then-center-crop",
         max_side: int | None = None,
         decode_size: int | None = None,
+        decoder: DecodeRandomResizedCrop | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         workers: int | None = None,
     ) -> PackedImageFolder | VariableImageFolder:
@@ -222,7 +227,7 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
 
         options = PackOptions(mode=mode, size=_size(size), resize=resize, max_side=max_side)
         store = pack_archive(path, options, cache_dir=cache_dir, workers=workers)
-        return _wrap(store, path, transform, target_transform, decode_size)
+        return _wrap(store, path, transform, target_transform, decode_size, decoder)
 
 
 def _size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -234,13 +239,18 @@ def _size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
 
 
 def _wrap(store: Any, root: str | os.PathLike[str], transform: Transform | None,
-          target_transform: Transform | None, decode_size: int | None
+          target_transform: Transform | None, decode_size: int | None,
+          decoder: DecodeRandomResizedCrop | None = None
           ) -> PackedImageFolder | VariableImageFolder:
     from datasets.imagestore import VariableImages
 
     if isinstance(store, VariableImages):
         return VariableImageFolder.from_store(store, root, transform, target_transform,
-                                              decode_size=decode_size)
+                                              decode_size=decode_size, decoder=decoder)
+    if decoder is not None:
+        log.warning("decoder=%r not used: %s was packed at one size (a fixed-size store); "
+                    "crop with datasets.RandomResizedCrop as a batch transform instead",
+                    decoder, root)
     if decode_size is not None:
         log.debug("decode_size=%s ignored: %s was packed at one size", decode_size, root)
     return PackedImageFolder.from_store(store, root, transform, target_transform)

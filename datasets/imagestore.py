@@ -10,8 +10,9 @@ for smaller) in one memory-mapped file, and decodes an image when it is read. A 
     offsets.i64    N + 1 little-endian int64 offsets: image i is blobs[offsets[i]:offsets[i+1]]
     labels.i64     N little-endian int64 labels
     sizes.i32      N x 2 little-endian int32: each image's (H, W) as decoded
-    manifest.json  format, store ("variable"), count, mode, mean/std, classes, counts,
-                   skipped, notes, options, source
+    manifest.json  format, store ("variable"), count, mode, mean/std (and ``stats_from``: they
+                   come from reduced-scale JPEG decodes), classes, counts, skipped, notes,
+                   options, source
 
 It is published atomically by :func:`datasets.packed.ensure_packed` like the fixed store.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +128,19 @@ class VariableWriter:
         self._labels.write(np.asarray(labels, dtype="<i8").tobytes())
         self._sizes.write(np.asarray(sizes, dtype="<i4").reshape(-1, 2).tobytes())
         self.count += len(blobs)
+
+    def append_file(self, path: str | os.PathLike[str], lengths: list[int], labels: np.ndarray,
+                    sizes: np.ndarray) -> None:
+        """Append blobs written back to back in ``path`` (of ``lengths``); delete ``path``."""
+        self._blobs.flush()
+        with open(path, "rb") as part:
+            shutil.copyfileobj(part, self._blobs, 1 << 20)
+        os.unlink(path)
+        for length in lengths:
+            self.offsets.append(self.offsets[-1] + length)
+        self._labels.write(np.asarray(labels, dtype="<i8").tobytes())
+        self._sizes.write(np.asarray(sizes, dtype="<i4").reshape(-1, 2).tobytes())
+        self.count += len(lengths)
 
     def close(self) -> None:
         """Flush and close the files (safe to call twice)."""

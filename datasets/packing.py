@@ -30,6 +30,7 @@ import numpy as np
 
 from datasets.archivemembers import iter_members, member_class
 from datasets.decode import (
+    STATS_NOTE,
     Chunk,
     ChunkOptions,
     decode_chunk,
@@ -56,7 +57,9 @@ from datasets.packoptions import PackOptions
 log = logging.getLogger(__name__)
 
 NAMES_FILE = "names.txt"  # the rows' relative paths / member names, "\0"-separated
-CHUNK_SIZE = 256
+CHUNK_SIZE = 256  # the most images in one chunk
+FIRST_CHUNK = 64  # the first chunk, decoded here and timed before any pool starts: kept small
+CHUNKS_PER_WORKER = 8  # smaller chunks for small jobs, so that the workers finish together
 POOL_MIN_S = 0.5  # a process pool pays off only for more decoding work than this
 DEFAULT_OPTIONS = PackOptions()
 BIG_JOB = 100_000  # from this many images on, importing torchvision for libpng pays off
@@ -220,6 +223,9 @@ class _Builder:
         self.chunk_options = ChunkOptions(decode=decode, store=store, max_side=options.max_side)
         self.writer: PackWriter | VariableWriter = (
             PackWriter(folder) if store == "fixed" else VariableWriter(folder))
+        self.chunk_size = min(FIRST_CHUNK, CHUNK_SIZE)
+        self.spill = False  # variable store in a pool: workers write blobs to part files
+        self.spilled = 0  # part files named so far
 
     def run(self, members: Iterator[tuple[str, bytes | str]], root: str | None,
             workers: int | None, big: bool, count: int | None) -> None:
@@ -244,8 +250,11 @@ class _Builder:
                     rest_s = per_item_s * ((count or 1 << 30) - len(result.reasons))
                     slow = per_item_s >= FAST_ITEM_S + read_item_s and rest_s >= POOL_MIN_S
                     workers = default_workers() if slow else 0
-                log.debug("first chunk: %.1f us decoding, %.1f us reading per item; %d worker(s)",
-                          per_item_s * 1e6, read_item_s * 1e6, workers)
+                self.chunk_size = chunk_size(count, workers)
+                self.spill = workers > 1 and self.store == "variable"
+                log.debug("first chunk: %.1f us decoding, %.1f us reading per item; %d worker(s), "
+                          "chunks of %d", per_item_s * 1e6, read_item_s * 1e6, workers,
+                          self.chunk_size)
                 self._append(pending.popleft(), result)
                 for chunk in run_ordered(decode_chunk, tasks, workers=workers):
                     self._append(pending.popleft(), chunk)
@@ -260,13 +269,18 @@ class _Builder:
         for name, item in members:
             names.append(name)
             items.append(item)
-            if len(names) >= CHUNK_SIZE:
+            if len(names) >= self.chunk_size:
                 pending.append(names)
-                yield root, items, self.chunk_options
+                yield root, items, self.chunk_options, self._spill_path()
                 names, items = [], []
         if names:
             pending.append(names)
-            yield root, items, self.chunk_options
+            yield root, items, self.chunk_options, self._spill_path()
+
+    def _spill_path(self) -> str | None:
+        """A part file in the (temporary) cache folder, one per chunk."""
+        self.spilled += 1
+        return str(self.folder / f"chunk-{self.spilled}.part") if self.spill else None
 
     def _append(self, names: list[str], chunk: Chunk) -> None:
         if any(chunk.reasons) or any(chunk.notes):
@@ -284,7 +298,11 @@ class _Builder:
                 raise _MixedSizes(f"{self.writer.image_shape} and others in {good[0]!r}…")
             self.writer.append(chunk.images, labels)
         else:
-            self.writer.append(chunk.blobs, labels, np.array(chunk.sizes, dtype=np.int32))
+            sizes = np.array(chunk.sizes, dtype=np.int32)
+            if chunk.spill is not None:
+                self.writer.append_file(chunk.spill, chunk.lengths, labels, sizes)
+            else:
+                self.writer.append(chunk.blobs, labels, sizes)
             self.writer.stats.add_sums(chunk.sums, chunk.squares, chunk.pixels)
         self.names += good
         self.raw_labels += labels.tolist()
@@ -320,9 +338,21 @@ class _Builder:
         if isinstance(self.writer, PackWriter):
             self.writer.finish(manifest, image_shape=None)
         else:
-            self.writer.finish(manifest, mode=mode)
+            self.writer.finish({**manifest, "stats_from": STATS_NOTE}, mode=mode)
         _order_rows(self.folder, self.store, self.names, self.raw_labels, self.class_ids,
                     self.fixed_classes)
+
+
+def chunk_size(count: int | None, workers: int) -> int:
+    """Images per chunk after the first: ``CHUNK_SIZE``, or fewer so each worker gets several.
+
+    Example:
+        >>> chunk_size(1_245, 2), chunk_size(10_000, 2), chunk_size(None, 2), chunk_size(500, 0)
+        (77, 256, 256, 256)
+    """
+    if workers <= 1 or count is None:
+        return CHUNK_SIZE
+    return min(CHUNK_SIZE, max(32, count // (workers * CHUNKS_PER_WORKER)))
 
 
 def _no_image_message(path: str, skipped: list[list[str]]) -> str:

@@ -5,15 +5,18 @@
 dataset follows (see :mod:`datasets.packeddataset`): ``None`` gives ``ToFloat()`` (``float32``
 in ``[-1, 1]``); a batch transform or any other callable is applied to this one image (a
 ``tv_tensors.Image``). Images keep their own sizes, so batching needs a transform that makes
-one size (``v2.RandomResizedCrop(128)``, ``v2.Resize``…); ``DataLoader`` workers scale the
-decoding (each maps the store itself).
+one size (``v2.RandomResizedCrop(128)``, ``v2.Resize``…), or ``decoder=``
+:class:`datasets.DecodeRandomResizedCrop` which decodes each image straight to a random crop
+of one size (JPEGs at a reduced DCT scale when the box allows; see :mod:`datasets.cropdecode`).
+With a decoder, a batch ``transform`` (``ToFloat``, ``Normalize``…) runs once per batch in
+``__getitems__``. ``DataLoader`` workers scale the decoding (each maps the store itself).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +24,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from datasets.cropdecode import DecodeRandomResizedCrop
 from datasets.errors import DataFormatError
 from datasets.imagedecode import DecodeOptions, UnreadableImageError, decode_image
 from datasets.imagestore import VariableImages
-from datasets.packeddataset import StoredImageInfo, row_names
+from datasets.packeddataset import ImageBatch, StoredImageInfo, row_names
 from datasets.transforms import ToFloat, Transform, as_image, is_batch_transform
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,8 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         target_transform: applied to the ``int`` label.
         decode_size: decode JPEGs at a reduced scale (1/2, 1/4, 1/8, Pillow's ``draft``)
             while both sides stay at least this long; ``None`` decodes full resolution.
+        decoder: decode each image to a random-resized crop instead (``decode_size`` is then
+            not used); ``transform`` gets that crop.
 
     Attributes:
         classes, class_to_idx, targets, mean, std, skipped, notes, manifest, sizes.
@@ -51,8 +57,10 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         target_transform: Transform | None = None,
         *,
         decode_size: int | None = None,
+        decoder: DecodeRandomResizedCrop | None = None,
     ) -> None:
         self.store = store
+        self.decoder = decoder
         self.transform: Transform = ToFloat() if transform is None else transform
         self.target_transform = target_transform
         self.decode = DecodeOptions(mode=store.mode, min_side=decode_size)
@@ -85,6 +93,8 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         if index < 0:
             index += len(self)
         try:
+            if self.decoder is not None:
+                return self.decoder(self.store.blob(index), self.mode)
             array, _ = decode_image(self.store.blob(index), self.decode)
         except UnreadableImageError as err:  # checked while packing: the store was altered
             raise DataFormatError(f"cannot decode image {index} of {self.store.path}: "
@@ -99,6 +109,18 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         if self.target_transform is not None:
             target = self.target_transform(target)
         return x, target
+
+    def __getitems__(self, indices: Sequence[int]) -> Sequence[tuple[Any, Any]]:
+        """Fetch a batch; with a ``decoder`` and a batch transform, transform it at once."""
+        if self.decoder is None or not is_batch_transform(self.transform):
+            return [self[int(i)] for i in indices]
+        rows = [int(i) + len(self) if int(i) < 0 else int(i) for i in indices]
+        images = self.transform(torch.stack([self.image(i) for i in rows]))
+        targets = self.targets[rows]
+        if self.target_transform is not None:
+            return [(x, self.target_transform(int(t))) for x, t in zip(images, targets,
+                                                                       strict=True)]
+        return ImageBatch(images, targets, torch.tensor(rows))
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -134,6 +156,7 @@ class VariableImageFolder(VariableImageDataset):
         mode: str | None = None,
         max_side: int | None = None,
         decode_size: int | None = None,
+        decoder: DecodeRandomResizedCrop | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         workers: int | None = None,
         allow_empty: bool = False,
@@ -145,18 +168,20 @@ class VariableImageFolder(VariableImageDataset):
         store = pack_folder(root, options, cache_dir=cache_dir, workers=workers,
                             allow_empty=allow_empty, is_valid_file=is_valid_file)
         assert isinstance(store, VariableImages)  # store="variable" builds only that
-        super().__init__(store, transform, target_transform, decode_size=decode_size)
+        super().__init__(store, transform, target_transform, decode_size=decode_size,
+                         decoder=decoder)
         self.root = Path(root)
 
     @classmethod
     def from_store(cls, store: VariableImages, root: str | os.PathLike[str],
                    transform: Transform | None = None,
                    target_transform: Transform | None = None, *,
-                   decode_size: int | None = None) -> VariableImageFolder:
+                   decode_size: int | None = None,
+                   decoder: DecodeRandomResizedCrop | None = None) -> VariableImageFolder:
         """Wrap an opened store (what ``ImageFolderDataset.pack`` does)."""
         dataset = cls.__new__(cls)
         VariableImageDataset.__init__(dataset, store, transform, target_transform,
-                                      decode_size=decode_size)
+                                      decode_size=decode_size, decoder=decoder)
         dataset.root = Path(root)
         return dataset
 
@@ -170,6 +195,7 @@ class VariableImageFolder(VariableImageDataset):
         mode: str | None = None,
         max_side: int | None = None,
         decode_size: int | None = None,
+        decoder: DecodeRandomResizedCrop | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         workers: int | None = None,
     ) -> VariableImageFolder:
@@ -179,7 +205,8 @@ class VariableImageFolder(VariableImageDataset):
         options = PackOptions(mode=mode, max_side=max_side, store="variable")
         store = pack_archive(path, options, cache_dir=cache_dir, workers=workers)
         assert isinstance(store, VariableImages)
-        return cls.from_store(store, path, transform, target_transform, decode_size=decode_size)
+        return cls.from_store(store, path, transform, target_transform, decode_size=decode_size,
+                              decoder=decoder)
 
     @property
     def samples(self) -> list[tuple[str, int]]:

@@ -1,0 +1,156 @@
+"""Decode an image straight to a random-resized crop: draw the box first, decode only as much.
+
+torchvision's ``RandomResizedCrop(size)`` decodes the whole image at full resolution, then
+keeps a box and shrinks it to ``size``. :class:`DecodeRandomResizedCrop` (the idea of FFCV's
+``RandomResizedCropRGBImageDecoder``) draws the same box first, from the image's header size
+once its EXIF orientation is applied, then lets libjpeg decode at the smallest DCT scale (1/2,
+1/4, Pillow's ``draft``) at which the box still has at least ``size`` pixels on both sides,
+cuts the scaled box (its edges rounded to the reduced pixels) and resizes it to ``size`` (bilinear, antialiased: the kernel
+torchvision's ``resized_crop`` uses). The output has the detail a full decode would give (the
+box is never enlarged from a coarser decode than full resolution would need) for less work.
+
+- Boxes follow torchvision's distribution (``scale``, ``ratio``, ten tries then the centre
+  crop; :meth:`datasets.transforms.RandomResizedCrop.boxes`), from ``generator`` when given.
+- Other formats (PNG, GIF, WebP…) are decoded whole and the same box cut: the same output.
+- Every rule of :mod:`datasets.imagedecode` holds: formats by content, modes, 16-bit scaling,
+  transparency, orientation, and the decompression-bomb limit (checked on the header).
+- ``flip`` mirrors left-right with that probability (``RandomHorizontalFlip(p=flip)``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import torch
+from PIL import Image
+
+from datasets.imagedecode import DecodeOptions, decode_opened, open_image, oriented_size
+from datasets.transforms import RandomResizedCrop
+
+log = logging.getLogger(__name__)
+
+# The reductions of libjpeg (through Pillow's draft) used here. 1/8 is left out: a box's edges
+# would round to 8 full-resolution pixels (a visible shift), and it decodes barely faster than
+# 1/4, since Huffman decoding, the same work at every scale, dominates.
+SCALES = (4, 2, 1)
+TRIES = 10  # torchvision's box draws before the centre-crop fallback
+
+Box = tuple[int, int, int, int]
+
+
+class DecodeRandomResizedCrop:
+    """Decode encoded image bytes to a random-resized crop, ``uint8`` ``[C, H, W]``.
+
+    Args:
+        size: output ``(H, W)``, or an int for a square.
+        scale: range of the box's area as a fraction of the image's (torchvision's).
+        ratio: range of the box's aspect ratio, width / height (drawn log-uniform).
+        flip: probability of a left-right mirror of the output (0 for none).
+        generator: draws boxes and flips; ``None`` uses torch's global RNG (which
+            ``DataLoader`` seeds differently in each worker; a generator given here is copied
+            into every worker as it is, so workers would repeat each other's crops).
+
+    Example:
+        >>> import io; from PIL import Image
+        >>> buffer = io.BytesIO(); Image.new("RGB", (400, 300), "red").save(buffer, "JPEG")
+        >>> crop = DecodeRandomResizedCrop(64, generator=torch.Generator().manual_seed(0))
+        >>> image = crop(buffer.getvalue(), "RGB")
+        >>> image.shape, image.dtype, int(image[0, 32, 32]) > 250
+        (torch.Size([3, 64, 64]), torch.uint8, True)
+    """
+
+    def __init__(self, size: int | Sequence[int], scale: tuple[float, float] = (0.08, 1.0),
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), *, flip: float = 0.0,
+                 generator: torch.Generator | None = None) -> None:
+        if not 0.0 <= flip <= 1.0:
+            raise ValueError(f"flip should be a probability in [0, 1], but got flip={flip!r}")
+        if not (0 < scale[0] <= scale[1] and 0 < ratio[0] <= ratio[1]):
+            raise ValueError(f"scale and ratio should be increasing positive ranges, but got "
+                             f"scale={scale!r}, ratio={ratio!r}")
+        # the batch transform whose boxes these are (same draws, same distribution)
+        self.batch_equivalent = RandomResizedCrop(size, scale, ratio, generator=generator)
+        self.size = self.batch_equivalent.size
+        self.flip = flip
+        self.generator = generator
+
+    def __call__(self, data: bytes, mode: str | None = "RGB") -> torch.Tensor:
+        """Decode ``data`` in ``mode`` (``"RGB"``, ``"L"`` or ``None``) to ``uint8`` ``[C, H, W]``.
+
+        Raises:
+            UnreadableImageError: the bytes cannot be decoded (the reason says why).
+        """
+        image = open_image(data)  # refuses decompression bombs from the header
+        h, w = oriented_size(image)
+        box = self.box(h, w)
+        if image.format == "JPEG":
+            box = self._draft(image, (h, w), box)
+        array, _ = decode_opened(image, DecodeOptions(mode=mode), box=box)
+        pixels = torch.from_numpy(array).permute(2, 0, 1)  # channels-last memory: fast resize
+        out = torch.nn.functional.interpolate(pixels[None], size=self.size, mode="bilinear",
+                                              antialias=True, align_corners=False)[0]
+        if self.flip and float(torch.rand(1, generator=self.generator)) < self.flip:
+            out = out.flip(-1)
+        return out.contiguous()
+
+    def box(self, h: int, w: int) -> Box:
+        """Draw one box ``(left, top, right, bottom)`` for an ``h`` × ``w`` image.
+
+        The draws and arithmetic of :meth:`datasets.transforms.RandomResizedCrop.boxes` for
+        one image, in Python scalars (its tensor version costs ~0.3 ms for a single box).
+        """
+        scale, ratio = self.batch_equivalent.scale, self.batch_equivalent.ratio
+        g = self.generator
+        areas = torch.empty(TRIES).uniform_(*scale, generator=g).tolist()
+        logs = torch.empty(TRIES).uniform_(math.log(ratio[0]), math.log(ratio[1]),
+                                          generator=g).tolist()
+        u_top, u_left = torch.rand(2, generator=g).tolist()
+        for area, log_ratio in zip(areas, logs, strict=True):
+            aspect = math.exp(log_ratio)
+            cw, ch = round(math.sqrt(h * w * area * aspect)), round(math.sqrt(h * w * area / aspect))
+            if 0 < cw <= w and 0 < ch <= h:
+                top, left = math.floor(u_top * (h - ch + 1)), math.floor(u_left * (w - cw + 1))
+                return left, top, left + cw, top + ch
+        if w / h < min(ratio):  # torchvision's fallback: the centre crop within the ratios
+            cw, ch = w, round(w / min(ratio))
+        elif w / h > max(ratio):
+            cw, ch = round(h * max(ratio)), h
+        else:
+            cw, ch = w, h
+        top, left = (h - ch) // 2, (w - cw) // 2
+        return left, top, left + cw, top + ch
+
+    def _draft(self, image: Image.Image, oriented: tuple[int, int], box: Box) -> Box:
+        """Ask libjpeg for the smallest scale keeping ``size`` pixels in the box; rescale it."""
+        x1, y1, x2, y2 = box
+        out_h, out_w = self.size
+        k = reduction(x2 - x1, y2 - y1, out_w, out_h)
+        if k == 1:
+            return box
+        raw_w, raw_h = image.size
+        image.draft(None, (max(1, raw_w // k), max(1, raw_h // k)))
+        new_w, new_h = image.size
+        h, w = oriented
+        sx = (new_w if (raw_h, raw_w) == (h, w) else new_h) / w
+        sy = (new_h if (raw_h, raw_w) == (h, w) else new_w) / h
+        left, top = round(x1 * sx), round(y1 * sy)
+        return left, top, max(left + 1, round(x2 * sx)), max(top + 1, round(y2 * sy))
+
+    def __repr__(self) -> str:
+        return (f"DecodeRandomResizedCrop(size={self.size}, scale={self.batch_equivalent.scale}, "
+                f"ratio={self.batch_equivalent.ratio}, flip={self.flip})")
+
+
+def reduction(box_w: int, box_h: int, out_w: int, out_h: int) -> int:
+    """Return the largest of 4, 2, 1 that leaves the box at least ``out`` on both sides.
+
+    Example:
+        >>> reduction(500, 300, 128, 128), reduction(260, 1000, 128, 128)
+        (2, 2)
+        >>> reduction(2000, 2000, 128, 128)
+        4
+        >>> reduction(90, 90, 128, 128)
+        1
+    """
+    return next(k for k in SCALES if box_w // k >= out_w and box_h // k >= out_h or k == 1)
