@@ -268,10 +268,38 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     from benchmarks.report import emit, figure  # python -m benchmarks reads figures; rows kept
 
-    emit("stream", [figure(f"{r['data']} {r['system']} epoch {e} images/s", r[f"epoch{e}_n"] / r[f"epoch{e}_s"],
-                           unit="images/s") for r in rows if "error" not in r for e in (1, 2)],
+    emit("stream", [*target_figures(rows, figure),
+                    *(figure(f"{r['data']} {r['system']} epoch {e} images/s",
+                             r[f"epoch{e}_n"] / r[f"epoch{e}_s"], unit="images/s")
+                      for r in rows if "error" not in r for e in (1, 2))],
          args.json, extra={"rows": rows})
     return 0
+
+
+def target_figures(rows: list[dict[str, Any]], figure: Any) -> list[dict[str, Any]]:
+    """Issue 10's targets per data set: conversion vs LitData, each epoch vs the best peer,
+    and the bytes ours fetched over two epochs (one uncached) vs the pack's size."""
+    out = []
+    for kind in ("letters", "photos"):
+        by = {r["system"]: r for r in rows if r["data"] == kind and "error" not in r}
+        ours = by.pop("ours", None)
+        if ours is None or not by:
+            continue
+        if "litdata" in by:
+            out.append(figure(f"{kind}: conversion speed ours / LitData optimize",
+                              by["litdata"]["convert_s"] / ours["convert_s"], unit="x",
+                              target=">= 2"))
+        for e in (1, 2):
+            rate = {name: r[f"epoch{e}_n"] / r[f"epoch{e}_s"] for name, r in by.items()}
+            best = max(rate, key=rate.__getitem__)
+            out.append(figure(f"{kind}: epoch {e} ours / best peer ({best})",
+                              ours[f"epoch{e}_n"] / ours[f"epoch{e}_s"] / rate[best], unit="x",
+                              target=">= 1"))
+        if ours.get("fetched_bytes") is not None:
+            out.append(figure(f"{kind}: bytes ours fetched in 2 epochs / pack size",
+                              ours["fetched_bytes"] / ours["stored_bytes"], unit="x",
+                              target="<= 1"))
+    return out
 
 
 if __name__ == "__main__":
