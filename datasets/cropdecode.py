@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from datasets.imagedecode import DecodeOptions, decode_opened, open_image, oriented_size
-from datasets.transforms import RandomResizedCrop
+from datasets.transforms import RandomResizedCrop, worker_generator
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,9 @@ class DecodeRandomResizedCrop:
         scale: range of the box's area as a fraction of the image's (torchvision's).
         ratio: range of the box's aspect ratio, width / height (drawn log-uniform).
         flip: probability of a left-right mirror of the output (0 for none).
-        generator: draws boxes and flips; ``None`` uses torch's global RNG (which
-            ``DataLoader`` seeds differently in each worker; a generator given here is copied
-            into every worker as it is, so workers would repeat each other's crops).
+        generator: draws boxes and flips; ``None`` uses torch's global RNG. In a
+            ``DataLoader`` worker the draws come from
+            :func:`datasets.transforms.worker_generator` (its own per worker and epoch).
 
     Example:
         >>> import io; from PIL import Image
@@ -90,7 +90,8 @@ class DecodeRandomResizedCrop:
         pixels = torch.from_numpy(array).permute(2, 0, 1)  # channels-last memory: fast resize
         out = torch.nn.functional.interpolate(pixels[None], size=self.size, mode="bilinear",
                                               antialias=True, align_corners=False)[0]
-        if self.flip and float(torch.rand(1, generator=self.generator)) < self.flip:
+        flip_draw = torch.rand(1, generator=worker_generator(self.generator)) if self.flip else None
+        if flip_draw is not None and float(flip_draw) < self.flip:
             out = out.flip(-1)
         return out.contiguous()
 
@@ -101,7 +102,7 @@ class DecodeRandomResizedCrop:
         one image, in Python scalars (its tensor version costs ~0.3 ms for a single box).
         """
         scale, ratio = self.batch_equivalent.scale, self.batch_equivalent.ratio
-        g = self.generator
+        g = worker_generator(self.generator)
         areas = torch.empty(TRIES).uniform_(*scale, generator=g).tolist()
         logs = torch.empty(TRIES).uniform_(math.log(ratio[0]), math.log(ratio[1]),
                                           generator=g).tolist()

@@ -7,7 +7,9 @@ datasets apply it once per batch in ``__getitems__`` instead of once per sample:
 - :class:`ToFloat` / :class:`Normalize`: ``uint8`` to ``float32`` ``(x / 255 - mean) / std``
   per channel (the default transform of every image dataset is ``ToFloat()``: ``[-1, 1]``).
 - :class:`RandomCrop`, :class:`RandomResizedCrop`, :class:`RandomHorizontalFlip`: random per
-  sample, drawn from their ``generator`` (seeded: reproducible), on ``uint8`` batches.
+  sample, drawn from their ``generator`` (seeded: reproducible), on ``uint8`` batches. In a
+  ``DataLoader`` worker they draw from :func:`worker_generator` instead, so workers never repeat
+  each other's (or the last epoch's) draws.
 
 Any other callable (for example a ``torchvision.transforms.v2`` pipeline) is a *per-sample*
 transform: the dataset hands it a ``tv_tensors.Image``, ``uint8`` ``[C, H, W]``, which v2
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,12 +30,41 @@ import torch
 log = logging.getLogger(__name__)
 
 __all__ = ["BatchTransform", "Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip",
-           "RandomResizedCrop", "ToFloat", "as_image", "is_batch_transform"]
+           "RandomResizedCrop", "ToFloat", "as_image", "is_batch_transform", "worker_generator"]
 
 DEFAULT_MEAN = 0.5
 DEFAULT_STD = 0.5
 
 Transform = Callable[[Any], Any]
+
+_WORKER_GENERATORS: dict[int, tuple[tuple[int, int], torch.Generator]] = {}
+
+
+def worker_generator(generator: torch.Generator | None) -> torch.Generator | None:
+    """Return the generator to draw from: ``generator`` itself outside ``DataLoader`` workers.
+
+    A seeded generator is copied into every worker as it is, so each worker would draw the same
+    numbers, epoch after epoch. In a worker this returns a generator of its own, seeded from
+    ``generator.initial_seed()`` and the worker's seed (which ``DataLoader`` draws per worker
+    and per epoch from its own ``generator``): different in each worker and epoch, and
+    reproducible when both are seeded. ``None`` stays ``None`` (torch's global RNG, which
+    ``DataLoader`` already seeds per worker).
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> worker_generator(g) is g  # not in a worker
+        True
+    """
+    info = torch.utils.data.get_worker_info()
+    if generator is None or info is None:
+        return generator
+    key = (os.getpid(), int(info.seed))
+    cached = _WORKER_GENERATORS.get(id(generator))
+    if cached is None or cached[0] != key:
+        own = torch.Generator()
+        own.manual_seed((generator.initial_seed() * 1_000_003 + info.seed) % (1 << 63))
+        cached = _WORKER_GENERATORS[id(generator)] = (key, own)
+    return cached[1]
 
 
 class BatchTransform:
@@ -145,7 +177,7 @@ class RandomHorizontalFlip(BatchTransform):
 
     def chosen(self, b: int) -> list[int]:
         """Draw which of ``b`` samples to flip (one draw per sample, in order)."""
-        return (torch.rand(b, generator=self.generator) < self.p).nonzero().flatten().tolist()
+        return (torch.rand(b, generator=worker_generator(self.generator)) < self.p).nonzero().flatten().tolist()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         batch, single = _batched(x)
@@ -211,8 +243,9 @@ class RandomCrop(BatchTransform):
         th, tw = self.size
         if th > h or tw > w:
             raise ValueError(f"RandomCrop size {self.size} is larger than the images ({h}x{w})")
-        top = torch.randint(0, h - th + 1, (b,), generator=self.generator).tolist()
-        left = torch.randint(0, w - tw + 1, (b,), generator=self.generator).tolist()
+        g = worker_generator(self.generator)
+        top = torch.randint(0, h - th + 1, (b,), generator=g).tolist()
+        left = torch.randint(0, w - tw + 1, (b,), generator=g).tolist()
         out = _empty_batch(batch, self.size)
         for i, (y, x0) in enumerate(zip(top, left, strict=True)):
             out[i] = batch[i, :, y : y + th, x0 : x0 + tw]
@@ -248,10 +281,10 @@ class RandomResizedCrop(BatchTransform):
     def boxes(self, b: int, h: int, w: int) -> torch.Tensor:
         """Draw ``b`` boxes ``(x1, y1, x2, y2)`` in pixel edges for ``h`` × ``w`` images."""
         tries = 10
-        area = h * w * torch.empty(b, tries).uniform_(*self.scale, generator=self.generator)
+        g = worker_generator(self.generator)
+        area = h * w * torch.empty(b, tries).uniform_(*self.scale, generator=g)
         log_ratio = torch.empty(b, tries).uniform_(math.log(self.ratio[0]),
-                                                   math.log(self.ratio[1]),
-                                                   generator=self.generator)
+                                                   math.log(self.ratio[1]), generator=g)
         aspect = torch.exp(log_ratio)
         cw = torch.sqrt(area * aspect).round()
         ch = torch.sqrt(area / aspect).round()
@@ -260,7 +293,7 @@ class RandomResizedCrop(BatchTransform):
         pick = first.clamp(min=0).view(-1, 1)
         cw, ch = cw.gather(1, pick).view(-1), ch.gather(1, pick).view(-1)
         cw, ch = self._fallback(first < 0, cw, ch, h, w)
-        u = torch.rand(b, 2, generator=self.generator)
+        u = torch.rand(b, 2, generator=g)
         top = torch.floor(u[:, 0] * (h - ch + 1))
         left = torch.floor(u[:, 1] * (w - cw + 1))
         fallback = first < 0
