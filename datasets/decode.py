@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from datasets.channelstats import pixel_sums
 from datasets.imagedecode import (
     MAX_IMAGE_BYTES,
     DecodeOptions,
@@ -44,7 +45,6 @@ from datasets.imagedecode import (
     oriented_size,
     resize_array,
 )
-from datasets.packed import pixel_sums
 
 log = logging.getLogger(__name__)
 

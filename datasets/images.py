@@ -184,17 +184,17 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         ``max_side=`` → variable size (``VariableImageFolder``); neither → fixed if every
         image has the same size, else variable. ``mode=None`` is ``"L"`` when every image is
         grey, else ``"RGB"`` (recorded in the manifest). ``decoder=``
-        :class:`datasets.DecodeRandomResizedCrop` makes a variable store decode each image
-        straight to a random-resized crop (JPEGs at a reduced scale when the box allows). Unreadable files (every non-hidden
+        :class:`datasets.DecodeRandomResizedCrop` packs the variable store (whatever the sizes)
+        and decodes each image straight to a random-resized crop (JPEGs at a reduced scale when the box allows). Unreadable files (every non-hidden
         file is tried, by content) are listed in ``skipped`` with a reason. The cache key
         covers the files' paths, sizes and mtimes and these options.
 
         Raises:
             DatasetNotFoundError: ``root`` is missing, has no class folder or no file.
         """
-        from datasets.packing import PackOptions, pack_folder
+        from datasets.packing import pack_folder
 
-        options = PackOptions(mode=mode, size=_size(size), resize=resize, max_side=max_side)
+        options = _options(mode, size, resize, max_side, decoder)
         store = pack_folder(root, options, cache_dir=cache_dir, workers=workers,
                             allow_empty=allow_empty, is_valid_file=is_valid_file)
         return _wrap(store, root, transform, target_transform, decode_size, decoder)
@@ -223,11 +223,24 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         Raises:
             DataFormatError: the archive is corrupt or holds no image in a class folder.
         """
-        from datasets.packing import PackOptions, pack_archive
+        from datasets.packing import pack_archive
 
-        options = PackOptions(mode=mode, size=_size(size), resize=resize, max_side=max_side)
+        options = _options(mode, size, resize, max_side, decoder)
         store = pack_archive(path, options, cache_dir=cache_dir, workers=workers)
         return _wrap(store, path, transform, target_transform, decode_size, decoder)
+
+
+def _options(mode: str | None, size: int | tuple[int, int] | None, resize: str,
+             max_side: int | None, decoder: DecodeRandomResizedCrop | None) -> Any:
+    """The pack options; ``decoder=`` needs the encoded images, so it asks for the variable
+    store (a folder of one image size would otherwise pack as fixed and drop the decoder)."""
+    from datasets.packing import PackOptions
+
+    if decoder is not None and size is not None:
+        raise ValueError("decoder= crops while decoding the variable store; size= packs decoded "
+                         "pixels: pass one (for a fixed store crop with datasets.RandomResizedCrop)")
+    return PackOptions(mode=mode, size=_size(size), resize=resize, max_side=max_side,
+                       store="variable" if decoder is not None else "auto")
 
 
 def _size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -247,10 +260,6 @@ def _wrap(store: Any, root: str | os.PathLike[str], transform: Transform | None,
     if isinstance(store, VariableImages):
         return VariableImageFolder.from_store(store, root, transform, target_transform,
                                               decode_size=decode_size, decoder=decoder)
-    if decoder is not None:
-        log.warning("decoder=%r not used: %s was packed at one size (a fixed-size store); "
-                    "crop with datasets.RandomResizedCrop as a batch transform instead",
-                    decoder, root)
     if decode_size is not None:
         log.debug("decode_size=%s ignored: %s was packed at one size", decode_size, root)
     return PackedImageFolder.from_store(store, root, transform, target_transform)

@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from datasets.channelstats import ChannelStats
 from datasets.errors import PackedCacheError
 from datasets.packed import (
     FORMAT_VERSION,
     LABELS_FILE,
-    ChannelStats,
     _check_size,
     read_manifest,
     write_manifest,

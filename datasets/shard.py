@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep-order", action="store_true",
                         help="write samples in the source's order (default: a permutation "
                              "from --seed, as a reader shuffles only within a few shards)")
-    parser.add_argument("--seed", type=int, default=0, help="the write permutation's seed")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="the write permutation's seed (default 0)")
     parser.add_argument("--root", help="the cache home for registry names and packed caches")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -118,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("pass SOURCE and OUT to write a pack, or --verify URL to check one")
     if args.workers < 1:
         parser.error(f"--workers should be a positive int, but got {args.workers}")
+    if args.keep_order and args.seed is not None:
+        parser.error("--keep-order writes the source's order; --seed picks a permutation: pass one")
+    if args.seed is not None and args.seed < 0:
+        parser.error(f"--seed should be an int >= 0, but got {args.seed}")
     progress = not args.quiet and sys.stderr.isatty()
     try:
         if args.verify is not None:
@@ -126,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         index = write_shards(dataset, args.out, shard_size_bytes=args.shard_size,
                              workers=args.workers, extra=extra, source=args.source,
                              progress=progress, endpoint_url=args.endpoint_url,
-                             shuffle=not args.keep_order, seed=args.seed)
+                             shuffle=not args.keep_order, seed=args.seed or 0)
     except (DatasetError, LoaderError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

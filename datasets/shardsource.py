@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from datasets.channelstats import ChannelStats
 from datasets.errors import DataFormatError
 from datasets.shardformat import Field, encode_record, record_dtype, shard_header
 
@@ -188,31 +189,21 @@ def stats_field(schema: Sequence[Field]) -> Field | None:
     return None
 
 
-def pixel_sums(pixels: Sequence[np.ndarray]) -> dict[str, Any]:
-    """Per-channel count, sum and sum of squares of uint8 images ``[n, H, W(, C)]``."""
-    channels = pixels[0].shape[-1] if pixels[0].ndim == 4 else 1
-    total = np.zeros(channels)
-    squares = np.zeros(channels)
-    n = 0
+def shard_pixel_sums(pixels: Sequence[np.ndarray]) -> dict[str, Any]:
+    """Per-channel count, sum and sum of squares of uint8 images ``[n, H, W(, C)]`` (JSON)."""
+    stats = ChannelStats()
     for block in pixels:
-        flat = block.reshape(-1, channels)
-        total += flat.sum(axis=0, dtype=np.float64)
-        squares += np.einsum("ij,ij->j", flat, flat, dtype=np.float64)
-        n += flat.shape[0]
-    return {"n": n, "sum": total.tolist(), "sumsq": squares.tolist()}
+        stats.add(block if block.ndim == 4 else block[..., None])
+    return {"n": stats.pixels, "sum": stats.sums.tolist(), "sumsq": stats.squares.tolist()}
 
 
 def channel_stats(sums: Sequence[Mapping[str, Any]]) -> dict[str, list[float]] | None:
-    """Combine :func:`pixel_sums` of every shard into mean and std per channel, in [0, 1]."""
-    sums = [s for s in sums if s]
-    if not sums:
-        return None
-    n = sum(s["n"] for s in sums)
-    total = np.sum([s["sum"] for s in sums], axis=0) / 255.0
-    squares = np.sum([s["sumsq"] for s in sums], axis=0) / 255.0**2
-    mean = total / n
-    std = np.sqrt(np.maximum(squares / n - mean**2, 0.0))
-    return {"mean": [round(float(m), 6) for m in mean], "std": [round(float(s), 6) for s in std]}
+    """Combine :func:`shard_pixel_sums` of every shard into mean and std per channel, in [0, 1]."""
+    stats = ChannelStats()
+    for s in sums:
+        if s:
+            stats.add_sums(np.asarray(s["sum"]), np.asarray(s["sumsq"]), s["n"])
+    return stats.as_manifest() if stats.pixels else None
 
 
 class EncodedImages:

@@ -34,8 +34,8 @@ from datasets.shardsource import (
     Chunk,
     ItemSource,
     channel_stats,
-    pixel_sums,
     record_source,
+    shard_pixel_sums,
 )
 from datasets.storage import LocalStore, Store, open_store
 from loaders.errors import ChecksumMismatchError, DownloadError
@@ -91,15 +91,19 @@ def write_shards(
         raise ValueError(f"shard_size_bytes should be a positive int, but got {shard_size_bytes}")
     if workers < 1:
         raise ValueError(f"workers should be a positive int, but got workers={workers}")
+    if shuffle and int(seed) < 0:
+        raise ValueError(f"seed should be an int >= 0, but got seed={seed!r}")
     store = open_store(out, endpoint_url=endpoint_url)
     if store.read_bytes(INDEX_FILE) is not None:
         raise ShardError(f"{store.describe(INDEX_FILE)} exists: {out} already holds a sharded pack; "
                          "write to another OUT or delete that one first")
     shuffle_seed = int(seed) if shuffle else None
     reader = record_source(dataset, classes=classes, shuffle_seed=shuffle_seed)
+    order = None if reader.order is None else hashlib.sha256(
+        reader.order.astype("<i8").tobytes()).hexdigest()
     settings = {"count": reader.count, "schema": [f.to_json() for f in reader.schema],
                 "shard_size_bytes": shard_size_bytes, "source": source,
-                "write_shuffle_seed": shuffle_seed}
+                "write_shuffle_seed": shuffle_seed, "write_order_sha256": order}
     done = _resume_point(store, settings)
     start = done[-1]["start"] + done[-1]["count"] if done else 0
     if done:
@@ -129,7 +133,18 @@ def _resume_point(store: Store, settings: dict[str, Any]) -> list[dict[str, Any]
     if raw is None:
         return []
     state = json.loads(raw)
-    if state.get("settings") != settings:
+    recorded = {"write_shuffle_seed": None, "write_order_sha256": None,  # writes before seeds
+                **state.get("settings", {})}
+    order_keys = ("write_shuffle_seed", "write_order_sha256")
+    if any(recorded[k] != settings[k] for k in order_keys) and all(
+            recorded.get(k) == v for k, v in settings.items() if k not in order_keys):
+        seed = recorded["write_shuffle_seed"]
+        again = "--keep-order (shuffle=False)" if seed is None else f"--seed {seed} (seed={seed})"
+        raise ShardError(
+            f"{store.describe(PROGRESS_FILE)} records an unfinished write in another sample order "
+            f"(seed {seed}, or another numpy's permutation); resume it with {again} and the same "
+            "numpy, or delete that folder/prefix to start over")
+    if recorded != settings:
         raise ShardError(
             f"{store.describe(PROGRESS_FILE)} records an unfinished write of another source or "
             "shard size; write to another OUT, or delete that folder/prefix to start over"
@@ -176,7 +191,7 @@ def _write_one(store: Store, staging: Path, number: int, chunk: Chunk) -> dict[s
         os.fsync(handle.fileno())
     store.write(name, path)
     path.unlink(missing_ok=True)
-    stats = pixel_sums(chunk.pixels) if chunk.pixels else None
+    stats = shard_pixel_sums(chunk.pixels) if chunk.pixels else None
     return {"name": name, "start": chunk.start, "count": chunk.count, "size_bytes": size,
             "sha256": digest.hexdigest(), "pixel_sums": stats}
 

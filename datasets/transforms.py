@@ -37,7 +37,7 @@ DEFAULT_STD = 0.5
 
 Transform = Callable[[Any], Any]
 
-_WORKER_GENERATORS: dict[int, tuple[tuple[int, int], torch.Generator]] = {}
+_WORKER_GENERATORS: dict[int, tuple[tuple[int, int, int], torch.Generator]] = {}
 
 
 def worker_generator(generator: torch.Generator | None) -> torch.Generator | None:
@@ -58,7 +58,8 @@ def worker_generator(generator: torch.Generator | None) -> torch.Generator | Non
     info = torch.utils.data.get_worker_info()
     if generator is None or info is None:
         return generator
-    key = (os.getpid(), int(info.seed))
+    # the seed in the key too: a collected generator's id may be reused by a new one
+    key = (os.getpid(), int(info.seed), generator.initial_seed())
     cached = _WORKER_GENERATORS.get(id(generator))
     if cached is None or cached[0] != key:
         own = torch.Generator()

@@ -59,6 +59,9 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         decode_size: int | None = None,
         decoder: DecodeRandomResizedCrop | None = None,
     ) -> None:
+        if decoder is not None and decode_size is not None:
+            raise ValueError("decode_size= and decoder= both choose how JPEGs are decoded: pass "
+                             "one (decoder= already decodes at the smallest scale its box allows)")
         self.store = store
         self.decoder = decoder
         self.transform: Transform = ToFloat() if transform is None else transform

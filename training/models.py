@@ -68,7 +68,8 @@ class _Affine(nn.Module):
                 f"expected inputs with {self.in_features} features but got shape "
                 f"{tuple(x.shape)}; build the model with in_features={x.shape[1]}"
             )
-        # ``x @ W + b``, computed as ``linear(x, Wᵀ, b)``: the same numbers, but BLAS runs both
+        # ``x @ W + b``, computed as ``linear(x, Wᵀ, b)``: the same function (up to float
+        # rounding), but BLAS runs both
         # this product and the weight gradient (``gᵀ @ x``) 2-4x faster with ``[out, in]``
         # rows (measured with MKL on 2-core AMD VMs; benchmarks/bench_fit.py).
         return F.linear(x.to(self.weight.dtype), self.weight.t().contiguous(), self.bias)

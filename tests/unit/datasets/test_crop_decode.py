@@ -158,3 +158,19 @@ def test_variable_store_with_crop_decoder_batches_seeded(tmp_path: Path) -> None
     assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0
     assert y.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
     assert torch.equal(epoch(0)[0], x) and not torch.equal(epoch(1)[0], x)
+
+
+def test_crop_decoder_packs_the_variable_store_even_for_one_image_size(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    for i in range(4):
+        folder = root / ("cat" if i % 2 else "dog")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(smooth(120, 90)).save(folder / f"{i}.jpg", quality=90)
+    decoder = DecodeRandomResizedCrop(32, generator=torch.Generator().manual_seed(0))
+    ds = ImageFolderDataset.pack(root, cache_dir=tmp_path / "cache", decoder=decoder)
+    assert type(ds).__name__ == "VariableImageFolder" and ds[0][0].shape == (3, 32, 32)
+    with pytest.raises(ValueError, match="pass one"):
+        ImageFolderDataset.pack(root, cache_dir=tmp_path / "cache", decoder=decoder, size=32)
+    with pytest.raises(ValueError, match="pass one"):
+        ImageFolderDataset.pack(root, cache_dir=tmp_path / "cache", decoder=decoder,
+                                decode_size=32)

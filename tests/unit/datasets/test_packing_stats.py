@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from datasets import ImageFolderDataset
+from datasets.channelstats import ChannelStats, pixel_sums
 from datasets.decode import ChunkOptions, decode_chunk
 from datasets.imagedecode import DecodeOptions
 from datasets.imagestore import VariableWriter
-from datasets.packed import ChannelStats, pixel_sums
 from datasets.packing import chunk_size
 
 

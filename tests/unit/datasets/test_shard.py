@@ -126,6 +126,29 @@ def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
         write_shards(Mixed(300), tmp_path / "pack", shard_size_bytes=900)
 
 
+def test_resume_in_another_order_names_the_seed_to_use(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        write_shards(Mixed(300, fail_at=200), tmp_path / "pack", shard_size_bytes=500, seed=3)
+    with pytest.raises(ShardError, match="another sample order.*--seed 3"):
+        write_shards(Mixed(300), tmp_path / "pack", shard_size_bytes=500, seed=4)
+    with pytest.raises(ShardError, match="another sample order.*--seed 3"):
+        write_shards(Mixed(300), tmp_path / "pack", shard_size_bytes=500, shuffle=False)
+
+
+def test_a_progress_file_from_before_write_seeds_resumes_in_source_order(tmp_path: Path) -> None:
+    whole = write_shards(Mixed(300), tmp_path / "whole", shard_size_bytes=500, shuffle=False)
+    with pytest.raises(KeyboardInterrupt):
+        write_shards(Mixed(300, fail_at=200), tmp_path / "pack", shard_size_bytes=500,
+                     shuffle=False)
+    progress_path = tmp_path / "pack" / PROGRESS_FILE
+    progress = json.loads(progress_path.read_text())
+    for key in ("write_shuffle_seed", "write_order_sha256"):  # what older writes recorded
+        del progress["settings"][key]
+    progress_path.write_text(json.dumps(progress))
+    resumed = write_shards(Mixed(300), tmp_path / "pack", shard_size_bytes=500, shuffle=False)
+    assert resumed["shards"] == whole["shards"]
+
+
 def test_existing_pack_is_not_overwritten(tmp_path: Path) -> None:
     write_shards(Images(5), tmp_path / "pack")
     before = (tmp_path / "pack" / "index.json").read_bytes()

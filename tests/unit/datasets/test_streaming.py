@@ -82,6 +82,26 @@ def test_colour_images_come_back_channel_first_as_float(tmp_path: Path) -> None:
     assert raw.dtype == torch.uint8 and torch.equal(raw, hwc[7].permute(2, 0, 1))
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_raw_samples_are_writable_copies_not_the_shard(tmp_path: Path, channels: int) -> None:
+    hwc = torch.randint(0, 200, (10, 6, 6, channels), dtype=torch.uint8,
+                        generator=torch.Generator().manual_seed(2))
+
+    class Source:
+        def __len__(self) -> int:
+            return 10
+
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            return {"image": hwc[i].numpy(), "label": 0}
+
+    write_shards(Source(), tmp_path / "pack", shard_size_bytes=4000, shuffle=False)
+    ds = StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c", transform=lambda t: t)
+    x, _ = ds[4]
+    x.add_(1)  # in place, as a user transform may do: must not touch the read-only shard
+    again, _ = ds[4]
+    assert torch.equal(again, hwc[4].permute(2, 0, 1))
+
+
 def test_transforms_apply_to_input_and_label(pack: tuple[Path, Images], tmp_path: Path) -> None:
     ds = _open(pack[0], tmp_path, transform=lambda x: x.float() / 255,
                target_transform=lambda y: y + 100)
