@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from child_signals import default_sigint
 from loopback_server import LoopbackServer, payload
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +37,8 @@ def test_ctrl_c_during_download_prints_one_line_and_exits_130(
     env.pop("DATAFERRY_OFFLINE", None)
     proc = subprocess.Popen([sys.executable, "-m", module, "notmnist", "--download", "--root",
                              str(root), "-q", *extra], cwd=tmp_path, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=default_sigint)
     try:
         _wait_for_part(root, proc)
         proc.send_signal(signal.SIGINT)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from child_signals import default_sigint
 from loopback_server import LoopbackServer, payload
 
 from loaders import DownloadError, fetch, transfer
@@ -35,7 +36,8 @@ def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 def _cli(*args: str, **kwargs: object) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "loaders.download", *args],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,  # type: ignore[call-overload]
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_sigint, **kwargs,  # type: ignore[call-overload]
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from child_signals import default_sigint
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,7 +100,8 @@ def letters_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _start(args: list[str], home: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, *args], cwd=REPO, env=_env(home), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=default_sigint)
 
 
 def _wait_for_line(proc: subprocess.Popen[str], prefix: str) -> list[str]:
