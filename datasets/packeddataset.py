@@ -60,12 +60,32 @@ class ImageBatch(Sequence[tuple[torch.Tensor, Any]]):
 class StoredImageInfo:
     """What every packed image dataset reads from its manifest (fixed and variable stores alike).
 
-    A subclass defines ``manifest``; the rest follows from it.
+    A subclass defines :meth:`_stored` (its opened store: ``manifest``, ``mode``, ``labels()``);
+    the rest follows from it.
     """
+
+    _targets: torch.Tensor | None = None
+
+    def _stored(self) -> Any:
+        raise NotImplementedError
 
     @property
     def manifest(self) -> dict[str, Any]:
-        raise NotImplementedError
+        manifest: dict[str, Any] = self._stored().manifest
+        return manifest
+
+    @property
+    def mode(self) -> str:
+        """``"L"`` or ``"RGB"``."""
+        mode: str = self._stored().mode
+        return mode
+
+    @property
+    def targets(self) -> torch.Tensor:
+        """``int64`` labels ``[N]``, read once from the memory-mapped store."""
+        if self._targets is None:
+            self._targets = torch.from_numpy(self._stored().labels())
+        return self._targets
 
     @property
     def classes(self) -> list[str]:
@@ -126,14 +146,8 @@ class PackedImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         self._pixels: torch.Tensor | None = None
         self._targets: torch.Tensor | None = None
 
-    @property
-    def manifest(self) -> dict[str, Any]:
-        return self.packed.manifest
-
-    @property
-    def mode(self) -> str:
-        """``"L"`` or ``"RGB"``."""
-        return self.packed.mode
+    def _stored(self) -> PackedImages:
+        return self.packed
 
     @property
     def pixels(self) -> torch.Tensor:
@@ -145,12 +159,6 @@ class PackedImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
     @property
     def data(self) -> torch.Tensor:
         return self.pixels[..., 0] if self.packed.shape[3] == 1 else self.pixels
-
-    @property
-    def targets(self) -> torch.Tensor:
-        if self._targets is None:
-            self._targets = torch.from_numpy(self.packed.labels())
-        return self._targets
 
     @property
     def batched(self) -> bool:

@@ -69,19 +69,8 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         self.decode = DecodeOptions(mode=store.mode, min_side=decode_size)
         self._targets: torch.Tensor | None = None
 
-    @property
-    def manifest(self) -> dict[str, Any]:
-        return self.store.manifest
-
-    @property
-    def mode(self) -> str:
-        return self.store.mode
-
-    @property
-    def targets(self) -> torch.Tensor:
-        if self._targets is None:
-            self._targets = torch.from_numpy(self.store.labels())
-        return self._targets
+    def _stored(self) -> VariableImages:
+        return self.store
 
     @property
     def sizes(self) -> np.ndarray:
