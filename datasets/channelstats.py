@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-__all__ = ["ChannelStats", "pixel_sums"]
+__all__ = ["ChannelStats", "image_sums", "pixel_sums"]
 
 _LEVELS = np.arange(256, dtype=np.float64)
 
@@ -29,14 +29,27 @@ def pixel_sums(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     if n and channels in (1, 3) and pixels.ndim >= 3:
         rows = np.ascontiguousarray(pixels, dtype=np.uint8).reshape(-1, pixels.shape[-2],
                                                                      channels)
-        image = Image.fromarray(rows[:, :, 0] if channels == 1 else rows,
-                                "L" if channels == 1 else "RGB")
-        hist = np.asarray(image.histogram(), dtype=np.float64).reshape(channels, 256)
-    else:
-        flat = pixels.reshape(-1, channels)
-        hist = np.stack([np.bincount(flat[:, c], minlength=256)
-                         for c in range(channels)]).astype(np.float64)
+        return image_sums(Image.fromarray(rows[:, :, 0] if channels == 1 else rows,
+                                          "L" if channels == 1 else "RGB"))
+    flat = pixels.reshape(-1, channels)
+    hist = np.stack([np.bincount(flat[:, c], minlength=256)
+                     for c in range(channels)]).astype(np.float64)
     return hist @ _LEVELS, hist @ (_LEVELS * _LEVELS), n
+
+
+def image_sums(image: Image.Image) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`pixel_sums` of an ``L`` or ``RGB`` Pillow image, without making an array of it.
+
+    Example:
+        >>> sums, squares, n = image_sums(Image.new("RGB", (2, 1), (1, 2, 3)))
+        >>> sums.tolist(), n
+        ([2.0, 4.0, 6.0], 2)
+    """
+    if image.mode not in ("L", "RGB"):
+        raise ValueError(f"image_sums takes L or RGB images, but got mode {image.mode!r}")
+    channels = len(image.getbands())
+    hist = np.asarray(image.histogram(), dtype=np.float64).reshape(channels, 256)
+    return hist @ _LEVELS, hist @ (_LEVELS * _LEVELS), image.width * image.height
 
 
 class ChannelStats:

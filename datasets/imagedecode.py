@@ -23,9 +23,11 @@ One decoder for every image path (packing, the variable store's reads, the uncac
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -178,12 +180,31 @@ def decode_opened(image: Image.Image, options: DecodeOptions, *,
     once its orientation is applied, keeps only that region: it is cut before the
     conversions, so they run on the region alone.
     """
+    loaded, note = load_opened(image, options, box=box)
+    with decode_errors(image.format):
+        planar = options.channels_first and options.size is None  # else resized [H, W, C] first
+        array = to_uint8(loaded, options.mode, channels_first=planar)
+    if options.size is not None:
+        array = resize_array(array, options.size, options.resize)
+        if options.channels_first:
+            array = np.ascontiguousarray(array.transpose(2, 0, 1))
+    return array, note
+
+
+def load_opened(image: Image.Image, options: DecodeOptions, *,
+                box: tuple[int, int, int, int] | None = None) -> tuple[Image.Image, str]:
+    """Load the pixels of an image from :func:`open_image`, as Pillow holds them.
+
+    Applies :func:`decode_opened`'s reduced JPEG scale, orientation and ``box``, but none of
+    its conversions (``to_uint8`` makes the array): returns ``(image, note)``, the note naming
+    what the conversion to ``options.mode`` will do. An ``L`` or ``RGB`` image needs none.
+    """
     notes = []
     fmt = image.format
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
         notes.append(f"first frame of {frames} (animated {image.format})")
-    try:
+    with decode_errors(fmt):
         _draft(image, options)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -192,19 +213,20 @@ def decode_opened(image: Image.Image, options: DecodeOptions, *,
         if box is not None:
             image = image.crop(box)
         converted = _conversion_note(image, options.mode, fmt)
-        planar = options.channels_first and options.size is None  # else resized [H, W, C] first
-        array = to_uint8(image, options.mode, channels_first=planar)
+    if converted:
+        notes.append(converted)
+    return image, "; ".join(notes)
+
+
+@contextlib.contextmanager
+def decode_errors(fmt: str | None) -> Iterator[None]:
+    """Turn Pillow's errors while decoding into :class:`UnreadableImageError` (one line)."""
+    try:
+        yield
     except UnreadableImageError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
         raise UnreadableImageError(f"cannot decode {fmt or 'image'}: {err}") from err
-    if converted:
-        notes.append(converted)
-    if options.size is not None:
-        array = resize_array(array, options.size, options.resize)
-        if options.channels_first:
-            array = np.ascontiguousarray(array.transpose(2, 0, 1))
-    return array, "; ".join(notes)
 
 
 def _conversion_note(image: Image.Image, target: str | None, fmt: str | None) -> str:

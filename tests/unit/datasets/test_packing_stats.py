@@ -12,7 +12,7 @@ from PIL import Image
 from datasets import ImageFolderDataset
 from datasets.channelstats import ChannelStats, pixel_sums
 from datasets.decode import ChunkOptions, decode_chunk
-from datasets.imagedecode import DecodeOptions
+from datasets.imagedecode import DecodeOptions, decode_image, native_mode
 from datasets.imagestore import VariableWriter
 from datasets.packing import chunk_size
 
@@ -93,3 +93,36 @@ def test_variable_store_from_a_pool_equals_one_process(tmp_path: Path,
     (one, files_one), (pool, files_pool) = built[0], built[2]
     assert files_one == files_pool and len(pool) == 37 and len(spilled) == 4
     assert pool.mean == one.mean and pool.std == one.std and pool.skipped == one.skipped
+
+
+def _encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("mode", [None, "RGB", "L"])
+def test_variable_chunk_statistics_equal_those_of_the_decoded_arrays(mode: str | None) -> None:
+    # The histogram is taken from Pillow's image when it is L or RGB already, from the
+    # converted array otherwise: both must give what decoding to arrays gives.
+    rng = np.random.default_rng(0)
+    colour = Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8))
+    grey = Image.fromarray(rng.integers(0, 256, (20, 30), dtype=np.uint8))
+    wide = Image.fromarray(rng.integers(0, 65536, (10, 12), dtype=np.uint16))
+    items: list[bytes | str] = [
+        _encoded(colour, "PNG"), _encoded(grey, "PNG"), _encoded(colour.convert("P"), "GIF"),
+        _encoded(colour.convert("RGBA"), "PNG"), _encoded(wide, "PNG"),
+        _encoded(colour.convert("CMYK"), "JPEG"), _encoded(grey, "JPEG"), b"not an image"]
+    chunk = decode_chunk(None, items, ChunkOptions(decode=DecodeOptions(mode=mode),
+                                                   store="variable"))
+    assert chunk.reasons[:-1] == [None] * 7 and chunk.reasons[-1]
+    stats = ChannelStats()
+    for data in items[:-1]:
+        array, _ = decode_image(data, DecodeOptions(mode=mode or native_mode(
+            Image.open(io.BytesIO(data)).mode)))
+        stats.add(array)
+    got = ChannelStats()
+    got.add_sums(chunk.sums, chunk.squares, chunk.pixels)
+    assert chunk.pixels == stats.pixels
+    assert got.as_manifest() == stats.as_manifest()
+    assert chunk.notes[2] and chunk.notes[4]  # the palette GIF and the 16-bit PNG are named
