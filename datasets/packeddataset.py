@@ -20,14 +20,20 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.utils.data import Dataset
 
 from datasets.errors import DataFormatError
 from datasets.packed import PackedImages
-from datasets.transforms import ToFloat, Transform, as_image, is_batch_transform
+from datasets.transforms import (
+    BatchTransform,
+    ToFloat,
+    Transform,
+    as_image,
+    is_batch_transform,
+)
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +190,10 @@ class PackedImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         idx = torch.as_tensor(indices, dtype=torch.int64)
         if len(idx) and int(idx.min()) < 0:  # index_select takes no negative indices
             idx = torch.where(idx < 0, idx + len(self), idx)
-        # index_select is a plain gather, many times faster than advanced indexing here.
-        images = self.transform(self.pixels.index_select(0, idx).permute(0, 3, 1, 2))
+        # take(): a crop reads its boxes straight from the memory map; anything else gathers
+        # the rows (index_select, many times faster than advanced indexing) and transforms.
+        transform = cast(BatchTransform, self.transform)
+        images = transform.take(self.pixels.permute(0, 3, 1, 2), idx)
         return ImageBatch(images, self.targets.index_select(0, idx), idx)
 
     def __getstate__(self) -> dict[str, Any]:

@@ -30,7 +30,8 @@ import torch
 log = logging.getLogger(__name__)
 
 __all__ = ["BatchTransform", "Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip",
-           "RandomResizedCrop", "ToFloat", "as_image", "is_batch_transform", "worker_generator"]
+           "RandomResizedCrop", "ToFloat", "as_image", "gather", "is_batch_transform",
+           "worker_generator"]
 
 DEFAULT_MEAN = 0.5
 DEFAULT_STD = 0.5
@@ -77,6 +78,30 @@ class BatchTransform:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def take(self, source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """Return ``self(source[indices])`` for a ``[N, C, H, W]`` ``source`` (a stored view).
+
+        The packed datasets call this with their memory-mapped pixels: the crops read just
+        their boxes out of the rows named, instead of gathering whole images first.
+
+        Example:
+            >>> source = torch.arange(12, dtype=torch.uint8).view(3, 1, 2, 2)
+            >>> Compose([]).take(source, torch.tensor([2, 0])).flatten().tolist()
+            [8, 9, 10, 11, 0, 1, 2, 3]
+        """
+        return self(gather(source, indices))
+
+
+def gather(source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """``source[indices]`` for ``[N, C, H, W]``, gathered in ``source``'s memory layout.
+
+    (A channels-last view of the stores' ``[N, H, W, C]`` pixels gathers as that array, many
+    times faster than gathering the ``[N, C, H, W]`` view.)
+    """
+    if _is_channels_last(source):
+        return source.permute(0, 2, 3, 1).index_select(0, indices).permute(0, 3, 1, 2)
+    return source.index_select(0, indices)
 
 
 def _per_channel(value: float | Sequence[float], name: str) -> torch.Tensor:
@@ -211,14 +236,14 @@ def _is_channels_last(x: torch.Tensor) -> bool:
     return x.stride(1) == 1 or x.shape[1] == 1
 
 
-def _empty_batch(like: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """A new dense ``[B, C, *size]`` batch, channels last when ``like`` is.
+def _empty_batch(like: torch.Tensor, size: tuple[int, int], b: int) -> torch.Tensor:
+    """A new dense ``[b, C, *size]`` batch, channels last when ``like`` is.
 
     The packed stores give ``[N, H, W, C]`` pixels as ``[B, C, H, W]`` views: cropping them
     into the same layout copies each sample's rows as contiguous runs (a DataLoader worker
     sends a dense tensor of either layout for the same cost).
     """
-    b, c = like.shape[:2]
+    c = like.shape[1]
     if _is_channels_last(like):
         return torch.empty((b, *size, c), dtype=like.dtype).permute(0, 3, 1, 2)
     return torch.empty((b, c, *size), dtype=like.dtype)
@@ -240,17 +265,26 @@ class RandomCrop(BatchTransform):
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         batch, single = _batched(x)
-        b, _, h, w = batch.shape
+        out = self._crop(batch, range(len(batch)))
+        return out[0] if single else out
+
+    def take(self, source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        if type(self).__call__ is not RandomCrop.__call__:  # a subclass's __call__ rules
+            return super().take(source, indices)
+        return self._crop(source, indices.tolist())
+
+    def _crop(self, source: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
+        b, (h, w) = len(rows), source.shape[-2:]
         th, tw = self.size
         if th > h or tw > w:
             raise ValueError(f"RandomCrop size {self.size} is larger than the images ({h}x{w})")
         g = worker_generator(self.generator)
         top = torch.randint(0, h - th + 1, (b,), generator=g).tolist()
         left = torch.randint(0, w - tw + 1, (b,), generator=g).tolist()
-        out = _empty_batch(batch, self.size)
-        for i, (y, x0) in enumerate(zip(top, left, strict=True)):
-            out[i] = batch[i, :, y : y + th, x0 : x0 + tw]
-        return out[0] if single else out
+        out = _empty_batch(source, self.size, b)
+        for i, (row, y, x0) in enumerate(zip(rows, top, left, strict=True)):
+            out[i] = source[row, :, y : y + th, x0 : x0 + tw]
+        return out
 
     def __repr__(self) -> str:
         return f"RandomCrop(size={self.size})"
@@ -316,20 +350,29 @@ class RandomResizedCrop(BatchTransform):
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         batch, single = _batched(x)
-        b, c, h, w = batch.shape
-        boxes = self.boxes(b, h, w).to(torch.int64).tolist()
-        out = _empty_batch(batch, self.size)
+        out = self._resize_crops(batch, range(len(batch)))
+        return out[0] if single else out
+
+    def take(self, source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        if type(self).__call__ is not RandomResizedCrop.__call__:  # a subclass's __call__ rules
+            return super().take(source, indices)
+        return self._resize_crops(source, indices.tolist())
+
+    def _resize_crops(self, source: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
+        h, w = source.shape[-2:]
+        boxes = self.boxes(len(rows), h, w).to(torch.int64).tolist()
+        out = _empty_batch(source, self.size, len(rows))
         # torch's uint8 antialiased kernel works channels last: a channels-last box (a view of
         # the store's [N, H, W, C] pixels) resizes about twice as fast as a channels-first one.
-        channels_last = _is_channels_last(batch)
-        for i, (x1, y1, x2, y2) in enumerate(boxes):
-            box = batch[i : i + 1, :, y1:y2, x1:x2]
+        channels_last = _is_channels_last(source)
+        for i, (row, (x1, y1, x2, y2)) in enumerate(zip(rows, boxes, strict=True)):
+            box = source[row : row + 1, :, y1:y2, x1:x2]
             if not channels_last:
                 box = box.contiguous(memory_format=torch.channels_last)
             # the kernel torchvision's resized_crop uses (uint8, bilinear, antialiased)
             out[i] = torch.nn.functional.interpolate(
                 box, size=self.size, mode="bilinear", antialias=True, align_corners=False)[0]
-        return out[0] if single else out
+        return out
 
     def __repr__(self) -> str:
         return f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio})"
@@ -352,8 +395,19 @@ class Compose(BatchTransform):
         self.transforms = list(transforms)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        owned = False  # whether x is a batch this call made (so it may be changed in place)
-        for t in self.transforms:
+        return self._rest(x, 0)
+
+    def take(self, source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        first = self.transforms[0] if self.transforms else None
+        # (the constructor admits batch transforms only); a subclass's own __call__ rules
+        if not isinstance(first, BatchTransform) or type(self).__call__ is not Compose.__call__:
+            return self(gather(source, indices))
+        return self._rest(first.take(source, indices), 1)
+
+    def _rest(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        # whether x is a batch this call made (so it may be changed in place)
+        owned = start > 0 and type(self.transforms[start - 1]) in _NEW_BATCH
+        for t in self.transforms[start:]:
             if owned and type(t) is RandomHorizontalFlip:
                 x = t.flip_(x)
             else:

@@ -110,3 +110,30 @@ def test_normalize_is_the_same_in_every_layout(layout: Layout) -> None:
     t = Normalize([0.1, 0.2, 0.3], [0.5, 0.25, 0.125])
     assert torch.equal(t(x), t(x.contiguous()))
     assert torch.equal(t(x[1]), t(x)[1])
+
+
+class _Doubled(RandomCrop):
+    """A subclass that only overrides ``__call__``: ``take`` must still go through it."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return super().__call__(x) * 2
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("make", [
+    lambda g: RandomResizedCrop(8, generator=g),
+    lambda g: RandomCrop((6, 9), generator=g),
+    lambda g: Compose([RandomResizedCrop(8, generator=g), RandomHorizontalFlip(generator=g)]),
+    lambda g: Compose([RandomCrop(5, generator=g), Normalize([0.5] * 3, [0.2] * 3)]),
+    lambda g: Compose([Normalize([0.5] * 3, [0.2] * 3)]),
+    lambda g: Compose([]),
+    lambda g: _Doubled(4, generator=g),
+])
+def test_take_equals_the_transform_of_the_gathered_rows(layout: Layout, make: Callable) -> None:
+    source = layout(12, 3, 11, 13)
+    rows = torch.tensor([7, 0, 11, 7, 3])  # repeats and any order, as a sampler gives them
+    taken = make(torch.Generator().manual_seed(1)).take(source, rows)
+    reference = make(torch.Generator().manual_seed(1))(source[rows].contiguous())
+    assert torch.equal(taken, reference)
+    assert taken.shape[0] == len(rows) and taken.is_contiguous(
+        memory_format=torch.channels_last if taken.stride(1) == 1 else torch.contiguous_format)
