@@ -14,7 +14,9 @@ plus ``../shared/data/hymenoptera-train`` when present), batch 256, ``num_worker
     keeps the box >= 128 px (the detail a full decode gives), then cut and resized: the same
     work and ``uint8`` output as (a); this is the row the variable-store target uses,
 (c) dataferry fixed-size store (``size=144``, packed once as uint8), random-resized-crop and
-    flip as batch transforms (``datasets.transforms``), ending at ``uint8``.
+    flip as batch transforms (``datasets.transforms``), ending at ``uint8``; (c_crop) the same
+    with ``RandomCrop(128)`` instead (no resize: what the worker transport alone allows; a
+    reference, it is not the same augmentation as (a)).
 
 (a) and (c) both deliver ``uint8`` ``[256, 3, 128, 128]`` batches: the conversion to float
 belongs on the accelerator, as the model's first step (``datasets.ToFloat`` / ``Normalize``
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                "b2": epoch_variable(root, cache, args.workers, CROP),
                "b3": epoch_variable_crop(root, cache, args.workers, to_float=False),
                "c": epoch_fixed(root, cache, args.workers, to_float=False),
+               "c_crop": epoch_fixed(root, cache, args.workers, to_float=False, resized=False),
                "a_float": epoch_torchvision(root, args.workers, to_float=True),
                "b3_float": epoch_variable_crop(root, cache, args.workers, to_float=True),
                "c_float": epoch_fixed(root, cache, args.workers, to_float=True)}
@@ -118,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
               "b2": f"  the same, decode_size={CROP} (JPEG draft, reduced scale)",
               "b3": f"  crop-aware decode (DecodeRandomResizedCrop({CROP})), uint8 out",
               "c": f"dataferry fixed store (size={SIZE}) + batch transforms, uint8 out",
+              "c_crop": f"  the same with RandomCrop({CROP}) for the resized crop (reference)",
               "a_float": "(a) + float32 Normalize in the workers (reference)",
               "b3_float": "(b3) + float32 Normalize per batch in the workers (reference)",
               "c_float": "(c) + float32 Normalize in the workers (reference)"}
@@ -129,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = [
         ("fixed / torchvision", results["c"] / results["a"], ">= 20"),
         ("fixed / torchvision, float32 out", results["c_float"] / results["a_float"], "-"),
+        ("fixed, RandomCrop instead / torchvision", results["c_crop"] / results["a"], "-"),
         ("variable crop-decode / torchvision", results["b3"] / results["a"], ">= 1.5"),
         ("variable crop-decode / torchvision, float32 out",
          results["b3_float"] / results["a_float"], "-"),
@@ -234,12 +239,14 @@ def epoch_variable_crop(root: Path, cache: Path, workers: int, *, to_float: bool
     return timed(DataLoader(ds, batch_size=BATCH, shuffle=True, num_workers=workers), len(ds))
 
 
-def epoch_fixed(root: Path, cache: Path, workers: int, *, to_float: bool) -> float:
+def epoch_fixed(root: Path, cache: Path, workers: int, *, to_float: bool,
+                resized: bool = True) -> float:
     from datasets import DataLoader, ImageFolderDataset, Normalize
-    from datasets.transforms import Compose, RandomHorizontalFlip, RandomResizedCrop
+    from datasets.transforms import Compose, RandomCrop, RandomHorizontalFlip, RandomResizedCrop
 
     ds = ImageFolderDataset.pack(root, size=SIZE, cache_dir=cache)
-    steps: list[Any] = [RandomResizedCrop(CROP), RandomHorizontalFlip()]
+    crop = RandomResizedCrop(CROP) if resized else RandomCrop(CROP)
+    steps: list[Any] = [crop, RandomHorizontalFlip()]
     if to_float:
         steps.append(Normalize([0.5] * 3, [0.5] * 3))
     ds.transform = Compose(steps)
