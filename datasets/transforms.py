@@ -84,6 +84,7 @@ class BatchTransform:
 
         The packed datasets call this with their memory-mapped pixels: the crops read just
         their boxes out of the rows named, instead of gathering whole images first.
+        ``indices`` is 1-D; negative ones count from the end, as in ``source[indices]``.
 
         Example:
             >>> source = torch.arange(12, dtype=torch.uint8).view(3, 1, 2, 2)
@@ -99,9 +100,34 @@ def gather(source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     (A channels-last view of the stores' ``[N, H, W, C]`` pixels gathers as that array, many
     times faster than gathering the ``[N, C, H, W]`` view.)
     """
+    indices = _checked_rows(indices, len(source))
     if _is_channels_last(source):
         return source.permute(0, 2, 3, 1).index_select(0, indices).permute(0, 3, 1, 2)
     return source.index_select(0, indices)
+
+
+def _checked_rows(indices: torch.Tensor, n: int) -> torch.Tensor:
+    """1-D ``int64`` row indices into ``n`` rows, negative ones counted from the end.
+
+    Raises:
+        IndexError: an index outside ``[-n, n)``, named.
+        ValueError: ``indices`` is not 1-D.
+
+    Example:
+        >>> _checked_rows(torch.tensor([0, -1]), 3).tolist()
+        [0, 2]
+    """
+    if indices.ndim != 1:
+        raise ValueError(f"expected 1-D row indices, but got shape {list(indices.shape)}")
+    indices = indices.to(torch.int64)
+    if len(indices):
+        low, high = int(indices.min()), int(indices.max())
+        if low < -n or high >= n:
+            bad = low if low < -n else high
+            raise IndexError(f"index {bad} is out of range for {n} images")
+        if low < 0:
+            indices = torch.where(indices < 0, indices + n, indices)
+    return indices
 
 
 def _per_channel(value: float | Sequence[float], name: str) -> torch.Tensor:
@@ -271,7 +297,7 @@ class RandomCrop(BatchTransform):
     def take(self, source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         if type(self).__call__ is not RandomCrop.__call__:  # a subclass's __call__ rules
             return super().take(source, indices)
-        return self._crop(source, indices.tolist())
+        return self._crop(source, _checked_rows(indices, len(source)).tolist())
 
     def _crop(self, source: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
         b, (h, w) = len(rows), source.shape[-2:]
@@ -356,7 +382,7 @@ class RandomResizedCrop(BatchTransform):
     def take(self, source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         if type(self).__call__ is not RandomResizedCrop.__call__:  # a subclass's __call__ rules
             return super().take(source, indices)
-        return self._resize_crops(source, indices.tolist())
+        return self._resize_crops(source, _checked_rows(indices, len(source)).tolist())
 
     def _resize_crops(self, source: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
         h, w = source.shape[-2:]

@@ -121,19 +121,45 @@ class _Doubled(RandomCrop):
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("make", [
-    lambda g: RandomResizedCrop(8, generator=g),
-    lambda g: RandomCrop((6, 9), generator=g),
-    lambda g: Compose([RandomResizedCrop(8, generator=g), RandomHorizontalFlip(generator=g)]),
-    lambda g: Compose([RandomCrop(5, generator=g), Normalize([0.5] * 3, [0.2] * 3)]),
-    lambda g: Compose([Normalize([0.5] * 3, [0.2] * 3)]),
-    lambda g: Compose([]),
-    lambda g: _Doubled(4, generator=g),
+    lambda g, c: RandomResizedCrop(8, generator=g),
+    lambda g, c: RandomCrop((6, 9), generator=g),
+    lambda g, c: Compose([RandomResizedCrop(8, generator=g), RandomHorizontalFlip(generator=g)]),
+    lambda g, c: Compose([RandomCrop(5, generator=g), Normalize([0.5] * c, [0.2] * c)]),
+    lambda g, c: Compose([Normalize([0.5] * c, [0.2] * c)]),
+    lambda g, c: Compose([]),
+    lambda g, c: _Doubled(4, generator=g),
 ])
-def test_take_equals_the_transform_of_the_gathered_rows(layout: Layout, make: Callable) -> None:
-    source = layout(12, 3, 11, 13)
-    rows = torch.tensor([7, 0, 11, 7, 3])  # repeats and any order, as a sampler gives them
-    taken = make(torch.Generator().manual_seed(1)).take(source, rows)
-    reference = make(torch.Generator().manual_seed(1))(source[rows].contiguous())
+@pytest.mark.parametrize("c", [1, 3, 4])
+@pytest.mark.parametrize("rows", [[7, 0, 11, 7, 3], [-1, 2, -12], [5], []])
+def test_take_equals_the_transform_of_the_gathered_rows(layout: Layout, make: Callable, c: int,
+                                                        rows: list[int]) -> None:
+    source = layout(12, c, 11, 13)
+    indices = torch.tensor(rows, dtype=torch.int64)  # repeats, any order, negatives, none
+    taken = make(torch.Generator().manual_seed(1), c).take(source, indices)
+    reference = make(torch.Generator().manual_seed(1), c)(source[indices].contiguous())
     assert torch.equal(taken, reference)
-    assert taken.shape[0] == len(rows) and taken.is_contiguous(
-        memory_format=torch.channels_last if taken.stride(1) == 1 else torch.contiguous_format)
+    assert taken.shape[0] == len(rows) and _dense(taken)
+
+
+@pytest.mark.parametrize("crop", [RandomCrop(5), RandomResizedCrop(8)])
+def test_crops_take_their_boxes_without_gathering_rows(crop: RandomCrop | RandomResizedCrop,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets.transforms
+
+    def no_gather(*args: object) -> None:
+        raise AssertionError("gathered whole rows")
+
+    monkeypatch.setattr(datasets.transforms, "gather", no_gather)
+    taken = Compose([crop, RandomHorizontalFlip()]).take(_channels_last(6, 3, 11, 13),
+                                                        torch.tensor([4, 1]))
+    assert taken.stride(1) == 1  # channels last, as the store's pixels are
+
+
+@pytest.mark.parametrize("make", [lambda: RandomCrop(5), lambda: RandomResizedCrop(8),
+                                  lambda: Compose([Normalize([0.5] * 3, [0.2] * 3)])])
+def test_take_names_an_index_out_of_range(make: Callable) -> None:
+    source = _channels_last(4, 3, 11, 13)
+    with pytest.raises(IndexError, match="index 4 is out of range for 4 images"):
+        make().take(source, torch.tensor([0, 4]))
+    with pytest.raises(IndexError, match="index -5 is out of range"):
+        make().take(source, torch.tensor([-5]))
