@@ -182,6 +182,11 @@ def decode_opened(image: Image.Image, options: DecodeOptions, *,
     """
     loaded, note = load_opened(image, options, box=box)
     with decode_errors(image.format):
+        if options.size is not None and loaded.mode in MODES and options.mode in (None,
+                                                                                 loaded.mode):
+            # nothing to convert: resize the loaded image, make one array of the result
+            resized = resize_image(loaded, options.size, options.resize)
+            return to_uint8(resized, options.mode, channels_first=options.channels_first), note
         planar = options.channels_first and options.size is None  # else resized [H, W, C] first
         array = to_uint8(loaded, options.mode, channels_first=planar)
     if options.size is not None:
@@ -368,24 +373,40 @@ def resize_array(array: np.ndarray, size: Size, resize: str) -> np.ndarray:
         >>> resize_array(np.zeros((50, 100, 3), np.uint8), (32, 32), "pad").shape
         (32, 32, 3)
     """
-    th, tw = size
     h, w, c = array.shape
-    if (h, w) == (th, tw):
+    if (h, w) == tuple(size):
         return array
     image = Image.fromarray(array[:, :, 0] if c == 1 else array, "L" if c == 1 else "RGB")
+    return _hwc(np.array(resize_image(image, size, resize)))  # a writeable copy
+
+
+def resize_image(image: Image.Image, size: Size, resize: str) -> Image.Image:
+    """Resize an ``L`` or ``RGB`` Pillow image to ``size`` ``(H, W)`` by the ``resize`` policy.
+
+    ``"shorter-then-center-crop"`` scales the shorter side to fit, then cuts the centre;
+    ``"pad"`` scales the longer side to fit and centres the image on black; ``"stretch"``
+    scales each side on its own. Bilinear, antialiased (Pillow's resampling).
+
+    Example:
+        >>> resize_image(Image.new("RGB", (100, 50)), (32, 32), "shorter-then-center-crop").size
+        (32, 32)
+    """
+    th, tw = size
+    w, h = image.size
+    if (h, w) == (th, tw):
+        return image
     if resize == "stretch":
-        return _hwc(np.asarray(image.resize((tw, th), Image.Resampling.BILINEAR)))
+        return image.resize((tw, th), Image.Resampling.BILINEAR)
     scale = max(th / h, tw / w) if resize == "shorter-then-center-crop" else min(th / h, tw / w)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     if resize == "shorter-then-center-crop":
         nw, nh = max(nw, tw), max(nh, th)
-    scaled = _hwc(np.asarray(image.resize((nw, nh), Image.Resampling.BILINEAR)))
-    if resize == "shorter-then-center-crop":
         top, left = (nh - th) // 2, (nw - tw) // 2
-        return np.ascontiguousarray(scaled[top : top + th, left : left + tw])
-    padded = np.zeros((th, tw, c), dtype=np.uint8)  # "pad": black borders, image centred
-    top, left = (th - nh) // 2, (tw - nw) // 2
-    padded[top : top + nh, left : left + nw] = scaled[:th, :tw]
+        scaled = image.resize((nw, nh), Image.Resampling.BILINEAR)
+        return scaled.crop((left, top, left + tw, top + th))
+    scaled = image.resize((min(nw, tw), min(nh, th)), Image.Resampling.BILINEAR)
+    padded = Image.new(image.mode, (tw, th), 0)  # "pad": black borders, image centred
+    padded.paste(scaled, ((tw - nw) // 2, (th - nh) // 2))
     return padded
 
 

@@ -165,6 +165,28 @@ def test_resize_policies() -> None:
     assert stretch.shape == (32, 32, 3) and stretch[:, 0].max() == 0 and stretch[:, 15].min() > 200
 
 
+
+@pytest.mark.parametrize("policy", ["shorter-then-center-crop", "pad", "stretch"])
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "P"])
+@pytest.mark.parametrize("target", [None, "RGB", "L"])
+@pytest.mark.parametrize("channels_first", [False, True])
+def test_decoding_to_a_size_equals_decoding_then_resizing(policy: str, mode: str,
+                                                          target: str | None,
+                                                          channels_first: bool) -> None:
+    # An L or RGB image needing no conversion is resized as Pillow holds it; every other is
+    # converted first. Either way: the pixels resize_array gives, dense and writeable.
+    for w, h in [(50, 37), (37, 50), (9, 3)]:
+        data = encode(photo(w, h, seed=w).convert(mode), "PNG")
+        whole, _ = decode_image(data, DecodeOptions(mode=target))
+        expected = resize_array(whole, (16, 24), policy)
+        got, _ = decode_image(data, DecodeOptions(mode=target, size=(16, 24), resize=policy,
+                                                  channels_first=channels_first))
+        if channels_first:
+            got = got.transpose(1, 2, 0)
+        assert np.array_equal(got, expected)
+        got[...] = 0  # writeable: the caller may change it
+
+
 # -- folders -----------------------------------------------------------------------------
 
 
