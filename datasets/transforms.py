@@ -275,7 +275,27 @@ def _empty_batch(like: torch.Tensor, size: tuple[int, int], b: int) -> torch.Ten
     return torch.empty((b, c, *size), dtype=like.dtype)
 
 
-class RandomCrop(BatchTransform):
+class _RowTransform(BatchTransform):
+    """A batch transform made sample by sample out of rows of a batch, or of a store (``take``).
+
+    Subclasses define ``_from_rows(source, rows)``: the new batch made of ``source``'s ``rows``.
+    """
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        batch, single = _batched(x)
+        out = self._from_rows(batch, range(len(batch)))
+        return out[0] if single else out
+
+    def take(self, source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        if type(self).__call__ is not _RowTransform.__call__:  # a subclass's __call__ rules
+            return super().take(source, indices)
+        return self._from_rows(source, _checked_rows(indices, len(source)).tolist())
+
+    def _from_rows(self, source: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
+        raise NotImplementedError  # pragma: no cover - interface
+
+
+class RandomCrop(_RowTransform):
     """Crop a random ``size`` window out of each image (one position per sample).
 
     Example:
@@ -289,17 +309,7 @@ class RandomCrop(BatchTransform):
         self.size = _pair(size, "size")
         self.generator = generator
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        batch, single = _batched(x)
-        out = self._crop(batch, range(len(batch)))
-        return out[0] if single else out
-
-    def take(self, source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-        if type(self).__call__ is not RandomCrop.__call__:  # a subclass's __call__ rules
-            return super().take(source, indices)
-        return self._crop(source, _checked_rows(indices, len(source)).tolist())
-
-    def _crop(self, source: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
+    def _from_rows(self, source: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
         b, (h, w) = len(rows), source.shape[-2:]
         th, tw = self.size
         if th > h or tw > w:
@@ -316,7 +326,7 @@ class RandomCrop(BatchTransform):
         return f"RandomCrop(size={self.size})"
 
 
-class RandomResizedCrop(BatchTransform):
+class RandomResizedCrop(_RowTransform):
     """torchvision's ``RandomResizedCrop`` for a batch: a random box per sample, resized.
 
     Boxes are drawn as torchvision draws them (area fraction in ``scale``, log-uniform aspect
@@ -374,17 +384,7 @@ class RandomResizedCrop(BatchTransform):
             fw, fh = w, h
         return (torch.where(none, float(fw), cw), torch.where(none, float(fh), ch))
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        batch, single = _batched(x)
-        out = self._resize_crops(batch, range(len(batch)))
-        return out[0] if single else out
-
-    def take(self, source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-        if type(self).__call__ is not RandomResizedCrop.__call__:  # a subclass's __call__ rules
-            return super().take(source, indices)
-        return self._resize_crops(source, _checked_rows(indices, len(source)).tolist())
-
-    def _resize_crops(self, source: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
+    def _from_rows(self, source: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
         h, w = source.shape[-2:]
         boxes = self.boxes(len(rows), h, w).to(torch.int64).tolist()
         out = _empty_batch(source, self.size, len(rows))
