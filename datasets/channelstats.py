@@ -11,6 +11,7 @@ from PIL import Image
 __all__ = ["ChannelStats", "image_sums", "pixel_sums"]
 
 _LEVELS = np.arange(256, dtype=np.float64)
+_SQUARES = _LEVELS * _LEVELS
 
 
 def pixel_sums(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -34,7 +35,7 @@ def pixel_sums(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     flat = pixels.reshape(-1, channels)
     hist = np.stack([np.bincount(flat[:, c], minlength=256)
                      for c in range(channels)]).astype(np.float64)
-    return hist @ _LEVELS, hist @ (_LEVELS * _LEVELS), n
+    return hist @ _LEVELS, hist @ _SQUARES, n
 
 
 def image_sums(image: Image.Image) -> tuple[np.ndarray, np.ndarray, int]:
@@ -49,7 +50,7 @@ def image_sums(image: Image.Image) -> tuple[np.ndarray, np.ndarray, int]:
         raise ValueError(f"image_sums takes L or RGB images, but got mode {image.mode!r}")
     channels = len(image.getbands())
     hist = np.asarray(image.histogram(), dtype=np.float64).reshape(channels, 256)
-    return hist @ _LEVELS, hist @ (_LEVELS * _LEVELS), image.width * image.height
+    return hist @ _LEVELS, hist @ _SQUARES, image.width * image.height
 
 
 class ChannelStats:

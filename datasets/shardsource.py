@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,14 +78,16 @@ class ArraySource:
         for lo in range(start, self.count, per_shard):
             hi = min(lo + per_shard, self.count)
             records = np.empty(hi - lo, dtype=self.dtype)
-            ids = None if self.order is None else self.order[lo:hi]
-            rows = np.sort(ids) if ids is not None else None  # a memory-mapped source reads forward
-            for name, array in self.arrays.items():
-                records[name] = array[lo:hi] if rows is None else array[rows]
-            if ids is not None and rows is not None:  # the records in the permutation's order
-                records = records[np.searchsorted(rows, ids)]
+            if self.order is None:
+                for name, array in self.arrays.items():
+                    records[name] = array[lo:hi]
+            else:  # read the rows in ascending order (a memory map reads forward), placed by
+                ids = self.order[lo:hi]  # the permutation
+                where = np.argsort(ids)
+                for name, array in self.arrays.items():
+                    records[name][where] = array[ids[where]]
             header = shard_header(hi - lo, np.full(hi - lo, self.dtype.itemsize))
-            pixels = [records[pixel_field.name]] if pixel_field else []
+            pixels = [np.ascontiguousarray(records[pixel_field.name])] if pixel_field else []
             yield Chunk(lo, hi - lo, [header, records.tobytes()], pixels)
 
 
@@ -192,6 +195,8 @@ def stats_field(schema: Sequence[Field]) -> Field | None:
 def shard_pixel_sums(pixels: Sequence[np.ndarray]) -> dict[str, Any]:
     """Per-channel count, sum and sum of squares of uint8 images ``[n, H, W(, C)]`` (JSON)."""
     stats = ChannelStats()
+    if len(pixels) > 1:  # one histogram per shard, not one per sample
+        pixels = [np.concatenate(pixels)]
     for block in pixels:
         stats.add(block if block.ndim == 4 else block[..., None])
     return {"n": stats.pixels, "sum": stats.sums.tolist(), "sumsq": stats.squares.tolist()}
@@ -230,8 +235,19 @@ def write_order(count: int, shuffle_seed: int | None) -> np.ndarray | None:
     """
     if shuffle_seed is None:
         return None
-    order = np.random.default_rng(shuffle_seed).permutation(count)
-    return order.astype(np.int32) if count < 2**31 else order
+    # shuffled in place: the permutation ``Generator.permutation(count)`` gives, without its
+    # int64 copy
+    order = np.arange(count, dtype=np.int32 if count < 2**31 else np.int64)
+    np.random.default_rng(shuffle_seed).shuffle(order)
+    return order
+
+
+def order_sha256(order: np.ndarray) -> str:
+    """The sha256 of ``order`` as little-endian int64, hashed a million ids at a time."""
+    digest = hashlib.sha256()
+    for start in range(0, len(order), 1 << 20):
+        digest.update(order[start:start + (1 << 20)].astype("<i8").tobytes())
+    return digest.hexdigest()
 
 
 def record_source(dataset: Any, *, classes: list[Any] | None = None,

@@ -34,6 +34,7 @@ from datasets.shardsource import (
     Chunk,
     ItemSource,
     channel_stats,
+    order_sha256,
     record_source,
     shard_pixel_sums,
 )
@@ -99,8 +100,7 @@ def write_shards(
                          "write to another OUT or delete that one first")
     shuffle_seed = int(seed) if shuffle else None
     reader = record_source(dataset, classes=classes, shuffle_seed=shuffle_seed)
-    order = None if reader.order is None else hashlib.sha256(
-        reader.order.astype("<i8").tobytes()).hexdigest()
+    order = None if reader.order is None else order_sha256(reader.order)
     settings = {"count": reader.count, "schema": [f.to_json() for f in reader.schema],
                 "shard_size_bytes": shard_size_bytes, "source": source,
                 "write_shuffle_seed": shuffle_seed, "write_order_sha256": order}

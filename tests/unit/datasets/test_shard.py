@@ -355,3 +355,45 @@ def test_cli_shuffles_a_folder_unless_keep_order(tmp_path: Path) -> None:
         assert seed == (None if name == "kept" else 3)
     assert labels["kept"] == [0] * 6 + [1] * 6
     assert sorted(labels["shuffled"]) == labels["kept"] != labels["shuffled"]
+
+
+@pytest.mark.parametrize("count", [1, 7, 1000, 3 << 20])
+def test_write_order_and_its_hash_are_those_earlier_writes_recorded(count: int) -> None:
+    # A progress file stores the order's sha256; resuming it needs the same permutation and
+    # digest as before the in-place shuffle and the hashing in parts.
+    import hashlib
+
+    from datasets.shardsource import order_sha256, write_order
+
+    order = write_order(count, 5)
+    assert order is not None and order.dtype == np.int32
+    before = np.random.default_rng(5).permutation(count)
+    assert np.array_equal(order, before)
+    assert order_sha256(order) == hashlib.sha256(before.astype("<i8").tobytes()).hexdigest()
+
+
+class _ItemImages:
+    """Items only (no ``.data``): written record by record through ``ItemSource``."""
+
+    def __init__(self, n: int, shape: tuple[int, ...]) -> None:
+        g = torch.Generator().manual_seed(3)
+        self.images = torch.randint(0, 256, (n, *shape), dtype=torch.uint8, generator=g)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"image": self.images[i].numpy(), "label": i % 2}
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (5, 4, 3)])
+def test_record_by_record_writes_get_the_channel_stats_of_all_pixels(
+        tmp_path: Path, shape: tuple[int, ...]) -> None:
+    ds = _ItemImages(50, shape)
+    assert isinstance(record_source(ds), ItemSource)
+    index = write_shards(ds, tmp_path / "pack", shard_size_bytes=300)
+    pixels = ds.images.double().reshape(50, -1, shape[2] if len(shape) == 3 else 1) / 255
+    assert index["channel_stats"]["mean"] == pytest.approx(
+        pixels.mean(dim=(0, 1)).tolist(), abs=1e-6)
+    assert index["channel_stats"]["std"] == pytest.approx(
+        pixels.std(dim=(0, 1), correction=0).tolist(), abs=1e-6)
