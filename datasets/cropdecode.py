@@ -20,13 +20,18 @@ box is never enlarged from a coarser decode than full resolution would need) for
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 
 import torch
 from PIL import Image
 
-from datasets.imagedecode import DecodeOptions, decode_opened, open_image, oriented_size
+from datasets.imagedecode import (
+    JPEG_FORMATS,
+    DecodeOptions,
+    decode_opened,
+    open_image,
+    oriented_size,
+)
 from datasets.transforms import RandomResizedCrop, worker_generator
 
 log = logging.getLogger(__name__)
@@ -35,7 +40,6 @@ log = logging.getLogger(__name__)
 # would round to 8 full-resolution pixels (a visible shift), and it decodes barely faster than
 # 1/4, since Huffman decoding, the same work at every scale, dominates.
 SCALES = (4, 2, 1)
-TRIES = 10  # torchvision's box draws before the centre-crop fallback
 
 Box = tuple[int, int, int, int]
 
@@ -66,9 +70,6 @@ class DecodeRandomResizedCrop:
                  generator: torch.Generator | None = None) -> None:
         if not 0.0 <= flip <= 1.0:
             raise ValueError(f"flip should be a probability in [0, 1], but got flip={flip!r}")
-        if not (0 < scale[0] <= scale[1] and 0 < ratio[0] <= ratio[1]):
-            raise ValueError(f"scale and ratio should be increasing positive ranges, but got "
-                             f"scale={scale!r}, ratio={ratio!r}")
         # the batch transform whose boxes these are (same draws, same distribution)
         self.batch_equivalent = RandomResizedCrop(size, scale, ratio, generator=generator)
         self.size = self.batch_equivalent.size
@@ -84,7 +85,7 @@ class DecodeRandomResizedCrop:
         image = open_image(data)  # refuses decompression bombs from the header
         h, w = oriented_size(image)
         box = self.box(h, w)
-        if image.format == "JPEG":
+        if image.format in JPEG_FORMATS:
             box = self._draft(image, (h, w), box)
         array, _ = decode_opened(image, DecodeOptions(mode=mode), box=box)
         pixels = torch.from_numpy(array).permute(2, 0, 1)  # channels-last memory: fast resize
@@ -96,31 +97,9 @@ class DecodeRandomResizedCrop:
         return out.contiguous()
 
     def box(self, h: int, w: int) -> Box:
-        """Draw one box ``(left, top, right, bottom)`` for an ``h`` × ``w`` image.
-
-        The draws and arithmetic of :meth:`datasets.transforms.RandomResizedCrop.boxes` for
-        one image, in Python scalars (its tensor version costs ~0.3 ms for a single box).
-        """
-        scale, ratio = self.batch_equivalent.scale, self.batch_equivalent.ratio
-        g = worker_generator(self.generator)
-        areas = torch.empty(TRIES).uniform_(*scale, generator=g).tolist()
-        logs = torch.empty(TRIES).uniform_(math.log(ratio[0]), math.log(ratio[1]),
-                                          generator=g).tolist()
-        u_top, u_left = torch.rand(2, generator=g).tolist()
-        for area, log_ratio in zip(areas, logs, strict=True):
-            aspect = math.exp(log_ratio)
-            cw, ch = round(math.sqrt(h * w * area * aspect)), round(math.sqrt(h * w * area / aspect))
-            if 0 < cw <= w and 0 < ch <= h:
-                top, left = math.floor(u_top * (h - ch + 1)), math.floor(u_left * (w - cw + 1))
-                return left, top, left + cw, top + ch
-        if w / h < min(ratio):  # torchvision's fallback: the centre crop within the ratios
-            cw, ch = w, round(w / min(ratio))
-        elif w / h > max(ratio):
-            cw, ch = round(h * max(ratio)), h
-        else:
-            cw, ch = w, h
-        top, left = (h - ch) // 2, (w - cw) // 2
-        return left, top, left + cw, top + ch
+        """Draw one box ``(left, top, right, bottom)`` for an ``h`` × ``w`` image
+        (:meth:`datasets.transforms.RandomResizedCrop.box`, from this decoder's generator)."""
+        return self.batch_equivalent.box(h, w)
 
     def _draft(self, image: Image.Image, oriented: tuple[int, int], box: Box) -> Box:
         """Ask libjpeg for the smallest scale keeping ``size`` pixels in the box; rescale it."""

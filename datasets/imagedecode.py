@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 BACKGROUND = 255  # white: transparent pixels are composited on it (in every channel)
 MAX_IMAGE_BYTES = 256 * 1024**2  # an encoded image larger than this is refused unread
 MODES = ("RGB", "L")
+# Pillow's names for files libjpeg decodes (MPO: a phone's JPEG with extra frames), which can
+# be decoded at a reduced DCT scale (``draft``)
+JPEG_FORMATS = ("JPEG", "MPO")
 RESIZES = ("shorter-then-center-crop", "pad", "stretch")
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F"})
 
@@ -215,9 +218,11 @@ def load_opened(image: Image.Image, options: DecodeOptions, *,
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # no copy when upright
-        if box is not None:
-            image = image.crop(box)
         converted = _conversion_note(image, options.mode, fmt)
+        if box is not None:
+            if image.mode in ("I", "F"):  # scaled by their own range: the whole image's
+                image = _eight_bit(image)
+            image = image.crop(box)
     if converted:
         notes.append(converted)
     return image, "; ".join(notes)
@@ -258,7 +263,7 @@ def oriented_size(image: Image.Image) -> Size:
 
 def _draft(image: Image.Image, options: DecodeOptions) -> None:
     """Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the target is that much smaller."""
-    if image.format != "JPEG":
+    if image.format not in JPEG_FORMATS:
         return
     w, h = image.size
     if options.size is not None:
@@ -404,7 +409,7 @@ def resize_image(image: Image.Image, size: Size, resize: str) -> Image.Image:
         top, left = (nh - th) // 2, (nw - tw) // 2
         scaled = image.resize((nw, nh), Image.Resampling.BILINEAR)
         return scaled.crop((left, top, left + tw, top + th))
-    scaled = image.resize((min(nw, tw), min(nh, th)), Image.Resampling.BILINEAR)
+    scaled = image.resize((nw, nh), Image.Resampling.BILINEAR)  # nw <= tw, nh <= th
     padded = Image.new(image.mode, (tw, th), 0)  # "pad": black borders, image centred
     padded.paste(scaled, ((tw - nw) // 2, (th - nh) // 2))
     return padded
@@ -427,7 +432,7 @@ def encode_max_side(data: bytes, max_side: int) -> bytes:
     image = open_image(data)
     if max(image.size) <= max_side:
         return data
-    fmt = "JPEG" if image.format == "JPEG" else "PNG"
+    fmt = "JPEG" if image.format in JPEG_FORMATS else "PNG"
     scale = max_side / max(image.size)
     array, _ = decode_image(data, DecodeOptions(min_side=max(1, int(min(image.size) * scale))))
     h, w, c = array.shape  # draft may have decoded at 1/2, 1/4 or 1/8 already

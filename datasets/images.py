@@ -39,7 +39,7 @@ from datasets.imagedecode import (
 )
 from datasets.packeddataset import ImageBatch, PackedImageDataset, PackedImageFolder
 from datasets.transforms import ToFloat, Transform, as_image, is_batch_transform
-from datasets.variable import VariableImageFolder
+from datasets.variable import VariableImageFolder, check_decoding
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         """
         from datasets.packing import pack_folder
 
-        options = _options(mode, size, resize, max_side, decoder)
+        options = _options(mode, size, resize, max_side, decoder, decode_size)
         store = pack_folder(root, options, cache_dir=cache_dir, workers=workers,
                             allow_empty=allow_empty, is_valid_file=is_valid_file)
         return _wrap(store, root, transform, target_transform, decode_size, decoder)
@@ -225,17 +225,19 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         """
         from datasets.packing import pack_archive
 
-        options = _options(mode, size, resize, max_side, decoder)
+        options = _options(mode, size, resize, max_side, decoder, decode_size)
         store = pack_archive(path, options, cache_dir=cache_dir, workers=workers)
         return _wrap(store, path, transform, target_transform, decode_size, decoder)
 
 
 def _options(mode: str | None, size: int | tuple[int, int] | None, resize: str,
-             max_side: int | None, decoder: DecodeRandomResizedCrop | None) -> Any:
+             max_side: int | None, decoder: DecodeRandomResizedCrop | None,
+             decode_size: int | None) -> Any:
     """The pack options; ``decoder=`` needs the encoded images, so it asks for the variable
     store (a folder of one image size would otherwise pack as fixed and drop the decoder)."""
     from datasets.packing import PackOptions
 
+    check_decoding(decode_size, decoder)  # before packing, not after
     if decoder is not None and size is not None:
         raise ValueError("decoder= crops while decoding the variable store; size= packs decoded "
                          "pixels: pass one (for a fixed store crop with datasets.RandomResizedCrop)")

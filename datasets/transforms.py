@@ -30,9 +30,10 @@ import torch
 log = logging.getLogger(__name__)
 
 __all__ = ["BatchTransform", "Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip",
-           "RandomResizedCrop", "ToFloat", "as_image", "gather", "is_batch_transform",
+           "RandomResizedCrop", "ToFloat", "as_image", "checked_rows", "gather", "is_batch_transform",
            "worker_generator"]
 
+_TRIES = 10  # torchvision's random-resized-crop box draws before the centre-crop fallback
 DEFAULT_MEAN = 0.5
 DEFAULT_STD = 0.5
 
@@ -100,13 +101,13 @@ def gather(source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     (A channels-last view of the stores' ``[N, H, W, C]`` pixels gathers as that array, many
     times faster than gathering the ``[N, C, H, W]`` view.)
     """
-    indices = _checked_rows(indices, len(source))
+    indices = checked_rows(indices, len(source))
     if _is_channels_last(source):
         return source.permute(0, 2, 3, 1).index_select(0, indices).permute(0, 3, 1, 2)
     return source.index_select(0, indices)
 
 
-def _checked_rows(indices: torch.Tensor, n: int) -> torch.Tensor:
+def checked_rows(indices: torch.Tensor, n: int) -> torch.Tensor:
     """1-D ``int64`` row indices into ``n`` rows, negative ones counted from the end.
 
     Raises:
@@ -114,11 +115,13 @@ def _checked_rows(indices: torch.Tensor, n: int) -> torch.Tensor:
         ValueError: ``indices`` is not 1-D.
 
     Example:
-        >>> _checked_rows(torch.tensor([0, -1]), 3).tolist()
+        >>> checked_rows(torch.tensor([0, -1]), 3).tolist()
         [0, 2]
     """
     if indices.ndim != 1:
         raise ValueError(f"expected 1-D row indices, but got shape {list(indices.shape)}")
+    if indices.dtype == torch.bool or indices.is_floating_point() or indices.is_complex():
+        raise TypeError(f"expected integer row indices, but got dtype={indices.dtype}")
     indices = indices.to(torch.int64)
     if len(indices):
         low, high = int(indices.min()), int(indices.max())
@@ -289,7 +292,7 @@ class _RowTransform(BatchTransform):
     def take(self, source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         if type(self).__call__ is not _RowTransform.__call__:  # a subclass's __call__ rules
             return super().take(source, indices)
-        return self._from_rows(source, _checked_rows(indices, len(source)).tolist())
+        return self._from_rows(source, checked_rows(indices, len(source)).tolist())
 
     def _from_rows(self, source: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
         raise NotImplementedError  # pragma: no cover - interface
@@ -345,13 +348,16 @@ class RandomResizedCrop(_RowTransform):
     def __init__(self, size: int | Sequence[int], scale: tuple[float, float] = (0.08, 1.0),
                  ratio: tuple[float, float] = (3 / 4, 4 / 3), *,
                  generator: torch.Generator | None = None) -> None:
+        if not (0 < scale[0] <= scale[1] and 0 < ratio[0] <= ratio[1]):
+            raise ValueError(f"scale and ratio should be increasing positive ranges, but got "
+                             f"scale={scale!r}, ratio={ratio!r}")
         self.size = _pair(size, "size")
         self.scale, self.ratio = scale, ratio
         self.generator = generator
 
     def boxes(self, b: int, h: int, w: int) -> torch.Tensor:
         """Draw ``b`` boxes ``(x1, y1, x2, y2)`` in pixel edges for ``h`` × ``w`` images."""
-        tries = 10
+        tries = _TRIES
         g = worker_generator(self.generator)
         area = h * w * torch.empty(b, tries).uniform_(*self.scale, generator=g)
         log_ratio = torch.empty(b, tries).uniform_(math.log(self.ratio[0]),
@@ -372,16 +378,45 @@ class RandomResizedCrop(_RowTransform):
         left = torch.where(fallback, torch.floor((w - cw) / 2), left)
         return torch.stack([left, top, left + cw, top + ch], dim=1)
 
+    def box(self, h: int, w: int) -> tuple[int, int, int, int]:
+        """Draw one box ``(x1, y1, x2, y2)`` for an ``h`` × ``w`` image, in Python scalars.
+
+        The draws of ``boxes(1, h, w)`` in the same order and arithmetic (in float64, so a
+        side may round one pixel apart); the tensor version costs ~0.3 ms for a single box,
+        this one ~25 µs (:class:`datasets.DecodeRandomResizedCrop` draws one per image).
+
+        Example:
+            >>> RandomResizedCrop(8, scale=(1.0, 1.0), ratio=(1.0, 1.0)).box(10, 10)
+            (0, 0, 10, 10)
+        """
+        g = worker_generator(self.generator)
+        areas = torch.empty(_TRIES).uniform_(*self.scale, generator=g).tolist()
+        logs = torch.empty(_TRIES).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]),
+                                           generator=g).tolist()
+        u_top, u_left = torch.rand(2, generator=g).tolist()
+        for area, log_ratio in zip(areas, logs, strict=True):
+            aspect = math.exp(log_ratio)
+            cw, ch = round(math.sqrt(h * w * area * aspect)), round(math.sqrt(h * w * area / aspect))
+            if 0 < cw <= w and 0 < ch <= h:
+                top, left = math.floor(u_top * (h - ch + 1)), math.floor(u_left * (w - cw + 1))
+                return left, top, left + cw, top + ch
+        cw, ch = self._fallback_size(h, w)
+        top, left = (h - ch) // 2, (w - cw) // 2
+        return left, top, left + cw, top + ch
+
+    def _fallback_size(self, h: int, w: int) -> tuple[int, int]:
+        """torchvision's fallback ``(width, height)``: the centre crop within the ratios."""
+        in_ratio = w / h
+        if in_ratio < min(self.ratio):
+            return w, round(w / min(self.ratio))
+        if in_ratio > max(self.ratio):
+            return round(h * max(self.ratio)), h
+        return w, h
+
     def _fallback(self, none: torch.Tensor, cw: torch.Tensor, ch: torch.Tensor, h: int,
                   w: int) -> tuple[torch.Tensor, torch.Tensor]:
         """torchvision's fallback: the centre crop clamped to the ratio range."""
-        in_ratio = w / h
-        if in_ratio < min(self.ratio):
-            fw, fh = w, round(w / min(self.ratio))
-        elif in_ratio > max(self.ratio):
-            fw, fh = round(h * max(self.ratio)), h
-        else:
-            fw, fh = w, h
+        fw, fh = self._fallback_size(h, w)
         return (torch.where(none, float(fw), cw), torch.where(none, float(fh), ch))
 
     def _from_rows(self, source: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:

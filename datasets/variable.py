@@ -29,9 +29,16 @@ from datasets.errors import DataFormatError
 from datasets.imagedecode import DecodeOptions, UnreadableImageError, decode_image
 from datasets.imagestore import VariableImages
 from datasets.packeddataset import ImageBatch, StoredImageInfo, row_names
-from datasets.transforms import ToFloat, Transform, as_image, is_batch_transform
+from datasets.transforms import ToFloat, Transform, as_image, checked_rows, is_batch_transform
 
 log = logging.getLogger(__name__)
+
+
+def check_decoding(decode_size: int | None, decoder: DecodeRandomResizedCrop | None) -> None:
+    """Refuse ``decode_size=`` together with ``decoder=`` (both choose how JPEGs decode)."""
+    if decoder is not None and decode_size is not None:
+        raise ValueError("decode_size= and decoder= both choose how JPEGs are decoded: pass "
+                         "one (decoder= already decodes at the smallest scale its box allows)")
 
 
 class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
@@ -43,8 +50,8 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         target_transform: applied to the ``int`` label.
         decode_size: decode JPEGs at a reduced scale (1/2, 1/4, 1/8, Pillow's ``draft``)
             while both sides stay at least this long; ``None`` decodes full resolution.
-        decoder: decode each image to a random-resized crop instead (``decode_size`` is then
-            not used); ``transform`` gets that crop.
+        decoder: decode each image to a random-resized crop instead (not together with
+            ``decode_size``: a ``ValueError``); ``transform`` gets that crop.
 
     Attributes:
         classes, class_to_idx, targets, mean, std, skipped, notes, manifest, sizes.
@@ -59,9 +66,7 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         decode_size: int | None = None,
         decoder: DecodeRandomResizedCrop | None = None,
     ) -> None:
-        if decoder is not None and decode_size is not None:
-            raise ValueError("decode_size= and decoder= both choose how JPEGs are decoded: pass "
-                             "one (decoder= already decodes at the smallest scale its box allows)")
+        check_decoding(decode_size, decoder)
         self.store = store
         self.decoder = decoder
         self.transform: Transform = ToFloat() if transform is None else transform
@@ -106,7 +111,7 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         """Fetch a batch; with a ``decoder`` and a batch transform, transform it at once."""
         if self.decoder is None or not is_batch_transform(self.transform):
             return [self[int(i)] for i in indices]
-        rows = [int(i) + len(self) if int(i) < 0 else int(i) for i in indices]
+        rows = checked_rows(torch.as_tensor(indices, dtype=torch.int64), len(self)).tolist()
         images = self.transform(torch.stack([self.image(i) for i in rows]))
         targets = self.targets[rows]
         if self.target_transform is not None:
@@ -156,6 +161,7 @@ class VariableImageFolder(VariableImageDataset):
     ) -> None:
         from datasets.packing import PackOptions, pack_folder
 
+        check_decoding(decode_size, decoder)  # before packing, not after
         options = PackOptions(mode=mode, max_side=max_side, store="variable")
         store = pack_folder(root, options, cache_dir=cache_dir, workers=workers,
                             allow_empty=allow_empty, is_valid_file=is_valid_file)

@@ -14,7 +14,7 @@ from torchvision.transforms.v2 import functional as F
 from datasets import DataLoader, DecodeRandomResizedCrop, ImageFolderDataset, Normalize
 from datasets.cropdecode import reduction
 from datasets.imagedecode import DecodeOptions, UnreadableImageError, decode_image
-from datasets.transforms import RandomResizedCrop
+from datasets.transforms import Compose, RandomResizedCrop
 
 
 def smooth(w: int, h: int) -> np.ndarray:
@@ -105,6 +105,18 @@ def test_crop_decode_png_falls_back_to_full_decode_with_the_same_box() -> None:
     assert torch.equal(out, reference(data, twin.box(200, 300), 48))  # composited on white
 
 
+
+@pytest.mark.parametrize("mode", ["F", "I"])
+def test_crop_decode_scales_32_bit_images_by_the_whole_image_range(mode: str) -> None:
+    # F and I pixels are stretched from the image's own min..max: the crop must use the whole
+    # image's range, as a full decode does, not the range inside its box.
+    values = np.linspace(-100, 1000, 300 * 200).reshape(200, 300)
+    image = Image.fromarray(values.astype(np.float32 if mode == "F" else np.int32), mode)
+    data = encode(image, "TIFF")
+    decoder, twin = same_box_pair(48, 3, scale=(0.08, 0.2))
+    out = decoder(data, "L")
+    assert torch.equal(out, reference(data, twin.box(200, 300), 48, mode="L"))
+
 def test_crop_decode_boxes_in_exif_oriented_coordinates() -> None:
     upright = np.zeros((1600, 800, 3), np.uint8)  # as shown: 800 wide, top red, bottom blue
     upright[:800, :, 0] = 255
@@ -174,3 +186,31 @@ def test_crop_decoder_packs_the_variable_store_even_for_one_image_size(tmp_path:
     with pytest.raises(ValueError, match="pass one"):
         ImageFolderDataset.pack(root, cache_dir=tmp_path / "cache", decoder=decoder,
                                 decode_size=32)
+
+
+def test_decoder_and_decode_size_are_refused_before_anything_is_packed(tmp_path: Path) -> None:
+    from datasets import VariableImageFolder
+
+    root = tmp_path / "photos" / "cat"
+    root.mkdir(parents=True)
+    Image.fromarray(smooth(64, 48)).save(root / "a.jpg")
+    for make in (ImageFolderDataset.pack, VariableImageFolder):
+        with pytest.raises(ValueError, match="decode_size= and decoder= both"):
+            make(tmp_path / "photos", cache_dir=tmp_path / "cache", decode_size=32,
+                 decoder=DecodeRandomResizedCrop(16))
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.bin"))
+
+
+def test_variable_store_batches_take_negative_rows_and_name_a_bad_one(tmp_path: Path) -> None:
+    root = tmp_path / "photos" / "cat"
+    root.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(smooth(64 + i, 48)).save(root / f"{i}.jpg")
+    ds = ImageFolderDataset.pack(tmp_path / "photos", Compose([]), cache_dir=tmp_path / "c",
+                                 decoder=DecodeRandomResizedCrop(16))
+    batch = ds.__getitems__([-1, 0])
+    assert batch.indices.tolist() == [2, 0]
+    with pytest.raises(IndexError, match="index 3 is out of range for 3 images"):
+        ds.__getitems__([0, 3])
+    with pytest.raises(IndexError, match="index -4 is out of range"):
+        ds.__getitems__([-4])

@@ -163,3 +163,10 @@ def test_take_names_an_index_out_of_range(make: Callable) -> None:
         make().take(source, torch.tensor([0, 4]))
     with pytest.raises(IndexError, match="index -5 is out of range"):
         make().take(source, torch.tensor([-5]))
+
+
+def test_take_refuses_a_mask_or_float_indices() -> None:
+    source = _channels_last(4, 3, 11, 13)
+    for bad in (torch.tensor([True, False, True, False]), torch.tensor([0.0, 1.0])):
+        with pytest.raises(TypeError, match="integer row indices"):
+            RandomCrop(5).take(source, bad)

@@ -141,3 +141,14 @@ def test_torchvision_v2_per_sample_on_packed_colour(tmp_path: Path) -> None:
     ds = ImageFolderDataset.pack(tmp_path / "t", transform, cache_dir=tmp_path / "c")
     x, _ = next(iter(DataLoader(ds, batch_size=4)))
     assert x.shape == (4, 3, 8, 8) and x.dtype == torch.float32
+
+
+@pytest.mark.parametrize("kwargs", [{"scale": (1.0, 0.5)}, {"scale": (0.0, 1.0)},
+                                    {"ratio": (4 / 3, 3 / 4)}, {"ratio": (-1.0, 1.0)}])
+def test_random_resized_crop_refuses_ranges_that_are_not_increasing_and_positive(
+        kwargs: dict[str, tuple[float, float]]) -> None:
+    from datasets import DecodeRandomResizedCrop, RandomResizedCrop
+
+    for make in (RandomResizedCrop, DecodeRandomResizedCrop):
+        with pytest.raises(ValueError, match="increasing positive ranges"):
+            make(8, **kwargs)
