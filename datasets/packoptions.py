@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from PIL import Image
+
 from datasets.imagedecode import MODES, RESIZES
 
 log = logging.getLogger(__name__)
 
 STORES = ("auto", "fixed", "variable")
+PILLOW_DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3  # PIL.Image.MAX_IMAGE_PIXELS unchanged
 
 
 @dataclass(frozen=True)
@@ -59,4 +62,8 @@ class PackOptions:
     def key(self) -> str:
         """A short text naming the options, for cache keys."""
         size = "x".join(map(str, self.size)) if self.size else "native"
-        return f"{self.kind}-{self.mode or 'auto'}-{size}-{self.resize}-{self.max_side}"
+        key = f"{self.kind}-{self.mode or 'auto'}-{size}-{self.resize}-{self.max_side}"
+        # A raised (or lowered) decompression-bomb limit changes which images are kept: the
+        # refusal's advice, "raise that limit", must give a new cache, not the old one.
+        limit = Image.MAX_IMAGE_PIXELS
+        return key if limit == PILLOW_DEFAULT_MAX_PIXELS else f"{key}-maxpixels{limit}"

@@ -148,6 +148,25 @@ def test_decompression_bomb_refused_on_every_path(monkeypatch: pytest.MonkeyPatc
         decode_image(encode(photo(20, 20), "JPEG"))
 
 
+
+@pytest.mark.parametrize("size", [None, 16])  # the variable store (mixed sizes), the fixed one
+def test_a_folder_packs_bombs_as_skipped_and_keeps_them_once_the_limit_is_raised(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int | None) -> None:
+    root = tmp_path / "photos"
+    (root / "a").mkdir(parents=True)
+    photo(20, 20).save(root / "a" / "small.jpg")
+    photo(60, 60, seed=1).save(root / "a" / "big.jpg")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    refused = ImageFolderDataset.pack(root, size=size, cache_dir=tmp_path / "cache",
+                                      workers=0)
+    assert len(refused) == 1 and len(refused.skipped) == 1
+    path, reason = refused.skipped[0]
+    assert path.endswith("big.jpg") and "MAX_IMAGE_PIXELS = 1,000" in reason
+    assert "raise that limit" in reason
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # as the reason advises
+    kept = ImageFolderDataset.pack(root, size=size, cache_dir=tmp_path / "cache", workers=0)
+    assert len(kept) == 2 and not kept.skipped
+
 def test_fast_png_path_bounds_inflation() -> None:
     """A header that lies low: the IDAT inflates to far more than declared, never read whole."""
     lying = _grey_png_header(28, 28, zlib.compress(bytes(50_000_000), 9))
