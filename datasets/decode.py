@@ -185,12 +185,14 @@ def _stack(chunk: Chunk, arrays: list[np.ndarray]) -> None:
 
 def _add_variable(chunk: Chunk, data: bytes, options: ChunkOptions) -> None:
     """Check an image by decoding it small, keep its bytes, size and pixel sums."""
+    encoded_note = ""  # what re-encoding at max_side did to the original, if it did
     if options.max_side is not None:
-        data = encode_max_side(data, options.max_side)
+        data, encoded_note = encode_max_side(data, options.max_side)
     image = open_image(data)
     size = oriented_size(image)
     mode = options.decode.mode or native_mode(image.mode)
     loaded, note = load_opened(image, DecodeOptions(mode=mode, min_side=STATS_SIDE))
+    note = "; ".join(n for n in (encoded_note, note) if n)
     if loaded.mode == mode:  # the usual L or RGB: the histogram straight from Pillow
         sums, squares, pixels = image_sums(loaded)
     else:

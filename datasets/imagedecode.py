@@ -419,26 +419,28 @@ def _hwc(array: np.ndarray) -> np.ndarray:
     return array[:, :, None] if array.ndim == 2 else array
 
 
-def encode_max_side(data: bytes, max_side: int) -> bytes:
+def encode_max_side(data: bytes, max_side: int) -> tuple[bytes, str]:
     """Re-encode an image whose longer side exceeds ``max_side`` (JPEG stays JPEG, else PNG).
 
     The image is decoded to 8 bits by the rules above (native mode), shrunk so its longer side
     is ``max_side``, and encoded once: JPEG at quality 95, anything else as PNG (lossless).
-    Smaller images are returned as they are.
+    Smaller images are returned as they are. Returns ``(bytes, note)``: the note of that
+    decode ("first frame of 3", a CMYK or 16-bit conversion), which the new bytes no longer
+    show; "" when the image was kept as it was.
 
     Raises:
         UnreadableImageError: the image cannot be decoded.
     """
     image = open_image(data)
     if max(image.size) <= max_side:
-        return data
+        return data, ""
     fmt = "JPEG" if image.format in JPEG_FORMATS else "PNG"
     scale = max_side / max(image.size)
-    array, _ = decode_image(data, DecodeOptions(min_side=max(1, int(min(image.size) * scale))))
+    array, note = decode_opened(image, DecodeOptions(min_side=max(1, int(min(image.size) * scale))))
     h, w, c = array.shape  # draft may have decoded at 1/2, 1/4 or 1/8 already
     shrink = max_side / max(h, w)
     new = (max(1, round(w * shrink)), max(1, round(h * shrink)))
     small = Image.fromarray(array[:, :, 0] if c == 1 else array, "L" if c == 1 else "RGB")
     buffer = io.BytesIO()
     small.resize(new, Image.Resampling.BILINEAR).save(buffer, fmt, quality=95)
-    return buffer.getvalue()
+    return buffer.getvalue(), note

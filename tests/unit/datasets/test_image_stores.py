@@ -174,3 +174,21 @@ def test_max_side_reencodes_large_images_once(tmp_path: Path) -> None:
     assert isinstance(ds, VariableImageFolder)
     assert ds.sizes.tolist() == [[67, 100], [30, 40]]
     assert ds.store.blob(1) == (root / "small.jpg").read_bytes()  # small ones kept as they are
+
+
+def test_max_side_keeps_the_notes_of_what_re_encoding_converted(tmp_path: Path) -> None:
+    # Re-encoded bytes are plain 8-bit: the notes must come from the original file.
+    root = tmp_path / "t" / "A"
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 256, (80, 90, 3), dtype=np.uint8)).convert("P")
+              for _ in range(3)]
+    frames[0].save(root / "anim.gif", save_all=True, append_images=frames[1:])
+    Image.fromarray(rng.integers(0, 256, (80, 90, 3), dtype=np.uint8)).convert("CMYK").save(
+        root / "cmyk.jpg")
+    Image.fromarray(rng.integers(0, 65536, (80, 90), dtype=np.uint16)).save(root / "deep.png")
+    ds = ImageFolderDataset.pack(tmp_path / "t", max_side=40, cache_dir=tmp_path / "c")
+    notes = {path.rsplit("/", 1)[-1]: note for path, note in ds.notes}
+    assert "first frame of 3" in notes["anim.gif"]
+    assert "CMYK" in notes["cmyk.jpg"] and "16-bit" in notes["deep.png"]
+    assert int(ds.sizes.max()) == 40
