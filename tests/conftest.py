@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,9 +89,20 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPat
     monkeypatch.setenv("DATAFERRY_HOME", str(tmp_path_factory.mktemp("dataferry-home")))
 
 
+class _SharedData(type(Path())):  # type: ignore[misc]  # Path's concrete class (3.10/3.11)
+    """``shared_data / "name"`` skips the test when that part of the data is absent."""
+
+    def __truediv__(self, name: str | os.PathLike[str]) -> Path:
+        path = super().__truediv__(name)
+        if not path.exists():
+            pytest.skip(f"real data not available: {path} does not exist (only on dev machines)")
+        return path
+
+
 @pytest.fixture
 def shared_data() -> Iterator[Path]:
-    """The read-only real datasets beside the checkout; skips when they are absent."""
+    """The read-only real datasets beside the checkout; skips when they (or the part a test
+    names with ``/``) are absent."""
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not available: {SHARED_DATA} does not exist (only on dev machines)")
-    yield SHARED_DATA
+    yield _SharedData(SHARED_DATA)

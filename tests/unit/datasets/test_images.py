@@ -321,3 +321,28 @@ def test_notmnist_letters_variant_end_to_end(tmp_path: Path) -> None:
     x, y = next(iter(DataLoader(train, batch_size=256, shuffle=True,
                                 generator=torch.Generator().manual_seed(0))))
     assert x.shape == (256, 1, 28, 28) and y.max() <= 9
+
+
+def test_loader_and_is_valid_file_behave_as_torchvision_image_folder(tmp_path: Path) -> None:
+    from PIL import Image
+    from torchvision import datasets as tv_datasets
+
+    for cls in ("bee", "ant"):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            Image.new("RGB", (4 + i, 5), (40 * i, 0, 0)).save(tmp_path / cls / f"{i}.png")
+    (tmp_path / "ant" / "notes.txt").write_text("not an image")
+
+    def keep(path: str) -> bool:  # drops image 1 and the text file
+        return path.endswith(".png") and not path.endswith("1.png")
+
+    def loader(path: str) -> tuple[str, int]:  # anything: what __getitem__ hands back
+        return Path(path).name, Image.open(path).size[0]
+
+    ours = ImageFolderDataset(tmp_path, loader=loader, is_valid_file=keep)
+    theirs = tv_datasets.ImageFolder(str(tmp_path), loader=loader, is_valid_file=keep)
+    assert ours.classes == theirs.classes and ours.class_to_idx == theirs.class_to_idx
+    assert [(Path(p).relative_to(tmp_path), t) for p, t in ours.samples] == [
+        (Path(p).relative_to(tmp_path), t) for p, t in theirs.samples]
+    assert ours.targets == theirs.targets
+    assert [ours[i] for i in range(len(ours))] == [theirs[i] for i in range(len(theirs))]
