@@ -192,3 +192,19 @@ def test_max_side_keeps_the_notes_of_what_re_encoding_converted(tmp_path: Path) 
     assert "first frame of 3" in notes["anim.gif"]
     assert "CMYK" in notes["cmyk.jpg"] and "16-bit" in notes["deep.png"]
     assert int(ds.sizes.max()) == 40
+
+
+@pytest.mark.parametrize(("decode_size", "shape"), [(None, (3, 384, 512)), (200, (3, 384, 512)),
+                                                    (150, (3, 192, 256)), (64, (3, 96, 128)),
+                                                    (40, (3, 48, 64))])
+def test_decode_size_decodes_jpegs_at_the_smallest_scale_keeping_that_side(
+        tmp_path: Path, decode_size: int | None, shape: tuple[int, int, int]) -> None:
+    root = tmp_path / "t" / "A"
+    root.mkdir(parents=True)
+    (root / "big.jpg").write_bytes(jpeg(512, 384, seed=1))
+    (root / "odd.jpg").write_bytes(jpeg(300, 200, seed=2))  # another size: the variable store
+    ds = ImageFolderDataset.pack(tmp_path / "t", lambda x: x, cache_dir=tmp_path / "c",
+                                 decode_size=decode_size)
+    assert isinstance(ds, VariableImageFolder)
+    image, _ = ds[0]
+    assert tuple(image.shape) == shape  # 1/2, 1/4, 1/8 while the shorter side stays >= it
