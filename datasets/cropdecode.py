@@ -74,7 +74,15 @@ class DecodeRandomResizedCrop:
         self.batch_equivalent = RandomResizedCrop(size, scale, ratio, generator=generator)
         self.size = self.batch_equivalent.size
         self.flip = flip
-        self.generator = generator
+
+    @property
+    def generator(self) -> torch.Generator | None:
+        """The source of the boxes and flips (one generator, shared with ``batch_equivalent``)."""
+        return self.batch_equivalent.generator
+
+    @generator.setter
+    def generator(self, generator: torch.Generator | None) -> None:
+        self.batch_equivalent.generator = generator
 
     def __call__(self, data: bytes, mode: str | None = "RGB") -> torch.Tensor:
         """Decode ``data`` in ``mode`` (``"RGB"``, ``"L"`` or ``None``) to ``uint8`` ``[C, H, W]``.

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from datasets.channelstats import image_sums, pixel_sums
 from datasets.imagedecode import (
@@ -328,7 +329,9 @@ def run_ordered(
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with context.Pool(workers) as pool:
+    # spawned workers (no fork) would start with Pillow's default limit: give them this one
+    with context.Pool(workers, initializer=_set_pixel_limit,
+                      initargs=(Image.MAX_IMAGE_PIXELS,)) as pool:
         pending: deque[Any] = deque()
         for task in tasks:
             pending.append(pool.apply_async(fn, task))
@@ -336,6 +339,10 @@ def run_ordered(
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
+
+
+def _set_pixel_limit(limit: int | None) -> None:
+    Image.MAX_IMAGE_PIXELS = limit
 
 
 def default_workers() -> int:

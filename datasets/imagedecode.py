@@ -203,9 +203,10 @@ def load_opened(image: Image.Image, options: DecodeOptions, *,
                 box: tuple[int, int, int, int] | None = None) -> tuple[Image.Image, str]:
     """Load the pixels of an image from :func:`open_image`, as Pillow holds them.
 
-    Applies :func:`decode_opened`'s reduced JPEG scale, orientation and ``box``, but none of
-    its conversions (``to_uint8`` makes the array): returns ``(image, note)``, the note naming
-    what the conversion to ``options.mode`` will do. An ``L`` or ``RGB`` image needs none.
+    Applies :func:`decode_opened`'s reduced JPEG scale, orientation and ``box``, but not its
+    conversions (``to_uint8`` makes the array; with a ``box``, 32-bit and float images are
+    scaled to 8 bits first, by the whole image's range): returns ``(image, note)``, the note
+    naming what the conversion to ``options.mode`` does. An ``L`` or ``RGB`` image needs none.
     """
     notes = []
     fmt = image.format

@@ -32,6 +32,7 @@ from datasets.transforms import (
     ToFloat,
     Transform,
     as_image,
+    checked_rows,
     is_batch_transform,
 )
 
@@ -187,9 +188,7 @@ class PackedImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         """Fetch a batch: one gather and one conversion when :attr:`batched`."""
         if not self.batched:
             return [self[int(i)] for i in indices]
-        idx = torch.as_tensor(indices, dtype=torch.int64)
-        if len(idx) and int(idx.min()) < 0:  # index_select takes no negative indices
-            idx = torch.where(idx < 0, idx + len(self), idx)
+        idx = checked_rows(indices, len(self))  # negative ones from the end, a bad one named
         # take(): a crop reads its boxes straight from the memory map; anything else gathers
         # the rows (index_select, many times faster than advanced indexing) and transforms.
         transform = cast(BatchTransform, self.transform)

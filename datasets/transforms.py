@@ -107,7 +107,7 @@ def gather(source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     return source.index_select(0, indices)
 
 
-def checked_rows(indices: torch.Tensor, n: int) -> torch.Tensor:
+def checked_rows(indices: torch.Tensor | Sequence[int], n: int) -> torch.Tensor:
     """1-D ``int64`` row indices into ``n`` rows, negative ones counted from the end.
 
     Raises:
@@ -118,6 +118,8 @@ def checked_rows(indices: torch.Tensor, n: int) -> torch.Tensor:
         >>> checked_rows(torch.tensor([0, -1]), 3).tolist()
         [0, 2]
     """
+    if not isinstance(indices, torch.Tensor):  # a list from a sampler; [] is no float
+        indices = torch.as_tensor(indices) if len(indices) else torch.empty(0, dtype=torch.int64)
     if indices.ndim != 1:
         raise ValueError(f"expected 1-D row indices, but got shape {list(indices.shape)}")
     if indices.dtype == torch.bool or indices.is_floating_point() or indices.is_complex():

@@ -111,7 +111,7 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         """Fetch a batch; with a ``decoder`` and a batch transform, transform it at once."""
         if self.decoder is None or not is_batch_transform(self.transform):
             return [self[int(i)] for i in indices]
-        rows = checked_rows(torch.as_tensor(indices, dtype=torch.int64), len(self)).tolist()
+        rows = checked_rows(indices, len(self)).tolist()
         images = self.transform(torch.stack([self.image(i) for i in rows]))
         targets = self.targets[rows]
         if self.target_transform is not None:

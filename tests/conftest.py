@@ -93,7 +93,7 @@ class _SharedData(type(Path())):  # type: ignore[misc]  # Path's concrete class 
     """``shared_data / "name"`` skips the test when that part of the data is absent."""
 
     def __truediv__(self, name: str | os.PathLike[str]) -> Path:
-        path = super().__truediv__(name)
+        path = Path(super().__truediv__(name))  # a plain path: only the test's own "/" skips
         if not path.exists():
             pytest.skip(f"real data not available: {path} does not exist (only on dev machines)")
         return path

@@ -214,3 +214,15 @@ def test_variable_store_batches_take_negative_rows_and_name_a_bad_one(tmp_path: 
         ds.__getitems__([0, 3])
     with pytest.raises(IndexError, match="index -4 is out of range"):
         ds.__getitems__([-4])
+    with pytest.raises(TypeError, match="integer row indices"):
+        ds.__getitems__([True, False])  # a mask is not a list of rows
+
+
+def test_crop_decoder_draws_boxes_and_flips_from_the_generator_it_is_given() -> None:
+    data = encode(Image.fromarray(smooth(120, 90)))
+    later = DecodeRandomResizedCrop(32, flip=0.5)
+    later.generator = torch.Generator().manual_seed(5)  # set after construction
+    at_once = DecodeRandomResizedCrop(32, flip=0.5, generator=torch.Generator().manual_seed(5))
+    assert later.batch_equivalent.generator is later.generator
+    for _ in range(4):
+        assert torch.equal(later(data), at_once(data))
