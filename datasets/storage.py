@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlparse
 
 import requests
@@ -22,6 +23,8 @@ from loaders.errors import ChecksumMismatchError, DownloadError
 from loaders.retry import RetryPolicy
 from loaders.transfer import download
 from loaders.verify import Expected, check_file
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +118,34 @@ class LocalStore(Store):
         (self.root / name).unlink(missing_ok=True)
 
 
+class _PerProcess(Generic[T]):
+    """A value made on first use in each process (``make()``), never inherited through fork.
+
+    A forked ``DataLoader`` worker that used its parent's HTTP session would share its
+    keep-alive sockets: two processes writing requests on one socket read each other's
+    responses (shard 3's bytes arrived as shard 14). boto3 clients are not fork-safe either.
+    """
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self.make = make
+        self.value: T | None = None
+        self.pid = 0
+
+    def get(self) -> T:
+        if self.value is None or self.pid != os.getpid():
+            self.value, self.pid = self.make(), os.getpid()
+        return self.value
+
+
 class HttpStore(Store):
     def __init__(self, base: str, *, retry: RetryPolicy | None = None) -> None:
         self.base, self.retry = base, retry
-        self.session = requests.Session()
+        self._session = _PerProcess(requests.Session)
+
+    @property
+    def session(self) -> requests.Session:
+        """This process's HTTP session (a forked worker makes its own)."""
+        return self._session.get()
 
     def describe(self, name: str) -> str:
         return f"{self.base}/{name}"
@@ -151,7 +178,7 @@ class HttpStore(Store):
 class S3Store(Store):
     def __init__(self, bucket: str, prefix: str, *, endpoint_url: str | None = None) -> None:
         self.bucket, self.prefix, self.endpoint_url = bucket, prefix, endpoint_url
-        self._client: Any = None
+        self._client: _PerProcess[Any] = _PerProcess(self._new_client)
 
     def describe(self, name: str) -> str:
         return f"s3://{self.bucket}/{self._key(name)}"
@@ -161,14 +188,16 @@ class S3Store(Store):
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            try:
-                import boto3
-            except ImportError as err:
-                raise ShardError("s3:// URLs need boto3: pip install 'dataferry[s3]' "
-                                 "(or pip install boto3)") from err
-            self._client = boto3.client("s3", endpoint_url=self.endpoint_url)
-        return self._client
+        """This process's boto3 client (a forked worker makes its own)."""
+        return self._client.get()
+
+    def _new_client(self) -> Any:
+        try:
+            import boto3
+        except ImportError as err:
+            raise ShardError("s3:// URLs need boto3: pip install 'dataferry[s3]' "
+                             "(or pip install boto3)") from err
+        return boto3.client("s3", endpoint_url=self.endpoint_url)
 
     def read_bytes(self, name: str) -> bytes | None:
         client = self.client
