@@ -24,8 +24,9 @@ from typing import Any
 from datasets.errors import ShardError
 from datasets.shardformat import ShardTable
 from datasets.storage import Store
-from loaders.errors import DownloadError
+from loaders.errors import DownloadError, UnsafeNameError
 from loaders.lock import resource_lock
+from loaders.names import inside
 from loaders.verify import Expected
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,23 @@ class ShardCache:
             future.result()  # a prefetch failure surfaces here
         return self._ensure(k)
 
+    def target(self, k: int) -> Path:
+        """Shard ``k``'s path in the cache, checked to lie inside the cache folder.
+
+        Raises:
+            ShardError: the shard's name would resolve outside the folder (a second guard:
+                :func:`datasets.shardformat.parse_index` already refused unsafe names).
+        """
+        name = self.shards.name(k)
+        try:
+            return inside(self.folder, name)
+        except UnsafeNameError as err:
+            raise ShardError(f"shard {k} of {self.store.describe('index.json')} is named "
+                             f"{err.name}, which {err.reason}; refused: do not use this pack"
+                             ) from err
+
     def _ensure(self, k: int) -> Path:
-        target = self.folder / self.shards.name(k)
+        target = self.target(k)
         if _touch(target):
             return target
         with resource_lock(target):
@@ -87,7 +103,7 @@ class ShardCache:
             self._pool_pid, self._inflight = os.getpid(), {}
         for k in shards:
             done = k in self._inflight and self._inflight[k].done()
-            if (k not in self._inflight or done) and not (self.folder / self.shards.name(k)).exists():
+            if (k not in self._inflight or done) and not self.target(k).exists():
                 self._inflight[k] = self._pool.submit(self._ensure, k)
 
     def _fetch(self, k: int, target: Path) -> None:

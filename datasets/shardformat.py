@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from datasets.errors import ShardError
+from loaders.errors import UnsafeNameError
+from loaders.names import check_name
 
 FORMAT = "dataferry-shards"
 VERSION = 1
@@ -74,10 +76,20 @@ class Field:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Field:
+        """The field of a schema entry; ``name`` must be a string, ``shape`` a list of ints.
+
+        Raises:
+            ShardError: an unknown kind.
+            ValueError: a missing or non-string name, or a shape that is not a list of ints.
+        """
         if data.get("kind") not in KINDS:
             raise ShardError(f"unknown field kind {data.get('kind')!r}; expected one of {KINDS}")
-        return cls(str(data["name"]), str(data["kind"]), str(data.get("dtype", "")),
-                   tuple(int(d) for d in data.get("shape", ())))
+        name, shape = data.get("name"), data.get("shape", [])
+        if not isinstance(name, str) or not isinstance(shape, list) or not all(
+                type(d) is int for d in shape):
+            raise ValueError(f"a field should have a string name and a list of int shape, but "
+                             f"got name={name!r}, shape={shape!r}")
+        return cls(name, str(data["kind"]), str(data.get("dtype", "")), tuple(shape))
 
 
 def record_dtype(schema: Sequence[Field]) -> np.dtype[Any] | None:
@@ -160,27 +172,114 @@ def shard_name(number: int) -> str:
 def parse_index(text: str | bytes, url: str) -> dict[str, Any]:
     """Parse and check ``index.json``; return it with ``schema`` as :class:`Field` objects.
 
+    Everything in the index came from outside: each shard name must be a plain file name
+    (:func:`loaders.names.check_name`, checked before any shard is fetched), each count must
+    fit in the shard's declared size (so no reader allocates more than the shards hold), and
+    each field's shape has no zero.
+
     Raises:
-        ShardError: not JSON, another format or version, or shard ranges that do not tile.
+        ShardError: not JSON, another format or version, a malformed schema or shard list, an
+            unsafe or repeated shard name, or shard ranges or sizes that do not add up.
     """
     try:
         index = json.loads(text)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise ShardError(f"{url} is not JSON ({err}); point at a sharded pack's index.json") from err
     if not isinstance(index, dict) or index.get("format") != FORMAT:
         raise ShardError(f"{url} is not a dataferry sharded pack index (format {FORMAT!r})")
     if index.get("version") != VERSION:
         raise ShardError(f"{url} has version {index.get('version')!r}; this reader reads {VERSION}")
-    index["schema"] = [Field.from_json(f) for f in index["schema"]]
-    start = 0
-    for shard in index["shards"]:
-        if shard["start"] != start or shard["count"] < 1:
-            raise ShardError(f"{url}: shard {shard['name']} starts at {shard['start']}, "
-                             f"expected {start}; the index is damaged, write the pack again")
+    index["schema"] = parse_schema(index.get("schema"), url)
+    shards = index.get("shards")
+    if not isinstance(shards, list):
+        raise ShardError(f"{url}: 'shards' should be a list of shard entries, but got "
+                         f"{type(shards).__name__}; the index is damaged, write the pack again")
+    smallest = min_record_bytes(index["schema"])
+    fixed = record_dtype(index["schema"]) is not None
+    start, names = 0, set()
+    for k, shard in enumerate(shards):
+        _check_entry(shard, k, start, url, smallest, fixed=fixed)
+        if shard["name"] in names:
+            raise ShardError(f"{url}: shard {k} is named {shard['name']!r} like an earlier shard; "
+                             "the index is damaged, write the pack again")
+        names.add(shard["name"])
         start += shard["count"]
-    if start != index["count"]:
-        raise ShardError(f"{url}: shards hold {start} samples but count says {index['count']}")
+    if not _is_int(index.get("count")) or start != index["count"]:
+        raise ShardError(f"{url}: shards hold {start} samples but count says {index.get('count')!r}")
+    if not isinstance(index.get("classes") or [], list):
+        raise ShardError(f"{url}: 'classes' should be a list of class names, but got "
+                         f"{type(index['classes']).__name__}; the index is damaged")
     return index
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_schema(data: Any, url: str) -> list[Field]:
+    """Return the index's ``schema`` as fields; refuse anything else with one line.
+
+    Raises:
+        ShardError: not a non-empty list of fields with unique names, known kinds, numpy
+            dtypes and shapes of positive ints.
+    """
+    if not isinstance(data, list) or not data or not all(isinstance(f, dict) for f in data):
+        raise ShardError(f"{url}: 'schema' should be a non-empty list of fields "
+                         f"({{name, kind, dtype, shape}}), but got {str(data)[:80]!r}; the "
+                         "index is damaged, write the pack again")
+    try:
+        schema = [Field.from_json(f) for f in data]
+        for f in schema:
+            if f.kind == "array" and (not f.shape or min(f.shape) < 1 or len(f.shape) > 8
+                                      or f.numpy_dtype().base.kind not in "biuf"):
+                raise ValueError(f"field {f.name!r} has shape {list(f.shape)} and dtype "
+                                 f"{f.dtype!r} (dimensions 1..8 of at least 1, a number dtype)")
+        itemsize = sum(f.numpy_dtype().itemsize for f in schema if f.fixed)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ShardError(f"{url}: a schema field is malformed: {err}; the index is damaged, "
+                         "write the pack again") from err
+    names = [f.name for f in schema]
+    if len(set(names)) != len(names) or itemsize > 1 << 31:
+        raise ShardError(f"{url}: schema fields {names} repeat a name or make records of "
+                         f"{itemsize:,} bytes; the index is damaged, write the pack again")
+    return schema
+
+
+def min_record_bytes(schema: Sequence[Field]) -> int:
+    """The fewest bytes one record can take: its fixed fields, and a length per variable one."""
+    return sum(f.numpy_dtype().itemsize if f.fixed else _LEN.size for f in schema)
+
+
+def header_bytes(count: int) -> int:
+    """The size of a shard's header (magic, count, ``count + 1`` offsets)."""
+    return len(MAGIC) + 8 + 8 * (count + 1)
+
+
+def _check_entry(shard: Any, k: int, start: int, url: str, smallest: int, *, fixed: bool) -> None:
+    """One shard entry: a dict of a plain name, its start, a count that its size can hold."""
+    if not isinstance(shard, dict):
+        raise ShardError(f"{url}: shard {k} should be an object (name, start, count, size_bytes, "
+                         f"sha256), but got {str(shard)[:80]!r}; the index is damaged")
+    try:
+        check_name(shard.get("name"))
+    except UnsafeNameError as err:
+        raise ShardError(f"{url}: shard {k} is named {err.name}, which {err.reason}; refused "
+                         "before fetching anything: shard names must be plain file names "
+                         "(shard-00000.bin), so do not use this pack") from err
+    name = shard["name"]
+    if not (_is_int(shard.get("count")) and _is_int(shard.get("size_bytes"))
+            and _is_int(shard.get("start")) and isinstance(shard.get("sha256"), str)):
+        raise ShardError(f"{url}: shard {name} needs int start, count, size_bytes and a sha256 "
+                         f"string, but got {str(shard)[:120]!r}; the index is damaged")
+    count, size = int(shard["count"]), int(shard["size_bytes"])
+    if shard["start"] != start or count < 1:
+        raise ShardError(f"{url}: shard {name} starts at {shard['start']}, "
+                         f"expected {start}; the index is damaged, write the pack again")
+    least = header_bytes(count) + count * smallest
+    if size < least or (fixed and size != least):
+        raise ShardError(f"{url}: shard {name} says {count:,} records in {size:,} bytes, but "
+                         f"its header and records take {'exactly' if fixed else 'at least'} "
+                         f"{least:,} bytes; the index is damaged, write the pack again")
 
 
 class ShardTable:

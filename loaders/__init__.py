@@ -11,8 +11,10 @@ from loaders.errors import (
     StorageError,
     UnknownDatasetError,
     UnsafeArchiveError,
+    UnsafeNameError,
 )
 from loaders.fetch import dataset_dir, fetch
+from loaders.names import check_name
 from loaders.registry import DatasetInfo, Resource
 from loaders.retry import RetryPolicy
 from loaders.sniff import sniff_archive
@@ -31,7 +33,9 @@ __all__ = [
     "StorageError",
     "UnknownDatasetError",
     "UnsafeArchiveError",
+    "UnsafeNameError",
     "cache_root",
+    "check_name",
     "dataset_dir",
     "fetch",
     "hash_file",

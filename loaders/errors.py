@@ -8,6 +8,7 @@ Every error derives from :class:`LoaderError`, so ``except LoaderError`` catches
     ├── ChecksumMismatchError    (also ValueError)   size or hash differs from the expected one
     ├── ArchiveError             (also ValueError)   an archive is corrupt or of an unknown kind
     │   └── UnsafeArchiveError                       a member would escape or bomb the target
+    ├── UnsafeNameError          (also ValueError)   an outside name would leave its folder
     ├── OfflineError             (also ConnectionError) offline and the file is not in the cache
     ├── LockTimeoutError         (also TimeoutError) another process holds the resource too long
     └── StorageError             (also OSError)      the disk refused a write (full, read-only)
@@ -46,6 +47,18 @@ class ArchiveError(LoaderError, ValueError):
 
 class UnsafeArchiveError(ArchiveError):
     """An archive member would be written outside the target, or the archive is a bomb."""
+
+
+class UnsafeNameError(LoaderError, ValueError):
+    """A name read from outside (a shard, a member, a URL) would leave the folder it is joined to.
+
+    Raised by :func:`loaders.names.check_name`; ``name`` is the name as ``repr`` writes it,
+    ``reason`` the rule it breaks. Callers re-raise it as their own error, naming the file.
+    """
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name} {reason}")
+        self.name, self.reason = name, reason
 
 
 class OfflineError(LoaderError, ConnectionError):
