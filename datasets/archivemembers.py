@@ -8,7 +8,9 @@ it is read into memory, and a member whose data turns out longer than it declare
 refused too, so a small archive that declares or inflates to gigabytes never fills memory.
 Refused and unreadable members come back with their reason instead of their bytes.
 
-Member names are filtered as folders are: hidden files and folders (``.x``) and macOS
+Member names follow the one rule for outside names (:func:`loaders.names.check_name`) in tar
+and zip alike: an absolute name, a ``..`` part or a NUL byte refuses the archive. Then they are
+filtered as folders are: hidden files and folders (``.x``) and macOS
 metadata (``__MACOSX``) are not images, and an image must sit in a class folder
 (``[top/]CLASS/file``).
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from datasets.errors import DataFormatError
 from datasets.imagedecode import MAX_IMAGE_BYTES
+from loaders.archive_policy import clean_name
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +115,14 @@ def _zip_members(path: Path, cap: int) -> Iterator[Member]:
                               "truncated: download it again") from err
     with archive:
         for info in archive.infolist():
-            if info.is_dir() or member_class(info.filename) is None:
+            # one policy with tar: a name with '..', absolute or with a NUL is refused, not skipped
+            name = clean_name(os.fspath(path), info.filename)
+            if info.is_dir() or name is None or member_class(name) is None:
                 continue
             if info.file_size > cap:
-                yield info.filename, _refused(info.file_size, cap)
+                yield name, _refused(info.file_size, cap)
                 continue
-            yield info.filename, _zip_read(archive, info, cap)
+            yield name, _zip_read(archive, info, cap)
 
 
 def _zip_read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes | str:

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass
 
-from loaders.errors import ArchiveError, UnsafeArchiveError
+from loaders.errors import ArchiveError, UnsafeArchiveError, UnsafeNameError
+from loaders.names import check_name
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,6 @@ DEFAULT_MAX_MEMBERS = 2_000_000
 # the ratio cap only bites beyond this many bytes.
 RATIO_FLOOR_BYTES = 1024**2
 
-# Names that are already clean: relative, no '.', '..' or empty parts, no backslash, no NUL,
-# no drive; a trailing '/' (a folder) is allowed. Anything else takes the slow, exact path.
-_PLAIN = re.compile(r"(?!\.\.?(?:/|$))[^/\\\x00:]+(?:/(?!\.\.?(?:/|$))[^/\\\x00]+)*/?")
 _HINT = "if you trust this archive, extract it by hand; otherwise delete it"
 
 
@@ -129,21 +126,11 @@ class Budget:
         self.total_bytes = total
 
 
-def _parts(name: str) -> list[str]:
-    return [part for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
-
-
-def _is_absolute(name: str) -> bool:
-    """``/x``, ``\\x`` and Windows drive paths (``C:\\x``, ``C:/x``) are absolute everywhere;
-    ``a:b`` is a plain relative name on POSIX but a drive or stream name on Windows."""
-    if name.startswith(("/", "\\")):
-        return True
-    drive = len(name) >= 3 and name[1] == ":" and name[0].isalpha() and name[2] in "/\\"
-    return drive or (os.name == "nt" and ":" in name)
-
-
 def clean_name(archive: str, name: str) -> str | None:
     """Return a member's name as a safe relative POSIX path, or None for the root itself.
+
+    The rule is :func:`loaders.names.check_name`'s (``nested=True``), the one every reader of
+    outside names uses.
 
     Args:
         archive: the archive's path, for messages.
@@ -156,22 +143,10 @@ def clean_name(archive: str, name: str) -> str | None:
         >>> clean_name("a.tar", "./data//A/x.png")
         'data/A/x.png'
     """
-    if os.name != "nt" and _PLAIN.fullmatch(name):  # the usual name: one regex, no list
-        return name.rstrip("/")
-    if "\x00" in name:
-        raise UnsafeArchiveError(f"{archive}: member {name!r} has a NUL byte in its name; {_HINT}")
-    if _is_absolute(name):
-        raise UnsafeArchiveError(
-            f"{archive}: member {name!r} has an absolute path (rule: names must be relative); "
-            f"{_HINT}"
-        )
-    parts = _parts(name)
-    if ".." in parts:
-        raise UnsafeArchiveError(
-            f"{archive}: member {name!r} has a '..' part and would escape the target "
-            f"(rule: no '..' in names); {_HINT}"
-        )
-    return "/".join(parts) or None
+    try:
+        return check_name(name, nested=True) or None
+    except UnsafeNameError as err:
+        raise UnsafeArchiveError(f"{archive}: member {err.name} {err.reason}; {_HINT}") from err
 
 
 class MemberRules:
@@ -253,11 +228,19 @@ def check_symlink(archive: str, name: str, target: str) -> None:
     Raises:
         UnsafeArchiveError: the target is empty, absolute or has a ``..`` part.
     """
-    if not target or "\x00" in target or _is_absolute(target) or ".." in _parts(target):
+    if not target or _unsafe(target):
         raise UnsafeArchiveError(
             f"{archive}: symlink {name!r} -> {target!r} may point outside the target "
             f"(rule: link targets must be relative, without '..'); {_HINT}"
         )
+
+
+def _unsafe(name: str) -> bool:
+    try:
+        check_name(name, nested=True)
+    except UnsafeNameError:
+        return True
+    return False
 
 
 def check_hardlink(archive: str, name: str, target: str, regular_files: set[str]) -> str:

@@ -32,8 +32,15 @@ from loaders.archive_policy import (
     Limits,
 )
 from loaders.archive_readers import read_archive
-from loaders.errors import FORCE_HINT, ArchiveError, StorageError, UnsafeArchiveError
+from loaders.errors import (
+    FORCE_HINT,
+    ArchiveError,
+    StorageError,
+    UnsafeArchiveError,
+    UnsafeNameError,
+)
 from loaders.lock import DEFAULT_TIMEOUT_S, locked
+from loaders.names import check_name
 from loaders.sniff import sniff_archive
 from loaders.verify import hash_file
 
@@ -108,10 +115,16 @@ def _read_manifest(archive: Path, dest: Path) -> dict[str, Any] | None:
 
 def _plain_names(archive: Path, names: list[Any]) -> list[str]:
     """Keep the names that can only mean an entry of ``dest`` itself (not the archive)."""
-    return [
-        name for name in names if isinstance(name, str) and name not in ("", ".", "..")
-        and "/" not in name and os.sep not in name and "\0" not in name and name != archive.name
-    ]
+    return [name for name in names if _plain(name) and name != archive.name]
+
+
+def _plain(name: object) -> bool:
+    """Whether a manifest's top-level name is a plain name (the one rule of outside names)."""
+    try:
+        check_name(name)
+    except UnsafeNameError:
+        return False
+    return True
 
 
 def _sha256(path: Path) -> str:

@@ -20,7 +20,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from loaders.errors import UnsafeNameError
 from loaders.lock import LOCK_SUFFIX, locked
+from loaders.names import check_name
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,12 @@ _RESERVED_PREFIXES = ("dataferry-manifest", ".dataferry-manifest", ".extract-")
 def check_filename(name: str) -> str:
     """Return ``name`` when a downloaded file may have it; refuse our bookkeeping names.
 
+    The name often comes from outside (the last part of a URL): it must also be a plain file
+    name by the one rule, :func:`loaders.names.check_name`.
+
     Raises:
         ValueError: ``name`` is one of dataferry's own bookkeeping names.
+        UnsafeNameError: ``name`` is not a plain file name (``..``, a separator, a NUL...).
 
     Example:
         >>> check_filename("train.csv")
@@ -44,6 +50,11 @@ def check_filename(name: str) -> str:
         ...
         ValueError: the file name 'dataferry-manifest.json' is reserved for dataferry's bookkeeping (manifests, locks, partial downloads: names like .dataferry-manifest.json, *.lock, *.part); download that file with another tool, or serve it under another name
     """
+    try:
+        check_name(name)
+    except UnsafeNameError as err:
+        raise UnsafeNameError(err.name, f"{err.reason}, so no file may be saved under that name; "
+                              "pass a URL that ends in a file name") from err
     lowered = name.lower()
     if lowered.startswith(_RESERVED_PREFIXES) or lowered.endswith(_RESERVED_SUFFIXES):
         raise ValueError(

@@ -43,8 +43,7 @@ def _parts(name: str) -> list[str]:
 
 
 def is_absolute(name: str) -> bool:
-    """``/x``, ``\\x`` and Windows drive paths (``C:\\x``, ``C:/x``, ``C:``) are absolute
-    everywhere; ``a:b`` is a plain relative name on POSIX but a drive or stream name on Windows.
+    """``/x``, ``\\x`` and Windows drive paths (``C:\\x``, ``C:/x``) are absolute everywhere; ``a:b`` is a plain relative name on POSIX but a drive or stream name on Windows.
 
     Example:
         >>> is_absolute("/etc/x"), is_absolute("C:\\\\x"), is_absolute("a:b")
@@ -52,7 +51,7 @@ def is_absolute(name: str) -> bool:
     """
     if name.startswith(("/", "\\")):
         return True
-    drive = _DRIVE.match(name) is not None and (len(name) == 2 or name[2] in "/\\")
+    drive = _DRIVE.match(name) is not None and len(name) >= 3 and name[2] in "/\\"
     return drive or (os.name == "nt" and ":" in name)
 
 
