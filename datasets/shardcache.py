@@ -8,14 +8,26 @@ the cache is a verified shard. A shard that fails verification is fetched once m
 failure raises :class:`ShardError` naming the shard, its URL and the expected hash.
 
 Opening a shard refreshes its mtime; before and after a fetch, the oldest shards are deleted
-until the cache fits under ``cache_limit`` bytes (never the shards this process is reading or
-prefetching; concurrent fetches may pass the limit by the shards in flight meanwhile). On POSIX a process that still maps a deleted shard keeps reading it safely.
+until the cache fits under ``cache_limit`` bytes. Eviction never deletes a *pinned* shard:
+each process (DataLoader worker, rank) writes the names of the shards it reads and prefetches
+to ``.pins/<host>-<pid>`` under the cache's eviction lock (:mod:`loaders.lock`), *before* it
+checks that the shard is there, and the evicting process reads every live process's pins
+under the same lock; so no shard disappears between its check and its mapping, in any process.
+A dead process's pins are dropped (its pid is gone; on another host, after ``PIN_TTL_S``).
+Pinned shards and concurrent fetches may take the cache past the limit meanwhile. On POSIX a
+process that still maps a deleted shard keeps reading it safely.
+
+A complete cache on a read-only mount is read as is: no mtime refresh, no pins (nothing can
+evict there); a shard missing from it fails with an error naming the folder.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
+import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -24,12 +36,17 @@ from typing import Any
 from datasets.errors import ShardError
 from datasets.shardformat import ShardTable
 from datasets.storage import Store
-from loaders.errors import DownloadError, UnsafeNameError
+from loaders.errors import DownloadError, StorageError, UnsafeNameError
 from loaders.lock import resource_lock
 from loaders.names import inside
 from loaders.verify import Expected
 
 log = logging.getLogger(__name__)
+
+EVICT_LOCK = ".evict"
+PINS = ".pins"
+PIN_TTL_S = 3600.0  # pins written on another host (a shared network cache) count this long
+_READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 class ShardCache:
@@ -54,10 +71,11 @@ class ShardCache:
         self._pool_pid = 0
         self._inflight: dict[int, Future[Path]] = {}
         self.keep: set[int] = set()
+        self._pinned: tuple[Path, list[str]] | None = None  # this process's last pin file
 
     def __getstate__(self) -> dict[str, Any]:  # DataLoader workers: no pool, no futures
         state = dict(self.__dict__)
-        state.update(_pool=None, _pool_pid=0, _inflight={})
+        state.update(_pool=None, _pool_pid=0, _inflight={}, _pinned=None)
         return state
 
     def path(self, k: int) -> Path:
@@ -84,14 +102,18 @@ class ShardCache:
 
     def _ensure(self, k: int) -> Path:
         target = self.target(k)
-        if _touch(target):
+        if self._pin_and_check(k, target):
             return target
-        with resource_lock(target):
-            if _touch(target):
-                return target
-            self._evict(incoming=int(self.shards.size_bytes[k]), fetching=k)
-            self._fetch(k, target)
-        self._evict(incoming=0, fetching=k)  # concurrent fetches may each have made room for one
+        try:
+            with resource_lock(target):
+                if _touch(target):
+                    return target
+                self._evict(incoming=int(self.shards.size_bytes[k]), fetching=k)
+                self._fetch(k, target)
+            self._evict(incoming=0, fetching=k)  # concurrent fetches may each have made room
+        except StorageError as err:  # a read-only or full cache, and the shard is not in it
+            raise ShardError(f"cannot fetch shard {self.shards.name(k)} into the cache "
+                             f"{self.folder}: {err}") from err
         return target
 
     def prefetch(self, shards: Iterable[int]) -> None:
@@ -127,11 +149,42 @@ class ShardCache:
             log.debug("fetched %s (%d bytes)", shard["name"], shard["size_bytes"])
             return
 
+    def _pin_and_check(self, k: int, target: Path) -> bool:
+        """Pin this process's shards (``keep`` and ``k``), then return whether ``k`` is here.
+
+        Both under the eviction lock, so once this returns True no process evicts ``k``
+        until this process pins other shards (by then it has mapped ``k``).
+        """
+        try:
+            with resource_lock(self.folder / EVICT_LOCK):
+                try:
+                    self._write_pins(k)
+                except OSError as err:
+                    if err.errno not in _READ_ONLY:
+                        raise ShardError(f"cannot write the pins of {self.folder / PINS}: "
+                                         f"{err.strerror or err}; check the cache folder") from err
+                    log.debug("cannot pin shards in %s: %s", self.folder, err)
+                return _touch(target)
+        except StorageError:  # a read-only cache: nothing can evict there; read it unpinned
+            log.debug("cannot pin shards in %s (read-only?); reading without pins", self.folder)
+            return _touch(target)
+
+    def _write_pins(self, k: int) -> None:
+        names = sorted({self.shards.name(j) for j in {*self.keep, k}})
+        pin = self.folder / PINS / f"{socket.gethostname()}-{os.getpid()}"
+        if self._pinned == (pin, names):
+            return
+        pin.parent.mkdir(exist_ok=True)
+        tmp = pin.with_name(f".{pin.name}.tmp")
+        tmp.write_text("\n".join(names), encoding="utf-8")
+        os.replace(tmp, pin)
+        self._pinned = (pin, names)
+
     def _evict(self, *, incoming: int, fetching: int) -> None:
         if self.cache_limit is None:
             return
-        keep = {self.shards.name(k) for k in {*self.keep, fetching}}
-        with resource_lock(self.folder / ".evict"):
+        with resource_lock(self.folder / EVICT_LOCK):
+            keep = {self.shards.name(k) for k in {*self.keep, fetching}} | _pinned(self.folder)
             files = []
             for path in self.folder.glob("shard-*.bin"):
                 try:
@@ -150,10 +203,51 @@ class ShardCache:
                 log.debug("evicted %s (%d bytes) to stay under %d bytes", name, size, self.cache_limit)
 
 
+def _pinned(folder: Path) -> set[str]:
+    """The shard names pinned by live processes; a dead process's pin file is removed."""
+    names: set[str] = set()
+    host = socket.gethostname()
+    for pin in (folder / PINS).glob("[!.]*"):
+        owner, _, pid = pin.name.rpartition("-")
+        try:
+            alive = (_pid_alive(pid) if owner == host
+                     else time.time() - pin.stat().st_mtime < PIN_TTL_S)
+            if not alive:
+                pin.unlink(missing_ok=True)
+                continue
+            names.update(pin.read_text(encoding="utf-8").split("\n"))
+        except FileNotFoundError:  # removed since the listing (writers hold this lock too)
+            continue
+    return names
+
+
+def _pid_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def _touch(path: Path) -> bool:
-    """Refresh ``path``'s mtime (its LRU time); return whether it exists."""
+    """Refresh ``path``'s mtime (its LRU time); return whether it exists.
+
+    A cache that cannot be written (a read-only mount: ``EROFS``; no permission) is still
+    read: the refresh is skipped, as the packed image cache does.
+
+    Raises:
+        ShardError: another error; it names the path.
+    """
     try:
         os.utime(path)
     except FileNotFoundError:
         return False
+    except OSError as err:
+        if err.errno in _READ_ONLY and path.is_file():
+            log.debug("cannot refresh the mtime of %s (%s); reading it as is", path, err.strerror)
+            return True
+        raise ShardError(f"cannot use the cached shard {path}: {err.strerror or err}; check the "
+                         "cache folder, or point cache_dir at another one") from err
     return True
