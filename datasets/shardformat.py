@@ -118,19 +118,27 @@ def encode_record(schema: Sequence[Field], record: Mapping[str, Any]) -> bytes:
 
 
 def decode_record(schema: Sequence[Field], view: memoryview | bytes) -> dict[str, Any]:
-    """Parse one record's bytes into numpy arrays, ints, bytes and str."""
+    """Parse one record's bytes into numpy arrays, ints, bytes and str.
+
+    Raises:
+        ShardError: a field runs past the record's end, or bytes are left over.
+        UnicodeDecodeError: a ``text`` field is not UTF-8.
+    """
     out: dict[str, Any] = {}
     pos = 0
     for f in schema:
         if f.fixed:
             dtype = f.numpy_dtype()
+            _need(view, pos, dtype.itemsize, f)
             value = np.frombuffer(view, dtype=dtype.base, count=max(1, int(np.prod(f.shape))),
                                   offset=pos)
             out[f.name] = int(value[0]) if f.kind == "int" else value.reshape(f.shape)
             pos += dtype.itemsize
             continue
+        _need(view, pos, _LEN.size, f)
         (length,) = _LEN.unpack_from(view, pos)
         pos += 4
+        _need(view, pos, 4 * length if f.kind == "tokens" else length, f)
         if f.kind == "tokens":
             out[f.name] = np.frombuffer(view, dtype="<i4", count=length, offset=pos)
             pos += 4 * length
@@ -138,7 +146,15 @@ def decode_record(schema: Sequence[Field], view: memoryview | bytes) -> dict[str
             data = bytes(view[pos:pos + length])
             out[f.name] = data.decode("utf-8") if f.kind == "text" else data
             pos += length
+    if pos != len(view):
+        raise ShardError(f"the record is {len(view):,} bytes but its fields take {pos:,}")
     return out
+
+
+def _need(view: memoryview | bytes, pos: int, size: int, f: Field) -> None:
+    if pos + size > len(view):
+        raise ShardError(f"field {f.name!r} needs bytes {pos:,}..{pos + size:,} of a record of "
+                         f"{len(view):,} bytes")
 
 
 def shard_header(count: int, record_sizes: Sequence[int] | np.ndarray) -> bytes:

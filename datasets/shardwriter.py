@@ -28,6 +28,7 @@ from typing import Any
 from tqdm import tqdm
 
 from datasets.errors import ShardError
+from datasets.shardcheck import check_shard_file
 from datasets.shardformat import FORMAT, INDEX_FILE, VERSION, index_json, parse_index, shard_name
 from datasets.shardsource import (
     ArraySource,
@@ -208,7 +209,8 @@ def _index(reader: ArraySource | ItemSource, done: list[dict[str, Any]], extra: 
 
 def verify_shards(url: str | os.PathLike[str], *, endpoint_url: str | None = None,
                   progress: bool = False) -> tuple[dict[str, Any], list[str]]:
-    """Check every shard of a pack against its index (size and sha256).
+    """Check every shard of a pack against its index: size and sha256, then its header, every
+    record and every label (:func:`datasets.shardcheck.check_shard_file`).
 
     Remote shards are fetched into a temporary folder and deleted after the check.
 
@@ -216,7 +218,7 @@ def verify_shards(url: str | os.PathLike[str], *, endpoint_url: str | None = Non
         The index and one line per bad shard (empty when every shard verifies).
 
     Raises:
-        ShardError: no readable ``index.json`` at ``url``.
+        ShardError: no readable ``index.json`` at ``url``, or a malformed one (one line).
     """
     store = open_store(url, endpoint_url=endpoint_url)
     raw = store.read_bytes(INDEX_FILE)
@@ -229,12 +231,15 @@ def verify_shards(url: str | os.PathLike[str], *, endpoint_url: str | None = Non
                           disable=not progress, leave=False):
             target = Path(tmp) / shard["name"]
             expected = Expected(size_bytes=shard["size_bytes"], sha256=shard["sha256"])
+            local = store.root / shard["name"] if isinstance(store, LocalStore) else target
             try:
                 if isinstance(store, LocalStore):  # in place, no copy
-                    check_file(store.root / shard["name"], expected, name=shard["name"])
+                    check_file(local, expected, name=shard["name"])
                 else:
                     store.fetch(shard["name"], target, expected)
-            except (DownloadError, ChecksumMismatchError, FileNotFoundError) as err:
+                # the index may lie too: header, records and labels against it (issue 16 item 5)
+                check_shard_file(local, shard, index["schema"], index.get("classes"))
+            except (DownloadError, ChecksumMismatchError, FileNotFoundError, ShardError) as err:
                 bad.append(f"{shard['name']} ({store.describe(shard['name'])}): {err}")
             target.unlink(missing_ok=True)
     return index, bad

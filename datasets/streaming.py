@@ -37,17 +37,17 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from datasets.errors import DataFormatError, DatasetNotFoundError
+from datasets.errors import DataFormatError, DatasetNotFoundError, ShardError
 from datasets.imagedecode import DecodeOptions, UnreadableImageError, decode_image, sniff_format
 from datasets.samplers import _replicas
 from datasets.shardcache import ShardCache
+from datasets.shardcheck import check_header, check_label, label_count
 from datasets.shardformat import (
     INDEX_FILE,
     Field,
     ShardTable,
     decode_record,
     parse_index,
-    read_offsets,
     record_dtype,
 )
 from datasets.storage import open_store
@@ -66,9 +66,11 @@ _PLANAR = DecodeOptions(channels_first=True)
 class _Shard:
     """One memory-mapped shard file."""
 
-    def __init__(self, path: os.PathLike[str], schema: Sequence[Field]) -> None:
+    def __init__(self, path: os.PathLike[str], schema: Sequence[Field],
+                 entry: dict[str, Any]) -> None:
         self.buffer = np.memmap(path, dtype=np.uint8, mode="r")
-        self.offsets = read_offsets(self.buffer, os.fspath(path))
+        self.where = os.fspath(path)
+        self.offsets = check_header(self.buffer, entry, schema, self.where)  # not the index's word
         self.schema = schema
         dtype = record_dtype(schema)
         first = int(self.offsets[0])
@@ -79,7 +81,11 @@ class _Shard:
             row = self.records[i]
             return {f.name: (int(row[f.name]) if f.kind == "int" else row[f.name]) for f in self.schema}
         lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
-        return decode_record(self.schema, self.buffer[lo:hi].data)
+        try:
+            return decode_record(self.schema, self.buffer[lo:hi].data)
+        except (ShardError, UnicodeDecodeError) as err:
+            raise ShardError(f"{self.where}: record {i} is malformed ({err}); the pack is "
+                             "damaged, write it again") from err
 
 
 class StreamingDataset(Dataset[Any]):
@@ -146,6 +152,7 @@ class StreamingDataset(Dataset[Any]):
         self._pair = "label" in names and len(names) == 2
         self._input = next((n for n in names if n != "label"), "")
         self._images = {f.name for f in self.schema if _is_image(f, decode=decode)}
+        self._classes = label_count(self.schema, self.index.get("classes"))
         self.transform: Transform | None = (
             ToFloat() if transform is None and self._pair and self._input in self._images
             else transform)
@@ -183,7 +190,7 @@ class StreamingDataset(Dataset[Any]):
         self.cache.keep = set(upcoming)
         path = self.cache.path(k)  # first, alone: background fetches would share its bandwidth
         self.cache.prefetch(s for s in upcoming if s != k)
-        shard = _Shard(path, self.schema)
+        shard = _Shard(path, self.schema, self.shards.entry(k))
         self._open[k] = shard
         while len(self._open) > self.block_shards + self.prefetch + 1:
             self._open.popitem(last=False)
@@ -233,6 +240,9 @@ class StreamingDataset(Dataset[Any]):
         return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
     def _named(self, k: int, index: int, record: dict[str, Any], *, converted: bool = False) -> Any:
+        if self._classes is not None:  # a label with no class fails here, not as torch's IndexError
+            check_label(record["label"], self._classes, shard=f"{self.shards.name(k)} of {self.url}",
+                        record=index)
         try:
             return self._sample(record, converted=converted)
         except UnreadableImageError as err:

@@ -306,6 +306,7 @@ def test_write_shuffles_a_class_sorted_source_so_batches_mix_classes(tmp_path: P
     data = Images(400) if source == "arrays" else SortedItems()
     if source == "arrays":
         data.targets = torch.arange(400) // 100  # class order, as a folder lists its images
+        data.classes = ["a", "b", "c", "d"]  # a label needs its class (issue 16 item 5)
     index = write_shards(data, tmp_path / "pack", shard_size_bytes=400)
     assert index["write_shuffle_seed"] == 0
     ds = StreamingDataset(tmp_path / "pack", cache_dir=tmp_path / "c", transform=lambda x: x)
