@@ -83,3 +83,27 @@ def test_fit_streams_s3_with_endpoint_url(tmp_path: Path, s3_endpoint: str) -> N
     assert training_main(args) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["dataset"] == "s3://packs/fit" and metrics["test_count"] == 200
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["../../x.pth", "ABSOLUTE"])
+def test_s3_pack_with_an_unsafe_shard_name_writes_nothing(tmp_path: Path, s3_endpoint: str,
+                                                           name: str) -> None:
+    # issue 16 item 1: the payload is really there under that key, with its own sha256 and size
+    import json
+
+    import boto3
+
+    name = str(tmp_path / "site-packages" / "x.pth") if name == "ABSOLUTE" else name
+    write_shards(IdImages(100), tmp_path / "pack", shard_size_bytes=72 * 50, shuffle=False)
+    index = json.loads((tmp_path / "pack" / "index.json").read_text())
+    payload = (tmp_path / "pack" / index["shards"][0]["name"]).read_bytes()
+    index["shards"][0]["name"] = name
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.put_object(Bucket="packs", Key=f"evil/{name}", Body=payload)
+    client.put_object(Bucket="packs", Key="evil/index.json", Body=json.dumps(index).encode())
+    with pytest.raises(ShardError, match="shard names must be plain file names") as err:
+        StreamingDataset("s3://packs/evil", cache_dir=tmp_path / "cache",
+                         endpoint_url=s3_endpoint)[0]
+    assert "\n" not in str(err.value) and repr(name) in str(err.value)
+    assert list(tmp_path.rglob("x.pth")) == []
