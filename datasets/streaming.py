@@ -240,7 +240,8 @@ class StreamingDataset(Dataset[Any]):
         return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
     def _named(self, k: int, index: int, record: dict[str, Any], *, converted: bool = False) -> Any:
-        if self._classes is not None:  # a label with no class fails here, not as torch's IndexError
+        # a label with no class fails here, naming shard and sample, not as torch's IndexError
+        if self._classes is not None and not 0 <= record["label"] < self._classes:
             check_label(record["label"], self._classes, shard=f"{self.shards.name(k)} of {self.url}",
                         record=index)
         try:
