@@ -158,8 +158,10 @@ def test_a_changed_index_entry_reads_or_raises_a_shard_error(kind: str, place: s
         _read_everything(folder)
 
 
-# header bytes: the magic, the count and the offsets (16 + 8 * (count + 1) bytes)
-EDITS = st.lists(st.tuples(st.integers(0, 80), st.integers(0, 255)), min_size=1, max_size=6)
+# mostly header bytes (the magic, the count and the offsets: 16 + 8 * (count + 1) bytes), and
+# anywhere in the records (lengths of variable fields, labels)
+EDITS = st.lists(st.tuples(st.integers(0, 80) | st.integers(0, 10**6), st.integers(0, 255)),
+                 min_size=1, max_size=6)
 
 
 @pytest.mark.fuzz
