@@ -129,3 +129,15 @@ def test_repeated_shard_names_are_refused(tmp_path: Path) -> None:
     (tmp_path / "good" / "index.json").write_text(json.dumps(index))
     with pytest.raises(ShardError, match="like an earlier shard"):
         StreamingDataset(tmp_path / "good", cache_dir=tmp_path / "home")
+
+
+def test_file_url_pack_refuses_unsafe_shard_names_before_fetching(tmp_path: Path) -> None:
+    index = _pack(tmp_path / "good")
+    payload = (tmp_path / "good" / "shard-00000.bin").read_bytes()
+    served = tmp_path / "served" / "a" / "pack"
+    served.mkdir(parents=True)
+    (served / "index.json").write_bytes(_renamed(index, "../../x.pth"))
+    (tmp_path / "served" / "x.pth").write_bytes(payload)
+    with pytest.raises(ShardError, match=r"'\.\./\.\./x\.pth'.*shard names must be plain"):
+        StreamingDataset(served.as_uri(), cache_dir=tmp_path / "home", prefetch=0)[0]
+    assert not (tmp_path / "home" / "x.pth").exists()
