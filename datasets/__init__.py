@@ -12,7 +12,7 @@ from datasets.errors import (
     PackedCacheError,
     ShardError,
 )
-from datasets.idx import EMNIST, KMNIST, MNIST, FashionMNIST, IDXDataset
+from datasets.idx import IDXDataset
 from datasets.images import (
     ImageBatch,
     ImageFolderDataset,
@@ -21,6 +21,7 @@ from datasets.images import (
     VariableImageFolder,
 )
 from datasets.loader import DataLoader
+from datasets.mnist import EMNIST, KMNIST, MNIST, FashionMNIST
 from datasets.notmnist import NotMNIST
 from datasets.samplers import BalancedSampler, BucketBatchSampler, ShardedEvalSampler
 from datasets.shardwriter import verify_shards, write_shards
