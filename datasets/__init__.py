@@ -1,7 +1,7 @@
 """dataferry datasets: map-style image and text datasets, a packed cache, fast loading."""
 
 from datasets.catalog import CatalogEntry, open_dataset
-from datasets.cifar import CIFAR10, CIFAR100
+from datasets.cifarmirror import CIFAR10, CIFAR100
 from datasets.collate import PadCollate, SkipNoneCollate, pad_collate, skip_none_collate
 from datasets.cropdecode import DecodeRandomResizedCrop
 from datasets.errors import (

@@ -76,7 +76,7 @@ def cifar(class_name: str) -> Any:
               cache_dir: PathLike | None, label: str | None = None) -> Dataset[Any]:
         from datasets import cifar as module
 
-        cls = getattr(module, class_name)
+        cls = getattr(module, f"{class_name}Split")  # dataferry's own form (data home root)
         return cls(root, split=split, transform=transform, download=download,
                    label=label, cache_dir=cache_dir)
 

@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+import torch
 from PIL import Image
 from torchvision.datasets import VisionDataset
 
@@ -165,8 +167,45 @@ class MirrorDataset(PackedImageDataset, VisionDataset):
                         target_transform: Transform | None,
                         transforms: Callable[[Any, Any], Any] | None) -> None:
         """Set torchvision's attributes over an initialised packed dataset."""
-        VisionDataset.__init__(self, root, transforms, transform, target_transform)  # type: ignore[arg-type]
+        VisionDataset.__init__(self, root, transforms, transform, target_transform)
         self._classes: list[str] | None = None
+        self._data: Any = None
+        self._target_list: Any = None
+
+    # data and targets may be replaced, as torchvision users do to take a subset
+    # (ds.data, ds.targets = ds.data[:100], ds.targets[:100]); samples then come from them.
+    @property
+    def data(self) -> Any:
+        return self._stored_data() if self._data is None else self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value
+
+    @property
+    def targets(self) -> Any:
+        if self._target_list is None:
+            self._target_list = self._stored_targets()
+        return self._target_list
+
+    @targets.setter
+    def targets(self, value: Any) -> None:
+        self._target_list = value
+
+    def _stored_data(self) -> Any:
+        return PackedImageDataset.data.fget(self)  # type: ignore[attr-defined]
+
+    def _stored_targets(self) -> Any:
+        return self.target_tensor
+
+    @property
+    def replaced(self) -> bool:
+        """Whether ``data`` was replaced (samples then come from it, one at a time)."""
+        return self._data is not None
+
+    @property
+    def batched(self) -> bool:
+        return not self.replaced and super().batched
 
     @property
     def classes(self) -> list[str]:
@@ -180,16 +219,24 @@ class MirrorDataset(PackedImageDataset, VisionDataset):
     def class_to_idx(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.classes)}
 
+    def __len__(self) -> int:
+        return len(self._data) if self.replaced else len(self.packed)
+
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        target: Any = int(self.target_tensor[index])
-        if is_batch_transform(self.transform):
-            image: Any = self.pixels[index].permute(2, 0, 1)
+        if self.replaced:
+            pixels = np.asarray(self.data[index])
+            target: Any = int(self.targets[index])
         else:
-            pixels = self.pixels[index].numpy()  # [H, W, C]: grey as [H, W], PIL's mode "L"
-            image = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
+            pixels = self.pixels[index].numpy()  # [H, W, C]
+            pixels = pixels[..., 0] if pixels.shape[2] == 1 else pixels
+            target = int(self.target_tensor[index])
+        if is_batch_transform(self.transform):
+            image: Any = torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1)
+        else:
+            image = Image.fromarray(pixels)  # [H, W]: mode "L"; [H, W, 3]: "RGB", as torchvision
         if self.transforms is None:
             return image, target
-        return self.transforms(image, target)  # type: ignore[no-any-return]
+        return self.transforms(image, target)
 
     def extra_repr(self) -> str:
         return f"Split: {'Train' if self.train else 'Test'}"

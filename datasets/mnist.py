@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 from datasets import mirror
 from datasets.errors import DatasetNotFoundError
-from datasets.images import check_choice
 from datasets.idx import EMNISTSplit, IDXDataset, _IDXFamily, cached_idx_files
+from datasets.images import check_choice
 from datasets.mirror import MirrorDataset, refuse_keywords, resolve_train
 from datasets.transforms import Transform
 from loaders.retry import RetryPolicy
