@@ -15,6 +15,7 @@ from datasets.errors import (
 from datasets.idx import IDXDataset
 from datasets.images import (
     ImageBatch,
+    ImageFolder,
     ImageFolderDataset,
     PackedImageDataset,
     PackedImageFolder,
@@ -59,6 +60,7 @@ __all__ = [
     "FeatureConfig",
     "IDXDataset",
     "ImageBatch",
+    "ImageFolder",
     "ImageFolderDataset",
     "KMNIST",
     "LabelEncoder",
