@@ -170,7 +170,10 @@ def test_v1_and_v2_pipelines_and_no_transform_match(tmp_path: Path, unpublished:
         ours = getattr(datasets, name)(tmp_path, transform=tf, **args)
         theirs = getattr(torchvision.datasets, name)(tmp_path, transform=tf, **args)
         assert same(samples(ours, seed=1), samples(theirs, seed=1)), tf
-        assert same(list(ours.__getitems__([2, 0, 1])), [ours[2], ours[0], ours[1]]) or tf is not None
+        torch.manual_seed(2)
+        batch = list(ours.__getitems__([2, 0, 1]))  # what a DataLoader fetches
+        torch.manual_seed(2)
+        assert same(batch, [ours[2], ours[0], ours[1]]), tf
 
 
 @pytest.mark.parametrize("name", [*IDX_CLASSES, "CIFAR10", "CIFAR100"])
@@ -220,7 +223,7 @@ def test_joint_transforms_and_batch_transforms(tmp_path: Path, unpublished: None
         datasets.MNIST(tmp_path, transform=T.ToTensor(), transforms=joint)
     batched = datasets.MNIST(tmp_path, transform=datasets.ToFloat())  # our batch transforms
     x, _ = batched[1]
-    assert torch.allclose(x, ds.data[1][None].float() / 127.5 - 1)
+    assert torch.allclose(x, ds.data[1][None].float() / 127.5 - 1, atol=1e-6)
 
 
 # --- dataferry's forms beside torchvision's, and bad input -----------------------------------
@@ -321,6 +324,9 @@ def test_real_mnist_t10k_passes_its_published_md5_and_matches_torchvision(
         shutil.copy(shared_data / "mnist-t10k" / name, raw / name)
         with gzip.open(raw / name) as src, open(raw / name[:-3], "wb") as dst:
             dst.write(src.read())  # torchvision reads the uncompressed copy
+    ours = datasets.MNIST(tmp_path, train=False)  # the test files are all it needs
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+        (raw / name).touch()  # torchvision insists that all four files exist
     ours, theirs = datasets.MNIST(tmp_path, train=False), torchvision.datasets.MNIST(tmp_path, train=False)
     assert len(ours) == 10_000 and ours[0][1] == 7
     assert all(same(ours[i], theirs[i]) for i in range(0, 10_000, 97))
@@ -397,7 +403,6 @@ def test_case_cifar_class_to_idx_from_the_meta_file(tmp_path: Path, unpublished:
                                                     name: str) -> None:
     fake = fake_cifar_root(tmp_path, name.lower())
     names = next(iter(fake.names.values()))
-    assert datasets.CIFAR10(tmp_path).class_to_idx if name == "CIFAR10" else True
     assert getattr(datasets, name)(tmp_path).class_to_idx == {c: i for i, c in enumerate(names)}
 
 
