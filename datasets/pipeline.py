@@ -32,6 +32,7 @@ import torch
 from PIL import Image
 
 from datasets.batchops import CenterCrop, ConvertFloat, Grayscale, Pad, Resize, Scaling, ltrb
+from datasets.cropdecode import DecodeRandomResizedCrop
 from datasets.transforms import (
     BatchTransform,
     Compose,
@@ -42,7 +43,7 @@ from datasets.transforms import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["compile_pipeline", "pil_image"]
+__all__ = ["compile_pipeline", "crop_decoder", "pil_image"]
 
 # The stages of a pipeline: a PIL image, a uint8 tensor, a float32 tensor.
 PIL, UINT8, FLOAT = "PIL image", "uint8 tensor", "float32 tensor"
@@ -89,6 +90,26 @@ def pil_image(image: torch.Tensor) -> Image.Image:
     """
     array = np.array(image.permute(1, 2, 0).numpy(), copy=True)  # never a view of a store
     return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+
+
+def crop_decoder(compiled: BatchTransform | None
+                 ) -> tuple[DecodeRandomResizedCrop, BatchTransform] | None:
+    """Split a compiled pipeline that starts with ``RandomResizedCrop`` into the crop-aware
+    decoder of the same box distribution and the rest; ``None`` for any other.
+
+    Example:
+        >>> from torchvision import transforms as T
+        >>> crop_decoder(compile_pipeline(T.Compose([T.RandomResizedCrop(64), T.ToTensor()])))
+        (DecodeRandomResizedCrop(size=(64, 64), scale=(0.08, 1.0), ratio=(0.75, 1.3333333333333333), flip=0.0), Compose([ConvertFloat(scaling='div', normalize=[])]))
+    """
+    if not isinstance(compiled, Compose) or not compiled.transforms:
+        return None
+    first = compiled.transforms[0]
+    if type(first) is not RandomResizedCrop:
+        return None
+    decoder = DecodeRandomResizedCrop(first.size, first.scale, first.ratio,
+                                      generator=first.generator)
+    return decoder, Compose(compiled.transforms[1:])
 
 
 def _flattened(transform: Any) -> list[Any]:
