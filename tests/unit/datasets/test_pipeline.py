@@ -4,16 +4,19 @@ per-sample output on the PIL images (exactly, or within 1/255 for resizes)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torchvision import transforms as T
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from datasets.batchops import Grayscale
+from datasets.packeddataset import ImageBatch
 from datasets.pipeline import compile_pipeline, pil_image
 from datasets.transforms import BatchTransform
 
@@ -141,3 +144,86 @@ def test_unrecognised_pipelines_do_not_compile_and_log_the_stopping_op(
     with caplog.at_level(logging.DEBUG, logger="datasets.pipeline"):
         assert compile_pipeline(transform) is None
     assert "runs per sample" in caplog.text and stopper in caplog.text
+
+
+# --- the packed stores run a user's torchvision pipeline -----------------------------------
+
+def _colour_tree(root: Path, n: int = 8, h: int = 12, w: int = 10) -> Path:
+    for i in range(n):
+        folder = root / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        rgb = np.random.default_rng(i).integers(0, 256, (h, w, 3), dtype=np.uint8)
+        Image.fromarray(rgb).save(folder / f"{i}.png")
+    return root
+
+
+def _torchvision_sample(path: str, transform: Any) -> Any:
+    with Image.open(path) as image:
+        return transform(image.convert("RGB"))
+
+
+def test_letters_with_a_v1_to_tensor_pipeline_runs_batched() -> None:
+    import loaders
+    from datasets import open_dataset
+    from loaders.letters import generate
+
+    generate(loaders.dataset_dir("letters") / "letters.tar.gz", count=60, seed=0)
+    tf = T.Compose([T.ToTensor(), T.Normalize((0.1307,), (0.3081,))])
+    ds = open_dataset("letters", split="train", transform=tf)
+    x, y = ds[0]  # issue 17: "pic should be PIL Image or ndarray. Got Tensor" before
+    assert x.dtype == torch.float32 and x.shape == (1, 28, 28)
+    assert torch.equal(x, tf(pil_image(ds.pixels[0].permute(2, 0, 1))))
+    batch = ds.__getitems__([0, 1, 2])
+    assert isinstance(batch, ImageBatch) and torch.equal(batch.images[0], x)
+
+
+def test_packed_folder_runs_a_compiled_pipeline_batched_equal_to_torchvision(tmp_path: Path) -> None:
+    from datasets import ImageFolderDataset
+
+    root = _colour_tree(tmp_path / "t")
+    tf = T.Compose([T.CenterCrop(8), T.ToTensor(), T.Normalize(MEAN, STD)])
+    ds = ImageFolderDataset.pack(root, tf, cache_dir=tmp_path / "c")
+    assert ds.transform is tf and ds.batched
+    batch = ds.__getitems__([5, 0, 7])
+    assert isinstance(batch, ImageBatch)
+    for i, image in zip([5, 0, 7], batch.images, strict=True):
+        ref = _torchvision_sample(ds.samples[i][0], tf)
+        assert torch.equal(image, ref) and torch.equal(ds[i][0], ref)
+
+
+def test_packed_folder_hands_an_uncompiled_pipeline_a_pil_image(tmp_path: Path) -> None:
+    from datasets import ImageFolderDataset
+
+    root = _colour_tree(tmp_path / "t")
+    tf = T.Compose([T.ColorJitter(brightness=(0.5, 0.5)), T.ToTensor()])  # fixed factor
+    ds = ImageFolderDataset.pack(root, tf, cache_dir=tmp_path / "c")
+    assert not ds.batched
+    x, _ = ds[3]
+    assert torch.equal(x, _torchvision_sample(ds.samples[3][0], tf))
+
+
+def test_compiled_random_ops_differ_across_dataloader_workers(tmp_path: Path) -> None:
+    from datasets import ImageFolderDataset
+
+    root = _colour_tree(tmp_path / "t", n=8, h=16, w=16)
+    tf = T.Compose([T.RandomCrop(8, padding=4), T.RandomHorizontalFlip(), T.PILToTensor()])
+    ds = ImageFolderDataset.pack(root, tf, cache_dir=tmp_path / "c")
+    # both workers fetch the same 8 rows: their crops must not repeat each other's
+    loader = torch.utils.data.DataLoader(ds, batch_size=8, sampler=list(range(8)) * 2,
+                                         num_workers=2)
+    first, second = (x for x, _ in loader)
+    assert first.shape == (8, 3, 8, 8) and not torch.equal(first, second)
+
+
+def test_variable_store_decodes_a_leading_random_resized_crop(tmp_path: Path) -> None:
+    from datasets import DecodeRandomResizedCrop, ImageFolderDataset, VariableImageFolder
+
+    root = _colour_tree(tmp_path / "t", n=4, h=40, w=60)
+    _colour_tree(tmp_path / "t" / "c", n=2, h=30, w=50)  # another size: the variable store
+    tf = v2.Compose([v2.RandomResizedCrop(16), v2.RandomHorizontalFlip(), v2.ToImage(),
+                     v2.ToDtype(torch.float32, scale=True)])
+    ds = ImageFolderDataset.pack(root, tf, cache_dir=tmp_path / "c")
+    assert isinstance(ds, VariableImageFolder) and isinstance(ds.decoder, DecodeRandomResizedCrop)
+    batch = ds.__getitems__(range(len(ds)))
+    assert isinstance(batch, ImageBatch) and batch.images.shape == (len(ds), 3, 16, 16)
+    assert batch.images.dtype == torch.float32 and float(batch.images.max()) <= 1.0
