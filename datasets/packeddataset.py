@@ -87,6 +87,8 @@ class StoredImageInfo:
         """What ``transform`` runs as on ``uint8`` pixels: itself when a batch transform, its
         compiled torchvision pipeline, or ``None`` (per sample on PIL images)."""
         transform = self.transform
+        if transform is None:  # a torchvision mirror's transform=None: PIL images
+            return None
         if is_batch_transform(transform):
             return cast(BatchTransform, transform)
         if self._compiled is None or self._compiled[0] is not transform:  # compiled once
@@ -110,11 +112,16 @@ class StoredImageInfo:
         return mode
 
     @property
-    def targets(self) -> torch.Tensor:
+    def target_tensor(self) -> torch.Tensor:
         """``int64`` labels ``[N]``, read once from the memory-mapped store."""
         if self._targets is None:
             self._targets = torch.from_numpy(self._stored().labels())
         return self._targets
+
+    @property
+    def targets(self) -> Any:
+        """``int64`` labels ``[N]`` (a mirror class gives torchvision's type: CIFAR's a list)."""
+        return self.target_tensor
 
     @property
     def classes(self) -> list[str]:
@@ -201,7 +208,7 @@ class PackedImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         image = self.pixels[index].permute(2, 0, 1)  # [C, H, W], a view
         x = self.apply_transform(image)
-        target: Any = int(self.targets[index])
+        target: Any = int(self.target_tensor[index])
         if self.target_transform is not None:
             target = self.target_transform(target)
         return x, target
@@ -215,7 +222,7 @@ class PackedImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         # the rows (index_select, many times faster than advanced indexing) and transforms.
         transform = cast(BatchTransform, self.batch_transform)
         images = transform.take(self.pixels.permute(0, 3, 1, 2), idx)
-        return ImageBatch(images, self.targets.index_select(0, idx), idx)
+        return ImageBatch(images, self.target_tensor.index_select(0, idx), idx)
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickled into spawned workers: send the path, never the pixels.
@@ -304,7 +311,7 @@ class PackedImageFolder(PackedImageDataset):
     @property
     def samples(self) -> list[tuple[str, int]]:
         return [(str(self.root / name), int(label))
-                for name, label in zip(row_names(self.packed.path), self.targets.tolist(),
+                for name, label in zip(row_names(self.packed.path), self.target_tensor.tolist(),
                                        strict=True)]
 
 
