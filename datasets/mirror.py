@@ -230,6 +230,10 @@ class MirrorDataset(PackedImageDataset, VisionDataset):
             pixels = self.pixels[index].numpy()  # [H, W, C]
             pixels = pixels[..., 0] if pixels.shape[2] == 1 else pixels
             target = int(self.target_tensor[index])
+        compiled = self.batch_transform  # a torchvision pipeline recognised, or a batch transform
+        if compiled is not None and not is_batch_transform(self.transform):
+            x = compiled(torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1))
+            return x, target if self.target_transform is None else self.target_transform(target)
         if is_batch_transform(self.transform):
             image: Any = torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1)
         else:

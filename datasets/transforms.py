@@ -303,32 +303,45 @@ class _RowTransform(BatchTransform):
 class RandomCrop(_RowTransform):
     """Crop a random ``size`` window out of each image (one position per sample).
 
+    ``padding=(left, top, right, bottom)`` crops out of the image zero-padded so (torchvision's
+    ``RandomCrop(size, padding=...)``) without making the padded copy.
+
     Example:
         >>> x = torch.arange(16, dtype=torch.uint8).view(1, 1, 4, 4)
         >>> RandomCrop(2, generator=torch.Generator().manual_seed(0))(x).shape
         torch.Size([1, 1, 2, 2])
     """
 
-    def __init__(self, size: int | Sequence[int], *, generator: torch.Generator | None = None
-                 ) -> None:
+    def __init__(self, size: int | Sequence[int], *, padding: tuple[int, int, int, int] = (0, 0, 0, 0),
+                 generator: torch.Generator | None = None) -> None:
         self.size = _pair(size, "size")
+        if len(padding) != 4 or min(padding) < 0:
+            raise ValueError(f"padding should be (left, top, right, bottom) of non-negative ints, "
+                             f"but got padding={padding!r}")
+        self.padding = tuple(int(p) for p in padding)
         self.generator = generator
 
     def _from_rows(self, source: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
         b, (h, w) = len(rows), source.shape[-2:]
+        pl, pt, pr, pb = self.padding
         th, tw = self.size
-        if th > h or tw > w:
-            raise ValueError(f"RandomCrop size {self.size} is larger than the images ({h}x{w})")
+        if th > h + pt + pb or tw > w + pl + pr:
+            raise ValueError(f"RandomCrop size {self.size} is larger than the images ({h}x{w}) "
+                             f"padded by {self.padding}")
         g = worker_generator(self.generator)
-        top = torch.randint(0, h - th + 1, (b,), generator=g).tolist()
-        left = torch.randint(0, w - tw + 1, (b,), generator=g).tolist()
+        top = (torch.randint(0, h + pt + pb - th + 1, (b,), generator=g) - pt).tolist()
+        left = (torch.randint(0, w + pl + pr - tw + 1, (b,), generator=g) - pl).tolist()
         out = _empty_batch(source, self.size, b)
+        if any(self.padding):
+            out.zero_()  # torchvision's zero fill, where a window reaches into the padding
         for i, (row, y, x0) in enumerate(zip(rows, top, left, strict=True)):
-            out[i] = source[row, :, y : y + th, x0 : x0 + tw]
+            y1, x1 = max(y, 0), max(x0, 0)  # the window's part inside the image
+            y2, x2 = min(y + th, h), min(x0 + tw, w)
+            out[i, :, y1 - y : y2 - y, x1 - x0 : x2 - x0] = source[row, :, y1:y2, x1:x2]
         return out
 
     def __repr__(self) -> str:
-        return f"RandomCrop(size={self.size})"
+        return f"RandomCrop(size={self.size}, padding={self.padding})"
 
 
 class RandomResizedCrop(_RowTransform):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -100,14 +101,14 @@ def test_image_folder_per_sample_torchvision_transform(tmp_path: Path) -> None:
     make_image_tree(tmp_path / "t", per_class=2)
     seen = []
 
-    def spy(image: torch.Tensor) -> torch.Tensor:
-        seen.append((type(image).__name__, image.dtype, tuple(image.shape)))
+    def spy(image: Any) -> Any:
+        seen.append((type(image).__module__, image.mode, image.size))
         return image
 
-    transform = v2.Compose([spy, v2.ToDtype(torch.float32, scale=True)])
+    transform = v2.Compose([spy, v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
     ds = ImageFolderDataset.pack(tmp_path / "t", transform=transform, target_transform=lambda y: -y)
     x, y = ds[2]
-    assert seen == [("Image", torch.uint8, (1, 28, 28))] and y == -1
+    assert seen == [("PIL.Image", "L", (28, 28))] and y == -1  # as torchvision's datasets give
     assert torch.allclose(x[0], torch.from_numpy(image_for(1, 0)).float() / 255)
     batch = ds.__getitems__([0, 2])
     assert isinstance(batch, list) and len(batch) == 2
