@@ -18,6 +18,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+import responses
 import torch
 import torchvision
 from cifar_factory import make_cifar_archive
@@ -448,3 +449,51 @@ def test_case_image_folder_classes_allow_empty_and_is_valid_file(tmp_path: Path)
 # - CIFAR's fake batches pickle torch tensors as 'data'; a real batch holds a numpy array and
 #   our restricted unpickler refuses anything else, by design: the case above uses numpy.
 # - DatasetFolder cases with extensions=: only ImageFolder is mirrored.
+
+
+@responses.activate
+def test_download_fetches_only_what_is_missing_or_wrong_into_torchvision_layout(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from loaders.registry import Resource
+
+    served = tmp_path / "served"
+    fake_idx_root(served, "MNIST", ("t10k",), gz=True)
+    files = {p.name: p.read_bytes() for p in (served / "MNIST" / "raw").iterdir()}
+    published = {name: Resource(name, urls=(f"https://example.test/{name}",),
+                                md5=hashlib.md5(data).hexdigest()) for name, data in files.items()}
+    monkeypatch.setattr(mirror, "published_resource", lambda name, filename: published.get(filename))
+    for name, data in files.items():
+        responses.add(responses.GET, f"https://example.test/{name}", body=data)
+    raw = tmp_path / "root" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "t10k-images-idx3-ubyte.gz").write_bytes(files["t10k-images-idx3-ubyte.gz"])
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(b"half a download")
+    with pytest.raises(DataFormatError, match="t10k-labels-idx1-ubyte.gz: expected the published md5"):
+        datasets.MNIST(tmp_path / "root", train=False)
+    ours = datasets.MNIST(tmp_path / "root", train=False, download=True)
+    assert [call.request.url for call in responses.calls] == [
+        "https://example.test/t10k-labels-idx1-ubyte.gz"]  # the intact file was kept
+    assert sorted(p.name for p in raw.iterdir()) == [  # torchvision's layout: .gz and raw
+        "t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte", "t10k-labels-idx1-ubyte.gz"]
+    assert np.array_equal(ours.data.numpy(), fake_idx_root(tmp_path / "again", "MNIST",
+                                                           ("t10k",))["t10k"])
+
+
+@responses.activate
+def test_cifar_download_extracts_into_root_for_torchvision_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unpublished: None) -> None:
+    from loaders.registry import Resource
+
+    fake = make_cifar_archive(tmp_path / "served", "cifar10", per_batch=2, test_count=3)
+    url = "https://example.test/cifar-10-python.tar.gz"
+    monkeypatch.setattr(mirror, "published_resource",
+                        lambda name, filename: Resource(filename, urls=(url,)))
+    responses.add(responses.GET, url, body=fake.path.read_bytes())
+    ours = datasets.CIFAR10(tmp_path / "root", train=False, download=True)
+    theirs = torchvision.datasets.CIFAR10(tmp_path / "root", train=False)
+    assert same(samples(ours), samples(theirs)) and len(responses.calls) == 1
+    datasets.CIFAR10(tmp_path / "root", train=True, download=True)  # present: no second fetch
+    assert len(responses.calls) == 1
