@@ -182,9 +182,8 @@ def test_imagenette_splits_are_its_train_and_val_folders() -> None:
 
 
 def test_valid_is_the_deprecated_spelling_of_val_everywhere() -> None:
-    from loaders.letters import generate
-
     from datasets import NotMNIST
+    from loaders.letters import generate
 
     generate(loaders.dataset_dir("letters") / "letters.tar.gz", count=60, seed=0)
     val = open_dataset("letters", split="val")
