@@ -497,3 +497,17 @@ def test_cifar_download_extracts_into_root_for_torchvision_too(
     assert same(samples(ours), samples(theirs)) and len(responses.calls) == 1
     datasets.CIFAR10(tmp_path / "root", train=True, download=True)  # present: no second fetch
     assert len(responses.calls) == 1
+
+
+def test_where_torchvision_loses_data_ours_differs_as_the_readme_says(tmp_path: Path) -> None:
+    grey16 = np.full((4, 4), 40000, dtype=np.uint16)
+    (tmp_path / "a").mkdir()
+    Image.fromarray(grey16).save(tmp_path / "a" / "deep.png")  # 16-bit grey PNG
+    photo = Image.fromarray(np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # EXIF orientation: rotate 90° to display
+    photo.save(tmp_path / "a" / "turned.png", exif=exif)
+    ours, theirs = datasets.ImageFolder(tmp_path), torchvision.datasets.ImageFolder(tmp_path)
+    assert np.asarray(theirs[0][0]).max() == 255  # clipped
+    assert np.asarray(ours[0][0]).max() == round(40000 / 257)  # scaled
+    assert theirs[1][0].size == (3, 2) and ours[1][0].size == (2, 3)  # upright as displayed
