@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 
 from datasets import mirror
-from datasets.cifar import CIFAR10Split, CIFAR100Split, _Cifar, _find_source, pack_cifar
+from datasets.cifar import (
+    CIFAR10Split,
+    CIFAR100Split,
+    _Cifar,
+    _find_source,
+    iter_members,
+    pack_cifar,
+)
 from datasets.errors import DatasetNotFoundError
 from datasets.images import check_choice
 from datasets.mirror import MirrorDataset, refuse_keywords, resolve_train
@@ -73,10 +80,10 @@ class _MirrorCifar(MirrorDataset, _Cifar):
         base = Path(root).expanduser()
         folder, archive = base / self.layout.folder, base / self.layout.archive
         missing = [n for n in self._needed() if not (folder / n).is_file()]
-        if not missing:
-            return folder
         if download:
             return self._download(base, retry)
+        if not missing:
+            return folder
         if archive.is_file() and not folder.exists():
             return archive
         where = (f"{', '.join(missing)} in {folder}" if folder.exists()
@@ -87,16 +94,31 @@ class _MirrorCifar(MirrorDataset, _Cifar):
             f"{self.layout.meta} are needed)")
 
     def _download(self, base: Path, retry: RetryPolicy | None) -> Path:
-        from loaders.extract import extract
+        """Make torchvision's extracted folder complete and intact, fetching only what is not.
 
+        The archive is fetched when a file is missing or fails its md5 and the archive itself
+        is missing or damaged; those files alone are then written from it (atomically).
+        """
+        folder = base / self.layout.folder
+        names = [*self.layout.member_md5] or [*self._needed()]
+        bad = [n for n in names if not (folder / n).is_file()
+               or not mirror.md5_matches(folder / n, self.layout.member_md5.get(n))]
+        if not bad:
+            return folder
         resource = mirror.published_resource(self.registry_name, self.layout.archive)
-        if resource is None:
-            raise DatasetNotFoundError(f"{self.layout.archive}: no published source")
-        archive = base / resource.filename
-        if not archive.is_file() or not mirror.md5_matches(archive, resource.md5):
+        archive = base / self.layout.archive
+        if resource is None and not archive.is_file():
+            raise DatasetNotFoundError(f"{self.layout.archive}: no published source to download "
+                                       f"it from; place it in {base}")
+        if resource is not None and (not archive.is_file()
+                                     or not mirror.md5_matches(archive, resource.md5)):
             mirror.download_file(resource.urls, archive, md5=resource.md5, retry=retry)
-        extract(archive, base)
-        return base / self.layout.folder
+        folder.mkdir(exist_ok=True)
+        for name, data in iter_members(archive, set(bad)):
+            temp = folder / f".{name}.partial"
+            temp.write_bytes(data)
+            os.replace(temp, folder / name)
+        return folder
 
     def _check_md5(self, source: Path) -> None:
         if source.is_dir():

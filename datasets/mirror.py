@@ -1,7 +1,7 @@
 """The base of the classes that mirror torchvision's datasets: same calls, attributes, samples.
 
-``MNIST``, ``FashionMNIST``, ``KMNIST``, ``EMNIST`` (:mod:`datasets.idx`), ``CIFAR10``,
-``CIFAR100`` (:mod:`datasets.cifar`) and ``ImageFolder`` (:mod:`datasets.images`) take
+``MNIST``, ``FashionMNIST``, ``KMNIST``, ``EMNIST`` (:mod:`datasets.mnist`), ``CIFAR10``,
+``CIFAR100`` (:mod:`datasets.cifarmirror`) and ``ImageFolder`` (:mod:`datasets.images`) take
 torchvision's call forms (``root, train=True, transform=None, target_transform=None,
 download=False``), subclass ``torchvision.datasets.VisionDataset`` and, with
 ``transform=None``, return the PIL image torchvision returns, so a torchvision pipeline gets
@@ -43,7 +43,6 @@ __all__ = ["MirrorDataset", "check_file_md5", "download_file", "published_resour
 UNSUPPORTED: dict[str, str] = {
     "what": "QMNIST's what= is not supported; use train=True/False (or split='train'/'test')",
     "compat": "QMNIST's compat= is not supported; targets are always class indices (ints)",
-    "loader_kwargs": "not a torchvision argument; pass a loader callable instead",
 }
 
 

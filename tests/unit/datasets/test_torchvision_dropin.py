@@ -511,3 +511,27 @@ def test_where_torchvision_loses_data_ours_differs_as_the_readme_says(tmp_path: 
     assert np.asarray(theirs[0][0]).max() == 255  # clipped
     assert np.asarray(ours[0][0]).max() == round(40000 / 257)  # scaled
     assert theirs[1][0].size == (3, 2) and ours[1][0].size == (2, 3)  # upright as displayed
+
+
+def test_cifar_download_repairs_only_the_damaged_batch_from_the_archive(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from loaders.registry import Resource
+
+    fake_cifar_root(tmp_path)  # archive and extracted folder, as torchvision leaves them
+    folder = tmp_path / "cifar-10-batches-py"
+    for name in CIFAR10_LAYOUT.member_md5:
+        monkeypatch.setitem(CIFAR10_LAYOUT.member_md5, name,
+                            hashlib.md5((folder / name).read_bytes()).hexdigest())
+    monkeypatch.setattr(mirror, "published_resource",
+                        lambda name, filename: Resource(filename, urls=("https://unused.test/x",)))
+    intact = (folder / "test_batch").read_bytes()
+    (folder / "test_batch").write_bytes(intact[: len(intact) // 2])  # a half-written file
+    kept = (folder / "data_batch_1").stat().st_mtime_ns
+    with pytest.raises(DataFormatError, match=r"test_batch: expected the published md5 .* pass "
+                       "download=True to fetch the archive again"):
+        datasets.CIFAR10(tmp_path, train=False)
+    ds = datasets.CIFAR10(tmp_path, train=False, download=True)  # the archive is intact: no fetch
+    assert (folder / "test_batch").read_bytes() == intact and len(ds) == 5
+    assert (folder / "data_batch_1").stat().st_mtime_ns == kept  # intact files left alone
