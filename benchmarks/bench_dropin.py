@@ -269,14 +269,16 @@ def case_folder(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     tf = T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), *normalize])
     fixed = T.Compose([T.Resize(256), T.CenterCrop(224), *normalize])
     cache = work / "cache"
-    ours = datasets.ImageFolderDataset.pack(root, tf, cache_dir=cache)
+    # torchvision's extensions (its ImageFolder leaves out the GIF placeholder): the same files
+    same_files = {"cache_dir": cache, "is_valid_file": tv.folder.is_image_file}
+    ours = datasets.ImageFolderDataset.pack(root, tf, **same_files)
     result = measure("RandomResizedCrop(224) + RandomHorizontalFlip + ToTensor + Normalize",
                      ours, tv.ImageFolder(str(root), transform=tf),
-                     datasets.ImageFolderDataset.pack(root, fixed, cache_dir=cache),
+                     datasets.ImageFolderDataset.pack(root, fixed, **same_files),
                      tv.ImageFolder(str(root), transform=fixed), IMAGENET_STD, args,
                      args.folder_batch_size)
     crop = datasets.ImageFolderDataset.pack(
-        root, datasets.Normalize(IMAGENET_MEAN, IMAGENET_STD), cache_dir=cache,
+        root, datasets.Normalize(IMAGENET_MEAN, IMAGENET_STD), **same_files,
         decoder=datasets.DecodeRandomResizedCrop(224, flip=0.5))
     n, bs = len(ours), args.folder_batch_size
     result["rates"]["explicit crop decoder, datasets.DataLoader"] = rate(

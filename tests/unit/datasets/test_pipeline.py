@@ -105,14 +105,17 @@ def test_compiled_random_resized_crop_equals_resized_crop_of_its_box() -> None:
         assert float((sample - ref).abs().max()) <= 1 / 255 + 1e-6
 
 
-def test_compiled_random_crop_with_padding_is_a_window_of_the_padded_image() -> None:
+@pytest.mark.parametrize("flip", [0.0, 1.0])
+def test_compiled_random_crop_with_padding_is_a_window_of_the_padded_image(flip: float) -> None:
     source = _store(n=64, h=8, w=8)
-    compiled = compile_pipeline(T.Compose([T.RandomCrop(8, padding=2), T.PILToTensor()]))
+    compiled = compile_pipeline(T.Compose([T.RandomCrop(8, padding=2),
+                                           T.RandomHorizontalFlip(flip), T.PILToTensor()]))
     assert compiled is not None
     out = compiled.take(source, torch.arange(64))
     offsets = set()
     for image, sample in zip(source, out, strict=True):
         padded = torch.nn.functional.pad(image, (2, 2, 2, 2))
+        padded = padded.flip(-1) if flip else padded  # a mirrored window of the padded image
         found = [(i, j) for i in range(5) for j in range(5)
                  if torch.equal(padded[:, i : i + 8, j : j + 8], sample)]
         assert found, "not a window of the zero-padded image"
