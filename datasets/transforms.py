@@ -11,9 +11,9 @@ datasets apply it once per batch in ``__getitems__`` instead of once per sample:
   ``DataLoader`` worker they draw from :func:`worker_generator` instead, so workers never repeat
   each other's (or the last epoch's) draws.
 
-Any other callable (for example a ``torchvision.transforms.v2`` pipeline) is a *per-sample*
-transform: the dataset hands it a ``tv_tensors.Image``, ``uint8`` ``[C, H, W]``, which v2
-transforms take unchanged.
+Any other callable is a *per-sample* transform. The image datasets run a torchvision pipeline
+they recognise as its batch equivalent (:mod:`datasets.pipeline`), and hand any other callable
+the PIL image torchvision's datasets would give it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,7 +30,7 @@ import torch
 log = logging.getLogger(__name__)
 
 __all__ = ["BatchTransform", "Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip",
-           "RandomResizedCrop", "ToFloat", "as_image", "checked_rows", "gather", "is_batch_transform",
+           "RandomResizedCrop", "ToFloat", "checked_rows", "gather", "is_batch_transform",
            "worker_generator"]
 
 _TRIES = 10  # torchvision's random-resized-crop box draws before the centre-crop fallback
@@ -516,16 +515,3 @@ _NEW_BATCH = (ToFloat, Normalize, RandomCrop, RandomResizedCrop, RandomHorizonta
 def is_batch_transform(transform: Any) -> bool:
     """Return whether ``transform`` may be applied once to a whole batch."""
     return isinstance(transform, BatchTransform)
-
-
-def as_image(x: torch.Tensor) -> Any:
-    """Wrap ``uint8`` ``[C, H, W]`` as a ``tv_tensors.Image`` when torchvision is imported.
-
-    (A per-sample torchvision transform has imported it; otherwise the plain tensor is
-    returned, sparing the second an import of torchvision costs.)
-    """
-    if "torchvision" in sys.modules:
-        from torchvision import tv_tensors
-
-        return tv_tensors.Image(x)
-    return x

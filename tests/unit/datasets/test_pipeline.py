@@ -230,3 +230,15 @@ def test_variable_store_decodes_a_leading_random_resized_crop(tmp_path: Path) ->
     batch = ds.__getitems__(range(len(ds)))
     assert isinstance(batch, ImageBatch) and batch.images.shape == (len(ds), 3, 16, 16)
     assert batch.images.dtype == torch.float32 and float(batch.images.max()) <= 1.0
+
+
+def test_uncached_image_folder_runs_a_v1_pipeline_on_pil_as_torchvision(tmp_path: Path) -> None:
+    from torchvision import datasets as tv_datasets
+
+    from datasets import ImageFolderDataset
+
+    root = _colour_tree(tmp_path / "t", n=4, h=40, w=30)
+    tf = T.Compose([T.Resize(16), T.ToTensor()])  # issue 17: "pic should be PIL Image" before
+    ours, theirs = ImageFolderDataset(root, transform=tf), tv_datasets.ImageFolder(str(root), tf)
+    for i in range(len(theirs)):
+        assert torch.equal(ours[i][0], theirs[i][0])  # per sample on PIL: bit-identical
