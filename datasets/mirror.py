@@ -138,7 +138,7 @@ def download_file(urls: Sequence[str], target: Path, *, md5: str | None,
     from loaders.verify import Expected
 
     log.info("downloading %s into %s", target.name, target.parent)
-    download(urls, target, expected=Expected(md5=md5), policy=retry)
+    download(urls, target, expected=Expected(md5=md5), retry=retry)
 
 
 def gunzip_beside(path: Path) -> Path:

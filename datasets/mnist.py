@@ -66,16 +66,26 @@ class _MirrorIDX(MirrorDataset, IDXDataset):
                 mirror.check_file_sha256(path, resource.content_sha256, fix=_FIX)
 
     def _fetch(self, folder: Path, name: str, retry: RetryPolicy | None) -> Path:
-        """Fetch ``name.gz`` (unless present and intact) and write the uncompressed copy."""
+        """Make ``name`` (and its ``.gz``) present and intact, fetching only what is not.
+
+        An uncompressed file kept without its ``.gz`` is kept (as torchvision does) unless a
+        published content hash says it is damaged.
+        """
         resource = mirror.published_resource(self.registry_name, f"{name}.gz")
+        raw, gz = folder / name, folder / f"{name}.gz"
         if resource is None:
+            if raw.is_file() or gz.is_file():
+                return raw if raw.is_file() else gz
             raise DatasetNotFoundError(f"{name}: no published source to download it from")
-        gz = folder / resource.filename
+        raw_ok = raw.is_file() and mirror.content_matches(raw, resource)
+        if raw_ok and not gz.is_file():
+            return raw
         if not gz.is_file() or not mirror.md5_matches(gz, resource.md5):
             mirror.download_file(resource.urls, gz, md5=resource.md5, retry=retry)
-        if not (folder / name).is_file() or not mirror.content_matches(folder / name, resource):
+            raw_ok = False
+        if not raw_ok:
             mirror.gunzip_beside(gz)
-        return folder / name
+        return raw
 
 
 class MNIST(_MirrorIDX):
@@ -132,9 +142,7 @@ class MNIST(_MirrorIDX):
             return cached_idx_files(self.registry_name, type(self).__name__,
                                     _IDXFamily.files[split], None, split, download)
         folder = Path(root).expanduser() / type(self).__name__ / "raw"
-        found = [_pick(folder, n) for n in names]
-        if download:
-            found = [p or self._fetch(folder, n, retry) for p, n in zip(found, names, strict=True)]
+        found = [self._fetch(folder, n, retry) if download else _pick(folder, n) for n in names]
         if found[0] is None or found[1] is None:
             raise _missing(type(self).__name__, folder, [n for n, p in zip(names, found,
                                                                            strict=True) if p is None], split)

@@ -226,7 +226,7 @@ def test_split_indices_are_stratified_disjoint_and_seeded() -> None:
     a = split_indices(labels, valid=0.1, test=0.2, seed=0)
     b = split_indices(labels, valid=0.1, test=0.2, seed=0)
     assert all(np.array_equal(a[k], b[k]) for k in a)
-    joined = np.concatenate([a["train"], a["valid"], a["test"]])
+    joined = np.concatenate([a["train"], a["val"], a["test"]])
     assert sorted(joined.tolist()) == list(range(100))
     assert np.bincount(labels[a["test"]]).tolist() == [4, 6, 10]
 
@@ -240,13 +240,13 @@ def _put_letters_archive(home: Path, name: str, top: str, per_class: int) -> Non
 
 def test_notmnist_small_splits_from_archive(tmp_path: Path) -> None:
     _put_letters_archive(tmp_path, "notmnist", "notMNIST_small", per_class=20)
-    parts = {s: NotMNIST(tmp_path, split=s) for s in ("train", "valid", "test", "all")}
-    assert [len(parts[s]) for s in ("train", "valid", "test", "all")] == [160, 20, 20, 200]
+    parts = {s: NotMNIST(tmp_path, split=s) for s in ("train", "val", "test", "all")}
+    assert [len(parts[s]) for s in ("train", "val", "test", "all")] == [160, 20, 20, 200]
     assert parts["train"].classes == list("ABCDEFGHIJ")
     assert parts["test"].skipped == [("notMNIST_small/A/bad-0-empty.png", "empty file (0 bytes)")]
     rows = {s: {parts[s].data[i].numpy().tobytes() for i in range(len(parts[s]))}
-            for s in ("train", "valid", "test")}
-    assert not rows["train"] & rows["test"] and not rows["valid"] & rows["test"]
+            for s in ("train", "val", "test")}
+    assert not rows["train"] & rows["test"] and not rows["val"] & rows["test"]
     again = NotMNIST(tmp_path, split="train")
     assert torch.equal(again.data, parts["train"].data)
 
@@ -255,7 +255,7 @@ def test_notmnist_large_variant_tests_on_small(tmp_path: Path) -> None:
     _put_letters_archive(tmp_path, "notmnist", "notMNIST_small", per_class=5)
     _put_letters_archive(tmp_path, "notmnist-large", "notMNIST_large", per_class=20)
     train = NotMNIST(tmp_path, split="train", variant="large")
-    valid = NotMNIST(tmp_path, split="valid", variant="large")
+    valid = NotMNIST(tmp_path, split="val", variant="large")
     test = NotMNIST(tmp_path, split="test", variant="large")
     assert (len(train), len(valid), len(test)) == (180, 20, 50)
 
@@ -307,7 +307,7 @@ def test_notmnist_download_fetches_the_archive_unextracted(
 def test_notmnist_packs_an_extracted_folder_too(tmp_path: Path) -> None:
     make_image_tree(tmp_path / "notmnist" / "notMNIST_small", classes=tuple("ABCDEFGHIJ"),
                     per_class=10)
-    assert len(NotMNIST(tmp_path, split="valid")) == 10
+    assert len(NotMNIST(tmp_path, split="val")) == 10
 
 
 @pytest.mark.integration
@@ -315,7 +315,7 @@ def test_notmnist_letters_variant_end_to_end(tmp_path: Path) -> None:
     """The built-in letters data: loaders generates the archive, we pack it unextracted."""
     train = NotMNIST(tmp_path, split="train", variant="letters", download=True)
     test = NotMNIST(tmp_path, split="test", variant="letters")
-    assert len(train) + len(test) + len(NotMNIST(tmp_path, split="valid", variant="letters")) \
+    assert len(train) + len(test) + len(NotMNIST(tmp_path, split="val", variant="letters")) \
         == 20_000
     assert train.classes == list("ABCDEFGHIJ") and train.skipped == []
     assert not (tmp_path / "letters" / "letters").exists()  # never extracted
