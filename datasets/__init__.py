@@ -24,6 +24,7 @@ from datasets.images import (
 from datasets.loader import DataLoader
 from datasets.mnist import EMNIST, KMNIST, MNIST, FashionMNIST
 from datasets.notmnist import NotMNIST
+from datasets.pipeline import compile_pipeline
 from datasets.samplers import BalancedSampler, BucketBatchSampler, ShardedEvalSampler
 from datasets.shardwriter import verify_shards, write_shards
 from datasets.splits import OverlapReport, overlap_report, random_split
@@ -88,6 +89,7 @@ __all__ = [
     "VariableImageFolder",
     "Vocab",
     "WordTokenizer",
+    "compile_pipeline",
     "open_dataset",
     "overlap_report",
     "pad_collate",

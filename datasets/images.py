@@ -39,7 +39,8 @@ from datasets.imagedecode import (
     decode_image,
 )
 from datasets.packeddataset import ImageBatch, PackedImageDataset, PackedImageFolder
-from datasets.transforms import ToFloat, Transform, as_image, is_batch_transform
+from datasets.pipeline import pil_image
+from datasets.transforms import ToFloat, Transform, is_batch_transform
 from datasets.variable import VariableImageFolder, check_decoding
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,10 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
 
     Args:
         root: the folder holding one sub-folder per class.
-        transform: ``None`` for ``ToFloat()`` (``float32`` ``[C, H, W]`` in ``[-1, 1]``); else
-            applied to the loaded image (a ``tv_tensors.Image`` ``uint8`` ``[C, H, W]`` from
-            the default loader). With a custom ``loader``, ``None`` returns what it returns.
+        transform: ``None`` for ``ToFloat()`` (``float32`` ``[C, H, W]`` in ``[-1, 1]``); a
+            batch transform gets the ``uint8`` ``[C, H, W]`` tensor, any other callable the
+            PIL image (mode ``"L"``/``"RGB"``), as torchvision's pipelines expect; per sample,
+            never batched. With a custom ``loader``, ``None`` returns what it returns.
         target_transform: applied to the ``int`` label.
         loader: ``path -> image``; default :func:`decode_file` in ``mode``.
         is_valid_file: ``path -> bool`` choosing the files (as torchvision).
@@ -149,8 +151,8 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
             sample = self.loader(path)
         else:
             sample = decode_file(path, self.mode)
-            if not is_batch_transform(self.transform):
-                sample = as_image(sample)
+            if self.transform is not None and not is_batch_transform(self.transform):
+                sample = pil_image(sample)  # what torchvision hands a pipeline, run as there
         if self.transform is not None:
             sample = self.transform(sample)
         if self.target_transform is not None:

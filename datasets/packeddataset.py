@@ -54,14 +54,15 @@ class ImageBatch(Sequence[tuple[torch.Tensor, Any]]):
         self.images = images
         self.targets = targets
         self.indices = indices
+        self._samples: list[tuple[torch.Tensor, int]] | None = None
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        return self.images[i], int(self.targets[i])
+        if self._samples is None:  # made at once: default_collate walks the samples twice
+            self._samples = list(zip(self.images.unbind(0), self.targets.tolist(), strict=True))
+        return self._samples[i]
 
     def as_tuple(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(images, targets)``, the batch as a ``DataLoader`` yields it."""

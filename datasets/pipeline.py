@@ -142,6 +142,9 @@ def _add(op: Any, stage: str, ops: list[BatchTransform]) -> str:
         raise _Unsupported("not a recognised op")
     if stage == FLOAT:
         raise _Unsupported(f"{name} of a float tensor")
+    if name == "RandomHorizontalFlip" and ops and type(ops[-1]) is RandomCrop and not ops[-1].flip:
+        ops[-1].flip = float(op.p)  # the crop mirrors its windows as it gathers them
+        return stage
     if name == "Grayscale" and stage != PIL:
         raise _Unsupported("Grayscale of a tensor (torchvision's tensor kernel, not Pillow's)")
     ops.append(_PIXEL_OPS[name](op, stage))

@@ -105,14 +105,17 @@ def test_compiled_random_resized_crop_equals_resized_crop_of_its_box() -> None:
         assert float((sample - ref).abs().max()) <= 1 / 255 + 1e-6
 
 
-def test_compiled_random_crop_with_padding_is_a_window_of_the_padded_image() -> None:
+@pytest.mark.parametrize("flip", [0.0, 1.0])
+def test_compiled_random_crop_with_padding_is_a_window_of_the_padded_image(flip: float) -> None:
     source = _store(n=64, h=8, w=8)
-    compiled = compile_pipeline(T.Compose([T.RandomCrop(8, padding=2), T.PILToTensor()]))
+    compiled = compile_pipeline(T.Compose([T.RandomCrop(8, padding=2),
+                                           T.RandomHorizontalFlip(flip), T.PILToTensor()]))
     assert compiled is not None
     out = compiled.take(source, torch.arange(64))
     offsets = set()
     for image, sample in zip(source, out, strict=True):
         padded = torch.nn.functional.pad(image, (2, 2, 2, 2))
+        padded = padded.flip(-1) if flip else padded  # a mirrored window of the padded image
         found = [(i, j) for i in range(5) for j in range(5)
                  if torch.equal(padded[:, i : i + 8, j : j + 8], sample)]
         assert found, "not a window of the zero-padded image"
@@ -227,3 +230,15 @@ def test_variable_store_decodes_a_leading_random_resized_crop(tmp_path: Path) ->
     batch = ds.__getitems__(range(len(ds)))
     assert isinstance(batch, ImageBatch) and batch.images.shape == (len(ds), 3, 16, 16)
     assert batch.images.dtype == torch.float32 and float(batch.images.max()) <= 1.0
+
+
+def test_uncached_image_folder_runs_a_v1_pipeline_on_pil_as_torchvision(tmp_path: Path) -> None:
+    from torchvision import datasets as tv_datasets
+
+    from datasets import ImageFolderDataset
+
+    root = _colour_tree(tmp_path / "t", n=4, h=40, w=30)
+    tf = T.Compose([T.Resize(16), T.ToTensor()])  # issue 17: "pic should be PIL Image" before
+    ours, theirs = ImageFolderDataset(root, transform=tf), tv_datasets.ImageFolder(str(root), tf)
+    for i in range(len(theirs)):
+        assert torch.equal(ours[i][0], theirs[i][0])  # per sample on PIL: bit-identical
