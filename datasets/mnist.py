@@ -226,25 +226,31 @@ class EMNIST(_MirrorIDX):
             folder = Path(root).expanduser() / "EMNIST" / "raw"
             found = self._in_raw(folder, names)
             if found is None and download:
-                resource = mirror.published_resource("emnist", "gzip.zip")
-                if resource is not None:  # the registry lists it
-                    mirror.download_file(resource.urls, folder / "gzip.zip", md5=resource.md5,
-                                         retry=retry)
-                found = self._in_raw(folder, names)
+                _fetch_zip(folder / "gzip.zip", retry)
+            if found is None:
+                found = self._from_zip(folder, names)
         if found is None:
             raise _missing("EMNIST", folder, names, "train" if self.train else "test")
         return found
 
     @staticmethod
     def _in_raw(folder: Path, names: list[str]) -> tuple[Path, Path] | None:
-        """The two files in torchvision's ``raw``: uncompressed, ``.gz``, or from ``gzip.zip``."""
+        """The two files in torchvision's ``raw`` (or its ``gzip/``), uncompressed or ``.gz``."""
         picked = [_pick(folder, n) or _pick(folder / "gzip", n) for n in names]
         if picked[0] is not None and picked[1] is not None:
             return picked[0], picked[1]
+        return None
+
+    @staticmethod
+    def _from_zip(folder: Path, names: list[str]) -> tuple[Path, Path] | None:
+        """Write the split's two files out of ``raw/gzip.zip``, uncompressed, as torchvision."""
         archive = folder / "gzip.zip"
         if not archive.is_file():
             return None
-        with zipfile.ZipFile(archive) as zf:  # the split's members, uncompressed, as torchvision
+        resource = mirror.published_resource("emnist", "gzip.zip")  # checked before it is read
+        mirror.check_file_md5(archive, resource.md5 if resource else None,
+                              fix="pass download=True to fetch it again")
+        with zipfile.ZipFile(archive) as zf:
             members = {Path(m).name: m for m in zf.namelist()}
             if not all(f"{n}.gz" in members for n in names):
                 return None
@@ -255,6 +261,15 @@ class EMNIST(_MirrorIDX):
                 mirror.gunzip_beside(folder / f"{n}.gz")
                 (folder / f"{n}.gz").unlink()
         return folder / names[0], folder / names[1]
+
+
+def _fetch_zip(archive: Path, retry: RetryPolicy | None) -> None:
+    """Fetch EMNIST's ``gzip.zip`` unless it is there and intact."""
+    resource = mirror.published_resource("emnist", "gzip.zip")
+    if resource is None:
+        return
+    if not archive.is_file() or not mirror.md5_matches(archive, resource.md5):
+        mirror.download_file(resource.urls, archive, md5=resource.md5, retry=retry)
 
 
 def _emnist_split(split: str | None, subset: str | None, train: bool | None) -> tuple[str, bool]:

@@ -535,3 +535,27 @@ def test_cifar_download_repairs_only_the_damaged_batch_from_the_archive(
     ds = datasets.CIFAR10(tmp_path, train=False, download=True)  # the archive is intact: no fetch
     assert (folder / "test_batch").read_bytes() == intact and len(ds) == 5
     assert (folder / "data_batch_1").stat().st_mtime_ns == kept  # intact files left alone
+
+
+def test_emnist_reads_the_split_out_of_raw_gzip_zip_after_checking_its_md5(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import zipfile
+
+    from loaders.registry import Resource
+
+    written = fake_idx_root(tmp_path / "gz", "EMNIST", ("emnist-digits-test",), gz=True)
+    raw = tmp_path / "root" / "EMNIST" / "raw"
+    raw.mkdir(parents=True)
+    with zipfile.ZipFile(raw / "gzip.zip", "w") as zf:  # as NIST publishes it: gzip/<name>.gz
+        for path in (tmp_path / "gz" / "EMNIST" / "raw").iterdir():
+            zf.write(path, f"gzip/{path.name}")
+    md5 = hashlib.md5((raw / "gzip.zip").read_bytes()).hexdigest()
+    published = {"gzip.zip": Resource("gzip.zip", md5="f" * 32)}
+    monkeypatch.setattr(mirror, "published_resource", lambda name, filename: published.get(filename))
+    with pytest.raises(DataFormatError, match=r"gzip.zip: expected the published md5 f{32}"):
+        datasets.EMNIST(tmp_path / "root", split="digits", train=False)
+    published["gzip.zip"] = Resource("gzip.zip", md5=md5)
+    ds = datasets.EMNIST(tmp_path / "root", split="digits", train=False)
+    assert np.array_equal(ds.data.numpy(), written["emnist-digits-test"])  # as stored, as torchvision
+    assert (raw / "emnist-digits-test-images-idx3-ubyte").is_file()  # torchvision's layout
