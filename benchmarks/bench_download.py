@@ -85,7 +85,7 @@ def _ours(
     def run(out: Path) -> Path:
         saved, stream.WRITE_ON_SINK_THREAD = stream.WRITE_ON_SINK_THREAD, write_on_sink
         try:
-            return fetch(url, home, sha256=sha256, force=True, policy=policy)
+            return fetch(url, home, sha256=sha256, force=True, retry=policy)
         finally:
             stream.WRITE_ON_SINK_THREAD = saved
 

@@ -1,7 +1,7 @@
 """dataferry datasets: map-style image and text datasets, a packed cache, fast loading."""
 
 from datasets.catalog import CatalogEntry, open_dataset
-from datasets.cifar import CIFAR10, CIFAR100
+from datasets.cifarmirror import CIFAR10, CIFAR100
 from datasets.collate import PadCollate, SkipNoneCollate, pad_collate, skip_none_collate
 from datasets.cropdecode import DecodeRandomResizedCrop
 from datasets.errors import (
@@ -12,16 +12,19 @@ from datasets.errors import (
     PackedCacheError,
     ShardError,
 )
-from datasets.idx import EMNIST, KMNIST, MNIST, FashionMNIST, IDXDataset
+from datasets.idx import IDXDataset
 from datasets.images import (
     ImageBatch,
+    ImageFolder,
     ImageFolderDataset,
     PackedImageDataset,
     PackedImageFolder,
     VariableImageFolder,
 )
 from datasets.loader import DataLoader
+from datasets.mnist import EMNIST, KMNIST, MNIST, FashionMNIST
 from datasets.notmnist import NotMNIST
+from datasets.pipeline import compile_pipeline
 from datasets.samplers import BalancedSampler, BucketBatchSampler, ShardedEvalSampler
 from datasets.shardwriter import verify_shards, write_shards
 from datasets.splits import OverlapReport, overlap_report, random_split
@@ -58,6 +61,7 @@ __all__ = [
     "FeatureConfig",
     "IDXDataset",
     "ImageBatch",
+    "ImageFolder",
     "ImageFolderDataset",
     "KMNIST",
     "LabelEncoder",
@@ -85,6 +89,7 @@ __all__ = [
     "VariableImageFolder",
     "Vocab",
     "WordTokenizer",
+    "compile_pipeline",
     "open_dataset",
     "overlap_report",
     "pad_collate",

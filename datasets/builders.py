@@ -46,14 +46,15 @@ def notmnist(variant: str) -> Any:
 
 
 def idx_family(class_name: str) -> Any:
-    """Build splits of one of ``datasets.idx``'s MNIST-family classes."""
+    """Build splits of one of ``datasets.idx``'s MNIST-family classes (dataferry's own form,
+    ``MNISTSplit``...; the torchvision-named classes take torchvision's ``root``)."""
 
     def build(root: PathLike | None, split: str, *, download: bool, transform: Any,
               cache_dir: PathLike | None) -> Dataset[Any]:
         from datasets import idx
 
         _same_home(root, cache_dir, class_name)
-        cls = getattr(idx, class_name)
+        cls = getattr(idx, f"{class_name}Split")
         return cls(root, split=split, transform=transform, download=download)
 
     return build
@@ -61,11 +62,11 @@ def idx_family(class_name: str) -> Any:
 
 def emnist(root: PathLike | None, split: str, *, download: bool, transform: Any,
            cache_dir: PathLike | None, subset: str = "balanced") -> Dataset[Any]:
-    """Build an ``EMNIST`` split (``subset=`` as the class)."""
-    from datasets.idx import EMNIST
+    """Build an EMNIST split in dataferry's own form (``EMNISTSplit``: upright, ``subset=``)."""
+    from datasets.idx import EMNISTSplit
 
     _same_home(root, cache_dir, "EMNIST")
-    return EMNIST(root, split=split, transform=transform, download=download, subset=subset)
+    return EMNISTSplit(root, split=split, transform=transform, download=download, subset=subset)
 
 
 def cifar(class_name: str) -> Any:
@@ -75,7 +76,7 @@ def cifar(class_name: str) -> Any:
               cache_dir: PathLike | None, label: str | None = None) -> Dataset[Any]:
         from datasets import cifar as module
 
-        cls = getattr(module, class_name)
+        cls = getattr(module, f"{class_name}Split")  # dataferry's own form (data home root)
         return cls(root, split=split, transform=transform, download=download,
                    label=label, cache_dir=cache_dir)
 

@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 
 from datasets import builders
 from datasets.images import check_choice
+from datasets.splits import split_name
 from datasets.transforms import ToFloat
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class CatalogEntry:
         **options: Any,
     ) -> Dataset[Any]:
         """Build one split (see :func:`open_dataset`)."""
+        split = split_name(split)
         check_choice("split", split, self.splits, context=f" for {self.name}")
         unknown = sorted(set(options) - set(self.options))
         if unknown:
@@ -130,7 +132,7 @@ def _image(name: str, splits: tuple[str, ...], build: Builder, description: str,
                         classes=classes, options=options, held_out=held_out)
 
 
-_SPLITS3 = ("train", "valid", "test", "all")
+_SPLITS3 = ("train", "val", "test", "all")
 _TWO = ("train", "test")
 _FOLDER_OPTIONS = ("mode", "size", "resize", "max_side")  # ImageFolderDataset.pack
 _LETTERS = tuple("ABCDEFGHIJ")
@@ -237,6 +239,7 @@ def open_dataset(
     split: str,
     download: bool = False,
     transform: Any = None,
+    target_transform: Any = None,
     cache_dir: PathLike | None = None,
     **options: Any,
 ) -> Dataset[Any]:
@@ -249,6 +252,7 @@ def open_dataset(
             for a single folder or file).
         download: fetch the files through ``loaders.fetch`` when missing.
         transform: ``None`` for the row's default transform.
+        target_transform: applied to each label (as in torchvision's datasets).
         cache_dir: where packed caches go (default: ``root``'s home).
         **options: the row's options (``get(name).options``), e.g. ``subset="letters"`` for
             EMNIST, ``label="coarse_labels"`` for CIFAR-100, ``size=64`` for image folders.
@@ -268,10 +272,17 @@ def open_dataset(
         torch.Size([3, 32, 32])
     """
     if is_path(name):
-        return open_splits(name, split=split, transform=transform, cache_dir=cache_dir,
-                           **options)[split]
-    return get(os.fspath(name)).open(root, split=split, download=download, transform=transform,
-                                     cache_dir=cache_dir, **options)
+        dataset = open_splits(name, split=split, transform=transform, cache_dir=cache_dir,
+                              **options)[split]
+    else:
+        dataset = get(os.fspath(name)).open(root, split=split, download=download,
+                                            transform=transform, cache_dir=cache_dir, **options)
+    if target_transform is not None:
+        if not hasattr(dataset, "target_transform"):
+            raise TypeError(f"target_transform is not supported by {type(dataset).__name__} "
+                            f"({name}); apply it to the labels yourself")
+        dataset.target_transform = target_transform
+    return dataset
 
 
 def open_splits(

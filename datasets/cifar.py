@@ -22,7 +22,7 @@ import io
 import logging
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -61,18 +61,29 @@ class CifarLayout:
     meta: str
     label_keys: tuple[str, ...]  # the first is the dataset's targets unless told otherwise
     name_keys: tuple[str, ...]  # meta keys naming the classes of each label key
+    member_md5: dict[str, str]  # published md5 of each extracted file (torchvision's lists)
 
 
 CIFAR10_LAYOUT = CifarLayout(
     archive="cifar-10-python.tar.gz", folder="cifar-10-batches-py",
     splits={"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)},
     meta="batches.meta", label_keys=("labels",), name_keys=("label_names",),
+    member_md5={"data_batch_1": "c99cafc152244af753f735de768cd75f",
+                "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+                "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+                "data_batch_4": "634d18415352ddfa80567beed471001a",
+                "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+                "test_batch": "40351d587109b95175f43aff81a1287e",
+                "batches.meta": "5ff9c542aee3614f3951f8cda6e48888"},
 )
 CIFAR100_LAYOUT = CifarLayout(
     archive="cifar-100-python.tar.gz", folder="cifar-100-python",
     splits={"train": ("train",), "test": ("test",)}, meta="meta",
     label_keys=("fine_labels", "coarse_labels"),
     name_keys=("fine_label_names", "coarse_label_names"),
+    member_md5={"train": "16019d7e3df5f24257cddd939b257f8d",
+                "test": "f0ef6b0ae62326f3e7ffdfab6717acfc",
+                "meta": "7973b15100ade9c7d40fb424638fde48"},
 )
 
 
@@ -246,22 +257,29 @@ def _find_source(name: str, layout: CifarLayout, root: str | os.PathLike[str] | 
     )
 
 
-def _cache_key(source: Path, split: str, label: str) -> str:
-    st = source.stat()
-    text = (f"dataferry-packed-v{FORMAT_VERSION}:cifar:{source.resolve()}:{st.st_size}:"
-            f"{st.st_mtime_ns}:{split}:{label}")
+def _cache_key(source: Path, layout: CifarLayout, split: str, label: str) -> str:
+    # a folder's own mtime misses a batch rewritten in place: key on the files it reads
+    files = ([source / n for n in (*layout.splits[split], layout.meta)] if source.is_dir()
+             else [source])
+    stats = [(f.stat().st_size, f.stat().st_mtime_ns) if f.exists() else None for f in files]
+    text = (f"dataferry-packed-v{FORMAT_VERSION}:cifar:{source.resolve()}:{stats}:"
+            f"{split}:{label}")
     return "cifar-" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def pack_cifar(source: Path, layout: CifarLayout, split: str, *, label: str,
-               cache_dir: str | os.PathLike[str] | None = None) -> PackedImages:
+               cache_dir: str | os.PathLike[str] | None = None,
+               check: Callable[[], None] | None = None) -> PackedImages:
     """Pack one split of a CIFAR archive (or folder) once; ``label`` picks the targets' key.
 
     Every label key is also kept beside the pixels as ``<key>.i64`` (CIFAR-100's coarse
-    labels travel with the fine ones).
+    labels travel with the fine ones). ``check`` runs before the files are read for a build
+    (a mirror class checks published md5s there, once per cache).
     """
 
     def build(folder: Path) -> None:
+        if check is not None:
+            check()
         images, labels, names = read_split(source, layout, split)
         writer = PackWriter(folder)
         try:
@@ -281,7 +299,7 @@ def pack_cifar(source: Path, layout: CifarLayout, split: str, *, label: str,
             "num_skipped": 0,
         }, image_shape=(SIDE, SIDE), channels=3)
 
-    return ensure_packed(_cache_key(source, split, label), build, cache_dir=cache_dir)
+    return ensure_packed(_cache_key(source, layout, split, label), build, cache_dir=cache_dir)
 
 
 class _Cifar(PackedImageDataset):
@@ -314,8 +332,8 @@ class _Cifar(PackedImageDataset):
         return np.fromfile(self.packed.path / f"{key}.i64", dtype="<i8").astype(np.int64)
 
 
-class CIFAR10(_Cifar):
-    """CIFAR-10: 50,000 train and 10,000 test colour images, 32x32, in 10 classes.
+class CIFAR10Split(_Cifar):
+    """CIFAR-10 in dataferry's own form (``open_dataset("cifar10")``): ``ToFloat()`` default.
 
     ``ds[i]`` is ``(image, label)`` with ``image`` a ``float32`` ``[3, 32, 32]`` from the
     default transform (see :class:`datasets.images.PackedImageDataset`); ``ds.data`` is the
@@ -337,7 +355,7 @@ class CIFAR10(_Cifar):
         DataFormatError: the archive is damaged (named, with what to do).
 
     Example:
-        >>> train = CIFAR10(split="train", download=True)  # doctest: +SKIP
+        >>> train = CIFAR10Split(split="train", download=True)  # doctest: +SKIP
         >>> train[0][0].shape, train.classes[:3]  # doctest: +SKIP
         (torch.Size([3, 32, 32]), ['airplane', 'automobile', 'bird'])
     """
@@ -346,14 +364,14 @@ class CIFAR10(_Cifar):
     layout = CIFAR10_LAYOUT
 
 
-class CIFAR100(_Cifar):
-    """CIFAR-100: as :class:`CIFAR10` with 100 fine classes grouped into 20 coarse ones.
+class CIFAR100Split(_Cifar):
+    """CIFAR-100 in dataferry's own form: as :class:`CIFAR10Split` with 100 fine classes grouped into 20 coarse ones.
 
     ``label="fine_labels"`` (default) or ``"coarse_labels"`` picks the targets and classes;
     :meth:`labels_of` returns the other labels, row for row.
 
     Example:
-        >>> coarse = CIFAR100(split="test", label="coarse_labels")  # doctest: +SKIP
+        >>> coarse = CIFAR100Split(split="test", label="coarse_labels")  # doctest: +SKIP
         >>> len(coarse.classes)  # doctest: +SKIP
         20
     """

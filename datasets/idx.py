@@ -182,7 +182,7 @@ def _fingerprint(*paths: Path, extra: str) -> str:
                 f"expected the IDX file {path} but cannot read it ({err}); check the path or "
                 "download the dataset first"
             ) from err
-        digest.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return "idx-" + digest.hexdigest()[:32]
 
 
@@ -221,6 +221,7 @@ class IDXDataset(PackedImageDataset):
         key = _fingerprint(images_path, labels_path, extra=f"t={int(transpose)}:c={classes}")
 
         def build(folder: Path) -> None:
+            self._check_sources(images_path, labels_path)
             labels = read_idx_labels(labels_path)
             names = classes or [str(i) for i in range(int(labels.max(initial=-1)) + 1)]
             if len(labels) and int(labels.max()) >= len(names):
@@ -244,6 +245,9 @@ class IDXDataset(PackedImageDataset):
 
         super().__init__(ensure_packed(key, build, cache_dir=cache_dir), transform,
                          target_transform)
+
+    def _check_sources(self, images_path: Path, labels_path: Path) -> None:
+        """Check the files before they are packed (a subclass checks published hashes)."""
 
 
 class _IDXFamily(IDXDataset):
@@ -275,24 +279,35 @@ class _IDXFamily(IDXDataset):
 
     def _locate(self, root: str | os.PathLike[str] | None, split: str, download: bool
                 ) -> tuple[Path, Path]:
-        import loaders  # imported here: datasets works on local files without it
-
-        folder = loaders.dataset_dir(self.registry_name, root)
         names = self.files[split]
-        if not all((folder / n).is_file() for n in names) and download:
-            folder = loaders.fetch(self.registry_name, root, split=split)
-        missing = [n for n in names if not (folder / n).is_file()]
-        if missing:
-            raise DatasetNotFoundError(
-                f"{self.display_name or type(self).__name__} {split} files not found: looked for {', '.join(missing)} "
-                f"in {folder}; pass download=True or run `python -m loaders.download "
-                f"{self.registry_name}`"
-            )
-        return folder / names[0], folder / names[1]
+        return cached_idx_files(self.registry_name, self.display_name or type(self).__name__,
+                                names, root, split, download)
 
 
-class MNIST(_IDXFamily):
-    """MNIST handwritten digits (60,000 train, 10,000 test), as torchvision's ``MNIST``.
+def cached_idx_files(name: str, display: str, names: tuple[str, str],
+                     root: str | os.PathLike[str] | None, split: str, download: bool
+                     ) -> tuple[Path, Path]:
+    """The images and labels files of registry dataset ``name`` in the cache home ``root``.
+
+    Raises:
+        DatasetNotFoundError: missing and ``download=False`` (says where and what to run).
+    """
+    import loaders  # imported here: datasets works on local files without it
+
+    folder = loaders.dataset_dir(name, root)
+    if not all((folder / n).is_file() for n in names) and download:
+        folder = loaders.fetch(name, root, split=split)
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise DatasetNotFoundError(
+            f"{display} {split} files not found: looked for {', '.join(missing)} in {folder}; "
+            f"pass download=True or run `python -m loaders.download {name}`"
+        )
+    return folder / names[0], folder / names[1]
+
+
+class MNISTSplit(_IDXFamily):
+    """MNIST in dataferry's own form (``open_dataset("mnist")``): ``ToFloat()`` by default.
 
     Args:
         root: the cache home (default ``loaders.cache_root()``); files are looked for in
@@ -307,30 +322,33 @@ class MNIST(_IDXFamily):
     """
 
     registry_name = "mnist"
+    display_name = "MNIST"
     class_names = [str(i) for i in range(10)]
 
 
-class FashionMNIST(_IDXFamily):
-    """Fashion-MNIST (Zalando articles, 10 classes); arguments as :class:`MNIST`."""
+class FashionMNISTSplit(_IDXFamily):
+    """Fashion-MNIST in dataferry's own form; arguments as :class:`MNISTSplit`."""
 
     registry_name = "fashion-mnist"
+    display_name = "FashionMNIST"
     class_names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot"]
 
 
-class KMNIST(_IDXFamily):
-    """Kuzushiji-MNIST (10 cursive hiragana); arguments as :class:`MNIST`."""
+class KMNISTSplit(_IDXFamily):
+    """Kuzushiji-MNIST in dataferry's own form; arguments as :class:`MNISTSplit`."""
 
     registry_name = "kmnist"
+    display_name = "KMNIST"
     class_names = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
 
 
-class EMNIST(IDXDataset):
-    """EMNIST (NIST letters and digits) from the official ``gzip.zip``.
+class EMNISTSplit(IDXDataset):
+    """EMNIST in dataferry's own form (``open_dataset("emnist")``), upright, ``ToFloat()``.
 
-    Unlike torchvision's ``EMNIST(root, split="byclass", train=True)``, ``split`` here is
-    ``"train"``/``"test"`` like every dataset of this package and the EMNIST split is
-    ``subset``. Files are looked for as ``<dir>/gzip/emnist-<subset>-<split>-*-ubyte.gz``
+    ``split`` is ``"train"``/``"test"`` like every dataset of this package and the EMNIST
+    split is ``subset`` (the class :class:`datasets.EMNIST` takes torchvision's form too).
+    Files are looked for as ``<dir>/gzip/emnist-<subset>-<split>-*-ubyte.gz``
     (what ``loaders.fetch("emnist")`` extracts), then ``<dir>/<same name>``, then read straight
     from ``<dir>/gzip.zip`` without extracting it. Images are transposed back upright (EMNIST
     stores them transposed). Labels are as published: ``letters`` uses 1–26, so its class 0

@@ -19,6 +19,7 @@ from datasets.images import PackedImageDataset, Transform, check_choice
 from datasets.packed import PackedImages, pack_subset
 from datasets.packeddataset import _fixed
 from datasets.packing import PackOptions, pack_archive, pack_folder
+from datasets.splits import split_name
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +32,23 @@ TEST_FRACTION = 0.1
 
 def split_indices(labels: np.ndarray, *, valid: float, test: float, seed: int
                   ) -> dict[str, np.ndarray]:
-    """Split rows per class by a seeded shuffle: ``{"train", "valid", "test"}`` index arrays.
+    """Split rows per class by a seeded shuffle: ``{"train", "val", "test"}`` index arrays.
 
     In each class, ``round(n * test)`` rows go to test, ``round(n * valid)`` to valid and the
     rest to train; each split's indices are sorted (so rows stay grouped by class).
 
     Example:
         >>> parts = split_indices(np.repeat([0, 1], 10), valid=0.1, test=0.2, seed=0)
-        >>> [len(parts[s]) for s in ("train", "valid", "test")]
+        >>> [len(parts[s]) for s in ("train", "val", "test")]
         [14, 2, 4]
     """
     rng = np.random.default_rng(seed)
-    parts: dict[str, list[np.ndarray]] = {"train": [], "valid": [], "test": []}
+    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     for label in np.unique(labels):
         rows = rng.permutation(np.flatnonzero(labels == label))
         n_test, n_valid = round(len(rows) * test), round(len(rows) * valid)
         parts["test"].append(rows[:n_test])
-        parts["valid"].append(rows[n_test : n_test + n_valid])
+        parts["val"].append(rows[n_test : n_test + n_valid])
         parts["train"].append(rows[n_test + n_valid :])
     return {k: np.sort(np.concatenate(v)) if v else np.empty(0, np.int64) for k, v in parts.items()}
 
@@ -58,8 +59,8 @@ class NotMNIST(PackedImageDataset):
     Splits by ``variant`` (fractions per class, shuffled with the fixed seed ``SPLIT_SEED=0``):
 
     - ``"small"`` (default): notMNIST_small (18,724 readable images) split 80/10/10 into
-      ``"train"``/``"valid"``/``"test"``; ``"all"`` is everything.
-    - ``"large"``: the classic exercise: ``"train"``/``"valid"`` are 90/10 of notMNIST_large
+      ``"train"``/``"val"``/``"test"``; ``"all"`` is everything.
+    - ``"large"``: the classic exercise: ``"train"``/``"val"`` are 90/10 of notMNIST_large
       (529,114 readable), ``"test"`` is the whole of notMNIST_small; ``"all"`` is large.
     - ``"letters"``: the built-in generated ``letters`` data, split as ``"small"``.
     - ``"idx"``: the notMNIST sample in IDX format; ``"train"``/``"test"`` are its files.
@@ -71,7 +72,8 @@ class NotMNIST(PackedImageDataset):
     Args:
         root: the cache home (default ``loaders.cache_root()``); data are looked for in
             ``loaders.dataset_dir(name, root)`` and packed into ``cache_root(root)/packed``.
-        split: ``"train"``, ``"valid"``, ``"test"`` or ``"all"`` (``"idx"``: train/test).
+        split: ``"train"``, ``"val"``, ``"test"`` or ``"all"`` (``"idx"``: train/test);
+            ``"valid"`` is read as ``"val"`` with a ``DeprecationWarning``.
         transform: see :class:`datasets.images.PackedImageDataset`.
         target_transform: applied to the ``int`` label.
         download: fetch through ``loaders.fetch`` (archives kept packed) when missing.
@@ -104,7 +106,8 @@ class NotMNIST(PackedImageDataset):
         variant: str = "small",
     ) -> None:
         check_choice("variant", variant, self.VARIANTS)
-        splits = ("train", "test") if variant == "idx" else ("train", "valid", "test", "all")
+        splits = ("train", "test") if variant == "idx" else ("train", "val", "test", "all")
+        split = split_name(split)
         check_choice("split", split, splits, context=f" for variant={variant!r}")
         self.split, self.variant = split, variant
         if variant == "idx":
@@ -121,7 +124,8 @@ def _split(source: PackedImages, split: str, root: str | os.PathLike[str] | None
            variant: str) -> PackedImages:
     valid, test = (VALID_FRACTION, 0.0) if variant == "large" else (VALID_FRACTION, TEST_FRACTION)
     parts = split_indices(source.labels(), valid=valid, test=test, seed=SPLIT_SEED)
-    key = f"{source.path.name}-{split}-v{valid}-t{test}-s{SPLIT_SEED}"
+    # the key keeps the old word, so caches packed before the rename are still found
+    key = f"{source.path.name}-{'valid' if split == 'val' else split}-v{valid}-t{test}-s{SPLIT_SEED}"
     extra = {"split": split, "split_seed": SPLIT_SEED, "valid_fraction": valid,
              "test_fraction": test, "variant": variant}
     return pack_subset(source, parts[split], key, cache_dir=root, extra=extra)

@@ -10,8 +10,12 @@ it). What ``image`` is depends on ``transform`` (the same rule for every image d
   (``(x / 255 - 0.5) / 0.5``); batches ``[B, C, H, W]``.
 - a :class:`datasets.transforms.BatchTransform` (``ToFloat``, ``Normalize``, ``RandomCrop``…):
   applied once per batch to ``uint8`` ``[B, C, H, W]`` (and to ``[C, H, W]`` for ``ds[i]``).
-- any other callable (a ``torchvision.transforms.v2`` pipeline): applied per sample to a
-  ``tv_tensors.Image``, ``uint8`` ``[C, H, W]``.
+- a torchvision v1 or v2 pipeline that :func:`datasets.pipeline.compile_pipeline` recognises
+  (``ToTensor``, ``Normalize``, ``RandomCrop``, ``Resize``…): run as its batch equivalent, the
+  same way, with torchvision's result (exact, or within 1/255 after a resize).
+- any other callable (another torchvision pipeline, a function): applied per sample to the
+  PIL image (mode ``"L"`` or ``"RGB"``) torchvision's datasets would give it, so v1 and v2
+  pipelines behave as there (a v2 pipeline wanting tensors starts with ``v2.ToImage()``).
 """
 
 from __future__ import annotations
@@ -27,11 +31,11 @@ from torch.utils.data import Dataset
 
 from datasets.errors import DataFormatError
 from datasets.packed import PackedImages
+from datasets.pipeline import compile_pipeline, pil_image
 from datasets.transforms import (
     BatchTransform,
     ToFloat,
     Transform,
-    as_image,
     checked_rows,
     is_batch_transform,
 )
@@ -50,14 +54,15 @@ class ImageBatch(Sequence[tuple[torch.Tensor, Any]]):
         self.images = images
         self.targets = targets
         self.indices = indices
+        self._samples: list[tuple[torch.Tensor, int]] | None = None
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        return self.images[i], int(self.targets[i])
+        if self._samples is None:  # made at once: default_collate walks the samples twice
+            self._samples = list(zip(self.images.unbind(0), self.targets.tolist(), strict=True))
+        return self._samples[i]
 
     def as_tuple(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(images, targets)``, the batch as a ``DataLoader`` yields it."""
@@ -72,9 +77,29 @@ class StoredImageInfo:
     """
 
     _targets: torch.Tensor | None = None
+    transform: Transform
+    _compiled: tuple[Transform, BatchTransform | None] | None = None
 
     def _stored(self) -> Any:
         raise NotImplementedError
+
+    @property
+    def batch_transform(self) -> BatchTransform | None:
+        """What ``transform`` runs as on ``uint8`` pixels: itself when a batch transform, its
+        compiled torchvision pipeline, or ``None`` (per sample on PIL images)."""
+        transform = self.transform
+        if transform is None:  # a torchvision mirror's transform=None: PIL images
+            return None
+        if is_batch_transform(transform):
+            return cast(BatchTransform, transform)
+        if self._compiled is None or self._compiled[0] is not transform:  # compiled once
+            self._compiled = (transform, compile_pipeline(transform))
+        return self._compiled[1]
+
+    def apply_transform(self, image: torch.Tensor) -> Any:
+        """Transform one ``uint8`` ``[C, H, W]`` image by the rule of the module docstring."""
+        batch = self.batch_transform
+        return batch(image) if batch is not None else self.transform(pil_image(image))
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -88,11 +113,16 @@ class StoredImageInfo:
         return mode
 
     @property
-    def targets(self) -> torch.Tensor:
+    def target_tensor(self) -> torch.Tensor:
         """``int64`` labels ``[N]``, read once from the memory-mapped store."""
         if self._targets is None:
             self._targets = torch.from_numpy(self._stored().labels())
         return self._targets
+
+    @property
+    def targets(self) -> Any:
+        """``int64`` labels ``[N]`` (a mirror class gives torchvision's type: CIFAR's a list)."""
+        return self.target_tensor
 
     @property
     def classes(self) -> list[str]:
@@ -128,7 +158,8 @@ class PackedImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
 
     Args:
         packed: the cache (see :mod:`datasets.packed`).
-        transform: ``None`` for ``ToFloat()``; a batch transform; or a per-sample callable.
+        transform: ``None`` for ``ToFloat()``; a batch transform; a torchvision pipeline
+            (batched when it compiles, else per sample on PIL images); or a callable.
         target_transform: applied per sample to the ``int`` label.
 
     Attributes:
@@ -170,16 +201,15 @@ class PackedImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
     @property
     def batched(self) -> bool:
         """Whether ``__getitems__`` converts a batch at once (no per-sample transform set)."""
-        return is_batch_transform(self.transform) and self.target_transform is None
+        return self.batch_transform is not None and self.target_transform is None
 
     def __len__(self) -> int:
         return len(self.packed)
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         image = self.pixels[index].permute(2, 0, 1)  # [C, H, W], a view
-        x = self.transform(image) if is_batch_transform(self.transform) else self.transform(
-            as_image(image))
-        target: Any = int(self.targets[index])
+        x = self.apply_transform(image)
+        target: Any = int(self.target_tensor[index])
         if self.target_transform is not None:
             target = self.target_transform(target)
         return x, target
@@ -191,9 +221,9 @@ class PackedImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         idx = checked_rows(indices, len(self))  # negative ones from the end, a bad one named
         # take(): a crop reads its boxes straight from the memory map; anything else gathers
         # the rows (index_select, many times faster than advanced indexing) and transforms.
-        transform = cast(BatchTransform, self.transform)
+        transform = cast(BatchTransform, self.batch_transform)
         images = transform.take(self.pixels.permute(0, 3, 1, 2), idx)
-        return ImageBatch(images, self.targets.index_select(0, idx), idx)
+        return ImageBatch(images, self.target_tensor.index_select(0, idx), idx)
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickled into spawned workers: send the path, never the pixels.
@@ -282,7 +312,7 @@ class PackedImageFolder(PackedImageDataset):
     @property
     def samples(self) -> list[tuple[str, int]]:
         return [(str(self.root / name), int(label))
-                for name, label in zip(row_names(self.packed.path), self.targets.tolist(),
+                for name, label in zip(row_names(self.packed.path), self.target_tensor.tolist(),
                                        strict=True)]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -24,6 +25,22 @@ from torch.utils.data import Dataset, Subset
 log = logging.getLogger(__name__)
 
 _LABEL_KEYS = frozenset({"label", "labels", "target", "targets"})
+VAL = "val"  # the one word for the validation split (torchvision's)
+
+
+def split_name(split: str) -> str:
+    """Return ``split`` in the package's vocabulary: ``"valid"`` becomes ``"val"``, with a warning.
+
+    Example:
+        >>> split_name("train")
+        'train'
+    """
+    if split == "valid":
+        warnings.warn("split='valid' is deprecated: the validation split is called 'val' "
+                      "everywhere (as in torchvision); pass split='val'", DeprecationWarning,
+                      stacklevel=3)
+        return VAL
+    return split
 
 
 @dataclass(frozen=True)
@@ -148,7 +165,7 @@ def overlap_report(*splits: Dataset[Any], names: Sequence[str] | None = None) ->
     Args:
         *splits: datasets (or ``Subset``s) to compare.
         names: one name per split; defaults to ``train``/``test`` for two splits,
-            ``train``/``valid``/``test`` for three, else ``split0``, ``split1``, ...
+            ``train``/``val``/``test`` for three, else ``split0``, ``split1``, ...
 
     Returns:
         An :class:`OverlapReport`.
@@ -169,7 +186,7 @@ def overlap_report(*splits: Dataset[Any], names: Sequence[str] | None = None) ->
     if not splits:
         raise ValueError("overlap_report needs at least one split, but got none")
     if names is None:
-        defaults = {2: ["train", "test"], 3: ["train", "valid", "test"]}
+        defaults = {2: ["train", "test"], 3: ["train", VAL, "test"]}
         names = defaults.get(len(splits), [f"split{i}" for i in range(len(splits))])
     if len(names) != len(splits):
         raise ValueError(f"names should have one name per split ({len(splits)}), but got {list(names)}")

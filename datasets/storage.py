@@ -166,7 +166,7 @@ class HttpStore(Store):
 
     def fetch(self, name: str, target: Path, expected: Expected, *, progress: bool = False) -> None:
         download([self.describe(name)], target, expected=expected, progress=progress,
-                 session=self.session, policy=self.retry)
+                 session=self.session, retry=self.retry)
 
     def __getstate__(self) -> dict[str, Any]:  # DataLoader workers get a fresh session
         return {"base": self.base, "retry": self.retry}

@@ -27,7 +27,7 @@ def stratified_split(
     labels: Any, *, test: float, valid: float = 0.0, seed: int = 0,
     classes: Sequence[Any] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Split row indices per class into ``{"train", "valid", "test"}``, refusing bad splits.
+    """Split row indices per class into ``{"train", "val", "test"}``, refusing bad splits.
 
     Args:
         labels: the class id (0..K-1) of every row.
@@ -42,7 +42,7 @@ def stratified_split(
 
     Example:
         >>> parts = stratified_split([0, 0, 0, 0, 1, 1, 1, 1, 1], test=0.25)
-        >>> [len(parts[s]) for s in ("train", "valid", "test")]
+        >>> [len(parts[s]) for s in ("train", "val", "test")]
         [7, 0, 2]
         >>> stratified_split([0, 0, 1], test=0.2, classes=["ham", "spam"])
         Traceback (most recent call last):
@@ -57,7 +57,7 @@ def stratified_split(
     counts = np.bincount(labels, minlength=len(classes) if classes else 0)
     names = [str(c) for c in classes] if classes else [str(i) for i in range(len(counts))]
     per_class = ", ".join(f"{n} {int(c)}" for n, c in zip(names, counts, strict=True) if c)
-    for name, fraction in (("test", test), ("valid", valid)):
+    for name, fraction in (("test", test), ("val", valid)):
         if fraction > 0 and len(parts[name]) == 0:
             raise DataFormatError(
                 f"a {fraction:g} {name} split of {len(labels)} rows is empty (per class: "
@@ -72,5 +72,5 @@ def stratified_split(
             f"split (per class: {per_class}); add examples of them or lower the fractions"
         )
     log.info("split %d rows: %d train, %d valid, %d test (stratified, seed %d)", len(labels),
-             len(parts["train"]), len(parts["valid"]), len(parts["test"]), seed)
+             len(parts["train"]), len(parts["val"]), len(parts["test"]), seed)
     return parts

@@ -11,9 +11,9 @@ datasets apply it once per batch in ``__getitems__`` instead of once per sample:
   ``DataLoader`` worker they draw from :func:`worker_generator` instead, so workers never repeat
   each other's (or the last epoch's) draws.
 
-Any other callable (for example a ``torchvision.transforms.v2`` pipeline) is a *per-sample*
-transform: the dataset hands it a ``tv_tensors.Image``, ``uint8`` ``[C, H, W]``, which v2
-transforms take unchanged.
+Any other callable is a *per-sample* transform. The image datasets run a torchvision pipeline
+they recognise as its batch equivalent (:mod:`datasets.pipeline`), and hand any other callable
+the PIL image torchvision's datasets would give it.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 log = logging.getLogger(__name__)
 
 __all__ = ["BatchTransform", "Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip",
-           "RandomResizedCrop", "ToFloat", "as_image", "checked_rows", "gather", "is_batch_transform",
+           "RandomResizedCrop", "ToFloat", "checked_rows", "gather", "is_batch_transform",
            "worker_generator"]
 
 _TRIES = 10  # torchvision's random-resized-crop box draws before the centre-crop fallback
@@ -303,32 +303,57 @@ class _RowTransform(BatchTransform):
 class RandomCrop(_RowTransform):
     """Crop a random ``size`` window out of each image (one position per sample).
 
+    ``padding=(left, top, right, bottom)`` crops out of the image zero-padded so (torchvision's
+    ``RandomCrop(size, padding=...)``); ``flip`` mirrors each crop left-right with that
+    probability, drawn per sample (``RandomHorizontalFlip(p=flip)`` after it, at no cost).
+
     Example:
         >>> x = torch.arange(16, dtype=torch.uint8).view(1, 1, 4, 4)
         >>> RandomCrop(2, generator=torch.Generator().manual_seed(0))(x).shape
         torch.Size([1, 1, 2, 2])
     """
 
-    def __init__(self, size: int | Sequence[int], *, generator: torch.Generator | None = None
-                 ) -> None:
+    def __init__(self, size: int | Sequence[int], *, padding: tuple[int, int, int, int] = (0, 0, 0, 0),
+                 flip: float = 0.0, generator: torch.Generator | None = None) -> None:
         self.size = _pair(size, "size")
+        if len(padding) != 4 or min(padding) < 0:
+            raise ValueError(f"padding should be (left, top, right, bottom) of non-negative ints, "
+                             f"but got padding={padding!r}")
+        if not 0.0 <= flip <= 1.0:
+            raise ValueError(f"flip should be a probability in [0, 1], but got flip={flip!r}")
+        self.padding = tuple(int(p) for p in padding)
+        self.flip = float(flip)
         self.generator = generator
 
     def _from_rows(self, source: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
         b, (h, w) = len(rows), source.shape[-2:]
+        pl, pt, pr, pb = self.padding
         th, tw = self.size
-        if th > h or tw > w:
-            raise ValueError(f"RandomCrop size {self.size} is larger than the images ({h}x{w})")
+        if th > h + pt + pb or tw > w + pl + pr:
+            raise ValueError(f"RandomCrop size {self.size} is larger than the images ({h}x{w}) "
+                             f"padded by {self.padding}")
         g = worker_generator(self.generator)
-        top = torch.randint(0, h - th + 1, (b,), generator=g).tolist()
-        left = torch.randint(0, w - tw + 1, (b,), generator=g).tolist()
-        out = _empty_batch(source, self.size, b)
-        for i, (row, y, x0) in enumerate(zip(rows, top, left, strict=True)):
-            out[i] = source[row, :, y : y + th, x0 : x0 + tw]
-        return out
+        top = (torch.randint(0, h + pt + pb - th + 1, (b,), generator=g) - pt).tolist()
+        left = (torch.randint(0, w + pl + pr - tw + 1, (b,), generator=g) - pl).tolist()
+        flips = (torch.rand(b, generator=g) < self.flip).tolist() if self.flip else [False] * b
+        # NumPy slices of the [N, H, W, C] pixels copy a window ~5x faster than torch's
+        # per-sample slicing or one advanced-index gather (256 CIFAR crops: 0.4 ms vs 2-6 ms)
+        pixels = source.permute(0, 2, 3, 1).numpy()
+        out = (np.zeros if any(self.padding) else np.empty)((b, th, tw, pixels.shape[3]),
+                                                            dtype=pixels.dtype)
+        for i, (row, y, x0, flip) in enumerate(zip(rows, top, left, flips, strict=True)):
+            y1, x1 = max(y, 0), max(x0, 0)  # the window's part inside the image; the rest
+            y2, x2 = min(y + th, h), min(x0 + tw, w)  # is torchvision's zero fill
+            window = pixels[row, y1:y2, x1:x2]
+            if flip:  # mirrored: output column j is window column tw - 1 - j
+                out[i, y1 - y : y2 - y, tw - (x2 - x0) : tw - (x1 - x0)] = window[:, ::-1]
+            else:
+                out[i, y1 - y : y2 - y, x1 - x0 : x2 - x0] = window
+        batch = torch.from_numpy(out).permute(0, 3, 1, 2)
+        return batch if _is_channels_last(source) else batch.contiguous()
 
     def __repr__(self) -> str:
-        return f"RandomCrop(size={self.size})"
+        return f"RandomCrop(size={self.size}, padding={self.padding}, flip={self.flip})"
 
 
 class RandomResizedCrop(_RowTransform):
@@ -490,16 +515,3 @@ _NEW_BATCH = (ToFloat, Normalize, RandomCrop, RandomResizedCrop, RandomHorizonta
 def is_batch_transform(transform: Any) -> bool:
     """Return whether ``transform`` may be applied once to a whole batch."""
     return isinstance(transform, BatchTransform)
-
-
-def as_image(x: torch.Tensor) -> Any:
-    """Wrap ``uint8`` ``[C, H, W]`` as a ``tv_tensors.Image`` when torchvision is imported.
-
-    (A per-sample torchvision transform has imported it; otherwise the plain tensor is
-    returned, sparing the second an import of torchvision costs.)
-    """
-    if "torchvision" in sys.modules:
-        from torchvision import tv_tensors
-
-        return tv_tensors.Image(x)
-    return x

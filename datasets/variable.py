@@ -3,9 +3,13 @@
 ``ds[i]`` decodes image ``i`` from the memory-mapped store (:mod:`datasets.imagestore`) into
 ``uint8`` ``[C, H, W]`` in the store's mode, then applies ``transform`` by the rule every image
 dataset follows (see :mod:`datasets.packeddataset`): ``None`` gives ``ToFloat()`` (``float32``
-in ``[-1, 1]``); a batch transform or any other callable is applied to this one image (a
-``tv_tensors.Image``). Images keep their own sizes, so batching needs a transform that makes
-one size (``v2.RandomResizedCrop(128)``, ``v2.Resize``…), or ``decoder=``
+in ``[-1, 1]``); a batch transform or a torchvision pipeline that compiles
+(:mod:`datasets.pipeline`) is applied to this one image; any other callable gets it as a PIL
+image, as from torchvision. A compiled pipeline that starts with ``RandomResizedCrop`` (and no
+``decoder=``/``decode_size=`` given) decodes with :class:`datasets.DecodeRandomResizedCrop`
+of the same size, scale and ratio, and runs the rest once per batch. Images keep their own
+sizes, so batching needs a transform that makes one size (``v2.RandomResizedCrop(128)``,
+``v2.Resize`` with ``CenterCrop``…), or ``decoder=``
 :class:`datasets.DecodeRandomResizedCrop` which decodes each image straight to a random crop
 of one size (JPEGs at a reduced DCT scale when the box allows; see :mod:`datasets.cropdecode`).
 With a decoder, a batch ``transform`` (``ToFloat``, ``Normalize``…) runs once per batch in
@@ -29,7 +33,8 @@ from datasets.errors import DataFormatError
 from datasets.imagedecode import DecodeOptions, UnreadableImageError, decode_image
 from datasets.imagestore import VariableImages
 from datasets.packeddataset import ImageBatch, StoredImageInfo, row_names
-from datasets.transforms import ToFloat, Transform, as_image, checked_rows, is_batch_transform
+from datasets.pipeline import crop_decoder
+from datasets.transforms import BatchTransform, ToFloat, Transform, checked_rows, is_batch_transform
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +73,19 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
     ) -> None:
         check_decoding(decode_size, decoder)
         self.store = store
-        self.decoder = decoder
         self.transform: Transform = ToFloat() if transform is None else transform
         self.target_transform = target_transform
         self.decode = DecodeOptions(mode=store.mode, min_side=decode_size)
         self._targets: torch.Tensor | None = None
+        # the transform after decoding, when a torchvision pipeline's crop moved into the decoder
+        self._after_decoder: BatchTransform | None = None
+        if decoder is None and decode_size is None and not is_batch_transform(self.transform):
+            split = crop_decoder(self.batch_transform)
+            if split is not None:
+                decoder, self._after_decoder = split
+                log.debug("%r decodes straight to its RandomResizedCrop: %r", self.transform,
+                          decoder)
+        self.decoder = decoder
 
     def _stored(self) -> VariableImages:
         return self.store
@@ -100,8 +113,8 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         image = self.image(int(index))
-        x = self.transform(image) if is_batch_transform(self.transform) else self.transform(
-            as_image(image))
+        x = self._after_decoder(image) if self._after_decoder is not None else \
+            self.apply_transform(image)
         target: Any = int(self.targets[index])
         if self.target_transform is not None:
             target = self.target_transform(target)
@@ -109,10 +122,11 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
 
     def __getitems__(self, indices: Sequence[int]) -> Sequence[tuple[Any, Any]]:
         """Fetch a batch; with a ``decoder`` and a batch transform, transform it at once."""
-        if self.decoder is None or not is_batch_transform(self.transform):
+        batch = self._after_decoder if self._after_decoder is not None else self.batch_transform
+        if self.decoder is None or batch is None:
             return [self[int(i)] for i in indices]
         rows = checked_rows(indices, len(self)).tolist()
-        images = self.transform(torch.stack([self.image(i) for i in rows]))
+        images = batch(torch.stack([self.image(i) for i in rows]))
         targets = self.targets[rows]
         if self.target_transform is not None:
             return [(x, self.target_transform(int(t))) for x, t in zip(images, targets,

@@ -24,7 +24,8 @@ from loaders.cache import cache_root
 from loaders.errors import ChecksumMismatchError, OfflineError
 from loaders.lock import DEFAULT_TIMEOUT_S, locked
 from loaders.registry import DatasetInfo, Resource, get
-from loaders.transfer import RetryPolicy, download
+from loaders.retry import RetryPolicy, retry_argument
+from loaders.transfer import download
 from loaders.verify import Expected, check_file, check_hex
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ def fetch(
     count: int | None = None,
     seed: int | None = None,
     lock_timeout_s: float = DEFAULT_TIMEOUT_S,
+    retry: RetryPolicy | None = None,
     policy: RetryPolicy | None = None,
 ) -> Path:
     """Fetch a dataset (or one file by URL) into the cache, verified; return where it is.
@@ -114,7 +116,8 @@ def fetch(
         count: ``letters`` only: how many images.
         seed: ``letters`` only: the generator seed.
         lock_timeout_s: how long to wait for another process fetching the same file.
-        policy: timeouts and retries.
+        retry: timeouts and retries (:class:`loaders.RetryPolicy`).
+        policy: the old name of ``retry`` (deprecated).
 
     Returns:
         For a name, the dataset folder (``fetch("notmnist") / "notMNIST_small" / "A"``);
@@ -139,7 +142,7 @@ def fetch(
         force=force,
         progress=progress,
         lock_timeout_s=lock_timeout_s,
-        policy=policy,
+        policy=retry_argument(retry, policy, "fetch"),
     )
     if "://" in name_or_url:
         return _fetch_url(name_or_url, root, options, sha256=sha256, md5=md5)
@@ -241,7 +244,7 @@ def _ensure_file(resource: Resource, folder: Path, options: _Options) -> str:
     if options.force:  # a new download may replace the pin; the old file stays until it lands
         expected = expected_of(resource, folder, use_pin=False)
     log.info("downloading %s to %s", resource.filename, target)
-    digest = download(urls, target, expected=expected, policy=options.policy,
+    digest = download(urls, target, expected=expected, retry=options.policy,
                       progress=options.progress, allow_html=options.allow_html)
     pin = not (resource.sha256 or resource.md5)
     if not expected.has_hash:

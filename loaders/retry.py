@@ -6,6 +6,7 @@ import email.utils
 import logging
 import random
 import time
+import warnings
 from dataclasses import dataclass
 
 from loaders.verify import CHUNK_BYTES
@@ -65,3 +66,24 @@ def retry_after_s(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - time.time(), 0.0)
+
+
+def retry_argument(retry: RetryPolicy | None, policy: RetryPolicy | None, where: str
+                   ) -> RetryPolicy | None:
+    """Return the policy given as ``retry=`` (every API's word), or as the old ``policy=``.
+
+    Raises:
+        TypeError: both are given.
+
+    Example:
+        >>> retry_argument(None, None, "fetch") is None
+        True
+    """
+    if policy is None:
+        return retry
+    if retry is not None:
+        raise TypeError(f"{where}() got retry= and policy=; pass only retry= (policy= is its "
+                        "old name)")
+    warnings.warn(f"{where}(policy=...) is deprecated: the keyword is retry= wherever a "
+                  "RetryPolicy is taken", DeprecationWarning, stacklevel=3)
+    return policy

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from loaders.connection import NextUrl, Transient, Unreachable, open_url
 from loaders.errors import ChecksumMismatchError, DownloadError, StorageError
 from loaders.partfile import PartFile, Validator, resume_problem
-from loaders.retry import RetryPolicy, retry_after_s
+from loaders.retry import RetryPolicy, retry_after_s, retry_argument
 from loaders.stream import Sink, copy_file, copy_response
 from loaders.verify import Expected, check_file, new_hashers, update_from_file
 
@@ -53,6 +53,7 @@ def download(
     target: str | os.PathLike[str],
     *,
     expected: Expected | None = None,
+    retry: RetryPolicy | None = None,
     policy: RetryPolicy | None = None,
     progress: bool = False,
     session: requests.Session | None = None,
@@ -65,7 +66,8 @@ def download(
         urls: http(s) URLs, ``file://`` URLs or local paths, tried in order.
         target: the final path; ``<target>.part`` is written beside it.
         expected: size and hashes to verify (nothing known: any file is accepted).
-        policy: timeouts and retries.
+        retry: timeouts and retries (:class:`loaders.RetryPolicy`).
+        policy: the old name of ``retry`` (deprecated).
         progress: show a tqdm bytes bar on stderr.
         session: a ``requests.Session`` to reuse.
         allow_html: accept an HTML page (for plain URLs that really are web pages).
@@ -82,7 +84,7 @@ def download(
     job = _Job(
         target=target,
         expected=expected or Expected(),
-        policy=policy or RetryPolicy(),
+        policy=retry_argument(retry, policy, "download") or RetryPolicy(),
         progress=progress,
         allow_html=allow_html,
         allow_recompressed=allow_recompressed,

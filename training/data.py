@@ -105,12 +105,13 @@ def _splits(name: str, opener: _Opener, seed: int) -> tuple[Any, Any, Any]:
     first = published[0]
     if held_out in ("", first, "all"):  # one split only: carve valid and test out of it
         parts = _carve(opener, first, seed, test=TEST_FRACTION)
-        return parts["train"], parts["valid"], parts["test"]
+        return parts["train"], parts["val"], parts["test"]
     test = opener.open(held_out, train=False)
-    if "valid" in published and held_out != "valid":
-        return opener.open(first, train=True), opener.open("valid", train=False), test
+    val = next((s for s in ("val", "valid") if s in published), None)  # valid/: a folder's name
+    if val is not None and held_out != val:
+        return opener.open(first, train=True), opener.open(val, train=False), test
     parts = _carve(opener, first, seed, test=0.0)
-    return parts["train"], parts["valid"], test
+    return parts["train"], parts["val"], test
 
 
 def _carve(opener: _Opener, split: str, seed: int, *, test: float) -> dict[str, Subset[Any]]:

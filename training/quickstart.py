@@ -67,9 +67,9 @@ def _run(args: argparse.Namespace, out: Path) -> tuple[dict[str, Any], History, 
     # 2. packed once into a memory-mapped cache; splits are per class and seeded
     splits: dict[str, Any] = {
         s: open_dataset("letters", args.root, split=s, transform=ToFloat(0.0, 1.0))
-        for s in ("train", "valid", "test")}
+        for s in ("train", "val", "test")}
     log.info("data: %d train / %d valid / %d test letters A-J, 28x28, in %s (%.1f s)",
-             len(splits["train"]), len(splits["valid"]), len(splits["test"]), folder,
+             len(splits["train"]), len(splits["val"]), len(splits["test"]), folder,
              time.perf_counter() - started)
     save_grid(splits["train"], out / "samples.png", count=64)
     # 3. a logistic regression trained by the harness
@@ -78,7 +78,7 @@ def _run(args: argparse.Namespace, out: Path) -> tuple[dict[str, Any], History, 
     model = LogisticRegression(28 * 28, len(classes))
     train = DataLoader(splits["train"], batch_size=args.batch_size, shuffle=True,
                        generator=torch.Generator().manual_seed(args.seed))
-    valid = DataLoader(splits["valid"], batch_size=1024)
+    valid = DataLoader(splits["val"], batch_size=1024)
     lr = args.lr if args.lr is not None else default_lr(args.optimizer, "logistic")
     log.info("training: logistic regression (784 -> %d), %s lr %g, %s",
              len(classes), args.optimizer, lr, count_noun(args.epochs, "epoch"))

@@ -174,7 +174,7 @@ def test_retry_policy_timeouts_reach_a_silent_server(tmp_path: Path) -> None:
     try:
         started = time.monotonic()
         with pytest.raises(DownloadError, match="gave up after 2 attempts"):
-            download([url], tmp_path / "x.bin", policy=RetryPolicy(attempts=2, read_timeout_s=0.3))
+            download([url], tmp_path / "x.bin", retry=RetryPolicy(attempts=2, read_timeout_s=0.3))
         assert time.monotonic() - started < 10
     finally:
         listener.close()
@@ -204,7 +204,7 @@ def test_refused_connection_is_retried_and_named_with_its_port(
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}/x.bin"
     with pytest.raises(DownloadError) as info:
-        download([url], tmp_path / "x.bin", policy=RetryPolicy(attempts=2))
+        download([url], tmp_path / "x.bin", retry=RetryPolicy(attempts=2))
     assert f"{url} (cannot connect to 127.0.0.1:{port} (Connection refused); gave up after 2 attempts)" in str(
         info.value
     )
@@ -259,7 +259,7 @@ def test_trickling_server_counts_as_a_failed_attempt_and_resumes(
     monkeypatch.setattr(transfer, "_sleep", server_recovers)
     policy = RetryPolicy(stall_bytes=1024, stall_window_s=0.5)
     started = time.monotonic()
-    assert download([url], tmp_path / "slow.bin", expected=GOOD, policy=policy) == SHA
+    assert download([url], tmp_path / "slow.bin", expected=GOOD, retry=policy) == SHA
     assert time.monotonic() - started < 10 and len(waits) == 1
     stats = loopback_server.stats("/slow.bin")
     assert stats.ranges[0] is None and stats.ranges[1] is not None and stats.ranges[1].startswith("bytes=")
@@ -273,7 +273,7 @@ def test_trickling_server_everywhere_fails_naming_the_stall_rule(
     policy = RetryPolicy(attempts=2, stall_bytes=1024, stall_window_s=0.3)
     with pytest.raises(DownloadError, match=r"stalled after [\d,]+ bytes: only [\d,]+ bytes in 0\.\d s "
                        r"\(the stall rule wants 1,024 bytes per 0.3 s"):
-        download([url], tmp_path / "slow.bin", expected=GOOD, policy=policy)
+        download([url], tmp_path / "slow.bin", expected=GOOD, retry=policy)
 
 
 def _read_only_run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from idx_factory import write_idx
 from image_factory import make_image_tree
 
@@ -39,8 +40,8 @@ def test_unknown_names_splits_and_options_say_what_to_pass() -> None:
     with pytest.raises(UnknownDatasetError, match="did you mean 'cifar10' or 'cifar100'"):
         open_dataset("cifar", split="train")
     with pytest.raises(ValueError, match=r"split should be one of \['train', 'test'\] for "
-                       r"cifar10, but got split='valid'"):
-        open_dataset("cifar10", split="valid")
+                       r"cifar10, but got split='dev'"):
+        open_dataset("cifar10", split="dev")
     with pytest.raises(TypeError, match=r"options should be among \['subset'\] for emnist, "
                        r"but got size"):
         open_dataset("emnist", split="train", size=32)
@@ -64,7 +65,7 @@ def test_open_dataset_by_name_on_generated_letters() -> None:
     x, y = train[0]
     assert x.shape == (1, 28, 28) and train.classes == list("ABCDEFGHIJ") and 0 <= y < 10
     splits = catalog.open_splits("letters")
-    assert list(splits) == ["train", "valid", "test"]  # "all" repeats them: left out
+    assert list(splits) == ["train", "val", "test"]  # "all" repeats them: left out
     assert sum(len(s) for s in splits.values()) == 60
 
 
@@ -178,3 +179,28 @@ def test_imagenette_splits_are_its_train_and_val_folders() -> None:
     assert {k: len(v) for k, v in splits.items()} == {"train": 6, "val": 4}
     assert splits["val"].classes == list(wnids) and splits["val"][0][0].shape[-2:] == (8, 8)
     assert catalog.get("imagenette-160").held_out == "val"
+
+
+def test_valid_is_the_deprecated_spelling_of_val_everywhere() -> None:
+    from datasets import NotMNIST
+    from loaders.letters import generate
+
+    generate(loaders.dataset_dir("letters") / "letters.tar.gz", count=60, seed=0)
+    val = open_dataset("letters", split="val")
+    with pytest.warns(DeprecationWarning, match="split='valid' is deprecated.*pass split='val'"):
+        old = open_dataset("letters", split="valid")
+    assert torch.equal(old.data, val.data)
+    with pytest.warns(DeprecationWarning):
+        assert torch.equal(NotMNIST(split="valid", variant="letters").data, val.data)
+
+
+def test_open_dataset_takes_target_transform() -> None:
+    from loaders.letters import generate
+
+    generate(loaders.dataset_dir("letters") / "letters.tar.gz", count=60, seed=0)
+    ds = open_dataset("letters", split="test", target_transform=lambda y: y + 100)
+    assert ds[0][1] == int(ds.targets[0]) + 100
+    from datasets import DataLoader
+
+    images, labels = next(iter(DataLoader(ds, batch_size=4)))
+    assert labels.tolist() == [int(t) + 100 for t in ds.targets[:4]]

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from datasets import EMNIST, MNIST, DataFormatError, DatasetNotFoundError, IDXDataset, NotMNIST
+from datasets import MNIST, DataFormatError, DatasetNotFoundError, IDXDataset, NotMNIST
+from datasets.idx import EMNISTSplit, MNISTSplit
 
 
 def idx_bytes(array: np.ndarray, *, magic: bytes | None = None) -> bytes:
@@ -106,17 +107,17 @@ def test_malformed_idx_leaves_no_cache(tmp_path: Path) -> None:
     assert not [p for p in packed_root().glob("*") if p.suffix != ".lock"]
 
 
-def test_mnist_reads_from_dataset_dir(tmp_path: Path) -> None:
+def test_mnist_own_form_reads_from_dataset_dir(tmp_path: Path) -> None:
     images, labels = fake()
     write_pair(tmp_path / "mnist", images, labels, prefix="train")
-    ds = MNIST(tmp_path, split="train")
+    ds = MNISTSplit(tmp_path, split="train")
     assert len(ds) == 12 and ds.classes == [str(i) for i in range(10)]
     assert ds.packed.path.parent == tmp_path / "packed"
 
 
-def test_mnist_missing_files_say_where_and_what_to_run(tmp_path: Path) -> None:
+def test_mnist_own_form_missing_files_say_where_and_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(DatasetNotFoundError) as info:
-        MNIST(tmp_path, split="test")
+        MNISTSplit(tmp_path, split="test")
     message = str(info.value)
     assert "t10k-images-idx3-ubyte.gz" in message and str(tmp_path / "mnist") in message
     assert "python -m loaders.download mnist" in message
@@ -139,11 +140,11 @@ def test_emnist_reads_members_from_the_zip(tmp_path: Path) -> None:
                     gzip.compress(idx_bytes(images)))
         zf.writestr("gzip/emnist-letters-test-labels-idx1-ubyte.gz",
                     gzip.compress(idx_bytes(labels)))
-    ds = EMNIST(tmp_path, split="test", subset="letters")
+    ds = EMNISTSplit(tmp_path, split="test", subset="letters")
     assert ds.classes[0] == "N/A" and ds.classes[1] == "a" and len(ds.classes) == 27
     assert np.array_equal(ds.data.numpy(), images.transpose(0, 2, 1))  # upright again
     with pytest.raises(DatasetNotFoundError, match="emnist-digits-test-images"):
-        EMNIST(tmp_path, split="test", subset="digits")
+        EMNISTSplit(tmp_path, split="test", subset="digits")
 
 
 def test_real_notmnist_idx(shared_data: Path) -> None:

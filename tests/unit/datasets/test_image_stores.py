@@ -156,7 +156,8 @@ def test_variable_store_serves_dataloader_workers(tmp_path: Path) -> None:
     from torchvision.transforms import v2
 
     archive = write_zip(tmp_path / "a.zip", MEMBERS)
-    transform = v2.Compose([v2.RandomResizedCrop(16, antialias=True),
+    # a PIL image per sample, as torchvision gives: a v2 pipeline wanting tensors says ToImage
+    transform = v2.Compose([v2.ToImage(), v2.RandomResizedCrop(16, antialias=True),
                             v2.ToDtype(torch.float32, scale=True)])
     ds = VariableImageFolder.from_archive(archive, transform, cache_dir=tmp_path / "c")
     assert len(ds) == 8 and ds.mode == "RGB"
@@ -203,8 +204,10 @@ def test_decode_size_decodes_jpegs_at_the_smallest_scale_keeping_that_side(
     root.mkdir(parents=True)
     (root / "big.jpg").write_bytes(jpeg(512, 384, seed=1))
     (root / "odd.jpg").write_bytes(jpeg(300, 200, seed=2))  # another size: the variable store
-    ds = ImageFolderDataset.pack(tmp_path / "t", lambda x: x, cache_dir=tmp_path / "c",
-                                 decode_size=decode_size)
+    from torchvision.transforms import v2
+
+    ds = ImageFolderDataset.pack(tmp_path / "t", v2.PILToTensor(), cache_dir=tmp_path / "c",
+                                 decode_size=decode_size)  # the stored uint8 pixels
     assert isinstance(ds, VariableImageFolder)
     image, _ = ds[0]
     assert tuple(image.shape) == shape  # 1/2, 1/4, 1/8 while the shorter side stays >= it

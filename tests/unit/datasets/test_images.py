@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -100,14 +101,14 @@ def test_image_folder_per_sample_torchvision_transform(tmp_path: Path) -> None:
     make_image_tree(tmp_path / "t", per_class=2)
     seen = []
 
-    def spy(image: torch.Tensor) -> torch.Tensor:
-        seen.append((type(image).__name__, image.dtype, tuple(image.shape)))
+    def spy(image: Any) -> Any:
+        seen.append((type(image).__module__, image.mode, image.size))
         return image
 
-    transform = v2.Compose([spy, v2.ToDtype(torch.float32, scale=True)])
+    transform = v2.Compose([spy, v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
     ds = ImageFolderDataset.pack(tmp_path / "t", transform=transform, target_transform=lambda y: -y)
     x, y = ds[2]
-    assert seen == [("Image", torch.uint8, (1, 28, 28))] and y == -1
+    assert seen == [("PIL.Image", "L", (28, 28))] and y == -1  # as torchvision's datasets give
     assert torch.allclose(x[0], torch.from_numpy(image_for(1, 0)).float() / 255)
     batch = ds.__getitems__([0, 2])
     assert isinstance(batch, list) and len(batch) == 2
@@ -225,7 +226,7 @@ def test_split_indices_are_stratified_disjoint_and_seeded() -> None:
     a = split_indices(labels, valid=0.1, test=0.2, seed=0)
     b = split_indices(labels, valid=0.1, test=0.2, seed=0)
     assert all(np.array_equal(a[k], b[k]) for k in a)
-    joined = np.concatenate([a["train"], a["valid"], a["test"]])
+    joined = np.concatenate([a["train"], a["val"], a["test"]])
     assert sorted(joined.tolist()) == list(range(100))
     assert np.bincount(labels[a["test"]]).tolist() == [4, 6, 10]
 
@@ -239,13 +240,13 @@ def _put_letters_archive(home: Path, name: str, top: str, per_class: int) -> Non
 
 def test_notmnist_small_splits_from_archive(tmp_path: Path) -> None:
     _put_letters_archive(tmp_path, "notmnist", "notMNIST_small", per_class=20)
-    parts = {s: NotMNIST(tmp_path, split=s) for s in ("train", "valid", "test", "all")}
-    assert [len(parts[s]) for s in ("train", "valid", "test", "all")] == [160, 20, 20, 200]
+    parts = {s: NotMNIST(tmp_path, split=s) for s in ("train", "val", "test", "all")}
+    assert [len(parts[s]) for s in ("train", "val", "test", "all")] == [160, 20, 20, 200]
     assert parts["train"].classes == list("ABCDEFGHIJ")
     assert parts["test"].skipped == [("notMNIST_small/A/bad-0-empty.png", "empty file (0 bytes)")]
     rows = {s: {parts[s].data[i].numpy().tobytes() for i in range(len(parts[s]))}
-            for s in ("train", "valid", "test")}
-    assert not rows["train"] & rows["test"] and not rows["valid"] & rows["test"]
+            for s in ("train", "val", "test")}
+    assert not rows["train"] & rows["test"] and not rows["val"] & rows["test"]
     again = NotMNIST(tmp_path, split="train")
     assert torch.equal(again.data, parts["train"].data)
 
@@ -254,7 +255,7 @@ def test_notmnist_large_variant_tests_on_small(tmp_path: Path) -> None:
     _put_letters_archive(tmp_path, "notmnist", "notMNIST_small", per_class=5)
     _put_letters_archive(tmp_path, "notmnist-large", "notMNIST_large", per_class=20)
     train = NotMNIST(tmp_path, split="train", variant="large")
-    valid = NotMNIST(tmp_path, split="valid", variant="large")
+    valid = NotMNIST(tmp_path, split="val", variant="large")
     test = NotMNIST(tmp_path, split="test", variant="large")
     assert (len(train), len(valid), len(test)) == (180, 20, 50)
 
@@ -306,7 +307,7 @@ def test_notmnist_download_fetches_the_archive_unextracted(
 def test_notmnist_packs_an_extracted_folder_too(tmp_path: Path) -> None:
     make_image_tree(tmp_path / "notmnist" / "notMNIST_small", classes=tuple("ABCDEFGHIJ"),
                     per_class=10)
-    assert len(NotMNIST(tmp_path, split="valid")) == 10
+    assert len(NotMNIST(tmp_path, split="val")) == 10
 
 
 @pytest.mark.integration
@@ -314,7 +315,7 @@ def test_notmnist_letters_variant_end_to_end(tmp_path: Path) -> None:
     """The built-in letters data: loaders generates the archive, we pack it unextracted."""
     train = NotMNIST(tmp_path, split="train", variant="letters", download=True)
     test = NotMNIST(tmp_path, split="test", variant="letters")
-    assert len(train) + len(test) + len(NotMNIST(tmp_path, split="valid", variant="letters")) \
+    assert len(train) + len(test) + len(NotMNIST(tmp_path, split="val", variant="letters")) \
         == 20_000
     assert train.classes == list("ABCDEFGHIJ") and train.skipped == []
     assert not (tmp_path / "letters" / "letters").exists()  # never extracted

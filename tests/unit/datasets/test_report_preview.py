@@ -223,7 +223,7 @@ def test_bad_split_is_a_usage_error_without_traceback(tmp_path, capsys) -> None:
     generate(loaders.dataset_dir("letters") / "letters.tar.gz", count=40, seed=0)
     assert report.main(["letters", "--split", "bogus"]) == 2
     err = capsys.readouterr().err
-    assert err == ("error: split should be one of ['train', 'valid', 'test', 'all'] for letters, "
+    assert err == ("error: split should be one of ['train', 'val', 'test', 'all'] for letters, "
                    "but got split='bogus'\n")
     assert preview.main(["letters", "--split", "bogus", "--out", str(tmp_path / "g.png")]) == 2
     assert capsys.readouterr().err.startswith("error: split should be one of")
@@ -267,7 +267,7 @@ def test_report_notmnist_by_name_on_a_fabricated_archive(capsys) -> None:
                        corrupt=[("A", "empty", bad_a), ("F", "not-png", bad_f)])
     assert report.main(["notmnist", "-q"]) == 0
     out = capsys.readouterr().out
-    assert "[train] 80 items, 10 classes" in out and "[valid] 10 items" in out
+    assert "[train] 80 items, 10 classes" in out and "[val] 10 items" in out
     assert "[test] 10 items" in out and "  J          8" in out
     assert out.count(f"notMNIST_small/A/{bad_a}: empty file (0 bytes)") == 1  # listed once
     assert out.count(f"notMNIST_small/F/{bad_f}: not an image") == 1

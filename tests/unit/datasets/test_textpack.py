@@ -120,7 +120,7 @@ def test_feature_batches_feed_bag_of_words(tmp_path: Path) -> None:
 
 def test_stratified_split_refuses_empty_splits_and_missing_classes() -> None:
     parts = stratified_split(np.repeat([0, 1], 10), test=0.2, seed=1)
-    assert [len(parts[s]) for s in ("train", "valid", "test")] == [16, 0, 4]
+    assert [len(parts[s]) for s in ("train", "val", "test")] == [16, 0, 4]
     with pytest.raises(DataFormatError, match=r"a 0.2 test split of 4 rows is empty \(per "
                        r"class: ham 2, spam 2: .*add data, raise the fraction"):
         stratified_split([0, 0, 1, 1], test=0.2, classes=["ham", "spam"])

@@ -136,7 +136,7 @@ def test_torchvision_v2_per_sample_on_packed_colour(tmp_path: Path) -> None:
     for i in range(4):
         rgb = np.random.default_rng(i).integers(0, 256, (20, 30, 3), dtype=np.uint8)
         Image.fromarray(rgb).save(tmp_path / "t" / "a" / f"{i}.png")
-    transform = v2.Compose([v2.RandomResizedCrop(8, antialias=True), v2.RandomHorizontalFlip(),
+    transform = v2.Compose([v2.ToImage(), v2.RandomResizedCrop(8, antialias=True), v2.RandomHorizontalFlip(),
                             v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5] * 3, [0.5] * 3)])
     ds = ImageFolderDataset.pack(tmp_path / "t", transform, cache_dir=tmp_path / "c")
     x, _ = next(iter(DataLoader(ds, batch_size=4)))

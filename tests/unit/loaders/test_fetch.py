@@ -403,7 +403,7 @@ def test_fetch_cached_file_that_no_longer_verifies_stays_until_replaced(tiny: Da
     (folder / "train.bin").write_bytes(TRAIN[:-1] + b"!")  # corrupted in place
     responses.replace(responses.GET, BASE + "train.bin", status=503)
     with pytest.raises(DownloadError, match="HTTP 503"):
-        fetch("tiny", split="train", policy=RetryPolicy(attempts=1))
+        fetch("tiny", split="train", retry=RetryPolicy(attempts=1))
     assert (folder / "train.bin").read_bytes() == TRAIN[:-1] + b"!"  # still there to inspect
     responses.replace(responses.GET, BASE + "train.bin", body=TRAIN)
     fetch("tiny", split="train")

@@ -89,7 +89,7 @@ def test_download_retries_5xx_with_exponential_backoff(target: Path, sleeps: lis
     for _ in range(3):
         responses.add(responses.GET, URL, status=503)
     responses.add(responses.GET, URL, body=DATA)
-    download([URL], target, expected=GOOD, policy=RetryPolicy(attempts=4, backoff_s=1.0))
+    download([URL], target, expected=GOOD, retry=RetryPolicy(attempts=4, backoff_s=1.0))
     assert len(sleeps) == 3
     assert 1.0 <= sleeps[0] <= 1.5 and 2.0 <= sleeps[1] <= 3.0 and 4.0 <= sleeps[2] <= 6.0
 
@@ -108,7 +108,7 @@ def test_download_retries_connection_errors_then_gives_up_to_next_mirror(
 ) -> None:
     responses.add(responses.GET, URL, body=requests.ConnectionError("connection refused"))
     responses.add(responses.GET, URL2, body=DATA)
-    download([URL, URL2], target, expected=GOOD, policy=RetryPolicy(attempts=3))
+    download([URL, URL2], target, expected=GOOD, retry=RetryPolicy(attempts=3))
     assert len(sleeps) == 2
     assert [c.request.url for c in responses.calls] == [URL, URL, URL, URL2]
 
@@ -127,7 +127,7 @@ def test_download_unresolvable_host_moves_to_next_mirror_without_retrying(
 ) -> None:
     responses.add(responses.GET, URL, body=_dns_failure("a.example"))
     responses.add(responses.GET, URL2, body=DATA)
-    assert download([URL, URL2], target, expected=GOOD, policy=RetryPolicy(attempts=4)) == SHA
+    assert download([URL, URL2], target, expected=GOOD, retry=RetryPolicy(attempts=4)) == SHA
     assert sleeps == [] and [c.request.url for c in responses.calls] == [URL, URL2]
 
 
@@ -139,7 +139,7 @@ def test_download_no_network_fails_fast_naming_every_url_and_the_offline_options
     responses.add(responses.GET, URL, body=_dns_failure("a.example"))
     responses.add(responses.GET, URL2, body=unreachable)
     with pytest.raises(DownloadError) as info:
-        download([URL, URL2], target, expected=GOOD, policy=RetryPolicy(attempts=4))
+        download([URL, URL2], target, expected=GOOD, retry=RetryPolicy(attempts=4))
     message = str(info.value)
     assert sleeps == [] and len(responses.calls) == 2
     assert f"{URL} (cannot resolve host a.example (Name or service not known))" in message
@@ -175,7 +175,7 @@ def test_download_connection_refused_is_retried_with_a_short_reason(
     refused = requests.ConnectionError(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"))
     responses.add(responses.GET, URL, body=refused)
     with pytest.raises(DownloadError, match=r"cannot connect to a\.example \(Connection refused\); gave up after 2"):
-        download([URL], target, expected=GOOD, policy=RetryPolicy(attempts=2))
+        download([URL], target, expected=GOOD, retry=RetryPolicy(attempts=2))
     assert len(sleeps) == 1
 
 
@@ -195,7 +195,7 @@ def test_download_timeouts_and_resets_are_retried_with_the_host_and_port(
     url = "https://a.example:8443/data.tar.gz"
     responses.add(responses.GET, url, body=error)
     with pytest.raises(DownloadError, match=f"{re.escape(reason)}; gave up after 3 attempts"):
-        download([url], target, expected=GOOD, policy=RetryPolicy(attempts=3))
+        download([url], target, expected=GOOD, retry=RetryPolicy(attempts=3))
     assert len(sleeps) == 2
 
 
@@ -371,7 +371,7 @@ def test_download_only_206_to_plain_gets_fails_and_keeps_nothing(target: Path, s
     responses.add(responses.GET, URL, status=206, body=DATA,
                   headers={"Content-Range": f"bytes 0-{len(DATA) - 1}/{len(DATA)}"})
     with pytest.raises(DownloadError, match="a part is never taken for the whole file"):
-        download([URL], target, policy=RetryPolicy(attempts=2))
+        download([URL], target, retry=RetryPolicy(attempts=2))
     assert not target.exists()
 
 
@@ -521,3 +521,15 @@ def test_sink_writes_and_hashes_in_order_either_way(tmp_path: Path, write_on_thr
     finally:
         os.close(fd)
     assert path.read_bytes() == DATA and hashers["sha256"].hexdigest() == SHA
+
+
+def test_retry_is_the_keyword_and_policy_its_deprecated_name(tmp_path: Path) -> None:
+    import loaders
+
+    with pytest.raises(TypeError, match=r"download\(\) got retry= and policy=; pass only retry="):
+        download([URL], tmp_path / "x", retry=RetryPolicy(), policy=RetryPolicy())
+    with pytest.raises(TypeError, match=r"fetch\(\) got retry= and policy="):
+        loaders.fetch("letters", tmp_path, retry=RetryPolicy(), policy=RetryPolicy())
+    with pytest.warns(DeprecationWarning, match=r"fetch\(policy=...\) is deprecated: the keyword "
+                      "is retry="):
+        loaders.fetch("letters", tmp_path, count=20, policy=RetryPolicy())

@@ -1,0 +1,237 @@
+"""More batch transforms: the torchvision ops a user's pipeline compiles to (:mod:`datasets.pipeline`).
+
+Each works on ``uint8`` ``[C, H, W]`` or ``[B, C, H, W]`` (``ConvertFloat`` then makes floats)
+and gives, per sample, what torchvision gives for the same image:
+
+- :class:`Resize`, :class:`CenterCrop`, :class:`Pad`: torchvision's output sizes, offsets and
+  zero fill; ``Resize`` is bilinear and antialiased with torch's ``uint8`` kernel (the one
+  torchvision uses on tensors; within 1/255 of Pillow's on a PIL image).
+- :class:`Grayscale`: Pillow's ``convert("L")`` in its own integer arithmetic (what
+  torchvision's ``Grayscale`` does to a PIL image), not the tensor kernel's float weights.
+- :class:`ConvertFloat`: ``ToTensor``/``ToDtype(scale=True)`` followed by ``Normalize``, with
+  torchvision's operations in its order, so the floats are bit-identical.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+
+from datasets.transforms import BatchTransform, _batched, _empty_batch, _is_channels_last, _pair
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CenterCrop", "ConvertFloat", "Grayscale", "Pad", "Resize", "ltrb"]
+
+
+def ltrb(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
+    """torchvision's padding forms as ``(left, top, right, bottom)``.
+
+    Example:
+        >>> ltrb(4), ltrb((1, 2)), ltrb([1, 2, 3, 4])
+        ((4, 4, 4, 4), (1, 2, 1, 2), (1, 2, 3, 4))
+    """
+    values = [padding] if isinstance(padding, int) else [int(p) for p in padding]
+    if len(values) not in (1, 2, 4) or min(values) < 0:
+        raise ValueError(f"padding should be a non-negative int or a sequence of 1, 2 or 4 of "
+                         f"them, but got padding={padding!r}")
+    if len(values) == 1:
+        return values[0], values[0], values[0], values[0]
+    if len(values) == 2:
+        return values[0], values[1], values[0], values[1]
+    return values[0], values[1], values[2], values[3]
+
+
+class Resize(BatchTransform):
+    """torchvision's ``Resize(size, max_size=...)``, bilinear and antialiased.
+
+    Args:
+        size: an int (or ``[int]``) for the shorter side, the longer one scaled (truncated) as
+            torchvision does; or ``(H, W)``.
+        max_size: the longer side's cap when ``size`` is the shorter side's length.
+
+    Example:
+        >>> Resize(4)(torch.zeros(2, 3, 8, 12, dtype=torch.uint8)).shape
+        torch.Size([2, 3, 4, 6])
+    """
+
+    def __init__(self, size: int | Sequence[int], *, max_size: int | None = None) -> None:
+        sizes = [size] if isinstance(size, int) else [int(s) for s in size]
+        if len(sizes) not in (1, 2) or min(sizes) < 1:
+            raise ValueError(f"size should be a positive int or (H, W), but got size={size!r}")
+        self.size = sizes
+        self.max_size = max_size
+
+    def output_size(self, h: int, w: int) -> tuple[int, int]:
+        """The ``(H, W)`` torchvision resizes an ``h`` × ``w`` image to."""
+        if len(self.size) == 2:
+            return self.size[0], self.size[1]
+        short, long = (w, h) if w <= h else (h, w)
+        new_short, new_long = self.size[0], int(self.size[0] * long / short)
+        if self.max_size is not None and new_long > self.max_size:
+            new_short, new_long = int(self.max_size * new_short / new_long), self.max_size
+        return (new_long, new_short) if w <= h else (new_short, new_long)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        batch, single = _batched(x)
+        size = self.output_size(*batch.shape[-2:])
+        if size == tuple(batch.shape[-2:]):
+            return x.clone()  # torchvision: the image unchanged (Pillow: a copy of it)
+        if not _is_channels_last(batch):  # torch's uint8 antialiased kernel works channels last
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        out = torch.nn.functional.interpolate(batch, size=size, mode="bilinear", antialias=True,
+                                              align_corners=False)
+        return out[0] if single else out
+
+    def __repr__(self) -> str:
+        return f"Resize(size={self.size}, max_size={self.max_size})"
+
+
+class Pad(BatchTransform):
+    """Pad with zeros: torchvision's ``Pad(padding)`` with ``fill=0, padding_mode="constant"``.
+
+    Example:
+        >>> Pad((1, 0))(torch.ones(1, 1, 2, dtype=torch.uint8)).tolist()
+        [[[0, 1, 1, 0]]]
+    """
+
+    def __init__(self, padding: int | Sequence[int]) -> None:
+        self.padding = ltrb(padding)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        batch, single = _batched(x)
+        left, top, right, bottom = self.padding
+        h, w = batch.shape[-2:]
+        out = _empty_batch(batch, (h + top + bottom, w + left + right), len(batch)).zero_()
+        out[:, :, top : top + h, left : left + w] = batch
+        return out[0] if single else out
+
+    def __repr__(self) -> str:
+        return f"Pad(padding={self.padding})"
+
+
+class CenterCrop(BatchTransform):
+    """torchvision's ``CenterCrop(size)``: zero-padded first where the crop is larger.
+
+    Example:
+        >>> CenterCrop(2)(torch.arange(9, dtype=torch.uint8).view(1, 3, 3)).tolist()
+        [[[0, 1], [3, 4]]]
+    """
+
+    def __init__(self, size: int | Sequence[int]) -> None:
+        self.size = _pair(size if isinstance(size, int) or len(size) != 1 else size[0], "size")
+
+    def _box(self, h: int, w: int) -> tuple[tuple[int, int, int, int], int, int]:
+        """The zero padding ``(l, t, r, b)`` torchvision adds, and the crop's top and left."""
+        th, tw = self.size
+        pad = ((tw - w) // 2 if tw > w else 0, (th - h) // 2 if th > h else 0,
+               (tw - w + 1) // 2 if tw > w else 0, (th - h + 1) // 2 if th > h else 0)
+        ph, pw = h + pad[1] + pad[3], w + pad[0] + pad[2]
+        return pad, int(round((ph - th) / 2.0)), int(round((pw - tw) / 2.0))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        batch, single = _batched(x)
+        pad, top, left = self._box(*batch.shape[-2:])
+        if any(pad):
+            batch = Pad(pad)(batch)
+        window = batch[:, :, top : top + self.size[0], left : left + self.size[1]]
+        out = _empty_batch(batch, self.size, len(batch)).copy_(window)  # never a view of x
+        return out[0] if single else out
+
+    def take(self, source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        pad, top, left = self._box(*source.shape[-2:])
+        if any(pad):
+            return super().take(source, indices)
+        from datasets.transforms import gather
+
+        # gather only the window's pixels out of the store
+        return gather(source[:, :, top : top + self.size[0], left : left + self.size[1]], indices)
+
+    def __repr__(self) -> str:
+        return f"CenterCrop(size={self.size})"
+
+
+class Grayscale(BatchTransform):
+    """Pillow's ``convert("L")`` (torchvision's ``Grayscale`` of a PIL image) on a batch.
+
+    ``L = (19595 R + 38470 G + 7471 B + 2**15) >> 16``, Pillow's integer ITU-R 601-2 luma;
+    one-channel input stays as it is. ``num_output_channels=3`` repeats ``L`` three times.
+
+    Example:
+        >>> Grayscale()(torch.tensor([[[255]], [[0]], [[0]]], dtype=torch.uint8)).tolist()
+        [[[76]]]
+    """
+
+    def __init__(self, num_output_channels: int = 1) -> None:
+        if num_output_channels not in (1, 3):
+            raise ValueError(f"num_output_channels should be 1 or 3, but got "
+                             f"num_output_channels={num_output_channels!r}")
+        self.num_output_channels = num_output_channels
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        batch, single = _batched(x)
+        if batch.dtype != torch.uint8 or batch.shape[1] not in (1, 3):
+            raise TypeError(f"Grayscale expects uint8 images of 1 or 3 channels, but got "
+                            f"dtype={batch.dtype}, shape {list(x.shape)}")
+        if batch.shape[1] == 3:
+            rgb = batch.to(torch.int32)
+            luma = (rgb[:, 0] * 19595 + rgb[:, 1] * 38470 + rgb[:, 2] * 7471 + 0x8000) >> 16
+            grey = luma.to(torch.uint8).unsqueeze(1)
+        else:
+            grey = batch
+        out = grey.expand(-1, self.num_output_channels, -1, -1).contiguous()
+        return out[0] if single else out
+
+    def __repr__(self) -> str:
+        return f"Grayscale(num_output_channels={self.num_output_channels})"
+
+
+Scaling = Literal["div", "mul", "none"]
+
+
+class ConvertFloat(BatchTransform):
+    """``uint8`` to ``float32`` in torchvision's arithmetic, then its ``Normalize`` steps.
+
+    Args:
+        scaling: ``"div"`` divides by 255 (v1 ``ToTensor``, ``ConvertImageDtype``), ``"mul"``
+            multiplies by ``1 / 255`` (v2 ``ToDtype(scale=True)``), ``"none"`` keeps 0..255.
+        normalize: ``(mean, std)`` pairs applied in order as ``x.sub_(mean).div_(std)``.
+
+    Example:
+        >>> ConvertFloat("div", [((0.5,), (0.5,))])(torch.tensor([[[0, 255]]], dtype=torch.uint8))
+        tensor([[[-1.,  1.]]])
+    """
+
+    def __init__(self, scaling: Scaling,
+                 normalize: Sequence[tuple[Sequence[float] | float, Sequence[float] | float]] = (),
+                 ) -> None:
+        if scaling not in ("div", "mul", "none"):
+            raise ValueError(f"scaling should be one of ['div', 'mul', 'none'], but got "
+                             f"scaling={scaling!r}")
+        self.scaling = scaling
+        self.normalize = [(_channel_view(m), _channel_view(s)) for m, s in normalize]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.uint8:
+            raise TypeError(f"ConvertFloat expects a uint8 tensor, but got dtype={x.dtype}")
+        out = x.to(torch.float32, memory_format=torch.contiguous_format)
+        if self.scaling == "div":
+            out.div_(255)
+        elif self.scaling == "mul":
+            out.mul_(1.0 / 255)
+        for mean, std in self.normalize:
+            out.sub_(mean).div_(std)
+        return out
+
+    def __repr__(self) -> str:
+        steps = [(m.flatten().tolist(), s.flatten().tolist()) for m, s in self.normalize]
+        return f"ConvertFloat(scaling={self.scaling!r}, normalize={steps})"
+
+
+def _channel_view(value: Sequence[float] | float) -> torch.Tensor:
+    """``torch.as_tensor(value)`` viewed ``[C, 1, 1]``, as torchvision's ``normalize`` does."""
+    tensor = torch.as_tensor(value, dtype=torch.float32)
+    return tensor.view(-1, 1, 1) if tensor.ndim == 1 else tensor
