@@ -95,7 +95,8 @@ def pil_image(image: torch.Tensor) -> Image.Image:
 def crop_decoder(compiled: BatchTransform | None
                  ) -> tuple[DecodeRandomResizedCrop, BatchTransform] | None:
     """Split a compiled pipeline that starts with ``RandomResizedCrop`` into the crop-aware
-    decoder of the same box distribution and the rest; ``None`` for any other.
+    decoder of the same box distribution (a ``RandomHorizontalFlip`` right after it becomes
+    the decoder's ``flip``) and the rest; ``None`` for any other.
 
     Example:
         >>> from torchvision import transforms as T
@@ -107,9 +108,13 @@ def crop_decoder(compiled: BatchTransform | None
     first = compiled.transforms[0]
     if type(first) is not RandomResizedCrop:
         return None
-    decoder = DecodeRandomResizedCrop(first.size, first.scale, first.ratio,
+    rest = compiled.transforms[1:]
+    flip = 0.0
+    if rest and type(rest[0]) is RandomHorizontalFlip:  # the decoder mirrors as it resizes
+        flip, rest = rest[0].p, rest[1:]
+    decoder = DecodeRandomResizedCrop(first.size, first.scale, first.ratio, flip=flip,
                                       generator=first.generator)
-    return decoder, Compose(compiled.transforms[1:])
+    return decoder, Compose(rest)
 
 
 def _flattened(transform: Any) -> list[Any]:

@@ -227,6 +227,7 @@ def test_variable_store_decodes_a_leading_random_resized_crop(tmp_path: Path) ->
                      v2.ToDtype(torch.float32, scale=True)])
     ds = ImageFolderDataset.pack(root, tf, cache_dir=tmp_path / "c")
     assert isinstance(ds, VariableImageFolder) and isinstance(ds.decoder, DecodeRandomResizedCrop)
+    assert ds.decoder.size == (16, 16) and ds.decoder.flip == 0.5  # the flip folded in
     batch = ds.__getitems__(range(len(ds)))
     assert isinstance(batch, ImageBatch) and batch.images.shape == (len(ds), 3, 16, 16)
     assert batch.images.dtype == torch.float32 and float(batch.images.max()) <= 1.0
