@@ -91,9 +91,12 @@ def test_compiled_grayscale_is_pillows_integer_luma() -> None:
     assert torch.equal(out, ref)
 
 
-def test_compiled_random_resized_crop_equals_resized_crop_of_its_box() -> None:
+@pytest.mark.parametrize("transform", [
+    T.Compose([T.RandomResizedCrop(16), T.ToTensor()]),
+    v2.Compose([v2.RandomResizedCrop(16), v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True)]),
+], ids=["v1", "v2"])
+def test_compiled_random_resized_crop_equals_resized_crop_of_its_box(transform: Any) -> None:
     source = _store(n=4, h=40, w=60)
-    transform = T.Compose([T.RandomResizedCrop(16), T.ToTensor()])
     compiled = compile_pipeline(transform)
     assert compiled is not None
     torch.manual_seed(5)
