@@ -72,7 +72,8 @@ def compile_pipeline(transform: Any) -> BatchTransform | None:
     for op in _flattened(transform):
         try:
             stage = _add(op, stage, ops)
-        except _Unsupported as why:
+        except (ValueError, TypeError, AttributeError) as why:  # _Unsupported, or parameters
+            # our ops refuse (negative padding, which Pillow crops): torchvision runs them
             log.debug("transform %r runs per sample: %r stops the batching (%s)", transform, op, why)
             return None
     if stage == PIL:

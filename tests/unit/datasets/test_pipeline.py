@@ -143,6 +143,7 @@ def test_compiled_flip_flips_about_half() -> None:
     (v2.Compose([v2.ToImage(), v2.Grayscale(), v2.ToDtype(torch.float32, scale=True)]), "Grayscale"),
     (v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)]), "ToDtype"),
     (T.Compose([T.Resize(20)]), "PIL image"),
+    (T.Compose([T.Pad(-2), T.ToTensor()]), "Pad"),  # Pillow crops; torchvision runs it
     (lambda image: image, "function"),
 ])
 def test_unrecognised_pipelines_do_not_compile_and_log_the_stopping_op(
