@@ -72,7 +72,8 @@ def compile_pipeline(transform: Any) -> BatchTransform | None:
     for op in _flattened(transform):
         try:
             stage = _add(op, stage, ops)
-        except _Unsupported as why:
+        except (ValueError, TypeError, AttributeError) as why:  # _Unsupported, or parameters
+            # our ops refuse (negative padding, which Pillow crops): torchvision runs them
             log.debug("transform %r runs per sample: %r stops the batching (%s)", transform, op, why)
             return None
     if stage == PIL:
@@ -95,7 +96,8 @@ def pil_image(image: torch.Tensor) -> Image.Image:
 def crop_decoder(compiled: BatchTransform | None
                  ) -> tuple[DecodeRandomResizedCrop, BatchTransform] | None:
     """Split a compiled pipeline that starts with ``RandomResizedCrop`` into the crop-aware
-    decoder of the same box distribution and the rest; ``None`` for any other.
+    decoder of the same box distribution (a ``RandomHorizontalFlip`` right after it becomes
+    the decoder's ``flip``) and the rest; ``None`` for any other.
 
     Example:
         >>> from torchvision import transforms as T
@@ -107,9 +109,13 @@ def crop_decoder(compiled: BatchTransform | None
     first = compiled.transforms[0]
     if type(first) is not RandomResizedCrop:
         return None
-    decoder = DecodeRandomResizedCrop(first.size, first.scale, first.ratio,
+    rest = compiled.transforms[1:]
+    flip = 0.0
+    if rest and type(rest[0]) is RandomHorizontalFlip:  # the decoder mirrors as it resizes
+        flip, rest = rest[0].p, rest[1:]
+    decoder = DecodeRandomResizedCrop(first.size, first.scale, first.ratio, flip=flip,
                                       generator=first.generator)
-    return decoder, Compose(compiled.transforms[1:])
+    return decoder, Compose(rest)
 
 
 def _flattened(transform: Any) -> list[Any]:

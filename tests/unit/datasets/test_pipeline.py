@@ -91,9 +91,12 @@ def test_compiled_grayscale_is_pillows_integer_luma() -> None:
     assert torch.equal(out, ref)
 
 
-def test_compiled_random_resized_crop_equals_resized_crop_of_its_box() -> None:
+@pytest.mark.parametrize("transform", [
+    T.Compose([T.RandomResizedCrop(16), T.ToTensor()]),
+    v2.Compose([v2.RandomResizedCrop(16), v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True)]),
+], ids=["v1", "v2"])
+def test_compiled_random_resized_crop_equals_resized_crop_of_its_box(transform: Any) -> None:
     source = _store(n=4, h=40, w=60)
-    transform = T.Compose([T.RandomResizedCrop(16), T.ToTensor()])
     compiled = compile_pipeline(transform)
     assert compiled is not None
     torch.manual_seed(5)
@@ -140,6 +143,7 @@ def test_compiled_flip_flips_about_half() -> None:
     (v2.Compose([v2.ToImage(), v2.Grayscale(), v2.ToDtype(torch.float32, scale=True)]), "Grayscale"),
     (v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)]), "ToDtype"),
     (T.Compose([T.Resize(20)]), "PIL image"),
+    (T.Compose([T.Pad(-2), T.ToTensor()]), "Pad"),  # Pillow crops; torchvision runs it
     (lambda image: image, "function"),
 ])
 def test_unrecognised_pipelines_do_not_compile_and_log_the_stopping_op(
@@ -227,6 +231,7 @@ def test_variable_store_decodes_a_leading_random_resized_crop(tmp_path: Path) ->
                      v2.ToDtype(torch.float32, scale=True)])
     ds = ImageFolderDataset.pack(root, tf, cache_dir=tmp_path / "c")
     assert isinstance(ds, VariableImageFolder) and isinstance(ds.decoder, DecodeRandomResizedCrop)
+    assert ds.decoder.size == (16, 16) and ds.decoder.flip == 0.5  # the flip folded in
     batch = ds.__getitems__(range(len(ds)))
     assert isinstance(batch, ImageBatch) and batch.images.shape == (len(ds), 3, 16, 16)
     assert batch.images.dtype == torch.float32 and float(batch.images.max()) <= 1.0
