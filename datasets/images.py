@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 from datasets.cropdecode import DecodeRandomResizedCrop
 from datasets.errors import DataFormatError
-from datasets.folders import IMAGE_EXTENSIONS, scan_folder
+from datasets.folders import IMAGE_EXTENSIONS, path_prefix, scan_folder
 from datasets.imagedecode import (
     MAX_IMAGE_BYTES,
     MODES,
@@ -126,8 +126,9 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         scan = scan_folder(self.root, allow_empty=allow_empty, is_valid_file=is_valid_file)
         self.classes: list[str] = scan.classes
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
-        self.samples = [(str(self.root / rel), self.class_to_idx[rel.split("/", 1)[0]])
-                        for rel, _, _ in scan.files]
+        top, class_to_idx = path_prefix(self.root), self.class_to_idx
+        self.samples = [(top + rel, class_to_idx[rel.split("/", 1)[0]])
+                        for rel in scan.paths]
         self.imgs = self.samples
         self.targets = [label for _, label in self.samples]
         self.skipped = [(path, reason) for path, reason in scan.skipped]
