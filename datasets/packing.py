@@ -352,7 +352,7 @@ class _Builder:
         seconds = time.perf_counter() - started
         if self.skipped:
             log.warning("skipped %d unreadable image(s) of %s (listed in the manifest); first: "
-                        "%s: %s", len(self.skipped), self.meta["path"], *self.skipped[0])
+                        "%r: %s", len(self.skipped), self.meta["path"], *self.skipped[0])
         mode = self.options.mode or ("RGB" if self.channels == 3 else "L")
         manifest = {
             "kind": "images",

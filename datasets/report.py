@@ -83,6 +83,19 @@ def class_counts(dataset: Dataset[Any]) -> dict[str, int]:
     return {(str(names[k]) if names else str(k)): counts.get(k, 0) for k in keys}
 
 
+def shown(name: str) -> str:
+    """Return ``name`` for a report line: as is, or as ``repr`` writes it when unprintable.
+
+    A name holding a newline (or another control character) is printed quoted and escaped, so
+    a crafted file name cannot fake a report line.
+
+    Example:
+        >>> print(shown("a.jpg"), shown("a.jpg: ok" + chr(10) + "  b.jpg"))
+        a.jpg 'a.jpg: ok\\n  b.jpg'
+    """
+    return name if name.isprintable() else repr(name)
+
+
 _SIDE_BINS = (0, 64, 128, 256, 512, 1024)
 _MAX_LISTED = 20
 
@@ -187,14 +200,15 @@ def format_report(splits: dict[str, Dataset[Any]], *, title: str) -> str:
     for split_name, ds in splits.items():
         counts = class_counts(ds)
         lines.append(f"\n[{split_name}] {len(ds):,} items, {len(counts)} classes")  # type: ignore[arg-type]
-        width = max(len(c) for c in counts) if counts else 5
-        lines.extend(f"  {c:<{width}}  {n:>9,}" for c, n in counts.items())
+        names = {shown(c): n for c, n in counts.items()}
+        width = max(len(c) for c in names) if names else 5
+        lines.extend(f"  {c:<{width}}  {n:>9,}" for c, n in names.items())
         lines.extend(f"  {line}" for line in image_summary(ds))
         lines.extend(f"  {line}" for line in text_summary(ds))
         notes = list(getattr(_unwrap(ds)[0], "notes", None) or [])
         if notes:  # kept, with a remark: the user's data, converted (a palette GIF, say)
             lines.append(f"  kept with a note: {len(notes)}")
-            lines.extend(f"    {path}: {note}" for path, note in notes[:_MAX_LISTED])
+            lines.extend(f"    {shown(path)}: {note}" for path, note in notes[:_MAX_LISTED])
             if len(notes) > _MAX_LISTED:
                 lines.append(f"    ... and {len(notes) - _MAX_LISTED} more (in the manifest)")
         skipped = tuple(tuple(item) for item in getattr(_unwrap(ds)[0], "skipped", None) or [])
@@ -204,7 +218,7 @@ def format_report(splits: dict[str, Dataset[Any]], *, title: str) -> str:
             continue
         listed[skipped] = split_name
         lines.append(f"  skipped files: {len(skipped)}")
-        lines.extend(f"    {path}: {reason}" for path, reason in skipped)
+        lines.extend(f"    {shown(path)}: {shown(reason)}" for path, reason in skipped)
     lines.append("\noverlap (exact duplicates):")
     report = overlap_report(*splits.values(), names=list(splits))
     lines.extend(f"  {line}" for line in str(report).splitlines())

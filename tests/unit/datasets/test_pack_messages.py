@@ -1,0 +1,34 @@
+"""Packing messages: what the CLIs print about odd sources, and what packing refuses up front."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from image_factory import make_image_tree
+
+from datasets import report
+
+
+def test_report_on_a_device_says_it_is_not_a_folder(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAFERRY_HOME", str(tmp_path / "home"))
+    assert report.main([os.devnull]) == 1
+    err = capsys.readouterr().err
+    assert "/dev/null but it is not a folder" in err and "does not exist" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_report_escapes_newlines_in_file_and_class_names(capsys: pytest.CaptureFixture[str],
+                                                         tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAFERRY_HOME", str(tmp_path / "home"))
+    root = make_image_tree(tmp_path / "t", classes=("A", "B\nfake: 999"), per_class=2)
+    (root / "A" / "x.png\n    A-1.png: looks fine").write_bytes(b"not an image")
+    assert report.main([str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "  'B\\nfake: 999'  " in out
+    assert "    'A/x.png\\n    A-1.png: looks fine': " in out
+    assert "\nfake" not in out and "\n    A-1.png: looks fine" not in out
