@@ -32,3 +32,18 @@ def test_report_escapes_newlines_in_file_and_class_names(capsys: pytest.CaptureF
     assert "  'B\\nfake: 999'  " in out
     assert "    'A/x.png\\n    A-1.png: looks fine': " in out
     assert "\nfake" not in out and "\n    A-1.png: looks fine" not in out
+
+
+def test_one_class_folder_is_refused_before_packing(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets.packing
+    from training.data import load_image_splits
+
+    def no_packing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("packed a folder that is refused anyway")
+
+    monkeypatch.setattr(datasets.packing, "pack_folder", no_packing)
+    root = make_image_tree(tmp_path / "one", classes=("A",), per_class=12)
+    with pytest.raises(ValueError, match=r"at least 2 classes, but .*one holds one class "
+                                         r"folder, 'A'"):
+        load_image_splits(data_dir=root, root=tmp_path / "home")
