@@ -246,12 +246,11 @@ def _options(mode: str | None, size: int | tuple[int, int] | None, resize: str,
                        store="variable" if decoder is not None else "auto")
 
 
-def _size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
-    if size is None or isinstance(size, tuple):
-        return size
-    if isinstance(size, int):
+def _size(size: int | tuple[int, int] | None) -> Any:
+    """An int is a square; anything else goes to :class:`PackOptions` as given (it checks it)."""
+    if isinstance(size, int) and not isinstance(size, bool):
         return (size, size)
-    return (int(size[0]), int(size[1]))
+    return size
 
 
 def _wrap(store: Any, root: str | os.PathLike[str], transform: Transform | None,

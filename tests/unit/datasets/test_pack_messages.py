@@ -47,3 +47,25 @@ def test_one_class_folder_is_refused_before_packing(tmp_path: Path,
     with pytest.raises(ValueError, match=r"at least 2 classes, but .*one holds one class "
                                          r"folder, 'A'"):
         load_image_splits(data_dir=root, root=tmp_path / "home")
+
+
+@pytest.mark.parametrize("decode_size", [0, -5, 2.5])
+def test_decode_size_that_is_not_a_positive_int_is_refused_before_packing(
+        tmp_path: Path, decode_size: object) -> None:
+    from datasets import ImageFolderDataset
+
+    root = make_image_tree(tmp_path / "t", per_class=2)
+    with pytest.raises(ValueError, match=rf"^decode_size should be a positive int or None, but "
+                                         rf"got decode_size={decode_size}$"):
+        ImageFolderDataset.pack(root, cache_dir=tmp_path / "c", decode_size=decode_size)  # type: ignore[arg-type]
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("size", [(10, 10, 10), (10,), "10"])
+def test_size_that_is_not_a_pair_is_refused(tmp_path: Path, size: object) -> None:
+    from datasets import ImageFolderDataset
+
+    root = make_image_tree(tmp_path / "t", per_class=2)
+    with pytest.raises(ValueError, match=r"^size should be an int or a \(height, width\) pair, "
+                                         r"but got size="):
+        ImageFolderDataset.pack(root, cache_dir=tmp_path / "c", size=size)  # type: ignore[arg-type]
