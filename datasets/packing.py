@@ -39,7 +39,7 @@ from datasets.decode import (
     run_ordered,
 )
 from datasets.errors import DataFormatError, DatasetNotFoundError
-from datasets.folders import FolderScan, scan_folder
+from datasets.folders import FolderScan, gc_paused, scan_folder
 from datasets.imagedecode import DecodeOptions
 from datasets.imagestore import VariableImages, VariableWriter, permute_blobs
 from datasets.packed import (
@@ -86,7 +86,8 @@ def folder_fingerprint(root: Path, scan: FolderScan, options: PackOptions) -> st
     caches), the class list (``allow_empty=True`` and a new empty class folder), each file's
     relative path and :data:`datasets.folders.STAT_FIELDS` (a file rewritten in place with its
     mtime put back still gets a new ctime; a copy, a new inode), the names skipped, and the
-    options. The stats are hashed as one array: no per-file Python work.
+    options. The stats are hashed as one array, the paths as one string: no per-file
+    Python work.
 
     Raises:
         ValueError: ``scan`` was made without ``with_stats=True``.
@@ -94,8 +95,9 @@ def folder_fingerprint(root: Path, scan: FolderScan, options: PackOptions) -> st
     if scan.stats is None:
         raise ValueError("folder_fingerprint needs scan_folder(..., with_stats=True)")
     digest = hashlib.sha256(f"dataferry-packed-v{FORMAT_VERSION}:{options.key()}\n".encode())
-    for names in ([str(root)], scan.classes, scan.paths, [rel for rel, _ in scan.skipped]):
-        digest.update("\0".join(names).encode("utf-8", "surrogateescape") + b"\n")
+    # scan.paths are root + relative path: with the root hashed first, the same information
+    for texts in ([str(root)], scan.classes, scan.paths, [rel for rel, _ in scan.skipped]):
+        digest.update("\0".join(texts).encode("utf-8", "surrogateescape") + b"\n")
     digest.update(np.ascontiguousarray(scan.stats, dtype="<i8").tobytes())
     return digest.hexdigest()[:32]
 
@@ -156,15 +158,17 @@ def pack_folder(
         The opened store (:class:`PackedImages` or :class:`VariableImages`).
     """
     root = Path(root).resolve()
-    scan = scan_folder(root, allow_empty=allow_empty, is_valid_file=is_valid_file,
-                       by_content=is_valid_file is None, with_stats=True)
-    key = "folder-" + folder_fingerprint(root, scan, options)
-    names = scan.paths
+    with gc_paused():  # a warm open is this scan, one stat per file and a hash
+        scan = scan_folder(root, allow_empty=allow_empty, is_valid_file=is_valid_file,
+                           by_content=is_valid_file is None, with_stats=True)
+        key = "folder-" + folder_fingerprint(root, scan, options)
+    names: list[str] = []
 
     def source() -> Iterator[tuple[str, bytes | str]]:
         return ((rel, rel) for rel in names)
 
     def build(folder: Path) -> None:
+        names[:] = scan.relpaths()
         meta = {"type": "folder", "path": str(root), "fingerprint": key}
         _build(folder, source, str(root), options, meta, classes=scan.classes,
                skipped=scan.skipped, workers=workers, big=len(names) >= BIG_JOB,
