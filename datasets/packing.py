@@ -213,7 +213,10 @@ def pack_archive(
         _build(folder, lambda: iter_members(path), None, options, meta, classes=None,
                skipped=[], workers=workers, big=path.stat().st_size >= (64 << 20), count=None)
 
-    return ensure_packed(key, build, cache_dir=cache_dir, opener=open_store)
+    # the encoded members (the variable store) take about the archive's size; the number of
+    # images a fixed size= store needs is known only once the archive is read
+    planned = path.stat().st_size if options.size is None else 0
+    return ensure_packed(key, build, cache_dir=cache_dir, opener=open_store, size_bytes=planned)
 
 
 def _build(folder: Path, source: Callable[[], Iterator[tuple[str, bytes | str]]],

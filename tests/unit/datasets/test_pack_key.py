@@ -158,3 +158,28 @@ def test_pack_larger_than_free_disk_is_refused_before_writing(
                                                r"only 1,000 bytes are free"):
         ImageFolderDataset.pack(root, cache_dir=tmp_path / "c", size=40, mode="RGB")
     assert not list((tmp_path / "c" / "packed").glob(".folder-*.tmp-*"))
+
+
+def test_removed_file_gives_a_new_cache(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "t", 10)
+    first = ImageFolderDataset.pack(root, cache_dir=tmp_path / "c")
+    (root / "b" / "1.ppm").unlink()
+    second = ImageFolderDataset.pack(root, cache_dir=tmp_path / "c")
+    assert second.packed.path != first.packed.path and len(second) == 3
+
+
+def test_archive_larger_than_free_disk_is_refused_before_writing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tarfile
+
+    def tiny(path: object) -> shutil._ntuple_diskusage:  # type: ignore[name-defined]
+        return shutil._ntuple_diskusage(10**9, 10**9 - 10, 10)  # type: ignore[attr-defined]
+
+    root = _tree(tmp_path / "t", 10)
+    archive = tmp_path / "t.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(root, arcname="t")
+    monkeypatch.setattr(datasets.packed.shutil, "disk_usage", tiny)
+    with pytest.raises(PackedCacheError, match=rf"needs at least {archive.stat().st_size:,} "
+                                               r"bytes in .* but only 10 bytes are free"):
+        ImageFolderDataset.from_archive(archive, cache_dir=tmp_path / "c")
