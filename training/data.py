@@ -231,7 +231,7 @@ def _refuse_one_class(folder: Path) -> None:
     from datasets.local import split_folders
 
     train = split_folders(folder).get("train", folder)
-    classes = scan_folder(train, allow_empty=True).classes
+    classes = scan_folder(train, allow_empty=True, by_content=True).classes  # as pack() reads
     if len(classes) < 2:
         raise ValueError(f"a classifier needs at least 2 classes, but {train} holds one class "
                          f"folder, {classes[0]!r}; add one sub-folder per class (CLASS/image "
