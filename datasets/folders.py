@@ -168,7 +168,7 @@ def scan_folder(
 def _is_dir(entry: os.DirEntry[str]) -> bool:
     try:
         return entry.is_dir()
-    except OSError:  # a link loop: listed by the walk, not a class
+    except OSError:  # a link loop beside the class folders: not a class (nor read)
         return False
 
 
@@ -222,12 +222,12 @@ def _walk(prefix: str, name: str, skipped: list[list[str]],
                     found.append((entry.path, entry))
                 elif entry.name.startswith("."):
                     continue
-                elif entry.is_symlink() and _folder_id(Path(entry.path)) in seen:
+                elif (folder := _folder_id(Path(entry.path))) in seen:
                     skipped.append([entry.path[len(prefix):], "symbolic link to a folder "
                                     "already read (a link loop or a second link to it); not "
                                     "read twice"])
                 else:
-                    seen.add(_folder_id(Path(entry.path)))
+                    seen.add(folder)
                     stack.append(entry.path)
     found.sort()  # by path: each is unique, so entries are never compared
     return found
