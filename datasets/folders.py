@@ -67,6 +67,19 @@ class FolderScan:
         return [path[cut:] for path in self.paths]
 
 
+def shown(name: str) -> str:
+    """Return ``name`` for a report line: as is, or as ``repr`` writes it when unprintable.
+
+    A name holding a newline (or another control character) is printed quoted and escaped, so
+    a crafted file name cannot fake a report line.
+
+    Example:
+        >>> print(shown("a.jpg"), shown("a.jpg: ok" + chr(10) + "  b.jpg"))
+        a.jpg 'a.jpg: ok\\n  b.jpg'
+    """
+    return name if name.isprintable() else repr(name)
+
+
 def has_image_extension(path: str) -> bool:
     """Return whether ``path`` ends with one of :data:`IMAGE_EXTENSIONS` (any case).
 

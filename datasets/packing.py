@@ -39,7 +39,7 @@ from datasets.decode import (
     run_ordered,
 )
 from datasets.errors import DataFormatError, DatasetNotFoundError
-from datasets.folders import FolderScan, gc_paused, scan_folder
+from datasets.folders import FolderScan, gc_paused, scan_folder, shown
 from datasets.imagedecode import DecodeOptions
 from datasets.imagestore import VariableImages, VariableWriter, permute_blobs
 from datasets.packed import (
@@ -359,7 +359,8 @@ class _Builder:
         seconds = time.perf_counter() - started
         if self.skipped:
             log.warning("skipped %d unreadable image(s) of %s (listed in the manifest); first: "
-                        "%r: %s", len(self.skipped), self.meta["path"], *self.skipped[0])
+                        "%s: %s", len(self.skipped), self.meta["path"], shown(self.skipped[0][0]),
+                        self.skipped[0][1])
         mode = self.options.mode or ("RGB" if self.channels == 3 else "L")
         manifest = {
             "kind": "images",
@@ -398,7 +399,7 @@ def _no_image_message(path: str, skipped: list[list[str]]) -> str:
     if not skipped:
         return (f"expected images in class folders ([top/]CLASS/image) in {path} but found "
                 "none; check that it is an image archive or folder")
-    first = "; ".join(f"{name}: {reason}" for name, reason in sorted(skipped)[:3])
+    first = "; ".join(f"{shown(name)}: {reason}" for name, reason in sorted(skipped)[:3])
     return (f"found no readable image in {path}: all {len(skipped)} file(s) skipped "
             f"(first: {first}); put decodable images in its CLASS/ folders")
 

@@ -21,6 +21,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from datasets.errors import DatasetError
+from datasets.folders import shown
 from datasets.splits import _unwrap, overlap_report
 
 log = logging.getLogger(__name__)
@@ -81,19 +82,6 @@ def class_counts(dataset: Dataset[Any]) -> dict[str, int]:
     counts = Counter(labels)
     keys = range(len(names)) if names else sorted(counts)
     return {(str(names[k]) if names else str(k)): counts.get(k, 0) for k in keys}
-
-
-def shown(name: str) -> str:
-    """Return ``name`` for a report line: as is, or as ``repr`` writes it when unprintable.
-
-    A name holding a newline (or another control character) is printed quoted and escaped, so
-    a crafted file name cannot fake a report line.
-
-    Example:
-        >>> print(shown("a.jpg"), shown("a.jpg: ok" + chr(10) + "  b.jpg"))
-        a.jpg 'a.jpg: ok\\n  b.jpg'
-    """
-    return name if name.isprintable() else repr(name)
 
 
 _SIDE_BINS = (0, 64, 128, 256, 512, 1024)

@@ -69,3 +69,16 @@ def test_size_that_is_not_a_pair_is_refused(tmp_path: Path, size: object) -> Non
     with pytest.raises(ValueError, match=r"^size should be an int or a \(height, width\) pair, "
                                          r"but got size="):
         ImageFolderDataset.pack(root, cache_dir=tmp_path / "c", size=size)  # type: ignore[arg-type]
+
+
+def test_cli_error_naming_a_crafted_file_name_stays_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAFERRY_HOME", str(tmp_path / "home"))
+    root = tmp_path / "t"
+    (root / "A").mkdir(parents=True)
+    (root / "A" / "x.png\nerror: fake second line").write_bytes(b"not an image")
+    assert report.main([str(root)]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "'A/x.png\\nerror: fake second line'" in err
