@@ -52,21 +52,27 @@ def make_folder(root: Path, files: int, classes: int) -> None:
 
 def child(pipeline: str, root: str, cache: str, rounds: int) -> None:
     """In a fresh process: import, then index ``root`` ``rounds`` times; print the best."""
+    from collections.abc import Callable, Sized
+
+    index: Callable[[str], Sized]
     if pipeline == "torchvision":
-        from torchvision.datasets import ImageFolder as index
+        from torchvision.datasets import ImageFolder
+
+        index = ImageFolder
+    elif pipeline == "scan":
+        from datasets import ImageFolderDataset
+
+        index = ImageFolderDataset
     else:
         from datasets import ImageFolderDataset
 
-        def index(root: str) -> ImageFolderDataset:  # type: ignore[misc]
-            if pipeline == "scan":
-                return ImageFolderDataset(root)
-            return ImageFolderDataset.pack(root, cache_dir=cache, workers=0)  # type: ignore[return-value]
+        def index(root: str) -> Sized:
+            return ImageFolderDataset.pack(root, cache_dir=cache, workers=0)
 
-        if pipeline == "pack":  # build the cache first (decodes every file): not timed
-            started = time.perf_counter()
-            index(root)
-            print(f"cold pack (decodes every file): {time.perf_counter() - started:.2f} s",
-                  file=sys.stderr)
+        started = time.perf_counter()  # build the cache first (decodes every file): not timed
+        index(root)
+        print(f"cold pack (decodes every file): {time.perf_counter() - started:.2f} s",
+              file=sys.stderr)
     times = []
     for _ in range(rounds):
         started = time.perf_counter()
@@ -97,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     add_json_flag(parser)
     args = parser.parse_args(argv)
     if args.child:
-        child(*args.child[:3], int(args.child[3]))
+        pipeline, root_arg, cache_arg, rounds = args.child
+        child(pipeline, root_arg, cache_arg, int(rounds))
         return 0
     if args.quick:
         args.files, args.rounds = 5_000, 2
