@@ -182,7 +182,7 @@ def _resume_point(store: Store, settings: dict[str, Any]) -> list[dict[str, Any]
     state = json.loads(raw)
     recorded = {"write_shuffle_seed": None, "write_order_sha256": None,  # writes before seeds
                 "source_fingerprint": None, **state.get("settings", {})}
-    if (recorded["source"] == settings["source"]
+    if (settings["source"] and recorded.get("source") == settings["source"]
             and recorded["source_fingerprint"] != settings["source_fingerprint"]):
         _restart(store, state)
         return []
