@@ -86,7 +86,8 @@ def write_shards(
         seed: the seed of that permutation.
         source_fingerprint: what identifies the source's content (default: the fingerprint
             of the packed cache ``dataset`` reads, see :func:`dataset_fingerprint`). An
-            unfinished write of another fingerprint is started over; recorded in the index.
+            unfinished write of the same ``source`` with another fingerprint is started over
+            (with a warning); recorded in the index.
 
     Returns:
         The index that was written.
