@@ -82,3 +82,22 @@ def test_cli_error_naming_a_crafted_file_name_stays_one_line(
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
     assert "'A/x.png\\nerror: fake second line'" in err
+
+
+def test_preview_draws_a_class_name_with_a_newline_escaped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import ImageDraw
+
+    from datasets import ImageFolderDataset, preview
+
+    drawn: list[str] = []
+    real = ImageDraw.ImageDraw.text
+
+    def record(self, xy, text, *args, **kwargs):  # type: ignore[no-untyped-def]
+        drawn.append(text)
+        return real(self, xy, text, *args, **kwargs)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", record)
+    root = make_image_tree(tmp_path / "t", classes=("A", "B\nC"), per_class=1)
+    preview.save_grid(ImageFolderDataset(root), tmp_path / "g.png", count=2)
+    assert sorted(drawn) == ["'B\\nC'", "A"]
