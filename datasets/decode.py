@@ -19,6 +19,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import signal
 import struct
 import sys
 import warnings
@@ -330,7 +331,7 @@ def run_ordered(
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     # spawned workers (no fork) would start with Pillow's default limit: give them this one
-    with context.Pool(workers, initializer=_set_pixel_limit,
+    with context.Pool(workers, initializer=_start_worker,
                       initargs=(Image.MAX_IMAGE_PIXELS,)) as pool:
         pending: deque[Any] = deque()
         for task in tasks:
@@ -341,7 +342,14 @@ def run_ordered(
             yield pending.popleft().get()
 
 
-def _set_pixel_limit(limit: int | None) -> None:
+def _start_worker(limit: int | None) -> None:
+    """Set up a decoding worker: this process's pixel limit, and Ctrl-C left to the parent.
+
+    A terminal's Ctrl-C reaches every process of the group; a worker that took it would print
+    a "Process ForkPoolWorker-2:" traceback. The parent stops the pool (``terminate``) when
+    its ``KeyboardInterrupt`` leaves :func:`run_ordered`.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     Image.MAX_IMAGE_PIXELS = limit
 
 

@@ -263,10 +263,18 @@ def oriented_size(image: Image.Image) -> Size:
 
 
 def _draft(image: Image.Image, options: DecodeOptions) -> None:
-    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the target is that much smaller."""
+    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the target is that much smaller.
+
+    ``options.size`` is the upright image's ``(H, W)``: the scale is chosen from the size as
+    displayed (an EXIF orientation of 5 to 8 turns the stored image by 90 degrees), then asked
+    of libjpeg in the stored image's terms.
+    """
     if image.format not in JPEG_FORMATS:
         return
     w, h = image.size
+    turned = image.getexif().get(_ORIENTATION_TAG, 1) in (5, 6, 7, 8)
+    if turned:
+        w, h = h, w
     if options.size is not None:
         th, tw = options.size
         scale = (max(th / h, tw / w) if options.resize == "shorter-then-center-crop"
@@ -277,7 +285,10 @@ def _draft(image: Image.Image, options: DecodeOptions) -> None:
         want = (max(1, round(w * factor)), max(1, round(h * factor)))
     else:
         return
-    image.draft(None, want)
+    image.draft(None, (want[1], want[0]) if turned else want)
+
+
+_ORIENTATION_TAG = 0x0112
 
 
 def to_uint8(image: Image.Image, mode: str | None, *, channels_first: bool = False) -> np.ndarray:

@@ -20,11 +20,12 @@ makes a cache of some rows of another (a split, contiguous and memory-mapped in 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -36,7 +37,7 @@ import numpy as np
 from datasets.channelstats import ChannelStats
 from datasets.errors import PackedCacheError
 from loaders.cache import cache_root
-from loaders.errors import LockTimeoutError
+from loaders.errors import LockTimeoutError, StorageError
 from loaders.lock import locked
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,7 @@ def ensure_packed(
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     opener: Callable[[Path], Cache] = PackedImages,  # type: ignore[assignment]
+    size_bytes: int = 0,
 ) -> Cache:
     """Open the cache ``key``, building it with ``build(temp_folder)`` if it is not there.
 
@@ -238,12 +240,15 @@ def ensure_packed(
         build: writes the cache into a folder.
         cache_dir: the cache home (see :func:`loaders.cache.cache_root`).
         opener: opens (and checks) a complete cache folder; default :class:`PackedImages`.
+        size_bytes: the least the cache will take; a build is refused up front when the
+            disk has less free space.
 
     Returns:
         The opened cache.
 
     Raises:
-        PackedCacheError: the cache cannot be built or the lock not taken in time.
+        PackedCacheError: the cache cannot be built (a read-only or full cache folder
+            included: the message names it) or the lock not taken in time.
     """
     root = packed_root(cache_dir)
     final = root / key
@@ -262,13 +267,14 @@ def ensure_packed(
     with ExitStack() as held:
         try:
             held.enter_context(locked(final, timeout_s=LOCK_TIMEOUT_S, what=f"packing {key}"))
-        except LockTimeoutError as err:  # a DatasetError for the callers of datasets
-            raise PackedCacheError(str(err)) from err
-        return _build_locked(root, key, build, opener)
+        except (LockTimeoutError, StorageError) as err:  # a DatasetError for our callers
+            raise PackedCacheError(f"{err}; or set DATAFERRY_HOME / cache_dir= to a "
+                                   "writable folder") from err
+        return _build_locked(root, key, build, opener, size_bytes)
 
 
 def _build_locked(root: Path, key: str, build: Callable[[Path], None],
-                  opener: Callable[[Path], Cache]) -> Cache:
+                  opener: Callable[[Path], Cache], size_bytes: int) -> Cache:
     final = root / key
     if (final / MANIFEST_FILE).is_file():  # another process built it while we waited
         try:
@@ -280,17 +286,57 @@ def _build_locked(root: Path, key: str, build: Callable[[Path], None],
         shutil.rmtree(stale, ignore_errors=True)
     if final.exists():
         shutil.rmtree(final)
-    temp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=root))
+    check_free_space(root, size_bytes, what=f"the packed cache {key}")
+    temp = make_temp_folder(root, prefix=f".{key}.tmp-")
     started = time.perf_counter()
     try:
         build(temp)
         opener(temp)  # check what was written before publishing it
         os.replace(temp, final)
+    except OSError as err:
+        shutil.rmtree(temp, ignore_errors=True)
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise
+        raise PackedCacheError(
+            f"cannot write the packed cache {final} ({err.strerror}, errno {err.errno}: "
+            f"{err.filename or temp}); free space on that disk or set DATAFERRY_HOME / "
+            "cache_dir= to another folder, then load the dataset again") from err
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
     log.info("packed cache %s built in %.2f s", final, time.perf_counter() - started)
     return opener(final)
+
+
+def check_free_space(folder: Path, size_bytes: int, *, what: str) -> None:
+    """Refuse to write ``size_bytes`` into ``folder`` when its disk has less free space.
+
+    Raises:
+        PackedCacheError: naming the folder, the bytes needed and the bytes free.
+    """
+    if size_bytes <= 0:
+        return
+    free = shutil.disk_usage(folder).free
+    if free < size_bytes:
+        raise PackedCacheError(
+            f"{what} needs at least {size_bytes:,} bytes in {folder} but only {free:,} bytes "
+            "are free; free space there, or set DATAFERRY_HOME / cache_dir= to a larger disk")
+
+
+def make_temp_folder(parent: Path, *, prefix: str) -> Path:
+    """Create a new uniquely named folder in ``parent`` with the umask's mode.
+
+    ``tempfile.mkdtemp`` makes 0700 folders, and the cache is published by renaming this one:
+    a cache others may read must get the mode any new folder gets, as the loaders' cache does
+    (``os.mkdir`` applies the umask; changing the umask would race with other threads).
+    """
+    while True:
+        temp = parent / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            temp.mkdir()
+            return temp
+        except FileExistsError:
+            continue
 
 
 def pack_subset(

@@ -38,8 +38,8 @@ from datasets.decode import (
     prefer_libpng,
     run_ordered,
 )
-from datasets.errors import DataFormatError
-from datasets.folders import scan_folder
+from datasets.errors import DataFormatError, DatasetNotFoundError
+from datasets.folders import FolderScan, gc_paused, scan_folder, shown
 from datasets.imagedecode import DecodeOptions
 from datasets.imagestore import VariableImages, VariableWriter, permute_blobs
 from datasets.packed import (
@@ -79,28 +79,60 @@ def open_store(path: Path) -> Store:
     return PackedImages(path)
 
 
-def folder_fingerprint(files: list[tuple[str, int, int]], options: PackOptions) -> str:
-    """Hash a folder's relative paths, sizes and mtimes, and the options."""
+def folder_fingerprint(root: Path, scan: FolderScan, options: PackOptions) -> str:
+    """Hash what a folder's cache depends on (its key).
+
+    That is the resolved ``root`` (two copies with equal names, sizes and mtimes are two
+    caches), the class list (``allow_empty=True`` and a new empty class folder), each file's
+    relative path and :data:`datasets.folders.STAT_FIELDS` (a file rewritten in place with its
+    mtime put back still gets a new ctime; a copy, a new inode), the names skipped, and the
+    options. The stats are hashed as one array, the paths as one string: no per-file
+    Python work.
+
+    Raises:
+        ValueError: ``scan`` was made without ``with_stats=True``.
+    """
+    if scan.stats is None:
+        raise ValueError("folder_fingerprint needs scan_folder(..., with_stats=True)")
     digest = hashlib.sha256(f"dataferry-packed-v{FORMAT_VERSION}:{options.key()}\n".encode())
-    for rel, size, mtime_ns in files:
-        digest.update(f"{rel}\0{size}\0{mtime_ns}\n".encode())
+    # scan.paths are root + relative path: with the root hashed first, the same information
+    for texts in ([str(root)], scan.classes, scan.paths, [rel for rel, _ in scan.skipped]):
+        digest.update("\0".join(texts).encode("utf-8", "surrogateescape") + b"\n")
+    digest.update(np.ascontiguousarray(scan.stats, dtype="<i8").tobytes())
     return digest.hexdigest()[:32]
 
 
-def archive_fingerprint(path: Path, options: PackOptions) -> str:
-    """Hash an archive's name, size and mtime, and the options (the archive is not read)."""
+def file_fingerprint(path: Path) -> str:
+    """Hash a file's resolved path and :data:`datasets.folders.STAT_FIELDS` (it is not read).
+
+    Raises:
+        DatasetNotFoundError: ``path`` cannot be read.
+    """
     try:
+        path = path.resolve()
         st = path.stat()
     except OSError as err:
-        from datasets.errors import DatasetNotFoundError
-
         raise DatasetNotFoundError(
-            f"expected an image archive at {path} but cannot read it ({err}); check the path "
+            f"expected a file at {path} but cannot read it ({err}); check the path "
             "or download the dataset first"
         ) from err
-    text = (f"dataferry-packed-v{FORMAT_VERSION}:{options.key()}:archive\n"
-            f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}")
+    text = f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def archive_fingerprint(path: Path, options: PackOptions) -> str:
+    """Hash an archive's :func:`file_fingerprint` and the options (the archive is not read)."""
+    text = f"dataferry-packed-v{FORMAT_VERSION}:{options.key()}:archive\n{file_fingerprint(path)}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def planned_bytes(scan: FolderScan, options: PackOptions) -> int:
+    """A lower bound of the cache's size: ``N x H x W`` pixels (one byte each, three for
+    ``mode="RGB"``) for ``size=``, else the files' own sizes (the variable store keeps them)."""
+    if options.size is not None:
+        channels = 3 if options.mode == "RGB" else 1
+        return len(scan.paths) * options.size[0] * options.size[1] * channels
+    return int(scan.stats[:, 0].sum()) if scan.stats is not None and len(scan.stats) else 0
 
 
 def pack_folder(
@@ -126,21 +158,24 @@ def pack_folder(
         The opened store (:class:`PackedImages` or :class:`VariableImages`).
     """
     root = Path(root).resolve()
-    scan = scan_folder(root, allow_empty=allow_empty, is_valid_file=is_valid_file,
-                       by_content=is_valid_file is None)
-    key = "folder-" + folder_fingerprint(scan.files, options)
-    names = [rel for rel, _, _ in scan.files]
+    with gc_paused():  # a warm open is this scan, one stat per file and a hash
+        scan = scan_folder(root, allow_empty=allow_empty, is_valid_file=is_valid_file,
+                           by_content=is_valid_file is None, with_stats=True)
+        key = "folder-" + folder_fingerprint(root, scan, options)
+    names: list[str] = []
 
     def source() -> Iterator[tuple[str, bytes | str]]:
         return ((rel, rel) for rel in names)
 
     def build(folder: Path) -> None:
+        names[:] = scan.relpaths()
         meta = {"type": "folder", "path": str(root), "fingerprint": key}
         _build(folder, source, str(root), options, meta, classes=scan.classes,
                skipped=scan.skipped, workers=workers, big=len(names) >= BIG_JOB,
                count=len(names))
 
-    return ensure_packed(key, build, cache_dir=cache_dir, opener=open_store)
+    return ensure_packed(key, build, cache_dir=cache_dir, opener=open_store,
+                         size_bytes=planned_bytes(scan, options))
 
 
 def pack_archive(
@@ -178,7 +213,10 @@ def pack_archive(
         _build(folder, lambda: iter_members(path), None, options, meta, classes=None,
                skipped=[], workers=workers, big=path.stat().st_size >= (64 << 20), count=None)
 
-    return ensure_packed(key, build, cache_dir=cache_dir, opener=open_store)
+    # the encoded members (the variable store) take about the archive's size; the number of
+    # images a fixed size= store needs is known only once the archive is read
+    planned = path.stat().st_size if options.size is None else 0
+    return ensure_packed(key, build, cache_dir=cache_dir, opener=open_store, size_bytes=planned)
 
 
 def _build(folder: Path, source: Callable[[], Iterator[tuple[str, bytes | str]]],
@@ -321,7 +359,8 @@ class _Builder:
         seconds = time.perf_counter() - started
         if self.skipped:
             log.warning("skipped %d unreadable image(s) of %s (listed in the manifest); first: "
-                        "%s: %s", len(self.skipped), self.meta["path"], *self.skipped[0])
+                        "%s: %s", len(self.skipped), self.meta["path"], shown(self.skipped[0][0]),
+                        self.skipped[0][1])
         mode = self.options.mode or ("RGB" if self.channels == 3 else "L")
         manifest = {
             "kind": "images",
@@ -360,7 +399,7 @@ def _no_image_message(path: str, skipped: list[list[str]]) -> str:
     if not skipped:
         return (f"expected images in class folders ([top/]CLASS/image) in {path} but found "
                 "none; check that it is an image archive or folder")
-    first = "; ".join(f"{name}: {reason}" for name, reason in sorted(skipped)[:3])
+    first = "; ".join(f"{shown(name)}: {reason}" for name, reason in sorted(skipped)[:3])
     return (f"found no readable image in {path}: all {len(skipped)} file(s) skipped "
             f"(first: {first}); put decodable images in its CLASS/ folders")
 

@@ -43,6 +43,10 @@ class PackOptions:
         if self.store not in STORES:
             raise ValueError(f"store should be one of {list(STORES)}, but got store={self.store!r}")
         size = self.size
+        if size is not None and not isinstance(size, int) and (
+                isinstance(size, (str, bytes)) or len(size) != 2):
+            raise ValueError(f"size should be an int or a (height, width) pair, but got "
+                             f"size={size!r}")
         if isinstance(size, int):
             object.__setattr__(self, "size", (size, size))  # frozen: normalise once, here
         elif size is not None:

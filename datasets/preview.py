@@ -27,6 +27,7 @@ from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 from torchvision.utils import make_grid
 
 from datasets.errors import DataFormatError, DatasetError
+from datasets.folders import shown
 from datasets.report import add_source_arguments, configure_logging, open_splits
 from datasets.splits import _unwrap
 from datasets.transforms import BatchTransform
@@ -171,7 +172,7 @@ def _draw_labels(
             continue
         if isinstance(label, torch.Tensor):
             label = label.item()
-        text = str(classes[label]) if classes and isinstance(label, int) else str(label)
+        text = shown(str(classes[label]) if classes and isinstance(label, int) else str(label))
         row, col = divmod(k, nrow)
         x = col * (width + _PADDING) + _PADDING + 1
         y = row * (height + _PADDING) + _PADDING + 1

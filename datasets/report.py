@@ -21,6 +21,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from datasets.errors import DatasetError
+from datasets.folders import shown
 from datasets.splits import _unwrap, overlap_report
 
 log = logging.getLogger(__name__)
@@ -187,14 +188,15 @@ def format_report(splits: dict[str, Dataset[Any]], *, title: str) -> str:
     for split_name, ds in splits.items():
         counts = class_counts(ds)
         lines.append(f"\n[{split_name}] {len(ds):,} items, {len(counts)} classes")  # type: ignore[arg-type]
-        width = max(len(c) for c in counts) if counts else 5
-        lines.extend(f"  {c:<{width}}  {n:>9,}" for c, n in counts.items())
+        names = {shown(c): n for c, n in counts.items()}
+        width = max(len(c) for c in names) if names else 5
+        lines.extend(f"  {c:<{width}}  {n:>9,}" for c, n in names.items())
         lines.extend(f"  {line}" for line in image_summary(ds))
         lines.extend(f"  {line}" for line in text_summary(ds))
         notes = list(getattr(_unwrap(ds)[0], "notes", None) or [])
         if notes:  # kept, with a remark: the user's data, converted (a palette GIF, say)
             lines.append(f"  kept with a note: {len(notes)}")
-            lines.extend(f"    {path}: {note}" for path, note in notes[:_MAX_LISTED])
+            lines.extend(f"    {shown(path)}: {note}" for path, note in notes[:_MAX_LISTED])
             if len(notes) > _MAX_LISTED:
                 lines.append(f"    ... and {len(notes) - _MAX_LISTED} more (in the manifest)")
         skipped = tuple(tuple(item) for item in getattr(_unwrap(ds)[0], "skipped", None) or [])
@@ -204,7 +206,7 @@ def format_report(splits: dict[str, Dataset[Any]], *, title: str) -> str:
             continue
         listed[skipped] = split_name
         lines.append(f"  skipped files: {len(skipped)}")
-        lines.extend(f"    {path}: {reason}" for path, reason in skipped)
+        lines.extend(f"    {shown(path)}: {shown(reason)}" for path, reason in skipped)
     lines.append("\noverlap (exact duplicates):")
     report = overlap_report(*splits.values(), names=list(splits))
     lines.extend(f"  {line}" for line in str(report).splitlines())

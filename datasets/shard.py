@@ -131,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         index = write_shards(dataset, args.out, shard_size_bytes=args.shard_size,
                              workers=args.workers, extra=extra, source=args.source,
                              progress=progress, endpoint_url=args.endpoint_url,
-                             shuffle=not args.keep_order, seed=args.seed or 0)
+                             shuffle=not args.keep_order, seed=args.seed or 0,
+                             source_fingerprint=_file_fingerprint(args.source))
     except (DatasetError, LoaderError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -142,6 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wrote {index['count']:,} samples in {len(index['shards'])} shards "
           f"({size / 1e6:,.1f} MB) to {args.out}")
     return 0
+
+
+def _file_fingerprint(source: str) -> str | None:
+    """A text or archive SOURCE's fingerprint (a folder's comes from its packed cache)."""
+    from datasets.packing import file_fingerprint
+
+    path = Path(source)
+    return file_fingerprint(path) if path.is_file() else None
 
 
 def _verify(url: str, endpoint_url: str | None, progress: bool) -> int:

@@ -7,7 +7,10 @@ thread pool hashes, writes and uploads them, ``workers`` at a time, so memory st
 ``(workers + 1) * shard_size_bytes`` and both cores work (hashing, file writes, uploads and
 numpy copies release the GIL). Each finished shard is recorded in ``.progress.json`` in OUT, in
 order; an interrupted write started again with the same source and settings continues after the
-last recorded shard. ``index.json`` is written last (``os.replace`` locally, one PUT on S3), so a
+last recorded shard. The settings include the source's fingerprint (what the packed image
+cache is keyed by: paths, sizes and change times, :func:`datasets.packing.folder_fingerprint`),
+so a source changed since the interruption starts the write over, and says so, instead of
+mixing two versions. ``index.json`` is written last (``os.replace`` locally, one PUT on S3), so a
 pack with an index is complete; then ``.progress.json`` is deleted.
 """
 
@@ -62,6 +65,7 @@ def write_shards(
     endpoint_url: str | None = None,
     shuffle: bool = True,
     seed: int = 0,
+    source_fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """Write ``dataset`` as ``shard-*.bin`` files and ``index.json`` under ``out``.
 
@@ -81,12 +85,17 @@ def write_shards(
             a few shards, so a class-sorted source written in order gives one-class batches.
             ``False`` keeps the dataset's order (sample ``i`` of the pack is ``dataset[i]``).
         seed: the seed of that permutation.
+        source_fingerprint: what identifies the source's content (default: the fingerprint
+            of the packed cache ``dataset`` reads, see :func:`dataset_fingerprint`). An
+            unfinished write of the same ``source`` with another fingerprint is started over
+            (with a warning); recorded in the index.
 
     Returns:
         The index that was written.
 
     Raises:
-        ShardError: OUT already holds a pack, or holds an unfinished write of another source.
+        ShardError: OUT already holds a pack (the message says whether its source has changed
+            since), holds an unfinished write of another source, or cannot be written.
         DataFormatError: the samples do not fit one schema.
     """
     if shard_size_bytes < 1:
@@ -96,15 +105,15 @@ def write_shards(
     if shuffle and int(seed) < 0:
         raise ValueError(f"seed should be an int >= 0, but got seed={seed!r}")
     store = open_store(out, endpoint_url=endpoint_url)
-    if store.read_bytes(INDEX_FILE) is not None:
-        raise ShardError(f"{store.describe(INDEX_FILE)} exists: {out} already holds a sharded pack; "
-                         "write to another OUT or delete that one first")
+    fingerprint = source_fingerprint or dataset_fingerprint(dataset)
+    _refuse_existing(store, out, fingerprint)
     shuffle_seed = int(seed) if shuffle else None
     reader = record_source(dataset, classes=classes, shuffle_seed=shuffle_seed)
     order = None if reader.order is None else order_sha256(reader.order)
     settings = {"count": reader.count, "schema": [f.to_json() for f in reader.schema],
                 "shard_size_bytes": shard_size_bytes, "source": source,
-                "write_shuffle_seed": shuffle_seed, "write_order_sha256": order}
+                "write_shuffle_seed": shuffle_seed, "write_order_sha256": order,
+                "source_fingerprint": fingerprint}
     done = _resume_point(store, settings)
     start = done[-1]["start"] + done[-1]["count"] if done else 0
     if done:
@@ -114,7 +123,8 @@ def write_shards(
                                      dir=_staging_parent(store)) as staging:
         _write_all(reader, store, Path(staging), done, settings, start=start,
                    workers=workers, progress=progress)
-    extra = {**(extra or {}), **reader.extra, "write_shuffle_seed": shuffle_seed}
+    extra = {**(extra or {}), **reader.extra, "write_shuffle_seed": shuffle_seed,
+             "source_fingerprint": fingerprint}
     index = _index(reader, done, extra, source)
     store.write(INDEX_FILE, index_json(index))
     store.delete(PROGRESS_FILE)
@@ -122,9 +132,47 @@ def write_shards(
     return index
 
 
+def dataset_fingerprint(dataset: Any) -> str | None:
+    """The fingerprint of the folder or archive a packed image dataset was packed from
+    (its cache key: :func:`datasets.packing.folder_fingerprint`), or ``None``."""
+    for holder in (dataset, getattr(dataset, "store", None), getattr(dataset, "packed", None)):
+        manifest = getattr(holder, "manifest", None)
+        if isinstance(manifest, dict) and isinstance(manifest.get("source"), dict):
+            found = manifest["source"].get("fingerprint")
+            if found:
+                return str(found)
+    return None
+
+
+def _refuse_existing(store: Store, out: str | os.PathLike[str], fingerprint: str | None) -> None:
+    """Refuse an OUT that holds a complete pack, saying whether it is of the source as it is."""
+    try:
+        raw = store.read_bytes(INDEX_FILE)
+    except OSError as err:  # /dev/null/x: NotADirectoryError
+        raise ShardError(f"cannot write a pack to {out} ({err.strerror or err}: "
+                         f"{err.filename or out}); pass a folder that can be created") from err
+    if raw is None:
+        return
+    try:
+        written = json.loads(raw).get("source_fingerprint")
+    except (ValueError, AttributeError):
+        written = None
+    if fingerprint is not None and written != fingerprint:
+        raise ShardError(
+            f"{store.describe(INDEX_FILE)} exists: {out} holds a pack of an earlier version of "
+            "the source (its files changed since, or the pack records no fingerprint); that "
+            "pack is stale: delete it and write again, or write to another OUT")
+    raise ShardError(f"{store.describe(INDEX_FILE)} exists: {out} already holds a sharded pack "
+                     "of this source; write to another OUT or delete that one first")
+
+
 def _staging_parent(store: Store) -> str | None:
     if isinstance(store, LocalStore):
-        store.root.mkdir(parents=True, exist_ok=True)
+        try:
+            store.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ShardError(f"cannot create the pack folder {store.root} "
+                             f"({err.strerror or err}); pass a folder that can be created") from err
         return str(store.root)  # same file system: os.replace publishes a shard
     return None
 
@@ -135,7 +183,11 @@ def _resume_point(store: Store, settings: dict[str, Any]) -> list[dict[str, Any]
         return []
     state = json.loads(raw)
     recorded = {"write_shuffle_seed": None, "write_order_sha256": None,  # writes before seeds
-                **state.get("settings", {})}
+                "source_fingerprint": None, **state.get("settings", {})}
+    if (settings["source"] and recorded.get("source") == settings["source"]
+            and recorded["source_fingerprint"] != settings["source_fingerprint"]):
+        _restart(store, state)
+        return []
     order_keys = ("write_shuffle_seed", "write_order_sha256")
     if any(recorded[k] != settings[k] for k in order_keys) and all(
             recorded.get(k) == v for k, v in settings.items() if k not in order_keys):
@@ -151,6 +203,18 @@ def _resume_point(store: Store, settings: dict[str, Any]) -> list[dict[str, Any]
             "shard size; write to another OUT, or delete that folder/prefix to start over"
         )
     return list(state["shards"])
+
+
+def _restart(store: Store, state: dict[str, Any]) -> None:
+    """Drop an unfinished write whose source has changed since: its shards and progress."""
+    log.warning("%s records an unfinished write of %s as it was before its files changed; "
+                "starting the write over (%d shards written then are replaced)",
+                store.describe(PROGRESS_FILE), state["settings"].get("source") or "the source",
+                len(state.get("shards", [])))
+    for number, shard in enumerate(state.get("shards", [])):
+        if shard.get("name") == shard_name(number):  # never a name the file made up
+            store.delete(shard["name"])
+    store.delete(PROGRESS_FILE)
 
 
 def _write_all(reader: ArraySource | ItemSource, store: Store, staging: Path,

@@ -40,7 +40,18 @@ log = logging.getLogger(__name__)
 
 
 def check_decoding(decode_size: int | None, decoder: DecodeRandomResizedCrop | None) -> None:
-    """Refuse ``decode_size=`` together with ``decoder=`` (both choose how JPEGs decode)."""
+    """Refuse a ``decode_size=`` that is not a positive int, or one together with ``decoder=``
+    (both choose how JPEGs decode).
+
+    Example:
+        >>> check_decoding(0, None)
+        Traceback (most recent call last):
+        ValueError: decode_size should be a positive int or None, but got decode_size=0
+    """
+    if decode_size is not None and (isinstance(decode_size, bool)
+                                    or not isinstance(decode_size, int) or decode_size < 1):
+        raise ValueError(f"decode_size should be a positive int or None, but got "
+                         f"decode_size={decode_size!r}")
     if decoder is not None and decode_size is not None:
         raise ValueError("decode_size= and decoder= both choose how JPEGs are decoded: pass "
                          "one (decoder= already decodes at the smallest scale its box allows)")

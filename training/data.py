@@ -194,6 +194,8 @@ def load_image_splits(
                          "but it is a file; for a CSV/TSV/JSONL text file add --model bow")
     packs_at_size = (not is_idx_folder(Path(source)) if catalog.is_path(source)
                      else "size" in catalog.get(source).options)
+    if packs_at_size and Path(source).is_dir():
+        _refuse_one_class(Path(source))  # before packing, which may take minutes
     base = ToFloat() if transform is None else transform
     opener = _Opener(source, root=root, download=download, train_tf=base, eval_tf=base,
                      options={"size": image_size} if packs_at_size and image_size else {})
@@ -218,6 +220,23 @@ def load_image_splits(
                  len(valid) if valid is not None else 0, len(test), len(splits.classes),
                  "x".join(str(v) for v in (splits.in_channels, *splits.image_size)))
     return splits
+
+
+def _refuse_one_class(folder: Path) -> None:
+    """Refuse an image folder (or its ``train/`` split) of one class before it is packed.
+
+    Raises:
+        ValueError: naming the folder and its one class.
+    """
+    from datasets.folders import scan_folder
+    from datasets.local import split_folders
+
+    train = split_folders(folder).get("train", folder)
+    classes = scan_folder(train, allow_empty=True, by_content=True).classes  # as pack() reads
+    if len(classes) < 2:
+        raise ValueError(f"a classifier needs at least 2 classes, but {train} holds one class "
+                         f"folder, {classes[0]!r}; add one sub-folder per class (CLASS/image "
+                         "files), or point --data-dir / data_dir= at the folder that holds them")
 
 
 def _is_fixed_size(source: str, opener: _Opener) -> bool:

@@ -58,6 +58,8 @@ def test_training_fit_on_unreadable_folder_exits_1(
 
     monkeypatch.setenv("DATAFERRY_HOME", str(tmp_path / "cache"))
     root = _bad_folder(tmp_path)
+    (root / "b").mkdir()  # two classes: one class alone is refused before any file is read
+    (root / "b" / "bad.png").write_bytes(b"not an image either")
     assert main(["fit", "--data-dir", str(root), "--out", str(tmp_path / "run"),
                  "--epochs", "1", "-q"]) == 1
     err = capsys.readouterr().err

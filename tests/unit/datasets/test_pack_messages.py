@@ -1,0 +1,103 @@
+"""Packing messages: what the CLIs print about odd sources, and what packing refuses up front."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from image_factory import make_image_tree
+
+from datasets import report
+
+
+def test_report_on_a_device_says_it_is_not_a_folder(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAFERRY_HOME", str(tmp_path / "home"))
+    assert report.main([os.devnull]) == 1
+    err = capsys.readouterr().err
+    assert "/dev/null but it is not a folder" in err and "does not exist" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_report_escapes_newlines_in_file_and_class_names(capsys: pytest.CaptureFixture[str],
+                                                         tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAFERRY_HOME", str(tmp_path / "home"))
+    root = make_image_tree(tmp_path / "t", classes=("A", "B\nfake: 999"), per_class=2)
+    (root / "A" / "x.png\n    A-1.png: looks fine").write_bytes(b"not an image")
+    assert report.main([str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "  'B\\nfake: 999'  " in out
+    assert "    'A/x.png\\n    A-1.png: looks fine': " in out
+    assert "\nfake" not in out and "\n    A-1.png: looks fine" not in out
+
+
+def test_one_class_folder_is_refused_before_packing(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets.packing
+    from training.data import load_image_splits
+
+    def no_packing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("packed a folder that is refused anyway")
+
+    monkeypatch.setattr(datasets.packing, "pack_folder", no_packing)
+    root = make_image_tree(tmp_path / "one", classes=("A",), per_class=12)
+    with pytest.raises(ValueError, match=r"at least 2 classes, but .*one holds one class "
+                                         r"folder, 'A'"):
+        load_image_splits(data_dir=root, root=tmp_path / "home")
+
+
+@pytest.mark.parametrize("decode_size", [0, -5, 2.5])
+def test_decode_size_that_is_not_a_positive_int_is_refused_before_packing(
+        tmp_path: Path, decode_size: object) -> None:
+    from datasets import ImageFolderDataset
+
+    root = make_image_tree(tmp_path / "t", per_class=2)
+    with pytest.raises(ValueError, match=rf"^decode_size should be a positive int or None, but "
+                                         rf"got decode_size={decode_size}$"):
+        ImageFolderDataset.pack(root, cache_dir=tmp_path / "c", decode_size=decode_size)  # type: ignore[arg-type]
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("size", [(10, 10, 10), (10,), "10"])
+def test_size_that_is_not_a_pair_is_refused(tmp_path: Path, size: object) -> None:
+    from datasets import ImageFolderDataset
+
+    root = make_image_tree(tmp_path / "t", per_class=2)
+    with pytest.raises(ValueError, match=r"^size should be an int or a \(height, width\) pair, "
+                                         r"but got size="):
+        ImageFolderDataset.pack(root, cache_dir=tmp_path / "c", size=size)  # type: ignore[arg-type]
+
+
+def test_cli_error_naming_a_crafted_file_name_stays_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAFERRY_HOME", str(tmp_path / "home"))
+    root = tmp_path / "t"
+    (root / "A").mkdir(parents=True)
+    (root / "A" / "x.png\nerror: fake second line").write_bytes(b"not an image")
+    assert report.main([str(root)]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "'A/x.png\\nerror: fake second line'" in err
+
+
+def test_preview_draws_a_class_name_with_a_newline_escaped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import ImageDraw
+
+    from datasets import ImageFolderDataset, preview
+
+    drawn: list[str] = []
+    real = ImageDraw.ImageDraw.text
+
+    def record(self, xy, text, *args, **kwargs):  # type: ignore[no-untyped-def]
+        drawn.append(text)
+        return real(self, xy, text, *args, **kwargs)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", record)
+    root = make_image_tree(tmp_path / "t", classes=("A", "B\nC"), per_class=1)
+    preview.save_grid(ImageFolderDataset(root), tmp_path / "g.png", count=2)
+    assert sorted(drawn) == ["'B\\nC'", "A"]

@@ -1,0 +1,109 @@
+"""A shard write resumed over a changed source starts over; a stale complete pack is named."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from image_factory import image_for, make_image_tree
+
+import datasets.shardsource
+from datasets import ImageFolderDataset, StreamingDataset, write_shards
+from datasets.shard import main
+from datasets.shardwriter import PROGRESS_FILE
+
+
+def _interrupted_write(src: Path, out: Path, cache: Path,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Write ``src`` to ``out`` and stop after two shards, as Ctrl-C would."""
+    real = datasets.shardsource.ArraySource.chunks
+
+    def two_then_stop(self, start, shard_size_bytes):  # type: ignore[no-untyped-def]
+        for n, chunk in enumerate(real(self, start, shard_size_bytes)):
+            if n == 2:
+                raise KeyboardInterrupt
+            yield chunk
+
+    with monkeypatch.context() as patch:
+        patch.setattr(datasets.shardsource.ArraySource, "chunks", two_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            write_shards(ImageFolderDataset.pack(src, cache_dir=cache), out,
+                         shard_size_bytes=3 * 28 * 28, source=str(src), workers=1)
+    assert len(json.loads((out / PROGRESS_FILE).read_text())["shards"]) == 2
+
+
+def _samples(out: Path) -> list[tuple[bytes, int]]:
+    ds = StreamingDataset(out, cache_dir=out.parent / "read-cache", transform=lambda x: x)
+    return sorted((bytes(ds[i][0].numpy().tobytes()), int(ds[i][1])) for i in range(len(ds)))
+
+
+def test_resume_over_a_changed_source_starts_over_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    src = make_image_tree(tmp_path / "src", per_class=6)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    _interrupted_write(src, out, cache, monkeypatch)
+    # move two files between class folders: same count, same names, other labels
+    shutil.move(src / "A" / "00000.png", src / "B" / "moved-0.png")
+    shutil.move(src / "B" / "00001.png", src / "A" / "moved-1.png")
+    caplog.set_level(logging.WARNING, logger="datasets.shardwriter")
+    index = write_shards(ImageFolderDataset.pack(src, cache_dir=cache), out,
+                         shard_size_bytes=3 * 28 * 28, source=str(src), workers=1)
+    assert "starting the write over" in caplog.text
+    fresh = write_shards(ImageFolderDataset.pack(src, cache_dir=cache), tmp_path / "fresh",
+                         shard_size_bytes=3 * 28 * 28, source=str(src), workers=1)
+    assert index["count"] == fresh["count"] == 18
+    assert [s["sha256"] for s in index["shards"]] == [s["sha256"] for s in fresh["shards"]]
+    labels = {(bytes(image_for(0, 0).tobytes()), 1), (bytes(image_for(1, 1).tobytes()), 0)}
+    assert labels <= set(_samples(out))
+
+
+def test_resume_over_an_unchanged_source_continues(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    src = make_image_tree(tmp_path / "src", per_class=6)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    _interrupted_write(src, out, cache, monkeypatch)
+    first = json.loads((out / PROGRESS_FILE).read_text())["shards"]
+    index = write_shards(ImageFolderDataset.pack(src, cache_dir=cache), out,
+                         shard_size_bytes=3 * 28 * 28, source=str(src), workers=1)
+    assert index["shards"][:2] == [{k: v for k, v in s.items() if k != "pixel_sums"}
+                                   for s in first]
+
+
+def test_cli_over_a_complete_pack_of_a_changed_source_names_it_stale(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = make_image_tree(tmp_path / "src", per_class=3)
+    out = tmp_path / "out"
+    argv = [str(src), str(out), "--root", str(tmp_path / "cache"), "-q"]
+    assert main(argv) == 0
+    assert main(argv) == 1
+    assert "already holds a sharded pack of this source" in capsys.readouterr().err
+    (src / "A" / "00000.png").write_bytes((src / "B" / "00000.png").read_bytes())
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "earlier version of the source" in err and "stale" in err
+
+
+def test_cli_to_an_out_below_a_file_is_one_line(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    src = make_image_tree(tmp_path / "src", per_class=2)
+    assert main([str(src), "/dev/null/x", "--root", str(tmp_path / "cache"), "-q"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot write a pack to /dev/null/x (Not a directory")
+    assert len(err.splitlines()) == 1
+
+
+def test_cli_over_a_complete_pack_of_a_rewritten_text_file_names_it_stale(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = tmp_path / "spam.tsv"
+    text.write_text("ham\thello there\nspam\twin money now\n", encoding="utf-8")
+    argv = [str(text), str(tmp_path / "pack"), "-q"]
+    assert main(argv) == 0
+    stat = text.stat()
+    text.write_text("spam\thello there\nham\twin money now\n", encoding="utf-8")  # same size
+    os.utime(text, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert main(argv) == 1
+    assert "earlier version of the source" in capsys.readouterr().err
