@@ -55,7 +55,7 @@ from datasets.variable import VariableImageDataset
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STEP_ASIDE_MAX_BYTES", "DataLoader", "IndexBatchSampler", "auto_workers",
+__all__ = ["DataLoader", "IndexBatchSampler", "STEP_ASIDE_MAX_BYTES", "auto_workers",
            "fast_collate", "seed_numpy_worker"]
 
 MAX_INDICES_SHOWN = 32

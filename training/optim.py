@@ -111,7 +111,7 @@ class StepSchedule:
 
     Example:
         >>> s = StepSchedule("onecycle", 10)
-        >>> round(s.factor(0), 3), round(s.factor(3), 3), s.factor(9) < 1e-4
+        >>> round(s.factor(0), 3), round(s.factor(2), 3), s.factor(9) < 1e-4
         (0.04, 1.0, True)
     """
 
