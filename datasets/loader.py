@@ -59,7 +59,7 @@ __all__ = ["DataLoader", "IndexBatchSampler", "STEP_ASIDE_MAX_BYTES", "auto_work
            "fast_collate", "seed_numpy_worker"]
 
 MAX_INDICES_SHOWN = 32
-STEP_ASIDE_MAX_BYTES = 1 << 30  # pixels of a "small" batched store: its epoch beats worker start-up
+STEP_ASIDE_MAX_BYTES = 256 << 20  # a "small" batched store: its epoch costs less than starting workers
 MAX_AUTO_WORKERS = 4  # decoding: enough to feed a small model, few enough to start quickly
 _WORKER_ONLY_OPTIONS = ("persistent_workers", "prefetch_factor", "multiprocessing_context")
 
