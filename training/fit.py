@@ -55,7 +55,13 @@ from training.evaluation import (
     split_batch,
 )
 from training.history import History
-from training.optim import StepSchedule, is_full_batch, l2_penalty, make_optimizer
+from training.optim import (
+    StepSchedule,
+    is_full_batch,
+    l2_penalty,
+    make_optimizer,
+    scheduled_lr,
+)
 
 log = logging.getLogger(__name__)
 
@@ -243,23 +249,6 @@ def _steps_per_epoch(loader: Any) -> int:
                          "per epoch), but this one has none; use schedule='constant'") from err
 
 
-def _schedule(config: FitConfig, optimizer: torch.optim.Optimizer,
-              loader: Any) -> Callable[[int], None] | None:
-    """The per-step lr setter of ``config.schedule`` (None for a constant rate)."""
-    if config.schedule == "constant":
-        return None
-    if is_full_batch(optimizer):
-        raise ValueError(f"schedule={config.schedule!r} sets the rate per minibatch step, but "
-                         "L-BFGS takes one full-batch step per epoch; use schedule='constant'")
-    schedule = StepSchedule(config.schedule, config.epochs * _steps_per_epoch(loader))
-    base_lrs = [float(group["lr"]) for group in optimizer.param_groups]  # before a resume
-
-    def set_lr(step: int) -> None:
-        schedule.apply(optimizer, base_lrs, step)
-
-    return set_lr
-
-
 def _set_epoch(loader: Any, epoch: int) -> None:
     for name in ("sampler", "batch_sampler"):
         set_epoch = getattr(getattr(loader, name, None), "set_epoch", None)
@@ -378,7 +367,8 @@ def fit(
             config.optimizer, model.parameters(), lr=config.lr, momentum=config.momentum,
             weight_decay=config.weight_decay, lbfgs_max_iter=config.lbfgs_max_iter,
         )
-    set_lr = _schedule(config, optimizer, train_loader)
+    set_lr = None if config.schedule == "constant" else scheduled_lr(
+        config.schedule, optimizer, total_steps=config.epochs * _steps_per_epoch(train_loader))
     main = distributed.is_main_process()
     path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if resume and path is not None and path.is_file():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -25,7 +25,7 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "StepSchedule", "is_full_batch", "l2_penalty",
-           "make_optimizer"]
+           "make_optimizer", "scheduled_lr"]
 
 OPTIMIZERS = ("adam", "adamw", "lbfgs", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
@@ -142,6 +142,25 @@ class StepSchedule:
         factor = self.factor(step)
         for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
             group["lr"] = base * factor
+
+
+def scheduled_lr(name: str, optimizer: torch.optim.Optimizer, *,
+                 total_steps: int) -> Callable[[int], None]:
+    """Return ``set_lr(step)``: the optimizer's rates, as they are now, times ``name``'s factor.
+
+    Raises:
+        ValueError: an unknown schedule, or a schedule for L-BFGS (one step per epoch).
+    """
+    schedule = StepSchedule(name, total_steps)
+    if is_full_batch(optimizer):
+        raise ValueError(f"schedule={name!r} sets the rate per minibatch step, but L-BFGS "
+                         "takes one full-batch step per epoch; use schedule='constant'")
+    base_lrs = [float(group["lr"]) for group in optimizer.param_groups]  # before any resume
+
+    def set_lr(step: int) -> None:
+        schedule.apply(optimizer, base_lrs, step)
+
+    return set_lr
 
 
 def _cosine(start: float, end: float, fraction: float) -> float:
