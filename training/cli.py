@@ -64,7 +64,7 @@ OFFLINE_HINT = ("train on local data: --dataset letters (generated offline) or -
 EPILOG = """examples:
   python -m training fit --dataset letters --model logistic --epochs 5 --out runs/letters
   python -m training fit --data-dir ~/Pictures/my-photos --model cnn --image-size 64 --out runs/mine
-  python -m training fit --dataset cifar10 --model cnn --optimizer adam --lr 0.01 --augment --out runs/cifar
+  python -m training fit --dataset cifar10 --model cnn --augment --out runs/cifar
   python -m training fit --dataset hymenoptera --model cnn --image-size 64 --out runs/hym
   python -m training fit --data-dir ../shared/data/notmnist-idx --optimizer lbfgs --out runs/idx
   python -m training fit --dataset sms-spam --model bow --optimizer adam --lr 0.02 --out runs/sms
@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-test", metavar="URL", help="the test pack for --stream")
     p.add_argument("--endpoint-url", metavar="URL", help="an S3-compatible endpoint for s3:// "
                    "--stream URLs (MinIO, Ceph, R2...)")
-    p.add_argument("--num-workers", type=worker_count, default="auto",
+    p.add_argument("--num-workers", type=worker_count, default="auto", metavar="N|auto",
                    help="DataLoader worker processes, or auto (the default): none for packed "
                    "images (a batch costs microseconds there; an explicit N steps aside on a "
                    "small pack, saying so), some for per-sample decoding")

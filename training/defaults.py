@@ -111,11 +111,15 @@ def describe_defaults() -> str:
     """Return the table of defaults as ``fit --help`` prints it, one line per model."""
     lines = ["defaults per model (a flag overrides each; another --optimizer brings its own):"]
     for model, row in MODEL_DEFAULTS.items():
-        own = row.settings(row.optimizer)
-        extra = "".join([f", momentum {own.momentum:g}" if own.momentum else "",
-                         f", weight decay {own.weight_decay:g}" if own.weight_decay else ""])
-        others = ", ".join(f"{name} {s.lr:g}" for name, s in row.optimizers
+        others = "; ".join(f"{name} {_settings(s)}" for name, s in row.optimizers
                            if name != row.optimizer)
-        lines.append(f"  {model:<9} {row.optimizer} lr {own.lr:g}{extra}, batch {row.batch_size}, "
-                     f"{row.schedule} schedule" + (f" (lr with {others})" if others else ""))
+        lines.append(f"  {model:<9} {row.optimizer} {_settings(row.settings(row.optimizer))}, "
+                     f"batch {row.batch_size}, {row.schedule} schedule"
+                     + (f" (with {others})" if others else ""))
     return "\n".join(lines)
+
+
+def _settings(settings: OptimizerDefaults) -> str:
+    return "".join([f"lr {settings.lr:g}",
+                    f", momentum {settings.momentum:g}" if settings.momentum else "",
+                    f", weight decay {settings.weight_decay:g}" if settings.weight_decay else ""])
