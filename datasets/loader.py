@@ -173,13 +173,15 @@ def auto_workers(dataset: Any) -> int:
     """
     if not _decodes_per_sample(dataset):
         return 0
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(MAX_AUTO_WORKERS, cpus or 1) if (cpus or 1) > 1 else 0
+    cpus = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1)
+    return min(MAX_AUTO_WORKERS, cpus) if cpus > 1 else 0
 
 
 def _store_bytes(dataset: Any) -> int:
-    n, h, w, c = _base(dataset).packed.shape
-    return len(dataset) * h * w * c if isinstance(dataset, Sized) else n * h * w * c
+    """The pixels an epoch reads: the rows of the packed store that ``dataset`` shows."""
+    _, height, width, channels = _base(dataset).packed.shape
+    return len(dataset) * height * width * channels
 
 
 def _choose_workers(dataset: Any, num_workers: int | str, *, force_workers: bool,
@@ -198,8 +200,8 @@ def _choose_workers(dataset: Any, num_workers: int | str, *, force_workers: bool
         log.info("num_workers=%d steps aside: %s is a small packed store (%.1f MiB) batched in "
                  "__getitems__, where a batch costs microseconds and starting worker processes "
                  "costs more than the epoch; its batches run in the main process "
-                 "(force_workers=True / --force-workers to use workers)", chosen, type(_base(dataset)).__name__,
-                 _store_bytes(dataset) / 2**20)
+                 "(force_workers=True / --force-workers to use workers)",
+                 chosen, type(_base(dataset)).__name__, _store_bytes(dataset) / 2**20)
         chosen = 0
     if not chosen and num_workers != 0:  # we chose no workers: torch refuses these then
         for name in _WORKER_ONLY_OPTIONS:
