@@ -327,7 +327,8 @@ def fit(
         valid_loader: evaluated after every epoch when given.
         config: optimizer name, learning rate, epochs (a resumed run continues up to this
             number; one that already reached it, or stopped early, returns its history without
-            training), momentum, weight decay, device, seed, L-BFGS iterations; default
+            training), momentum, weight decay, device, seed, L-BFGS iterations, the
+            learning-rate schedule (per step over all ``epochs``); default
             ``FitConfig()``. It is stored in the checkpoint.
         loss: the criterion; default the model's ``default_loss()`` or ``CrossEntropyLoss``.
         optimizer: a ready ``torch.optim.Optimizer`` over the model's parameters, used instead
