@@ -19,8 +19,9 @@ small packed store), 2 with ``force_workers=True`` (what 2 workers cost there) a
 on the packed letters and on the photo folder (``../shared/data/hymenoptera-train`` when
 present): decoded per sample (``ImageFolderDataset`` + a v2 resize to 64x64) and packed at
 64x64. Each pipeline runs in its own process; a rate is a whole epoch from ``iter(loader)`` on,
-worker start-up included (torch restarts them every epoch), best of ``--repeat`` (more, up
-to 20, while under 2 s were timed: a packed epoch is short and noise is large). Target:
+worker start-up included (torch restarts them every epoch), best of ``--repeat`` epochs run
+round-robin over the four ways (more, up to 20, while under 3 s were timed: a packed epoch is
+short and a busy machine's noise is large). Target:
 ``num_workers=2`` never below 0.5x ``num_workers=0`` on a packed store.
 
 Example:
@@ -69,7 +70,8 @@ PHOTOS = REPO.parent / "shared" / "data" / "hymenoptera-train"
 WORKERS_SCRIPT = r"""
 import json, sys, time, torch
 from datasets import DataLoader, ImageFolderDataset
-kind, source, cache, workers, force, repeat, batch = sys.argv[1:8]
+kind, source, cache, repeat, batch = sys.argv[1:6]
+ways = json.loads(sys.argv[6])
 if kind == "letters":
     ds = ImageFolderDataset.from_archive(source, cache_dir=cache)
 elif kind == "photos-packed":
@@ -78,18 +80,21 @@ else:
     from torchvision.transforms import v2
     ds = ImageFolderDataset(source, transform=v2.Compose([
         v2.Resize((64, 64), antialias=True), v2.ToDtype(torch.float32, scale=True)]))
-loader = DataLoader(ds, batch_size=int(batch), shuffle=True, force_workers=force == "1",
-                    num_workers=workers if workers == "auto" else int(workers),
-                    generator=torch.Generator().manual_seed(0))
-rates, spent = [], 0.0
-while len(rates) < int(repeat) or (spent < 2.0 and len(rates) < 20):  # short epochs: more
-    started = time.perf_counter()
-    seen = sum(len(y) for _, y in loader)
-    rates.append(seen / (time.perf_counter() - started))
-    spent += seen / rates[-1]
-print(json.dumps({"rate": max(rates), "workers": loader.num_workers, "images": len(ds)}))
+loaders = [DataLoader(ds, batch_size=int(batch), shuffle=True, force_workers=force,
+                      num_workers=workers, generator=torch.Generator().manual_seed(0))
+           for workers, force in ways]
+rates, spent = [[] for _ in ways], 0.0
+while len(rates[0]) < int(repeat) or (spent < 3.0 and len(rates[0]) < 20):
+    for loader, way_rates in zip(loaders, rates):  # round-robin: load bursts hit every way
+        started = time.perf_counter()
+        seen = sum(len(y) for _, y in loader)
+        way_rates.append(seen / (time.perf_counter() - started))
+        spent += seen / way_rates[-1]
+print(json.dumps([{"rate": max(r), "workers": loader.num_workers, "epochs": len(r)}
+                  for loader, r in zip(loaders, rates)]))
 """
-WORKER_WAYS = (("0", False), ("2", False), ("2", True), ("auto", False))
+WORKER_WAYS: tuple[tuple[int | str, bool], ...] = ((0, False), (2, False), (2, True),
+                                                   ("auto", False))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,22 +225,21 @@ def run_workers(args: argparse.Namespace, workdir: Path, temp: Path) -> list[dic
     else:
         print(f"\n(no photo folder at {args.photos}: the photo rows are skipped)")
     for kind, source in pipelines.items():  # pack once before timing: no row pays for it
-        _worker_epoch(kind, source, cache, "0", False, 1, args.batch_size)
+        _worker_epochs(kind, source, cache, ((0, False),), 1, args.batch_size)
     print(f"\nworkers: one epoch, batch {args.batch_size}, shuffled, worker start-up included, "
-          f"best of >= {args.repeat}; each pipeline in its own process")
+          f"best of >= {args.repeat} round-robin epochs; each pipeline in its own process")
     from benchmarks.report import figure
 
     figures = []
     for kind, source in pipelines.items():
-        rows = {(w, f): _worker_epoch(kind, source, cache, w, f, args.repeat, args.batch_size)
-                for w, f in WORKER_WAYS}
-        base = rows[("0", False)]["rate"]
-        for (w, f), row in rows.items():
+        rows = _worker_epochs(kind, source, cache, WORKER_WAYS, args.repeat, args.batch_size)
+        base = rows[0]["rate"]
+        for (w, f), row in zip(WORKER_WAYS, rows, strict=True):
             name = f"num_workers={w}" + (" force_workers" if f else "")
             ratio = row["rate"] / base
             print(f"  {kind:<15} {name:<28} ran {row['workers']} workers "
                   f"{row['rate']:>12,.0f} images/s  {ratio:5.2f}x of num_workers=0")
-            target = ">= 0.5" if (w, f) == ("2", False) and kind != "photos-decoded" else None
+            target = ">= 0.5" if (w, f) == (2, False) and kind != "photos-decoded" else None
             figures.append(figure(f"{kind} {name} / num_workers=0", ratio, unit="x",
                                   target=target))
             if target:
@@ -243,13 +247,13 @@ def run_workers(args: argparse.Namespace, workdir: Path, temp: Path) -> list[dic
     return figures
 
 
-def _worker_epoch(kind: str, source: Path, cache: Path, workers: str, force: bool, repeat: int,
-                  batch_size: int) -> dict[str, Any]:
+def _worker_epochs(kind: str, source: Path, cache: Path, ways: Sequence[tuple[int | str, bool]],
+                   repeat: int, batch_size: int) -> list[dict[str, Any]]:
     out = subprocess.run([sys.executable, "-c", WORKERS_SCRIPT, kind, str(source), str(cache),
-                          workers, "1" if force else "0", str(repeat), str(batch_size)],
+                          str(repeat), str(batch_size), json.dumps(ways)],
                          check=True, capture_output=True, text=True, cwd=REPO)
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    rows: list[dict[str, Any]] = json.loads(out.stdout.strip().splitlines()[-1])
+    return rows
 
 
 def measure_packing(archive: Path, cache: Path) -> dict[str, float]:
