@@ -50,15 +50,22 @@ class _ConsoleFormatter(logging.Formatter):
         return message
 
 
+# Other loggers whose INFO lines a person needs: datasets.loader's one line says why
+# --num-workers N stepped aside (ran no worker processes) on a small pack.
+_SHOWN_INFO_LOGGERS = ("datasets.loader",)
+
+
 class _OwnInfoFilter(logging.Filter):
     """Let through warnings of every logger, INFO and below only from ``training``.
 
-    ``__main__`` counts as ours: ``python -m training.quickstart`` logs under that name.
+    ``__main__`` counts as ours: ``python -m training.quickstart`` logs under that name; so do
+    the loggers in ``_SHOWN_INFO_LOGGERS``.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         return (record.levelno >= logging.WARNING
-                or record.name.split(".")[0] in ("training", "__main__"))
+                or record.name.split(".")[0] in ("training", "__main__")
+                or record.name in _SHOWN_INFO_LOGGERS)
 
 
 def configure_logging(*, quiet: bool = False, verbose: bool = False) -> None:
