@@ -14,9 +14,20 @@ Targets (issue 3): (b) >= 20x (a), (b) >= 0.7x (c), packing >= 25,000 images/s f
 100,000-image letters archive on a 2-core machine. Packing runs in a fresh subprocess so its
 peak memory (main process and decoding workers) is measured alone.
 
+Workers (issue 19): ``datasets.DataLoader`` with ``num_workers`` 0, 2 (which steps aside on a
+small packed store), 2 with ``force_workers=True`` (what 2 workers cost there) and ``"auto"``,
+on the packed letters and on the photo folder (``../shared/data/hymenoptera-train`` when
+present): decoded per sample (``ImageFolderDataset`` + a v2 resize to 64x64) and packed at
+64x64. Each pipeline runs in its own process; a rate is a whole epoch from ``iter(loader)`` on,
+worker start-up included (torch restarts them every epoch), best of ``--repeat`` epochs run
+round-robin over the four ways (more, up to 20, while under 3 s were timed: a packed epoch is
+short and a busy machine's noise is large). Target:
+``num_workers=2`` never below 0.5x ``num_workers=0`` on a packed store.
+
 Example:
     python benchmarks/bench_epoch.py            # 100,000 images, about a minute
     python benchmarks/bench_epoch.py --quick    # 20,000 images
+    python benchmarks/bench_epoch.py --quick --only workers
 """
 
 from __future__ import annotations
@@ -55,6 +66,37 @@ print(json.dumps({
 """
 
 
+PHOTOS = REPO.parent / "shared" / "data" / "hymenoptera-train"
+WORKERS_SCRIPT = r"""
+import json, sys, time, torch
+from datasets import DataLoader, ImageFolderDataset
+kind, source, cache, repeat, batch = sys.argv[1:6]
+ways = json.loads(sys.argv[6])
+if kind == "letters":
+    ds = ImageFolderDataset.from_archive(source, cache_dir=cache)
+elif kind == "photos-packed":
+    ds = ImageFolderDataset.pack(source, size=64, cache_dir=cache)
+else:
+    from torchvision.transforms import v2
+    ds = ImageFolderDataset(source, transform=v2.Compose([
+        v2.Resize((64, 64), antialias=True), v2.ToDtype(torch.float32, scale=True)]))
+loaders = [DataLoader(ds, batch_size=int(batch), shuffle=True, force_workers=force,
+                      num_workers=workers, generator=torch.Generator().manual_seed(0))
+           for workers, force in ways]
+rates, spent = [[] for _ in ways], 0.0
+while len(rates[0]) < int(repeat) or (spent < 3.0 and len(rates[0]) < 20):
+    for loader, way_rates in zip(loaders, rates):  # round-robin: load bursts hit every way
+        started = time.perf_counter()
+        seen = sum(len(y) for _, y in loader)
+        way_rates.append(seen / (time.perf_counter() - started))
+        spent += seen / way_rates[-1]
+print(json.dumps([{"rate": max(r), "workers": loader.num_workers, "epochs": len(r)}
+                  for loader, r in zip(loaders, rates)]))
+"""
+WORKER_WAYS: tuple[tuple[int | str, bool], ...] = ((0, False), (2, False), (2, True),
+                                                   ("auto", False))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -69,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the generated archive here between runs (default: a temp dir)")
     parser.add_argument("--quick", action="store_true", help="20,000 images, 2,000 for (a)")
+    parser.add_argument("--only", choices=["epoch", "workers"], default=None,
+                        help="run one part: the epoch ways (a)-(e) with packing, or the workers")
+    parser.add_argument("--photos", type=Path, default=PHOTOS,
+                        help="a photo folder for the workers part (skipped when absent; "
+                        "default ../shared/data/hymenoptera-train)")
     from benchmarks.report import add_json_flag
 
     add_json_flag(parser)
@@ -82,11 +129,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-epoch-") as temp:
         workdir = args.workdir or Path(temp)
         workdir.mkdir(parents=True, exist_ok=True)
-        run(args, workdir, Path(temp))
+        figures = run(args, workdir, Path(temp)) if args.only != "workers" else []
+        if args.only != "epoch":
+            figures += run_workers(args, workdir, Path(temp))
+    from benchmarks.report import emit
+
+    emit("epoch", figures, args.json)
     return 0
 
 
-def run(args: argparse.Namespace, workdir: Path, temp: Path) -> None:
+def run(args: argparse.Namespace, workdir: Path, temp: Path) -> list[dict[str, Any]]:
     from loaders.letters import generate
 
     archive = workdir / f"letters-{args.count}.tar.gz"
@@ -150,13 +202,58 @@ def run(args: argparse.Namespace, workdir: Path, temp: Path) -> None:
     print(f"  packing {pack_rate:,.0f} images/s (target >= 25,000) "
           f"{'ok' if pack_rate >= 25_000 else 'MISSED'}")
     print("\nnote: timings on a shared machine are noisy; rerun on a quiet one for the record.")
-    from benchmarks.report import emit, figure
+    from benchmarks.report import figure
 
-    emit("epoch", [
+    return [
         *(figure(f"({key}) {labels[key]}", rate, unit="images/s") for key, rate in results.items()),
         figure("b / a", ab, unit="x", target=">= 20"), figure("b / c", bc, unit="x", target=">= 0.7"),
         figure("packing", pack_rate, unit="images/s", target=">= 25000"),
-    ], args.json)
+    ]
+
+
+def run_workers(args: argparse.Namespace, workdir: Path, temp: Path) -> list[dict[str, Any]]:
+    """num_workers 0, 2, 2 forced and auto on each pipeline, each in its own process."""
+    from loaders.letters import generate
+
+    archive = workdir / f"letters-{args.count}.tar.gz"
+    if not archive.is_file():
+        generate(archive, count=args.count, seed=0)
+    cache = temp / "home"
+    pipelines = {"letters": archive}
+    if args.photos.is_dir():
+        pipelines.update({"photos-decoded": args.photos, "photos-packed": args.photos})
+    else:
+        print(f"\n(no photo folder at {args.photos}: the photo rows are skipped)")
+    for kind, source in pipelines.items():  # pack once before timing: no row pays for it
+        _worker_epochs(kind, source, cache, ((0, False),), 1, args.batch_size)
+    print(f"\nworkers: one epoch, batch {args.batch_size}, shuffled, worker start-up included, "
+          f"best of >= {args.repeat} round-robin epochs; each pipeline in its own process")
+    from benchmarks.report import figure
+
+    figures = []
+    for kind, source in pipelines.items():
+        rows = _worker_epochs(kind, source, cache, WORKER_WAYS, args.repeat, args.batch_size)
+        base = rows[0]["rate"]
+        for (w, f), row in zip(WORKER_WAYS, rows, strict=True):
+            name = f"num_workers={w}" + (" force_workers" if f else "")
+            ratio = row["rate"] / base
+            print(f"  {kind:<15} {name:<28} ran {row['workers']} workers "
+                  f"{row['rate']:>12,.0f} images/s  {ratio:5.2f}x of num_workers=0")
+            target = ">= 0.5" if (w, f) == (2, False) and kind != "photos-decoded" else None
+            figures.append(figure(f"{kind} {name} / num_workers=0", ratio, unit="x",
+                                  target=target))
+            if target:
+                print(f"  {'':<15} {'':<28} target >= 0.5x {'ok' if ratio >= 0.5 else 'MISSED'}")
+    return figures
+
+
+def _worker_epochs(kind: str, source: Path, cache: Path, ways: Sequence[tuple[int | str, bool]],
+                   repeat: int, batch_size: int) -> list[dict[str, Any]]:
+    out = subprocess.run([sys.executable, "-c", WORKERS_SCRIPT, kind, str(source), str(cache),
+                          str(repeat), str(batch_size), json.dumps(ways)],
+                         check=True, capture_output=True, text=True, cwd=REPO)
+    rows: list[dict[str, Any]] = json.loads(out.stdout.strip().splitlines()[-1])
+    return rows
 
 
 def measure_packing(archive: Path, cache: Path) -> dict[str, float]:

@@ -42,15 +42,17 @@ from training.console import (
     non_negative_float,
     non_negative_int,
     positive_int,
+    worker_count,
 )
 from training.curves import save_curves
 from training.data import IMAGE_DATASETS, load_image_splits
+from training.defaults import MODEL_DEFAULTS, default_lr, describe_defaults
 from training.errors import TrainingError
 from training.examples.text_classification import add_text_arguments, read_options
 from training.fit import FitConfig, History, evaluate, fit, resolve_device, seed_everything
 from training.history import count_noun
 from training.models import BagOfWords, LinearRegression, LogisticRegression, SmallCNN
-from training.optim import OPTIMIZERS
+from training.optim import OPTIMIZERS, SCHEDULES
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +64,13 @@ OFFLINE_HINT = ("train on local data: --dataset letters (generated offline) or -
 EPILOG = """examples:
   python -m training fit --dataset letters --model logistic --epochs 5 --out runs/letters
   python -m training fit --data-dir ~/Pictures/my-photos --model cnn --image-size 64 --out runs/mine
-  python -m training fit --dataset cifar10 --model cnn --optimizer adam --lr 0.01 --augment --out runs/cifar
+  python -m training fit --dataset cifar10 --model cnn --augment --out runs/cifar
   python -m training fit --dataset hymenoptera --model cnn --image-size 64 --out runs/hym
   python -m training fit --data-dir ../shared/data/notmnist-idx --optimizer lbfgs --out runs/idx
   python -m training fit --dataset sms-spam --model bow --optimizer adam --lr 0.02 --out runs/sms
   torchrun --nproc_per_node=2 -m training fit --dataset letters --out runs/ddp
-"""
+
+""" + describe_defaults() + "\n"
 
 
 def dataset_name(text: str) -> str:
@@ -127,11 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "(needs the tensorboard extra)")
     add_text_arguments(p)
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=None,
-                   help="default sgd (bow: adam); lbfgs is full batch, one step per epoch "
+                   help="default per model (below); lbfgs is full batch, one step per epoch "
                    "(convex models)")
-    p.add_argument("--momentum", type=non_negative_float, default=0.0, help="SGD momentum")
+    p.add_argument("--schedule", choices=SCHEDULES, default=None,
+                   help="learning rate per step: constant, cosine decay, or one-cycle (warm up "
+                   "to --lr, then anneal); default per model (below)")
+    p.add_argument("--momentum", type=non_negative_float, default=None,
+                   help="SGD momentum (default per model and optimizer, below; else 0)")
     p.add_argument("--weight-decay", type=non_negative_float, default=None,
-                   help="L2 strength (default 0; lbfgs: 1/n_train, scikit-learn's C=1)")
+                   help="L2 strength (default per model and optimizer, below, else 0; "
+                   "lbfgs: 1/n_train, scikit-learn's C=1)")
     p.add_argument("--patience", type=non_negative_int, default=None,
                    help="early stopping: epochs without valid-loss improvement (default off)")
     p.add_argument("--out", required=True, help="run folder for metrics.json, checkpoint, curves")
@@ -143,10 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-test", metavar="URL", help="the test pack for --stream")
     p.add_argument("--endpoint-url", metavar="URL", help="an S3-compatible endpoint for s3:// "
                    "--stream URLs (MinIO, Ceph, R2...)")
-    p.add_argument("--num-workers", type=non_negative_int, default=0,
-                   help="DataLoader worker processes (default 0)")
-    add_run_arguments(p, epochs=5, lr=None, batch_size=128,
-                      lr_help="learning rate (default: sgd 0.1 (linear 0.01), adam 0.01, lbfgs 1.0)")
+    p.add_argument("--num-workers", type=worker_count, default="auto", metavar="N|auto",
+                   help="DataLoader worker processes, or auto (the default): none for packed "
+                   "images (a batch costs microseconds there; an explicit N steps aside on a "
+                   "small pack, saying so), some for per-sample decoding")
+    p.add_argument("--force-workers", action="store_true",
+                   help="use --num-workers N processes even on a small pack")
+    add_run_arguments(p, epochs=5, lr=None, batch_size=None,
+                      lr_help="learning rate (default per model and optimizer, below)",
+                      batch_help="training batch size (default per model, below)")
     return parser
 
 
@@ -187,7 +200,8 @@ def _image_run(args: argparse.Namespace, device: torch.device) -> _Run:
     pin = device.type == "cuda"
     train = DataLoader(splits.train, batch_size=args.batch_size, shuffle=sampler is None,
                        sampler=sampler, num_workers=args.num_workers, pin_memory=pin,
-                       generator=torch.Generator().manual_seed(args.seed))
+                       generator=torch.Generator().manual_seed(args.seed),
+                       force_workers=args.force_workers)
     valid = (DataLoader(splits.valid, batch_size=1024, pin_memory=pin)
              if splits.valid is not None else None)
     test = DataLoader(splits.test, batch_size=1024, pin_memory=pin)
@@ -203,6 +217,7 @@ def _stream_run(args: argparse.Namespace) -> _Run:
                          "and --stream reads image packs; use --model logistic, linear or cnn")
     data = stream_loaders(args.stream, test_url=args.stream_test, cache_dir=args.root,
                           batch_size=args.batch_size, num_workers=args.num_workers, seed=args.seed,
+                          force_workers=args.force_workers,
                           endpoint_url=args.endpoint_url,
                           progress=not args.quiet and sys.stderr.isatty())
     k, init = len(data.classes), "zeros" if args.optimizer == "lbfgs" else "uniform"
@@ -246,13 +261,17 @@ def _is_text(args: argparse.Namespace) -> bool:
     return catalog.get(args.dataset).kind == "text"
 
 
-def default_lr(optimizer: str, model: str) -> float:
-    """Return the learning rate the command lines use when ``--lr`` is not given."""
-    if optimizer == "sgd" and model == "linear":
-        return 0.01  # squared error on 784 inputs diverges at 0.1
-    if model == "bow":  # rows of L2-normalized TF-IDF bags get small gradients
-        return {"sgd": 8.0, "adam": 0.02, "lbfgs": 1.0}[optimizer]
-    return {"sgd": 0.1, "adam": 0.01, "lbfgs": 1.0}[optimizer]
+def _apply_model_defaults(args: argparse.Namespace) -> None:
+    """Fill the options left unset with the model's defaults (:mod:`training.defaults`)."""
+    row = MODEL_DEFAULTS[args.model]
+    if args.optimizer is None:
+        args.optimizer = row.optimizer
+    own = row.settings(args.optimizer)
+    args.lr = own.lr if args.lr is None else args.lr
+    args.momentum = own.momentum if args.momentum is None else args.momentum
+    args.batch_size = row.batch_size if args.batch_size is None else args.batch_size
+    if args.schedule is None:  # L-BFGS takes one full-batch step per epoch: no schedule
+        args.schedule = "constant" if args.optimizer == "lbfgs" else row.schedule
 
 
 def _write_outputs(args: argparse.Namespace, out: Path, run: _Run, history: History,
@@ -289,8 +308,7 @@ def _tensorboard(args: argparse.Namespace, out: Path, run: _Run) -> Any:
 
 
 def _fit_command(args: argparse.Namespace, command: str) -> int:
-    if args.optimizer is None:  # SGD needs a fragile, huge lr on sparse TF-IDF bags
-        args.optimizer = "adam" if args.model == "bow" else "sgd"
+    _apply_model_defaults(args)
     env = distributed.setup()
     held = ExitStack()
     try:
@@ -303,10 +321,10 @@ def _fit_command(args: argparse.Namespace, command: str) -> int:
             run = _stream_run(args)
         else:
             run = _text_run(args) if _is_text(args) else _image_run(args, device)
-        lr = args.lr if args.lr is not None else default_lr(args.optimizer, args.model)
-        wd = args.weight_decay
+        lr, wd = args.lr, args.weight_decay
         if wd is None:
-            wd = 1.0 / run.n_train if args.optimizer == "lbfgs" else 0.0
+            wd = (1.0 / run.n_train if args.optimizer == "lbfgs"
+                  else MODEL_DEFAULTS[args.model].settings(args.optimizer).weight_decay)
         model = distributed.wrap_model(run.model.to(device), device)
         callbacks: list[Any] = ([EarlyStopping(patience=args.patience)]
                                 if args.patience is not None else [])
@@ -315,13 +333,14 @@ def _fit_command(args: argparse.Namespace, command: str) -> int:
         board = _tensorboard(args, out, run)
         callbacks += [board] if board is not None else []
         if env.is_main:
-            log.info("training: %s model, %s lr %g, %s on %s%s", args.model,
-                     args.optimizer, lr, count_noun(args.epochs, "epoch"), device,
+            log.info("training: %s model, %s lr %g (%s schedule), batch %d, %s on %s%s",
+                     args.model, args.optimizer, lr, args.schedule, args.batch_size,
+                     count_noun(args.epochs, "epoch"), device,
                      f", {env.world_size} processes" if env.world_size > 1 else "")
         started = time.perf_counter()
         fit_config = FitConfig(optimizer=args.optimizer, lr=lr, epochs=args.epochs,
                                momentum=args.momentum, weight_decay=wd, device=str(device),
-                               seed=args.seed)
+                               seed=args.seed, schedule=args.schedule)
         history = fit(model, run.train, run.valid, fit_config, loss=run.loss, callbacks=callbacks,
                       checkpoint_dir=out, resume=args.resume,
                       progress=not args.quiet and sys.stderr.isatty() and env.is_main)
@@ -335,7 +354,8 @@ def _fit_command(args: argparse.Namespace, command: str) -> int:
         config = {"optimizer": args.optimizer, "lr": lr, "epochs": args.epochs,
                   "batch_size": args.batch_size, "momentum": args.momentum, "weight_decay": wd,
                   "seed": args.seed, "device": str(device), "patience": args.patience,
-                  "image_size": args.image_size, "augment": args.augment}
+                  "image_size": args.image_size, "augment": args.augment,
+                  "schedule": args.schedule, "num_workers": args.num_workers}
         if env.is_main:
             _write_outputs(args, out, run, history, test, config, seconds)
             print(f"test accuracy: {test['accuracy']:.4f} ({count_noun(test['count'], 'sample')}, "

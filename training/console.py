@@ -34,6 +34,7 @@ __all__ = [
     "non_negative_int",
     "positive_float",
     "positive_int",
+    "worker_count",
 ]
 
 _VERBOSE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -49,15 +50,22 @@ class _ConsoleFormatter(logging.Formatter):
         return message
 
 
+# Other loggers whose INFO lines a person needs: datasets.loader's one line says why
+# --num-workers N stepped aside (ran no worker processes) on a small pack.
+_SHOWN_INFO_LOGGERS = ("datasets.loader",)
+
+
 class _OwnInfoFilter(logging.Filter):
     """Let through warnings of every logger, INFO and below only from ``training``.
 
-    ``__main__`` counts as ours: ``python -m training.quickstart`` logs under that name.
+    ``__main__`` counts as ours: ``python -m training.quickstart`` logs under that name; so do
+    the loggers in ``_SHOWN_INFO_LOGGERS``.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         return (record.levelno >= logging.WARNING
-                or record.name.split(".")[0] in ("training", "__main__"))
+                or record.name.split(".")[0] in ("training", "__main__")
+                or record.name in _SHOWN_INFO_LOGGERS)
 
 
 def configure_logging(*, quiet: bool = False, verbose: bool = False) -> None:
@@ -101,6 +109,17 @@ def non_negative_int(text: str) -> int:
     return int(_number(text, int, "an int >= 0", 0, False))
 
 
+def worker_count(text: str) -> int | str:
+    """Parse ``--num-workers``: ``auto`` or an int >= 0."""
+    if text == "auto":
+        return text
+    try:
+        return non_negative_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"should be 'auto' or an int >= 0, but got {text!r}"
+                                         ) from None
+
+
 def positive_float(text: str) -> float:
     """Parse a float > 0 for argparse (``--lr``)."""
     return float(_number(text, float, "a positive float", 0.0, True))
@@ -112,8 +131,8 @@ def non_negative_float(text: str) -> float:
 
 
 def add_run_arguments(
-    parser: argparse.ArgumentParser, *, epochs: int, lr: float | None, batch_size: int,
-    lr_help: str | None = None,
+    parser: argparse.ArgumentParser, *, epochs: int, lr: float | None, batch_size: int | None,
+    lr_help: str | None = None, batch_help: str | None = None,
 ) -> None:
     """Add the options every training command shares, with these defaults.
 
@@ -127,7 +146,7 @@ def add_run_arguments(
     parser.add_argument("--lr", type=positive_float, default=lr,
                         help=lr_help or f"learning rate (default {lr})")
     parser.add_argument("--batch-size", type=positive_int, default=batch_size,
-                        help=f"training batch size (default {batch_size})")
+                        help=batch_help or f"training batch size (default {batch_size})")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, shuffles, splits")
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA when present), cpu, cuda or cuda:N")

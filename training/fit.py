@@ -22,7 +22,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,13 @@ from training.evaluation import (
     split_batch,
 )
 from training.history import History
-from training.optim import is_full_batch, l2_penalty, make_optimizer
+from training.optim import (
+    StepSchedule,
+    is_full_batch,
+    l2_penalty,
+    make_optimizer,
+    scheduled_lr,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +81,17 @@ class FitConfig:
     """The hyper-parameters of one :func:`fit` call (stored in checkpoints and metrics).
 
     Args:
-        optimizer: ``"sgd"``, ``"adam"`` or ``"lbfgs"`` (full batch, one step per epoch).
-        lr: learning rate.
+        optimizer: ``"sgd"``, ``"adam"``, ``"adamw"`` or ``"lbfgs"`` (full batch, one step
+            per epoch).
+        lr: learning rate (the peak rate of a ``"onecycle"`` schedule).
         epochs: total epochs.
         momentum: SGD momentum.
         weight_decay: L2 strength (see :mod:`training.optim` for L-BFGS).
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
         seed: seeds python/numpy/torch at the start of a fresh run.
         lbfgs_max_iter: L-BFGS iterations per epoch.
+        schedule: the learning rate per step, ``"constant"``, ``"cosine"`` or ``"onecycle"``
+            (:class:`training.optim.StepSchedule`; minibatch optimizers only).
 
     Example:
         >>> FitConfig(optimizer="adam", lr=0.01, epochs=3).epochs
@@ -97,10 +106,12 @@ class FitConfig:
     device: str = "auto"
     seed: int = 0
     lbfgs_max_iter: int = 20
+    schedule: str = "constant"
 
     def __post_init__(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise ValueError(f"epochs should be a positive int, but got epochs={self.epochs!r}")
+        StepSchedule(self.schedule, 1)  # a bad name fails here, before any data is read
 
 
 def seed_everything(seed: int) -> None:
@@ -122,11 +133,12 @@ def _progress_bar(loader: Any, desc: str, enabled: bool) -> Any:
 def _train_epoch(
     model: nn.Module, loader: Iterable, criterion: nn.Module,
     optimizer: torch.optim.Optimizer, device: torch.device, stats: _EpochStats, bar: Any,
+    set_lr: Callable[[int], None] | None = None, first_step: int = 0,
 ) -> None:
     clock = time.perf_counter
     move: bool | None = None  # decided on the first batch: a loader yields one device
     tick = clock()
-    for batch in loader:
+    for i, batch in enumerate(loader):
         fetched = clock()
         stats.data_s += fetched - tick
         if batch is None:  # every sample of the batch was bad and dropped by the collate
@@ -139,6 +151,8 @@ def _train_epoch(
                         and labels.device == device)
         if move:
             inputs, labels = _to_device(inputs, device), _to_device(labels, device)
+        if set_lr is not None:  # the schedule's rate for this step
+            set_lr(first_step + i)
         optimizer.zero_grad(set_to_none=True)
         outputs = model(inputs)
         loss = criterion(outputs, labels)
@@ -203,6 +217,7 @@ class _EpochRunner:
     classify: bool
     weight_decay: float
     show_bar: bool
+    schedule: Callable[[int], None] | None = None  # sets the lr of a global step
     batches: list[tuple[Any, torch.Tensor]] | None = None  # L-BFGS: the data, read once
 
     def run(self, epoch: int, epochs: int) -> _EpochStats:
@@ -218,11 +233,20 @@ class _EpochRunner:
                          self.weight_decay, stats)
             return stats
         bar = _progress_bar(self.loader, f"epoch {epoch}/{epochs}", self.show_bar)
+        first = (epoch - 1) * _steps_per_epoch(self.loader) if self.schedule else 0
         _train_epoch(self.model, self.loader, self.criterion, self.optimizer, self.device, stats,
-                     bar)
+                     bar, self.schedule, first)
         if bar is not None:
             bar.close()
         return stats
+
+
+def _steps_per_epoch(loader: Any) -> int:
+    try:
+        return int(len(loader))
+    except TypeError as err:
+        raise ValueError("a learning-rate schedule needs a train_loader with a length (batches "
+                         "per epoch), but this one has none; use schedule='constant'") from err
 
 
 def _set_epoch(loader: Any, epoch: int) -> None:
@@ -303,7 +327,8 @@ def fit(
         valid_loader: evaluated after every epoch when given.
         config: optimizer name, learning rate, epochs (a resumed run continues up to this
             number; one that already reached it, or stopped early, returns its history without
-            training), momentum, weight decay, device, seed, L-BFGS iterations; default
+            training), momentum, weight decay, device, seed, L-BFGS iterations, the
+            learning-rate schedule (per step over all ``epochs``); default
             ``FitConfig()``. It is stored in the checkpoint.
         loss: the criterion; default the model's ``default_loss()`` or ``CrossEntropyLoss``.
         optimizer: a ready ``torch.optim.Optimizer`` over the model's parameters, used instead
@@ -343,6 +368,8 @@ def fit(
             config.optimizer, model.parameters(), lr=config.lr, momentum=config.momentum,
             weight_decay=config.weight_decay, lbfgs_max_iter=config.lbfgs_max_iter,
         )
+    set_lr = None if config.schedule == "constant" else scheduled_lr(
+        config.schedule, optimizer, total_steps=config.epochs * _steps_per_epoch(train_loader))
     main = distributed.is_main_process()
     path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if resume and path is not None and path.is_file():
@@ -353,7 +380,8 @@ def fit(
         seed_everything(config.seed)
         done, history = 0, History()
     runner = _EpochRunner(model, train_loader, criterion, optimizer, target,
-                          _is_classifier(model, criterion), config.weight_decay, progress and main)
+                          _is_classifier(model, criterion), config.weight_decay, progress and main,
+                          set_lr)
     for epoch in range(done + 1, config.epochs + 1):
         started = time.perf_counter()
         stats = runner.run(epoch, config.epochs)

@@ -21,7 +21,6 @@ from typing import Any
 import torch
 
 from training.checkpoint import CHECKPOINT_NAME
-from training.cli import default_lr
 from training.console import (
     add_run_arguments,
     configure_logging,
@@ -30,6 +29,7 @@ from training.console import (
     make_output_dir,
 )
 from training.curves import save_curves
+from training.defaults import default_lr
 from training.errors import TrainingError
 from training.fit import FitConfig, History, evaluate, fit, resolve_device, seed_everything
 from training.history import count_noun

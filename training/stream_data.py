@@ -30,8 +30,9 @@ class StreamData:
 
 
 def stream_loaders(url: str, *, test_url: str | None, cache_dir: str | os.PathLike[str] | None,
-                   batch_size: int, num_workers: int, seed: int,
-                   endpoint_url: str | None = None, progress: bool = False) -> StreamData:
+                   batch_size: int, num_workers: int | str, seed: int,
+                   endpoint_url: str | None = None, progress: bool = False,
+                   force_workers: bool = False) -> StreamData:
     """Open the streamed pack(s) and return their loaders (images as float ``[B, C, H, W]``).
 
     Raises:
@@ -55,7 +56,7 @@ def stream_loaders(url: str, *, test_url: str | None, cache_dir: str | os.PathLi
     if test_url is None and distributed.is_main_process():
         log.warning("no --stream-test: the test accuracy is measured on the training pack")
     loader = DataLoader(train, batch_size=batch_size, sampler=StreamingSampler(train),
-                        num_workers=num_workers)
+                        num_workers=num_workers, force_workers=force_workers)
     test = DataLoader(test_ds, batch_size=1024,
                       sampler=StreamingSampler(test_ds, num_replicas=1, rank=0))
     classes = [str(c) for c in (train.classes or range(_max_label(train) + 1))]

@@ -69,7 +69,8 @@ def test_same_batches_as_torch_epoch_after_epoch(image_ds: ImageFolderDataset) -
 
 @pytest.mark.integration  # worker processes pass tensors over local unix sockets
 def test_two_workers_give_the_same_batches_as_none(image_ds: ImageFolderDataset) -> None:
-    assert _same(_epoch(DataLoader, image_ds), _epoch(DataLoader, image_ds, num_workers=2))
+    assert _same(_epoch(DataLoader, image_ds),
+                 _epoch(DataLoader, image_ds, num_workers=2, force_workers=True))
 
 
 @pytest.mark.integration
@@ -153,7 +154,8 @@ def test_tensor_batches_match_torch_batch_sampler(image_ds: ImageFolderDataset,
 @pytest.mark.integration
 def test_spawned_workers_reopen_the_cache(image_ds: ImageFolderDataset) -> None:
     """With spawn (macOS, Windows) the dataset is pickled: without pixels, reopened there."""
-    spawned = _epoch(DataLoader, image_ds, num_workers=1, multiprocessing_context="spawn")
+    spawned = _epoch(DataLoader, image_ds, num_workers=1, multiprocessing_context="spawn",
+                     force_workers=True)
     assert _same(spawned, _epoch(DataLoader, image_ds))
 
 
@@ -218,5 +220,5 @@ def test_loader_uses_only_public_extension_points(image_ds: ImageFolderDataset) 
     loader = DataLoader(image_ds, batch_size=8, shuffle=True)
     methods = {name for name, value in vars(DataLoader).items() if callable(value)}
     assert methods == {"__init__", "__iter__"}  # no private method of torch's is overridden
-    assert isinstance(loader.batch_sampler, IndexBatchSampler) and loader.batch_size is None
+    assert isinstance(loader.batch_sampler, IndexBatchSampler) and loader.batch_size == 8
     assert loader.batch_sampler.batch_size == 8 and len(loader) == 13

@@ -76,11 +76,14 @@ def test_console_logging_is_bare_for_training_and_quiet_for_other_packages(
         logging.getLogger("training.fit").info("epoch 1/1: train loss 0.1")
         logging.getLogger("datasets.packed").info("packed cache /x built")
         logging.getLogger("loaders.transfer").warning("retry 1/3")
+        logging.getLogger("datasets.loader").info("num_workers=2 steps aside: ...")
+        logging.getLogger("datasets.loader").debug("num_workers='auto' chose 0")
     finally:
         for handler in root.handlers:
             handler.flush()
     err = capsys.readouterr().err.splitlines()
-    assert err == ["epoch 1/1: train loss 0.1", "warning: retry 1/3"]
+    assert err == ["epoch 1/1: train loss 0.1", "warning: retry 1/3",
+                   "num_workers=2 steps aside: ..."]
 
 
 def test_unwritable_out_fails_before_the_data_with_one_line(

@@ -119,7 +119,8 @@ def test_fit_binary_logistic_uses_one_logit() -> None:
     assert probs.shape == (200,) and ((probs >= 0) & (probs <= 1)).all()
 
 
-@pytest.mark.parametrize("optimizer,lr", [("sgd", 0.1), ("adam", 0.05), ("lbfgs", 1.0)])
+@pytest.mark.parametrize("optimizer,lr", [("sgd", 0.1), ("adam", 0.05), ("adamw", 0.05),
+                                          ("lbfgs", 1.0)])
 def test_fit_each_optimizer_learns(optimizer: str, lr: float) -> None:
     x, y = _blobs(300, 5, 3, seed=4)
     config = FitConfig(optimizer=optimizer, lr=lr, epochs=5, weight_decay=1e-4, device="cpu",
@@ -296,6 +297,7 @@ def test_fit_takes_its_config_and_stores_it_in_the_checkpoint(tmp_path) -> None:
     assert history.epoch == [1, 2]
     saved = load_checkpoint(tmp_path / "checkpoint.pt")["config"]
     assert saved == {"optimizer": "adam", "lr": 0.02, "epochs": 2, "momentum": 0.0,
-                     "weight_decay": 0.0, "device": "cpu", "seed": 5, "lbfgs_max_iter": 20}
+                     "weight_decay": 0.0, "device": "cpu", "seed": 5, "lbfgs_max_iter": 20,
+                     "schedule": "constant"}
     with pytest.raises(TypeError):
         fit(LogisticRegression(5, 3), [], lr=0.1)  # type: ignore[call-arg]  # flags live in config
