@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.utils.data import Dataset, Subset
@@ -108,9 +109,42 @@ def _splits(name: str, opener: _Opener, seed: int) -> tuple[Any, Any, Any]:
         return parts["train"], parts["valid"], parts["test"]
     test = opener.open(held_out, train=False)
     if "valid" in published and held_out != "valid":
-        return opener.open(first, train=True), opener.open("valid", train=False), test
+        train, valid = opener.open(first, train=True), opener.open("valid", train=False)
+        _check_same_classes(name, {first: train, "valid": valid, held_out: test})
+        return train, valid, test
     parts = _carve(opener, first, seed, test=0.0)
+    _check_same_classes(name, {first: parts["train"], held_out: test})
     return parts["train"], parts["valid"], test
+
+
+def _classes(dataset: Dataset[Any]) -> list[str]:
+    base: Any = dataset.dataset if isinstance(dataset, Subset) else dataset
+    return [str(c) for c in base.classes]
+
+
+def _check_same_classes(source: str, splits: dict[str, Dataset[Any]]) -> None:
+    """Refuse splits whose labels would mean other classes than in the first split's list.
+
+    Labels are indices into the class list, so a ``val/`` with ``bees`` where ``train/`` has
+    ``wasps`` would score bees as wasps. A split may lack trailing classes (an IDX test file
+    without the last label): its indices still line up.
+
+    Raises:
+        DataFormatError: a split's class list is not a prefix of the first's (both are named).
+    """
+    from datasets.errors import DataFormatError
+
+    (first, dataset), *others = splits.items()
+    expected = _classes(dataset)
+    for split, other in others:
+        found = _classes(other)
+        if found != expected[:len(found)]:  # fewer classes, in the same order, still line up
+            raise DataFormatError(
+                f"expected the splits of {source} to have the same classes but {first} has "
+                f"{expected} and {split} has {found}; give every split folder the same class "
+                "folders (labels are class indices, so other classes would be scored as wrong "
+                "ones)"
+            )
 
 
 def _carve(opener: _Opener, split: str, seed: int, *, test: float) -> dict[str, Subset[Any]]:
@@ -207,7 +241,8 @@ def load_image_splits(
     opener.train_tf, opener.eval_tf = _transforms(
         image_size, augment=augment, resize=not packs_at_size, base=base,
         generator=torch.Generator().manual_seed(seed))
-    train, valid, test = _splits(source, opener, seed)
+    train, carved, test = _splits(source, opener, seed)
+    valid: Any = _usable_splits(source, train, carved, test)
     base_ds: Any = train.dataset if isinstance(train, Subset) else train  # it has .classes
     x, _ = (valid if valid is not None else test)[0]
     splits = ImageSplits(train, valid, test, list(base_ds.classes), int(x.numel()),
@@ -217,6 +252,45 @@ def load_image_splits(
                  len(valid) if valid is not None else 0, len(test), len(splits.classes),
                  "x".join(str(v) for v in (splits.in_channels, *splits.image_size)))
     return splits
+
+
+def _per_class(dataset: Dataset[Any]) -> str:
+    import numpy as np
+
+    base: Any = dataset.dataset if isinstance(dataset, Subset) else dataset
+    counts = np.bincount(_targets(base), minlength=max(len(base.classes), 1))
+    few, many = int(counts.min()), int(counts.max())
+    return (f"{int(counts.sum())} images in {len(base.classes)} classes "
+            f"({few if few == many else f'{few} to {many}'} per class)")
+
+
+def _usable_splits(source: str, train: Dataset[Any], valid: Dataset[Any] | None,
+                   test: Dataset[Any]) -> Dataset[Any] | None:
+    """Refuse an empty test split; drop an empty validation split, saying so.
+
+    Classes of 5 images or fewer carve no validation image (``round(5 * 0.1) == 0``), and of
+    2 or fewer no test image: training then runs without validation, but a test is needed.
+
+    Returns:
+        ``valid``, or None when it is empty.
+
+    Raises:
+        DataFormatError: the test split is empty (the message names the counts per class).
+    """
+    from datasets.errors import DataFormatError
+
+    if len(cast(Sized, test)) == 0:  # map-style: every split here has a length
+        raise DataFormatError(
+            f"expected test images but {source} has {_per_class(train)}: too few to hold "
+            f"out {TEST_FRACTION:.0%} of a class (a class needs 3 images for 1 test image); "
+            "add images, or put a test/ folder beside train/"
+        )
+    if valid is not None and len(cast(Sized, valid)) == 0:
+        log.warning("training without a validation split: %s has %s, too few to hold out "
+                    "%.0f%% of a class (a class needs 6 images for 1 validation image)",
+                    source, _per_class(train), 100 * VALID_FRACTION)
+        return None
+    return valid
 
 
 def _is_fixed_size(source: str, opener: _Opener) -> bool:

@@ -1,0 +1,82 @@
+"""Issue 16 (training side): refusals up front, one line each, instead of crashes or wrong scores.
+
+Every refusal is one ``error: …`` line with exit 1, or an argparse usage error with exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training.cli import main
+
+
+def _photos(root: Path, classes: list[str], per_class: int, size: int = 12) -> Path:
+    rng = np.random.default_rng(len(classes) * 100 + per_class)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(pixels, "RGB").save(root / name / f"{i}.png")
+    return root
+
+
+def _fit(data: Path, out: Path, *extra: str) -> int:
+    return main(["fit", "--data-dir", str(data), "--epochs", "1", "--out", str(out),
+                 "--device", "cpu", "-q", *extra])
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# item 3: train/ and val/ with different class lists ---------------------------------------------
+
+@pytest.mark.parametrize("val_classes", [["ants", "bees"], ["ants", "bees", "wasps"]])
+def test_fit_refuses_split_folders_with_other_classes(tmp_path: Path, val_classes: list[str],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    _photos(tmp_path / "data" / "train", ["ants", "wasps"], 6)
+    _photos(tmp_path / "data" / "val", val_classes, 3)
+    out = tmp_path / "run"
+    assert _fit(tmp_path / "data", out) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "['ants', 'wasps']" in line and repr(val_classes) in line
+    assert not (out / "checkpoint.pt").exists()  # refused before training
+
+
+def test_fit_accepts_split_folders_with_the_same_classes(tmp_path: Path) -> None:
+    _photos(tmp_path / "data" / "train", ["ants", "bees"], 6)
+    _photos(tmp_path / "data" / "val", ["ants", "bees"], 3)
+    out = tmp_path / "run"
+    assert _fit(tmp_path / "data", out) == 0
+    assert json.loads((out / "metrics.json").read_text())["classes"] == ["ants", "bees"]
+
+
+# item 7: classes too small to carve a split -------------------------------------------------------
+
+def test_fit_with_five_images_per_class_trains_without_validation(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = _photos(tmp_path / "photos", ["ants", "bees"], 5)
+    out = tmp_path / "run"
+    with caplog.at_level("WARNING", logger="training"):
+        assert _fit(folder, out) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_count"] == 2 and metrics["history"]["valid_loss"] == [None]
+    assert any("training without a validation split" in r.getMessage()
+               and "10 images in 2 classes (5 per class)" in r.getMessage()
+               for r in caplog.records), caplog.text
+
+
+def test_fit_with_one_image_per_class_is_refused_naming_the_counts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _photos(tmp_path / "photos", [f"c{i:03d}" for i in range(1000)], 1, size=4)
+    assert _fit(folder, tmp_path / "run") == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "1000 images in 1000 classes (1 per class)" in line and "add images" in line
