@@ -43,6 +43,7 @@ from training.checkpoint import (
     save_checkpoint,
     unwrap,
 )
+from training.divergence import check_finite
 from training.errors import CheckpointError, DivergenceError
 from training.evaluation import (
     _default_loss,
@@ -358,11 +359,13 @@ def fit(
         started = time.perf_counter()
         stats = runner.run(epoch, config.epochs)
         train_loss, train_acc, count = stats.reduce()
-        if count and not np.isfinite(train_loss):
+        if count and not np.isfinite(train_loss):  # a rank may hold no bad step: say so too
+            check_finite(model, stats.losses, epoch=epoch, lr=config.lr)
             raise DivergenceError(
                 f"expected a finite training loss but got {train_loss} at epoch {epoch} "
                 f"(lr={config.lr}); lower the learning rate"
             )
+        check_finite(model, stats.losses, epoch=epoch, lr=config.lr)
         valid = evaluate(model, valid_loader, loss=criterion, device=target) if valid_loader else None
         history.record(
             epoch, train_loss=train_loss, train_accuracy=train_acc, valid=valid,

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from torch.utils.data import DataLoader, TensorDataset
 
+from training import DivergenceError, FitConfig, LinearRegression, fit
 from training.cli import main
 
 
@@ -80,3 +83,31 @@ def test_fit_with_one_image_per_class_is_refused_naming_the_counts(
     assert _fit(folder, tmp_path / "run") == 1
     line = _one_error_line(capsys.readouterr().err)
     assert "1000 images in 1000 classes (1 per class)" in line and "add images" in line
+
+
+# item 12: a non-finite loss or weight stops training ----------------------------------------------
+
+def test_fit_names_the_step_and_value_of_a_nan_loss() -> None:
+    x = torch.ones(40, 2)
+    x[25] = float("nan")  # in the third batch of 10
+    loader = DataLoader(TensorDataset(x, torch.zeros(40, 1)), batch_size=10)
+    with pytest.raises(DivergenceError, match=r"got nan at step 3 of epoch 1 \(lr=0.1\)"):
+        fit(LinearRegression(2, 1), loader, config=FitConfig(lr=0.1, epochs=2, device="cpu"))
+
+
+def test_fit_stops_on_an_infinite_weight_behind_a_finite_loss() -> None:
+    # one step: the loss is 1.0, its gradient -2e20 times lr 1e20 overflows float32
+    loader = DataLoader(TensorDataset(torch.full((1, 1), 1e20), torch.ones(1, 1)), batch_size=1)
+    model = LinearRegression(1, 1, init="zeros")
+    with pytest.raises(DivergenceError, match=r"weights but \S*weight holds -?inf after epoch 1"):
+        fit(model, loader, config=FitConfig(lr=1e20, epochs=1, device="cpu"))
+
+
+def test_linear_regression_example_fails_on_divergence(capsys: pytest.CaptureFixture[str]) -> None:
+    from training.examples.linear_regression import main as example
+
+    assert example(["--lr", "1e6", "--epochs", "50"]) == 1
+    captured = capsys.readouterr()
+    assert "ok" not in captured.out
+    line = _one_error_line(captured.err)
+    assert "expected a finite training loss but got inf at epoch 4 (lr=1000000.0)" in line
