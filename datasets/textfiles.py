@@ -73,6 +73,26 @@ def guess_format(path: str | os.PathLike[str]) -> str:
     return "tsv" if "\t" in first else "csv"
 
 
+def check_encoding(encoding: str) -> str:
+    """Return ``encoding`` when Python has a text codec of that name.
+
+    Raises:
+        ValueError: no such codec (``LookupError`` before), or a binary one like ``base64``.
+
+    Example:
+        >>> check_encoding("latin-1")
+        'latin-1'
+    """
+    try:  # LookupError for unknown and for bytes-to-bytes codecs (base64) alike
+        "a".encode(encoding)  # not b"".decode(): CPython answers empty input without a lookup
+    except UnicodeError:
+        pass  # a text codec that cannot write "a" still reads text
+    except (LookupError, TypeError) as err:
+        raise ValueError(f"encoding should be a text codec Python knows, such as 'utf-8', "
+                         f"'latin-1' or 'cp1252', but got encoding={encoding!r}") from err
+    return encoding
+
+
 def read_records(
     path: str | os.PathLike[str],
     *,
@@ -105,6 +125,7 @@ def read_records(
             is missing, labels mix types, or there is no record; the message names the file
             and the line.
         DatasetNotFoundError: the file does not exist.
+        ValueError: a bad ``format``, ``header`` or ``encoding`` (see :func:`check_encoding`).
     """
     path = Path(path)
     if path.is_dir():
@@ -118,6 +139,7 @@ def read_records(
     if header not in ("auto", True, False):
         raise ValueError(f"header should be 'auto', True or False, but got header={header!r}")
     columns = [text_columns] if isinstance(text_columns, (str, int)) else text_columns
+    check_encoding(encoding)
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         encoding = "utf-8-sig"
     try:

@@ -198,8 +198,18 @@ def add_text_arguments(parser: argparse.ArgumentParser) -> None:
                         help="label column (default: one named label/class/..., else column 0)")
     parser.add_argument("--header", choices=["auto", "yes", "no"], default="auto",
                         help="whether line 1 is a header (default auto: see the README)")
-    parser.add_argument("--encoding", default="utf-8",
+    parser.add_argument("--encoding", default="utf-8", type=_encoding,
                         help="the text file's encoding, e.g. latin-1 (default utf-8)")
+
+
+def _encoding(text: str) -> str:
+    """argparse type of ``--encoding``: a text codec Python knows, else a usage error."""
+    from datasets.textfiles import check_encoding
+
+    try:
+        return check_encoding(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).replace("encoding=", "")) from None
 
 
 def read_options(args: argparse.Namespace) -> TextReadOptions:

@@ -111,3 +111,23 @@ def test_linear_regression_example_fails_on_divergence(capsys: pytest.CaptureFix
     assert "ok" not in captured.out
     line = _one_error_line(captured.err)
     assert "expected a finite training loss but got inf at epoch 4 (lr=1000000.0)" in line
+
+
+# item 15: an unknown --encoding -------------------------------------------------------------------
+
+@pytest.mark.parametrize("codec", ["nosuchcodec", "base64"])
+def test_an_unknown_encoding_is_a_usage_error(spam_file: Path, tmp_path: Path, codec: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from training.examples.text_classification import main as example
+
+    for run in (lambda: main(["fit", "--data-dir", str(spam_file), "--model", "bow",
+                              "--encoding", codec, "--out", str(tmp_path / "run")]),
+                lambda: example(["--data", str(spam_file), "--encoding", codec])):
+        with pytest.raises(SystemExit) as exit_info:
+            run()
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "argument --encoding: encoding should be a text codec" in err
+        assert f"but got {codec!r}" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
