@@ -37,11 +37,12 @@ from training.console import (
     configure_logging,
     describe_error,
     hold_run_folder,
+    image_side,
     interrupted_line,
     make_output_dir,
     non_negative_float,
     non_negative_int,
-    positive_int,
+    output_folder,
 )
 from training.curves import save_curves
 from training.data import IMAGE_DATASETS, load_image_splits
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=["linear", "logistic", "cnn", "bow"], default="logistic",
                    help="default logistic; linear is least squares on one-hot labels; cnn a "
                    "small convolutional network (training.SmallCNN); bow (bag of words) for text")
-    p.add_argument("--image-size", type=positive_int, default=None, metavar="N",
+    p.add_argument("--image-size", type=image_side, default=None, metavar="N",
                    help="pack image folders at N x N (other datasets: resized per batch); a "
                    "folder of mixed sizes defaults to 64")
     p.add_argument("--augment", action="store_true",
@@ -134,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="L2 strength (default 0; lbfgs: 1/n_train, scikit-learn's C=1)")
     p.add_argument("--patience", type=non_negative_int, default=None,
                    help="early stopping: epochs without valid-loss improvement (default off)")
-    p.add_argument("--out", required=True, help="run folder for metrics.json, checkpoint, curves")
+    p.add_argument("--out", required=True, type=output_folder, help="run folder for metrics.json, checkpoint, curves")
     p.add_argument("--resume", action="store_true",
                    help="continue from --out/checkpoint.pt (a run that already finished or "
                    "stopped early trains no more)")

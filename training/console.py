@@ -28,10 +28,12 @@ __all__ = [
     "configure_logging",
     "describe_error",
     "hold_run_folder",
+    "image_side",
     "interrupted_line",
     "make_output_dir",
     "non_negative_float",
     "non_negative_int",
+    "output_folder",
     "positive_float",
     "positive_int",
 ]
@@ -109,6 +111,35 @@ def positive_float(text: str) -> float:
 def non_negative_float(text: str) -> float:
     """Parse a float >= 0 for argparse (``--momentum``, ``--weight-decay``)."""
     return float(_number(text, float, "a float >= 0", 0.0, False))
+
+
+def image_side(text: str) -> int:
+    """Parse ``--image-size N`` for argparse: an int > 0 whose ``N x N`` is under the pixel limit.
+
+    The limit is Pillow's ``PIL.Image.MAX_IMAGE_PIXELS`` (read at each call, as the decoders
+    read it): a larger square would not be decoded anyway, and its array alone could exhaust
+    memory (``--image-size 100000`` is 30 GB per photo).
+    """
+    import math
+
+    from PIL import Image
+
+    side = positive_int(text)
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and side * side > limit:
+        raise argparse.ArgumentTypeError(
+            f"should be at most {math.isqrt(int(limit))} (N x N within Pillow's pixel limit "
+            f"PIL.Image.MAX_IMAGE_PIXELS = {int(limit):,}), but got {text!r}")
+    return side
+
+
+def output_folder(text: str) -> str:
+    """Parse ``--out`` for argparse: a non-blank path (``""`` would be the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"should be a folder path, but got {text!r}; pass --out DIR ('.' for the current "
+            "folder)")
+    return text
 
 
 def add_run_arguments(

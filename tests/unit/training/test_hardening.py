@@ -131,3 +131,41 @@ def test_an_unknown_encoding_is_a_usage_error(spam_file: Path, tmp_path: Path, c
         assert f"but got {codec!r}" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
 
+
+
+# items 9 and 18: --image-size above the pixel limit, --out "" -------------------------------------
+
+def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("side", ["100000", "9460"])
+def test_image_size_above_the_pixel_limit_is_a_usage_error(
+        tmp_path: Path, side: str, capsys: pytest.CaptureFixture[str]) -> None:
+    line = _usage_error(["fit", "--image-size", side, "--out", str(tmp_path / "run")], capsys)
+    assert "argument --image-size: should be at most 9459" in line and repr(side) in line
+    assert "MAX_IMAGE_PIXELS = 89,478,485" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_image_size_follows_a_changed_pixel_limit(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 100)
+    line = _usage_error(["fit", "--image-size", "101", "--out", str(tmp_path / "r")], capsys)
+    assert "should be at most 100 " in line
+
+
+@pytest.mark.parametrize("out", ["", "   "])
+def test_an_empty_out_is_a_usage_error(out: str, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = _usage_error(["fit", "--out", out], capsys)
+    assert f"argument --out: should be a folder path, but got {out!r}" in line
+    assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
