@@ -5,6 +5,8 @@ Choices, each logged when it applies:
 - A UTF-8 byte-order mark (Excel's "CSV UTF-8") is dropped: ``encoding="utf-8"`` reads as
   ``utf-8-sig``. Bytes that are not ``encoding`` (latin-1 files) are refused with file:line.
 - ``header="auto"``: see :mod:`datasets.textheader` for the rule; ``True``/``False`` forces it.
+  A later row equal to the header (two files joined with ``cat``) is skipped, counted in
+  ``repeated_headers`` and named in a WARNING.
 - CSV follows RFC 4180: quoted fields may hold commas, newlines and doubled quotes ``""``; a
   backslash is an ordinary character (AG News's ``\\`` stay in the text) unless
   ``escapechar="\\\\"``. A quote that never closes, or text after a closing quote, is refused
@@ -52,6 +54,8 @@ class TextRecords:
         lines: the line each record starts on, for messages.
         header: the header row, or None.
         skipped_empty: records skipped because their text is empty.
+        repeated_headers: the lines skipped because they repeat the header (files joined
+            with ``cat``).
     """
 
     texts: list[str] = field(default_factory=list)
@@ -59,6 +63,7 @@ class TextRecords:
     lines: list[int] = field(default_factory=list)
     header: list[str] | None = None
     skipped_empty: int = 0
+    repeated_headers: list[int] = field(default_factory=list)
 
 
 def guess_format(path: str | os.PathLike[str]) -> str:
@@ -175,6 +180,12 @@ def _finish(path: Path, records: TextRecords) -> TextRecords:
         )
     if records.skipped_empty:
         log.warning("%s: skipped %d records with an empty text", path, records.skipped_empty)
+    if records.repeated_headers:
+        lines = records.repeated_headers
+        log.warning("%s: skipped %d repeated header line%s (line%s %s), as when files are "
+                    "joined with cat", path, len(lines), "s" * (len(lines) > 1),
+                    "s" * (len(lines) > 1), ", ".join(map(str, lines[:10])) +
+                    (", ..." if len(lines) > 10 else ""))
     records.labels = _normalize_labels(path, records.labels, records.lines)
     distinct, n = len(set(records.labels)), len(records.labels)
     if distinct > 100 and distinct > n / 2:
@@ -307,8 +318,7 @@ def _read_delimited(
         first = head[0][1]
         if header == "auto":
             wanted = [c for c in (*(text_columns or []), label_column) if isinstance(c, str)]
-            is_header, why = detect_header(first, [r for _, r in head[1:]], wanted=wanted,
-                                           label_column=label_column)
+            is_header, why = detect_header(first, [r for _, r in head[1:]], wanted=wanted)
             log.info("%s: header=auto reads line 1 as %s: %s", path,
                      "a header" if is_header else "data", why)
         else:
@@ -320,6 +330,9 @@ def _read_delimited(
         log.info("%s: text from column(s) %s, label from column %s", path,
                  [_name(records.header, i) for i in texts], _name(records.header, label))
         for lineno, row in _chain(head[1:] if is_header else head, rows):
+            if is_header and row == first:  # the header again: files joined with cat
+                records.repeated_headers.append(lineno)
+                continue
             if len(row) != width:
                 raise DataFormatError(
                     f"{path}:{lineno}: expected {width} {fmt.upper()} columns as on line "

@@ -83,3 +83,58 @@ def test_text_folder_caps_a_file_as_archive_members_are_capped(
     (root / "train" / "pos" / "big.txt").write_bytes(b"x" * 100)
     texts, labels = read_text_folder(root, split="train")
     assert sorted(labels) == ["neg", "pos", "pos"] and "x" * 100 in texts
+
+
+# item 11: header="auto" on files joined with cat, and on a headerless file with a rare first label
+
+@pytest.mark.parametrize("head,rows,labels", [
+    ("label,title,description", ["1,a,b", "2,c,d", "3,e,f"], [1, 2, 3]),
+    ("sentiment,text", ["pos,good", "neg,bad", "pos,nice"], ["pos", "neg", "pos"]),
+])
+def test_a_repeated_header_is_skipped_counted_and_warned(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, head: str, rows: list[str],
+        labels: list) -> None:
+    path = tmp_path / "joined.csv"  # two CSV files joined with cat: the second header on line 4
+    path.write_text("\n".join([head, *rows[:2], head, *rows[2:]]) + "\n")
+    with caplog.at_level("WARNING", logger="datasets"):
+        records = read_records(path)
+    assert records.header == head.split(",") and records.labels == labels
+    assert records.repeated_headers == [4] and records.lines == [2, 3, 5]
+    assert "skipped 1 repeated header line (line 4)" in caplog.text
+
+
+def test_a_repeated_header_within_the_sample_does_not_make_the_header_data(
+        tmp_path: Path) -> None:
+    path = tmp_path / "joined.csv"
+    path.write_text("label,text\n" + "1,a\n" * 3 + "label,text\n" + "2,b\n" * 3)
+    records = read_records(path)
+    assert records.labels == [1] * 3 + [2] * 3 and records.repeated_headers == [5]
+
+
+@pytest.mark.parametrize("first,rest", [
+    ("spam\twin cash now", "ham\tsee you at lunch"),  # a word label never seen below
+    ("3\twin cash now", "1\tsee you at lunch"),  # an integer label never seen below
+])
+def test_a_headerless_file_keeps_a_first_record_with_a_rare_label(
+        tmp_path: Path, first: str, rest: str) -> None:
+    path = tmp_path / "sms.tsv"
+    path.write_text("\n".join([first, *[rest] * 40, rest.replace("1", "2")]) + "\n")
+    records = read_records(path)
+    assert records.header is None and len(records.texts) == 42
+    assert str(records.labels[0]) == first.split("\t")[0] and records.lines[0] == 1
+
+
+def test_a_header_above_numbers_in_any_column_is_a_header(tmp_path: Path) -> None:
+    path = tmp_path / "scores.csv"
+    path.write_text("grade,score,words\na,0.5,good\nb,1e-3,bad\na,2,fine\n")
+    records = read_records(path, label_column=0, text_columns=[2])
+    assert records.header == ["grade", "score", "words"] and records.labels == ["a", "b", "a"]
+
+
+def test_header_auto_on_the_real_text_files(shared_data: Path) -> None:
+    sms = read_records(shared_data / "sms-spam" / "SMSSpamCollection")
+    assert sms.header is None and len(sms.texts) == 5574 and sms.repeated_headers == []
+    assert sms.labels.count("ham") == 4827 and sms.labels.count("spam") == 747
+    ag = read_records(shared_data / "ag-news-half" / "ag_news_half.csv")
+    assert ag.header == ["label", "title", "description"] and len(ag.texts) == 3800
+    assert sorted(set(ag.labels)) == [1, 2, 3, 4] and ag.repeated_headers == []
