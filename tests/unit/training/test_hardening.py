@@ -169,3 +169,39 @@ def test_an_empty_out_is_a_usage_error(out: str, tmp_path: Path,
     line = _usage_error(["fit", "--out", out], capsys)
     assert f"argument --out: should be a folder path, but got {out!r}" in line
     assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
+
+
+# item 17: a garbage checkpoint.pt; torch's "retry with weights_only=False" is never relayed -----
+
+class _Payload:
+    def __reduce__(self) -> tuple:
+        return (print, ("this must never run",))
+
+
+@pytest.mark.parametrize("content", ["garbage", "pickle", "torch-object"])
+def test_a_garbage_checkpoint_is_named_without_unsafe_advice(
+        idx_folder: Path, tmp_path: Path, content: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+    import pickle
+
+    out = tmp_path / "run"
+    out.mkdir()
+    if content == "garbage":
+        data = b"not a checkpoint at all\x00\x01\x02"
+    elif content == "pickle":
+        data = pickle.dumps({"epoch": _Payload()})
+    else:
+        buffer = io.BytesIO()
+        torch.save({"format": 1, "epoch": _Payload()}, buffer)
+        data = buffer.getvalue()
+    (out / "checkpoint.pt").write_bytes(data)
+    assert main(["fit", "--data-dir", str(idx_folder), "--epochs", "1", "--out", str(out),
+                 "--device", "cpu", "-q", "--resume"]) == 1
+    captured = capsys.readouterr()
+    assert "weights_only=False" not in captured.err
+    assert "weights_only` set to `False" not in captured.err
+    line = _one_error_line(captured.err)
+    assert f"cannot read checkpoint {out / 'checkpoint.pt'}" in line
+    assert "not a dataferry checkpoint" in line and "delete it" in line
+    assert "this must never run" not in captured.out + captured.err
