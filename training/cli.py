@@ -269,7 +269,8 @@ def _write_outputs(args: argparse.Namespace, out: Path, run: _Run, history: Hist
         "test_precision": test.get("precision"),
         "test_recall": test.get("recall"),
         "test_f1": test.get("f1"),
-        "confusion_matrix": test.get("confusion_matrix"),
+        "confusion_matrix": test.get("confusion_matrix"),  # None above 100 classes
+        "confusion_cells": test.get("confusion_cells"),  # [true, predicted, count] nonzero
         "train_time_s": seconds,
         "world_size": distributed.world_size(),
         "config": config,

@@ -205,3 +205,99 @@ def test_a_garbage_checkpoint_is_named_without_unsafe_advice(
     assert f"cannot read checkpoint {out / 'checkpoint.pt'}" in line
     assert "not a dataferry checkpoint" in line and "delete it" in line
     assert "this must never run" not in captured.out + captured.err
+
+
+# item 8: many classes: the confusion matrix is kept as its nonzero cells --------------------------
+
+class _Constant(torch.nn.Module):
+    """Logits that predict ``(label + shift) % classes`` from an input that is the label."""
+
+    def __init__(self, classes: int, shift: int) -> None:
+        super().__init__()
+        self.classes, self.shift = classes, shift
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.one_hot((x.long() + self.shift) % self.classes,
+                                           self.classes).float()
+
+
+def test_evaluate_many_classes_keeps_cells_not_a_dense_matrix() -> None:
+    from training import evaluate
+
+    k = 2000  # dense: 4 million cells; the old code built them per batch and listed them
+    labels = torch.arange(600) * 7 % k
+    loader = DataLoader(TensorDataset(labels, labels), batch_size=128)
+    result = evaluate(_Constant(k, shift=0), loader, device="cpu", report=True)
+    assert result["confusion_matrix"] is None
+    cells = result["confusion_cells"]
+    assert len(cells) == 600 and all(t == p and n == 1 for t, p, n in cells)
+    assert len(result["recall"]) == k and result["support"][7] == 1 and result["recall"][7] == 1.0
+    assert result["accuracy"] == 1.0
+
+
+def test_evaluate_cells_agree_with_the_dense_matrix_for_few_classes() -> None:
+    from training import confusion_matrix, evaluate, precision_recall_f1
+
+    labels = torch.tensor([0, 1, 2, 2, 1, 0, 2, 2, 1])
+    model = _Constant(3, shift=1)
+    result = evaluate(model, DataLoader(TensorDataset(labels, labels), batch_size=4),
+                      device="cpu", report=True)
+    dense = confusion_matrix(labels, (labels + 1) % 3, 3)
+    assert result["confusion_matrix"] == dense.tolist()
+    assert result["confusion_cells"] == [[0, 1, 2], [1, 2, 3], [2, 0, 4]]
+    expected = precision_recall_f1(dense)
+    assert all(result[key] == expected[key] for key in expected)  # type: ignore[literal-required]
+
+
+def test_fit_with_300_text_classes_writes_a_small_metrics_json(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    lines = [f"c{label:03d}\tword{label} " + " ".join(rng.choice(["a", "b", "c"], 4))
+             for label in range(300) for _ in range(4)]
+    data = tmp_path / "many.tsv"
+    data.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    assert main(["fit", "--data-dir", str(data), "--model", "bow", "--epochs", "1",
+                 "--out", str(out), "--device", "cpu", "-q"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["classes"]) == 300 and metrics["confusion_matrix"] is None
+    assert sum(n for _, _, n in metrics["confusion_cells"]) == metrics["test_count"]
+    assert (out / "metrics.json").stat().st_size < 200_000  # dense: 90,000 cells, ~1 MB
+
+
+_SHARDED_EVALUATE = r"""
+import json, sys
+import torch, torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+from training import evaluate
+rank, init, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=2)
+class Shift(torch.nn.Module):
+    def forward(self, x):
+        return torch.nn.functional.one_hot((x + (x % 3 == 0).long()) % 500, 500).float()
+labels = torch.arange(90) * 5 % 500
+data = TensorDataset(labels, labels)
+loader = DataLoader(data, batch_size=16, sampler=DistributedSampler(data, shuffle=False))
+result = evaluate(Shift(), loader, device="cpu", report=True)
+with open(f"{out}.{rank}", "w") as f:
+    json.dump(result, f)
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.integration  # two real processes in a gloo process group
+def test_sharded_evaluate_gathers_every_rank_s_cells(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    ranks = [subprocess.Popen([sys.executable, "-c", _SHARDED_EVALUATE, str(r),
+                               str(tmp_path / "init"), str(tmp_path / "result")], env=env, cwd=root)
+             for r in (0, 1)]
+    assert [p.wait(timeout=120) for p in ranks] == [0, 0]
+    results = [json.loads((tmp_path / f"result.{r}").read_text()) for r in (0, 1)]
+    assert results[0] == results[1] and results[0]["confusion_matrix"] is None
+    labels = [i * 5 % 500 for i in range(90)]
+    expected = sorted([t, (t + (t % 3 == 0)) % 500, 1] for t in labels)
+    assert results[0]["confusion_cells"] == expected and results[0]["count"] == 90
