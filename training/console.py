@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -36,6 +37,7 @@ __all__ = [
     "output_folder",
     "positive_float",
     "positive_int",
+    "worker_error_message",
 ]
 
 _VERBOSE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -196,10 +198,41 @@ def describe_error(err: BaseException, *, offline_hint: str | None = None) -> st
     """
     from loaders.errors import DownloadError
 
-    text = f"error: {err}"
+    text = f"error: {worker_error_message(err)}"
     if offline_hint and isinstance(err, DownloadError):
         text += f"; without network access, {offline_hint}"
     return text
+
+
+# torch re-raises a DataLoader worker's exception as the same type whose message is
+# "Caught X in DataLoader worker process N.\nOriginal Traceback ...": both tracebacks, as text.
+_WORKER_WRAPPED = re.compile(r"Caught \w+ in DataLoader worker process \d+\.\nOriginal Traceback")
+
+
+def worker_error_message(err: BaseException) -> str:
+    r"""Return ``err``'s message, unwrapped from torch's copy of a DataLoader worker's exception.
+
+    With ``num_workers > 0`` a worker's ``ShardError("shard 3 failed ...")`` reaches the main
+    process as ``ShardError("Caught ShardError in DataLoader worker process 0. Original
+    Traceback ... datasets.errors.ShardError: shard 3 failed ...")``: 40 lines. This returns
+    the original one line (the last line of the worker's traceback for that exception type),
+    as with ``num_workers=0``. Other messages are returned as they are.
+
+    Example:
+        >>> wrapped = ValueError("Caught ValueError in DataLoader worker process 1.\n"
+        ...                      "Original Traceback (most recent call last):\n  File ...\n"
+        ...                      "ValueError: bad label 7 in shard 2\n")
+        >>> worker_error_message(wrapped)
+        'bad label 7 in shard 2'
+    """
+    text = str(err)
+    if not _WORKER_WRAPPED.match(text):
+        return text
+    kind = type(err)
+    name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else (
+        f"{kind.__module__}.{kind.__qualname__}")
+    at = text.rfind(f"\n{name}: ")
+    return text[at + len(name) + 3:].strip() if at >= 0 else text
 
 
 RUN_INFO_NAME = ".dataferry-run.json"  # who holds a run folder: pid, host, start time

@@ -301,3 +301,32 @@ def test_sharded_evaluate_gathers_every_rank_s_cells(tmp_path: Path) -> None:
     labels = [i * 5 % 500 for i in range(90)]
     expected = sorted([t, (t + (t % 3 == 0)) % 500, 1] for t in labels)
     assert results[0]["confusion_cells"] == expected and results[0]["count"] == 90
+
+
+# item 14: a failing shard read by DataLoader workers is one error line, as without workers -------
+
+def _colour_pack(folder: Path, n: int = 48, *, size: int = 8,
+                 classes: tuple[str, ...] = ("r", "g", "b")) -> Path:
+    from datasets import write_shards
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, size, size, 3), dtype=torch.uint8, generator=generator)
+    samples = [{"image": images[i].numpy(), "label": i % len(classes)} for i in range(n)]
+    write_shards(samples, folder, shard_size_bytes=4000, classes=list(classes))
+    return folder
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_failing_shard_is_one_error_line_with_any_worker_count(
+        tmp_path: Path, workers: str, capsys: pytest.CaptureFixture[str]) -> None:
+    pack = _colour_pack(tmp_path / "pack")
+    shard = sorted(pack.glob("shard-*"))[-1]
+    shard.write_bytes(shard.read_bytes()[:-10] + b"\xff" * 10)  # its sha256 no longer matches
+    code = main(["fit", "--stream", str(pack), "--stream-test", str(pack), "--epochs", "1",
+                 "--batch-size", "16", "--device", "cpu", "--root", str(tmp_path / "home"),
+                 "--out", str(tmp_path / "run"), "-q", "--num-workers", workers])
+    assert code == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if not line.startswith("warning: ")]
+    assert len(lines) == 1 and "Traceback" not in err and "DataLoader worker" not in err, err
+    assert lines[0].startswith(f"error: shard {shard.name} from ") and "failed twice" in lines[0]
