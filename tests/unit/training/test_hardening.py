@@ -330,3 +330,23 @@ def test_a_failing_shard_is_one_error_line_with_any_worker_count(
     lines = [line for line in err.strip().splitlines() if not line.startswith("warning: ")]
     assert len(lines) == 1 and "Traceback" not in err and "DataLoader worker" not in err, err
     assert lines[0].startswith(f"error: shard {shard.name} from ") and "failed twice" in lines[0]
+
+
+# item 17: an incompatible --stream-test pack is refused before training --------------------------
+
+@pytest.mark.parametrize("size,classes,what", [
+    (16, ("r", "g", "b"), "fields"),
+    (8, ("r", "g", "x"), "classes"),
+])
+def test_an_incompatible_stream_test_pack_is_refused_before_training(
+        tmp_path: Path, size: int, classes: tuple[str, ...], what: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    train = _colour_pack(tmp_path / "train")
+    test = _colour_pack(tmp_path / "test", 12, size=size, classes=classes)
+    out = tmp_path / "run"
+    assert main(["fit", "--stream", str(train), "--stream-test", str(test), "--epochs", "1",
+                 "--batch-size", "16", "--device", "cpu", "--root", str(tmp_path / "home"),
+                 "--out", str(out), "-q"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"expected --stream-test {test} to have the {what}" in line and str(train) in line
+    assert not (out / "checkpoint.pt").exists()  # refused before the first epoch
