@@ -350,3 +350,19 @@ def test_an_incompatible_stream_test_pack_is_refused_before_training(
     line = _one_error_line(capsys.readouterr().err)
     assert f"expected --stream-test {test} to have the {what}" in line and str(train) in line
     assert not (out / "checkpoint.pt").exists()  # refused before the first epoch
+
+
+@pytest.mark.parametrize("command", ["training.quickstart", "datasets.preview"])
+def test_an_empty_out_is_a_usage_error_in_the_other_commands(
+        command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["--out", ""] if command == "training.quickstart" else ["letters", "--out", ""]
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(command).main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--out" in err.strip().splitlines()[-1] and "but got ''" in err
+    assert list(tmp_path.iterdir()) == []
