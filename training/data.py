@@ -5,7 +5,10 @@ local data the same way (an image folder of any format, colour and size; a folde
 ``train/``/``val/`` image folders; IDX files). The published splits are used as they are:
 ``valid`` when there is one, else 10% of each class of the training split (seeded); the row's
 held-out split (``test``, or ``val``) for the final test, else 20% of each class. A single
-folder is carved 70/10/20.
+folder is carved 70/10/20. Splits must share their class list (labels are indices into it):
+``train/{ants,wasps}`` beside ``val/{ants,bees}`` is refused. Classes of 5 images or fewer carve
+no validation image, so training runs without validation (a warning says so); with no test
+image at all (2 or fewer per class) the data are refused, naming the counts.
 
 Images are read as stored (``uint8``) and turned into float batches by batch transforms
 (:mod:`datasets.transforms`): ``--image-size N`` packs image folders at ``N x N`` (other rows
