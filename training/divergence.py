@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 
 import torch
@@ -29,18 +30,22 @@ __all__ = ["check_finite"]
 
 
 def check_finite(model: nn.Module, losses: Sequence[torch.Tensor], *, epoch: int,
-                 lr: float) -> None:
+                 lr: float, mean_loss: float | None = None) -> None:
     """Raise if a step's loss, or a weight after the epoch, is NaN or infinite.
 
     Args:
         model: the model trained (a DDP wrapper is looked through).
-        losses: the loss of every step of the epoch, in order (one for a full-batch epoch).
+        losses: this process's loss of every step of the epoch, in order (one for a
+            full-batch epoch).
         epoch: the epoch that produced them (1-based), named in the message.
         lr: the learning rate, named in the message.
+        mean_loss: the epoch's mean loss over every process, when known: under DDP another
+            rank's step may be the bad one, and every rank must stop.
 
     Raises:
-        DivergenceError: the first non-finite loss (its step and value), else the first
-            parameter holding a non-finite value (its name and that value).
+        DivergenceError: the first non-finite loss (its step and value), else a non-finite
+            ``mean_loss``, else the first parameter holding a non-finite value (its name and
+            that value).
     """
     advice = f"(lr={lr}); lower the learning rate"
     if losses:
@@ -51,6 +56,9 @@ def check_finite(model: nn.Module, losses: Sequence[torch.Tensor], *, epoch: int
             where = f"step {step + 1} of epoch {epoch}" if len(losses) > 1 else f"epoch {epoch}"
             raise DivergenceError(f"expected a finite training loss but got "
                                   f"{stacked[step].item()} at {where} {advice}")
+    if mean_loss is not None and not math.isfinite(mean_loss):
+        raise DivergenceError(f"expected a finite training loss but got {mean_loss} at epoch "
+                              f"{epoch} {advice}")
     for name, weight in unwrap(model).named_parameters():
         finite = torch.isfinite(weight.detach())
         if not bool(finite.all()):

@@ -103,6 +103,15 @@ def test_fit_stops_on_an_infinite_weight_behind_a_finite_loss() -> None:
         fit(model, loader, config=FitConfig(lr=1e20, epochs=1, device="cpu"))
 
 
+def test_another_rank_s_bad_step_stops_this_rank_too() -> None:
+    from training.divergence import check_finite
+
+    model = LinearRegression(1, 1)
+    check_finite(model, [torch.tensor(0.5)], epoch=2, lr=0.1, mean_loss=0.5)
+    with pytest.raises(DivergenceError, match=r"got inf at epoch 2 \(lr=0.1\)"):
+        check_finite(model, [torch.tensor(0.5)], epoch=2, lr=0.1, mean_loss=float("inf"))
+
+
 def test_linear_regression_example_fails_on_divergence(capsys: pytest.CaptureFixture[str]) -> None:
     from training.examples.linear_regression import main as example
 
