@@ -214,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.count < 1 or args.nrow < 1:
         parser.error(f"--count and --nrow should be positive, but got {args.count} and {args.nrow}")
+    if not args.out.strip():  # Path("") is the current folder, not a file to write
+        parser.error(f"--out should be a PNG file path, but got {args.out!r}")
     configure_logging(args)
     from loaders.closed_stdout import closed_stdout_exit
     from loaders.errors import LoaderError, UnknownDatasetError

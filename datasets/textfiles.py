@@ -5,6 +5,8 @@ Choices, each logged when it applies:
 - A UTF-8 byte-order mark (Excel's "CSV UTF-8") is dropped: ``encoding="utf-8"`` reads as
   ``utf-8-sig``. Bytes that are not ``encoding`` (latin-1 files) are refused with file:line.
 - ``header="auto"``: see :mod:`datasets.textheader` for the rule; ``True``/``False`` forces it.
+  A later row equal to the header (two files joined with ``cat``) is skipped, counted in
+  ``repeated_headers`` and named in a WARNING.
 - CSV follows RFC 4180: quoted fields may hold commas, newlines and doubled quotes ``""``; a
   backslash is an ordinary character (AG News's ``\\`` stay in the text) unless
   ``escapechar="\\\\"``. A quote that never closes, or text after a closing quote, is refused
@@ -52,6 +54,8 @@ class TextRecords:
         lines: the line each record starts on, for messages.
         header: the header row, or None.
         skipped_empty: records skipped because their text is empty.
+        repeated_headers: the lines skipped because they repeat the header (files joined
+            with ``cat``).
     """
 
     texts: list[str] = field(default_factory=list)
@@ -59,6 +63,7 @@ class TextRecords:
     lines: list[int] = field(default_factory=list)
     header: list[str] | None = None
     skipped_empty: int = 0
+    repeated_headers: list[int] = field(default_factory=list)
 
 
 def guess_format(path: str | os.PathLike[str]) -> str:
@@ -71,6 +76,26 @@ def guess_format(path: str | os.PathLike[str]) -> str:
     if first.lstrip().startswith("{"):
         return "jsonl"
     return "tsv" if "\t" in first else "csv"
+
+
+def check_encoding(encoding: str) -> str:
+    """Return ``encoding`` when Python has a text codec of that name.
+
+    Raises:
+        ValueError: no such codec (``LookupError`` before), or a binary one like ``base64``.
+
+    Example:
+        >>> check_encoding("latin-1")
+        'latin-1'
+    """
+    try:  # LookupError for unknown and for bytes-to-bytes codecs (base64) alike
+        "a".encode(encoding)  # not b"".decode(): CPython answers empty input without a lookup
+    except UnicodeError:
+        pass  # a text codec that cannot write "a" still reads text
+    except (LookupError, TypeError) as err:
+        raise ValueError(f"encoding should be a text codec Python knows, such as 'utf-8', "
+                         f"'latin-1' or 'cp1252', but got encoding={encoding!r}") from err
+    return encoding
 
 
 def read_records(
@@ -105,6 +130,7 @@ def read_records(
             is missing, labels mix types, or there is no record; the message names the file
             and the line.
         DatasetNotFoundError: the file does not exist.
+        ValueError: a bad ``format``, ``header`` or ``encoding`` (see :func:`check_encoding`).
     """
     path = Path(path)
     if path.is_dir():
@@ -118,6 +144,7 @@ def read_records(
     if header not in ("auto", True, False):
         raise ValueError(f"header should be 'auto', True or False, but got header={header!r}")
     columns = [text_columns] if isinstance(text_columns, (str, int)) else text_columns
+    check_encoding(encoding)
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         encoding = "utf-8-sig"
     try:
@@ -153,6 +180,12 @@ def _finish(path: Path, records: TextRecords) -> TextRecords:
         )
     if records.skipped_empty:
         log.warning("%s: skipped %d records with an empty text", path, records.skipped_empty)
+    if records.repeated_headers:
+        lines = records.repeated_headers
+        log.warning("%s: skipped %d repeated header line%s (line%s %s), as when files are "
+                    "joined with cat", path, len(lines), "s" * (len(lines) > 1),
+                    "s" * (len(lines) > 1), ", ".join(map(str, lines[:10])) +
+                    (", ..." if len(lines) > 10 else ""))
     records.labels = _normalize_labels(path, records.labels, records.lines)
     distinct, n = len(set(records.labels)), len(records.labels)
     if distinct > 100 and distinct > n / 2:
@@ -285,8 +318,7 @@ def _read_delimited(
         first = head[0][1]
         if header == "auto":
             wanted = [c for c in (*(text_columns or []), label_column) if isinstance(c, str)]
-            is_header, why = detect_header(first, [r for _, r in head[1:]], wanted=wanted,
-                                           label_column=label_column)
+            is_header, why = detect_header(first, [r for _, r in head[1:]], wanted=wanted)
             log.info("%s: header=auto reads line 1 as %s: %s", path,
                      "a header" if is_header else "data", why)
         else:
@@ -298,6 +330,9 @@ def _read_delimited(
         log.info("%s: text from column(s) %s, label from column %s", path,
                  [_name(records.header, i) for i in texts], _name(records.header, label))
         for lineno, row in _chain(head[1:] if is_header else head, rows):
+            if is_header and row == first:  # the header again: files joined with cat
+                records.repeated_headers.append(lineno)
+                continue
             if len(row) != width:
                 raise DataFormatError(
                     f"{path}:{lineno}: expected {width} {fmt.upper()} columns as on line "

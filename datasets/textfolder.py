@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,42 @@ def _from_folder(root: Path, split: str) -> Generator[tuple[str, str, bytes], No
     for path in sorted((root / split).glob("*/*.txt")):
         label = _split_class(path.relative_to(root).as_posix(), split)
         if label is not None:
-            yield os.fspath(path), label, path.read_bytes()
+            yield os.fspath(path), label, _read_file(path)
+
+
+def _read_file(path: Path) -> bytes:
+    """Read one regular file of at most :data:`MAX_FILE_BYTES`, as archive members are capped.
+
+    Opened without blocking and checked on the open descriptor: a FIFO named ``x.txt`` would
+    block ``read_bytes()`` forever, and a check by name could race with a swapped file.
+
+    Raises:
+        DataFormatError: not a regular file (a FIFO, device or folder), or larger than the cap.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise DataFormatError(f"cannot read {path}: {err.strerror or err}; check its "
+                              "permissions or remove it") from err
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise DataFormatError(f"{path}: expected a regular text file but it is "
+                              f"{_file_kind(info.st_mode)}; remove it or rename it so it does "
+                              "not end in .txt")
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows after fstat
+    if len(data) > MAX_FILE_BYTES:
+        raise DataFormatError(f"{path}: {max(info.st_size, len(data))} bytes, more than "
+                              f"{MAX_FILE_BYTES} for one text; split or remove it")
+    return data
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a folder"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 def read_text_folder(root: str | os.PathLike[str], *, split: str) -> tuple[list[str], list[str]]:
@@ -77,13 +113,18 @@ def read_text_folder(root: str | os.PathLike[str], *, split: str) -> tuple[list[
 
     Raises:
         DatasetNotFoundError: ``root`` does not exist.
-        DataFormatError: no ``split/CLASS/*.txt`` file, or a file that is not UTF-8 text.
+        DataFormatError: no ``split/CLASS/*.txt`` file, a file that is not UTF-8 text, or
+            not a regular file (a FIFO...), or larger than :data:`MAX_FILE_BYTES`; ``root``
+            neither a folder nor a file.
         loaders.LoaderError: the archive is corrupt or truncated.
     """
     root = Path(root)
     if not root.exists():
         raise DatasetNotFoundError(f"expected a folder or tar archive at {root} but nothing is "
                                    "there; check the path or fetch the dataset first")
+    if not root.is_dir() and not root.is_file():  # a FIFO would block the archive sniffing
+        raise DataFormatError(f"expected a folder or tar archive at {root} but it is "
+                              f"{_file_kind(root.stat().st_mode)}; pass the folder or archive")
     texts: list[str] = []
     labels: list[str] = []
     members = _from_folder(root, split) if root.is_dir() else _from_archive(root, split)

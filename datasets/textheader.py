@@ -1,19 +1,22 @@
 """Which CSV/TSV row is a header, and which columns hold the text and the label.
 
 :func:`detect_header` decides ``header="auto"`` from the first row and a sample of the rows
-after it (:data:`SAMPLE_ROWS`). The first row is a header when one of these holds, in order:
+after it (:data:`SAMPLE_ROWS`). Rows equal to the first one are left out of the sample: they
+are the same header repeated (two CSV files joined with ``cat``), and the reader skips them.
+The first row is a header when one of these holds, in order:
 
 1. it holds every column *name* asked for (``text_columns=``/``label_column=`` given as names);
 2. one of its cells is a conventional column name (:data:`LABEL_NAMES` or :data:`TEXT_NAMES`,
    case-insensitive) that never occurs in that column below it (``label,title,description``,
    ``Class Index,Title,Description``, ``text,label``);
-3. every sampled label cell below it is an integer and its own label cell is not
-   (``label`` above ``1``..``4``, ``y`` above ``-1``/``1``);
-4. its label cell never occurs among the sampled label cells, while those repeat (a label
-   column has fewer distinct values than rows: ``sentiment`` above ``pos``/``neg``).
+3. its cells do not have their columns' type: a column whose sampled cells are all numbers
+   has a cell above it that is not one (``label`` above ``1``..``4``, ``y`` above
+   ``-1``/``1``, ``score`` above ``0.5``).
 
-Otherwise it is data (the SMS Spam Collection's ``ham<TAB>...`` first line). The decision and
-the rule that made it are logged at INFO. ``header=True``/``False`` skips the guess.
+Otherwise it is data (the SMS Spam Collection's ``ham<TAB>...`` first line). How rare the
+first row's label is below it decides nothing: a headerless file may well start with its
+rarest class. The decision and the rule that made it are logged at INFO.
+``header=True``/``False`` skips the guess.
 
 :func:`resolve_columns` then picks the columns: the label column is ``label_column=`` (a name
 or an index), else the header's cell named like :data:`LABEL_NAMES`, else column 0; the text
@@ -39,6 +42,7 @@ LABEL_NAMES = ("label", "labels", "class", "class index", "category", "target", 
 TEXT_NAMES = ("text", "title", "description", "review", "sentence", "message", "sms", "body",
               "content", "document")
 _INT = re.compile(r"[+-]?\d+\Z")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
 
 Column = str | int
 
@@ -68,8 +72,7 @@ def _label_index(first: list[str], label_column: Column | None) -> int:
 
 
 def detect_header(
-    first: list[str], sample: Sequence[list[str]], *, wanted: Sequence[str],
-    label_column: Column | None,
+    first: list[str], sample: Sequence[list[str]], *, wanted: Sequence[str]
 ) -> tuple[bool, str]:
     """Return whether ``first`` is a header and the rule (as words) that decided it.
 
@@ -77,32 +80,31 @@ def detect_header(
         first: the file's first row.
         sample: rows after it (at most :data:`SAMPLE_ROWS` are looked at).
         wanted: column names the caller asked for.
-        label_column: the label column asked for (name, index or None).
 
     Example:
-        >>> detect_header(["label", "title"], [["1", "a"], ["2", "b"]], wanted=[],
-        ...               label_column=None)[0]
+        >>> detect_header(["label", "title"], [["1", "a"], ["2", "b"]], wanted=[])[0]
         True
-        >>> detect_header(["ham", "hi"], [["spam", "win"], ["ham", "ok"]], wanted=[],
-        ...               label_column=None)[0]
+        >>> detect_header(["ham", "hi"], [["spam", "win"], ["ham", "ok"]], wanted=[])[0]
+        False
+        >>> detect_header(["spam", "win"], [["ham", "hi"]] * 999, wanted=[])[0]  # rare label
         False
     """
-    sample = sample[:SAMPLE_ROWS]
+    sample = [row for row in sample[:SAMPLE_ROWS] if row != first]  # repeated headers
     if wanted:
         return all(name in first for name in wanted), f"it names {list(wanted)}"
     for i, cell in enumerate(first):
         below = {row[i] for row in sample if len(row) > i}
         if _conventional(cell) and cell not in below:
             return True, f"cell {cell!r} is a column name"
-    col = _label_index(first, label_column)
-    if col >= len(first):
-        return False, f"it has no column {col}"
-    labels = [row[col] for row in sample if len(row) > col]
-    if labels and all(is_int_text(v) for v in labels) and not is_int_text(first[col]):
-        return True, f"{first[col]!r} is not an integer, unlike the labels below it"
-    if labels and first[col] not in labels and len(set(labels)) < len(labels):
-        return True, f"{first[col]!r} never occurs among the labels below it"
-    return False, f"its label cell {first[col]!r} looks like a label"
+    for i, cell in enumerate(first):
+        filled = [row[i] for row in sample if len(row) > i and row[i].strip()]
+        if filled and all(map(_is_number, filled)) and cell.strip() and not _is_number(cell):
+            return True, f"{cell!r} is not a number, unlike column {i} below it"
+    return False, "its cells have the types of the columns below it"
+
+
+def _is_number(value: str) -> bool:
+    return bool(_NUMBER.match(value.strip()))
 
 
 def resolve_columns(

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import random
+import warnings
 from pathlib import Path
 from typing import Any, cast
 
@@ -142,6 +144,19 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
     return path
 
 
+def _load_failure(err: Exception) -> str:
+    """Say why ``torch.load`` refused a file, without relaying its advice.
+
+    torch's message for a refused pickle suggests retrying with ``weights_only=False``, which
+    would unpickle (run) whatever the file holds: never repeat that to a user.
+    """
+    text = str(err).strip()
+    if isinstance(err, pickle.UnpicklingError) or "weights_only" in text:
+        return ("torch.load(weights_only=True) found something other than tensors and plain "
+                "values, which we never unpickle")
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
@@ -160,12 +175,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             "wrote (ours are replaced atomically); delete it to start over"
         )
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle's protocol warning is a 2nd line
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types (pickle, zip, RuntimeError, EOFError)
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
-            f"cannot read checkpoint {path}: {reason} (damaged, truncated or not a checkpoint); "
-            "delete it to start over"
+            f"cannot read checkpoint {path}: {_load_failure(err)} (damaged, truncated or not "
+            "a dataferry checkpoint); delete it to start over"
         ) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__

@@ -37,11 +37,12 @@ from training.console import (
     configure_logging,
     describe_error,
     hold_run_folder,
+    image_side,
     interrupted_line,
     make_output_dir,
     non_negative_float,
     non_negative_int,
-    positive_int,
+    output_folder,
     worker_count,
 )
 from training.curves import save_curves
@@ -120,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=["linear", "logistic", "cnn", "bow"], default="logistic",
                    help="default logistic; linear is least squares on one-hot labels; cnn a "
                    "small convolutional network (training.SmallCNN); bow (bag of words) for text")
-    p.add_argument("--image-size", type=positive_int, default=None, metavar="N",
+    p.add_argument("--image-size", type=image_side, default=None, metavar="N",
                    help="pack image folders at N x N (other datasets: resized per batch); a "
                    "folder of mixed sizes defaults to 64")
     p.add_argument("--augment", action="store_true",
@@ -142,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "lbfgs: 1/n_train, scikit-learn's C=1)")
     p.add_argument("--patience", type=non_negative_int, default=None,
                    help="early stopping: epochs without valid-loss improvement (default off)")
-    p.add_argument("--out", required=True, help="run folder for metrics.json, checkpoint, curves")
+    p.add_argument("--out", required=True, type=output_folder, help="run folder for metrics.json, checkpoint, curves")
     p.add_argument("--resume", action="store_true",
                    help="continue from --out/checkpoint.pt (a run that already finished or "
                    "stopped early trains no more)")
@@ -287,7 +288,8 @@ def _write_outputs(args: argparse.Namespace, out: Path, run: _Run, history: Hist
         "test_precision": test.get("precision"),
         "test_recall": test.get("recall"),
         "test_f1": test.get("f1"),
-        "confusion_matrix": test.get("confusion_matrix"),
+        "confusion_matrix": test.get("confusion_matrix"),  # None above 100 classes
+        "confusion_cells": test.get("confusion_cells"),  # [true, predicted, count] nonzero
         "train_time_s": seconds,
         "world_size": distributed.world_size(),
         "config": config,

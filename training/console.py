@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -28,13 +29,16 @@ __all__ = [
     "configure_logging",
     "describe_error",
     "hold_run_folder",
+    "image_side",
     "interrupted_line",
     "make_output_dir",
     "non_negative_float",
     "non_negative_int",
+    "output_folder",
     "positive_float",
     "positive_int",
     "worker_count",
+    "worker_error_message",
 ]
 
 _VERBOSE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -130,6 +134,35 @@ def non_negative_float(text: str) -> float:
     return float(_number(text, float, "a float >= 0", 0.0, False))
 
 
+def image_side(text: str) -> int:
+    """Parse ``--image-size N`` for argparse: an int > 0 whose ``N x N`` is under the pixel limit.
+
+    The limit is Pillow's ``PIL.Image.MAX_IMAGE_PIXELS`` (read at each call, as the decoders
+    read it): a larger square would not be decoded anyway, and its array alone could exhaust
+    memory (``--image-size 100000`` is 30 GB per photo).
+    """
+    import math
+
+    from PIL import Image
+
+    side = positive_int(text)
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and side * side > limit:
+        raise argparse.ArgumentTypeError(
+            f"should be at most {math.isqrt(int(limit))} (N x N within Pillow's pixel limit "
+            f"PIL.Image.MAX_IMAGE_PIXELS = {int(limit):,}), but got {text!r}")
+    return side
+
+
+def output_folder(text: str) -> str:
+    """Parse ``--out`` for argparse: a non-blank path (``""`` would be the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"should be a folder path, but got {text!r}; pass --out DIR ('.' for the current "
+            "folder)")
+    return text
+
+
 def add_run_arguments(
     parser: argparse.ArgumentParser, *, epochs: int, lr: float | None, batch_size: int | None,
     lr_help: str | None = None, batch_help: str | None = None,
@@ -184,10 +217,41 @@ def describe_error(err: BaseException, *, offline_hint: str | None = None) -> st
     """
     from loaders.errors import DownloadError
 
-    text = f"error: {err}"
+    text = f"error: {worker_error_message(err)}"
     if offline_hint and isinstance(err, DownloadError):
         text += f"; without network access, {offline_hint}"
     return text
+
+
+# torch re-raises a DataLoader worker's exception as the same type whose message is
+# "Caught X in DataLoader worker process N.\nOriginal Traceback ...": both tracebacks, as text.
+_WORKER_WRAPPED = re.compile(r"Caught \w+ in DataLoader worker process \d+\.\nOriginal Traceback")
+
+
+def worker_error_message(err: BaseException) -> str:
+    r"""Return ``err``'s message, unwrapped from torch's copy of a DataLoader worker's exception.
+
+    With ``num_workers > 0`` a worker's ``ShardError("shard 3 failed ...")`` reaches the main
+    process as ``ShardError("Caught ShardError in DataLoader worker process 0. Original
+    Traceback ... datasets.errors.ShardError: shard 3 failed ...")``: 40 lines. This returns
+    the original one line (the last line of the worker's traceback for that exception type),
+    as with ``num_workers=0``. Other messages are returned as they are.
+
+    Example:
+        >>> wrapped = ValueError("Caught ValueError in DataLoader worker process 1.\n"
+        ...                      "Original Traceback (most recent call last):\n  File ...\n"
+        ...                      "ValueError: bad label 7 in shard 2\n")
+        >>> worker_error_message(wrapped)
+        'bad label 7 in shard 2'
+    """
+    text = str(err)
+    if not _WORKER_WRAPPED.match(text):
+        return text
+    kind = type(err)
+    name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else (
+        f"{kind.__module__}.{kind.__qualname__}")
+    at = text.rfind(f"\n{name}: ")
+    return text[at + len(name) + 3:].strip() if at >= 0 else text
 
 
 RUN_INFO_NAME = ".dataferry-run.json"  # who holds a run folder: pid, host, start time

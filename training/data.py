@@ -5,7 +5,10 @@ local data the same way (an image folder of any format, colour and size; a folde
 ``train/``/``val/`` image folders; IDX files). The published splits are used as they are:
 ``valid`` when there is one, else 10% of each class of the training split (seeded); the row's
 held-out split (``test``, or ``val``) for the final test, else 20% of each class. A single
-folder is carved 70/10/20.
+folder is carved 70/10/20. Splits must share their class list (labels are indices into it):
+``train/{ants,wasps}`` beside ``val/{ants,bees}`` is refused. Classes of 5 images or fewer carve
+no validation image, so training runs without validation (a warning says so); with no test
+image at all (2 or fewer per class) the data are refused, naming the counts.
 
 Images are read as stored (``uint8``) and turned into float batches by batch transforms
 (:mod:`datasets.transforms`): ``--image-size N`` packs image folders at ``N x N`` (other rows
@@ -17,9 +20,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.utils.data import Dataset, Subset
@@ -109,9 +113,42 @@ def _splits(name: str, opener: _Opener, seed: int) -> tuple[Any, Any, Any]:
     test = opener.open(held_out, train=False)
     val = next((s for s in ("val", "valid") if s in published), None)  # valid/: a folder's name
     if val is not None and held_out != val:
-        return opener.open(first, train=True), opener.open(val, train=False), test
+        train, valid = opener.open(first, train=True), opener.open(val, train=False)
+        _check_same_classes(name, {first: train, val: valid, held_out: test})
+        return train, valid, test
     parts = _carve(opener, first, seed, test=0.0)
+    _check_same_classes(name, {first: parts["train"], held_out: test})
     return parts["train"], parts["val"], test
+
+
+def _classes(dataset: Dataset[Any]) -> list[str]:
+    base: Any = dataset.dataset if isinstance(dataset, Subset) else dataset
+    return [str(c) for c in base.classes]
+
+
+def _check_same_classes(source: str, splits: dict[str, Dataset[Any]]) -> None:
+    """Refuse splits whose labels would mean other classes than in the first split's list.
+
+    Labels are indices into the class list, so a ``val/`` with ``bees`` where ``train/`` has
+    ``wasps`` would score bees as wasps. A split may lack trailing classes (an IDX test file
+    without the last label): its indices still line up.
+
+    Raises:
+        DataFormatError: a split's class list is not a prefix of the first's (both are named).
+    """
+    from datasets.errors import DataFormatError
+
+    (first, dataset), *others = splits.items()
+    expected = _classes(dataset)
+    for split, other in others:
+        found = _classes(other)
+        if found != expected[:len(found)]:  # fewer classes, in the same order, still line up
+            raise DataFormatError(
+                f"expected the splits of {source} to have the same classes but {first} has "
+                f"{expected} and {split} has {found}; give every split folder the same class "
+                "folders (labels are class indices, so other classes would be scored as wrong "
+                "ones)"
+            )
 
 
 def _carve(opener: _Opener, split: str, seed: int, *, test: float) -> dict[str, Subset[Any]]:
@@ -210,7 +247,8 @@ def load_image_splits(
     opener.train_tf, opener.eval_tf = _transforms(
         image_size, augment=augment, resize=not packs_at_size, base=base,
         generator=torch.Generator().manual_seed(seed))
-    train, valid, test = _splits(source, opener, seed)
+    train, carved, test = _splits(source, opener, seed)
+    valid: Any = _usable_splits(source, train, carved, test)
     base_ds: Any = train.dataset if isinstance(train, Subset) else train  # it has .classes
     x, _ = (valid if valid is not None else test)[0]
     splits = ImageSplits(train, valid, test, list(base_ds.classes), int(x.numel()),
@@ -237,6 +275,45 @@ def _refuse_one_class(folder: Path) -> None:
         raise ValueError(f"a classifier needs at least 2 classes, but {train} holds one class "
                          f"folder, {classes[0]!r}; add one sub-folder per class (CLASS/image "
                          "files), or point --data-dir / data_dir= at the folder that holds them")
+
+
+def _per_class(dataset: Dataset[Any]) -> str:
+    import numpy as np
+
+    base: Any = dataset.dataset if isinstance(dataset, Subset) else dataset
+    counts = np.bincount(_targets(base), minlength=max(len(base.classes), 1))
+    few, many = int(counts.min()), int(counts.max())
+    return (f"{int(counts.sum())} images in {len(base.classes)} classes "
+            f"({few if few == many else f'{few} to {many}'} per class)")
+
+
+def _usable_splits(source: str, train: Dataset[Any], valid: Dataset[Any] | None,
+                   test: Dataset[Any]) -> Dataset[Any] | None:
+    """Refuse an empty test split; drop an empty validation split, saying so.
+
+    Classes of 5 images or fewer carve no validation image (``round(5 * 0.1) == 0``), and of
+    2 or fewer no test image: training then runs without validation, but a test is needed.
+
+    Returns:
+        ``valid``, or None when it is empty.
+
+    Raises:
+        DataFormatError: the test split is empty (the message names the counts per class).
+    """
+    from datasets.errors import DataFormatError
+
+    if len(cast(Sized, test)) == 0:  # map-style: every split here has a length
+        raise DataFormatError(
+            f"expected test images but {source} has {_per_class(train)}: too few to hold "
+            f"out {TEST_FRACTION:.0%} of a class (a class needs 3 images for 1 test image); "
+            "add images, or put a test/ folder beside train/"
+        )
+    if valid is not None and len(cast(Sized, valid)) == 0:
+        log.warning("training without a validation split: %s has %s, too few to hold out "
+                    "%.0f%% of a class (a class needs 6 images for 1 validation image)",
+                    source, _per_class(train), 100 * VALID_FRACTION)
+        return None
+    return valid
 
 
 def _is_fixed_size(source: str, opener: _Opener) -> bool:

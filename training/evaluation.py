@@ -15,7 +15,14 @@ from torch import nn
 
 from training import distributed
 from training.checkpoint import unwrap
-from training.metrics import precision_recall_f1, predictions_from_outputs
+from training.metrics import (
+    DENSE_CONFUSION_MAX_CLASSES,
+    cell_scores,
+    confusion_cells,
+    dense_confusion,
+    merge_cells,
+    predictions_from_outputs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +202,11 @@ def evaluate(
     """Return ``loss``, ``accuracy`` (None for regression) and ``count`` over a loader.
 
     Sums are all-reduced over processes when the loader is sharded by a
-    ``DistributedSampler``. With ``report=True`` the dict also has ``confusion_matrix`` (rows
-    true class) and per-class ``precision``, ``recall``, ``f1``, ``support`` and ``macro_f1``.
+    ``DistributedSampler``. With ``report=True`` the dict also has ``confusion_cells`` (the
+    matrix's nonzero cells as ``[true, predicted, count]`` rows, see
+    :func:`training.metrics.confusion_cells`), ``confusion_matrix`` (rows true class; None
+    above :data:`training.metrics.DENSE_CONFUSION_MAX_CLASSES` classes) and per-class
+    ``precision``, ``recall``, ``f1``, ``support`` and ``macro_f1``.
     """
     target = resolve_device(device)
     criterion = (loss if loss is not None else _default_loss(model)).to(target)
@@ -204,7 +214,8 @@ def evaluate(
     was_training = model.training
     model.eval()
     stats = _EpochStats(target, classify)
-    cm: torch.Tensor | None = None
+    pairs: list[tuple[torch.Tensor, torch.Tensor]] = []  # (labels, predictions) per batch
+    k = 0
     for batch in loader:
         if batch is None:
             continue
@@ -214,19 +225,30 @@ def evaluate(
         stats.add(outputs, labels, criterion(outputs, labels))
         if classify and report:
             k = outputs.shape[1] if outputs.dim() == 2 and outputs.shape[1] > 1 else 2
-            flat = labels.reshape(-1).long() * k + predictions_from_outputs(outputs)
-            counts = torch.bincount(flat, minlength=k * k).reshape(k, k)
-            cm = counts if cm is None else cm + counts
+            pairs.append((labels.reshape(-1).long(), predictions_from_outputs(outputs)))
     model.train(was_training)
     sharded = isinstance(getattr(loader, "sampler", None), torch.utils.data.DistributedSampler)
     mean_loss, acc, count = stats.reduce(across_processes=sharded)
     result: dict[str, Any] = {"loss": mean_loss, "accuracy": (acc or 0.0) if classify else None, "count": count}
-    if sharded and cm is not None:
-        cm = distributed.all_reduce_sum(cm)
-    if cm is not None:
-        result["confusion_matrix"] = cm.cpu().tolist()
-        result.update(precision_recall_f1(cm.cpu()))
+    if pairs:
+        result.update(_confusion_report(pairs, k, sharded=sharded))
     return result
+
+
+def _confusion_report(pairs: list[tuple[torch.Tensor, torch.Tensor]], k: int, *,
+                      sharded: bool) -> dict[str, Any]:
+    """The confusion matrix as nonzero cells (dense too, up to 100 classes) and the scores.
+
+    Cells, not a ``k x k`` matrix: memory and ``metrics.json`` grow with the test samples, not
+    with the square of the class count.
+    """
+    cells = confusion_cells(torch.cat([y for y, _ in pairs]), torch.cat([p for _, p in pairs]), k)
+    if sharded:  # every rank gets every rank's cells (a list per rank, at most its samples)
+        pieces: list[Any] = [None] * distributed.world_size()
+        torch.distributed.all_gather_object(pieces, cells)
+        cells = merge_cells(torch.cat(pieces), k)
+    dense = dense_confusion(cells, k).tolist() if k <= DENSE_CONFUSION_MAX_CLASSES else None
+    return {"confusion_matrix": dense, "confusion_cells": cells.tolist(), **cell_scores(cells, k)}
 
 
 @torch.no_grad()

@@ -43,7 +43,8 @@ from training.checkpoint import (
     save_checkpoint,
     unwrap,
 )
-from training.errors import CheckpointError, DivergenceError
+from training.divergence import check_finite
+from training.errors import CheckpointError
 from training.evaluation import (
     _default_loss,
     _EpochStats,
@@ -344,7 +345,7 @@ def fit(
         The history of all epochs (including those before a resume).
 
     Raises:
-        DivergenceError: the training loss became NaN or infinite.
+        DivergenceError: a training loss (named by step) or a weight became NaN or infinite.
         CheckpointError: the checkpoint cannot be read, written or applied.
 
     Example:
@@ -386,11 +387,8 @@ def fit(
         started = time.perf_counter()
         stats = runner.run(epoch, config.epochs)
         train_loss, train_acc, count = stats.reduce()
-        if count and not np.isfinite(train_loss):
-            raise DivergenceError(
-                f"expected a finite training loss but got {train_loss} at epoch {epoch} "
-                f"(lr={config.lr}); lower the learning rate"
-            )
+        check_finite(model, stats.losses, epoch=epoch, lr=config.lr,
+                     mean_loss=train_loss if count else None)
         valid = evaluate(model, valid_loader, loss=criterion, device=target) if valid_loader else None
         history.record(
             epoch, train_loss=train_loss, train_accuracy=train_acc, valid=valid,

@@ -21,14 +21,24 @@ import torch
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "DENSE_CONFUSION_MAX_CLASSES",
     "ClassScores",
     "accuracy",
+    "cell_scores",
     "classification_report",
+    "confusion_cells",
     "confusion_matrix",
+    "dense_confusion",
     "format_confusion_matrix",
+    "merge_cells",
     "predictions_from_outputs",
     "precision_recall_f1",
 ]
+
+#: Up to this many classes :func:`training.evaluate` also returns the dense confusion matrix;
+#: above it only the nonzero cells (:func:`confusion_cells`): a dense one grows with the square
+#: of the class count (10,000 classes: 10^8 cells, a 900 MB ``metrics.json``).
+DENSE_CONFUSION_MAX_CLASSES = 100
 
 
 def predictions_from_outputs(outputs: torch.Tensor) -> torch.Tensor:
@@ -88,9 +98,59 @@ def precision_recall_f1(cm: torch.Tensor) -> ClassScores:
     A class never predicted (or never present) gets 0.0 rather than a division by zero.
     """
     cm = cm.double()
-    tp = cm.diag()
-    predicted = cm.sum(dim=0)
-    actual = cm.sum(dim=1)
+    return _scores(cm.diag(), cm.sum(dim=0), cm.sum(dim=1))
+
+
+def confusion_cells(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int
+                    ) -> torch.Tensor:
+    """Return the confusion matrix's nonzero cells as ``[m, 3]`` rows ``(true, predicted, count)``.
+
+    ``m`` is at most the number of samples, however many classes there are: the form kept for
+    more than :data:`DENSE_CONFUSION_MAX_CLASSES` classes. Rows are sorted by true, then
+    predicted class; several pieces (batches, processes) concatenated are merged again by
+    :func:`merge_cells`.
+
+    Example:
+        >>> confusion_cells(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 0]), 2).tolist()
+        [[0, 0, 1], [1, 0, 1], [1, 1, 1]]
+    """
+    flat = y_true.reshape(-1).long().cpu() * num_classes + y_pred.reshape(-1).long().cpu()
+    return merge_cells(torch.stack([flat // num_classes, flat % num_classes,
+                                    torch.ones_like(flat)], dim=1), num_classes)
+
+
+def merge_cells(cells: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Sum the counts of equal ``(true, predicted)`` rows of :func:`confusion_cells` pieces."""
+    flat = cells[:, 0] * num_classes + cells[:, 1]
+    keys, inverse = torch.unique(flat, sorted=True, return_inverse=True)
+    counts = torch.zeros(len(keys), dtype=torch.int64).index_add_(0, inverse, cells[:, 2])
+    return torch.stack([keys // num_classes, keys % num_classes, counts], dim=1)
+
+
+def dense_confusion(cells: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Return the ``[num_classes, num_classes]`` matrix of :func:`confusion_cells`' rows."""
+    cm = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    cm[cells[:, 0], cells[:, 1]] = cells[:, 2]
+    return cm
+
+
+def cell_scores(cells: torch.Tensor, num_classes: int) -> ClassScores:
+    """:func:`precision_recall_f1` from :func:`confusion_cells`' rows, in O(cells + classes).
+
+    Example:
+        >>> cells = confusion_cells(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 0]), 2)
+        >>> cell_scores(cells, 2)["recall"]
+        [1.0, 0.5]
+    """
+    true, predicted, counts = cells[:, 0], cells[:, 1], cells[:, 2].double()
+    hit = true == predicted
+    return _scores(torch.bincount(true[hit], weights=counts[hit], minlength=num_classes),
+                   torch.bincount(predicted, weights=counts, minlength=num_classes),
+                   torch.bincount(true, weights=counts, minlength=num_classes))
+
+
+def _scores(tp: torch.Tensor, predicted: torch.Tensor, actual: torch.Tensor) -> ClassScores:
+    tp, predicted, actual = tp.double(), predicted.double(), actual.double()
     precision = torch.where(predicted > 0, tp / predicted.clamp_min(1), torch.zeros_like(tp))
     recall = torch.where(actual > 0, tp / actual.clamp_min(1), torch.zeros_like(tp))
     denom = precision + recall

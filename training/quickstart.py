@@ -27,6 +27,7 @@ from training.console import (
     describe_error,
     interrupted_line,
     make_output_dir,
+    output_folder,
 )
 from training.curves import save_curves
 from training.defaults import default_lr
@@ -46,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Offline end-to-end run: generate letters, pack, train logistic regression.",
         epilog="example: python -m training.quickstart --out runs/quickstart --epochs 5",
     )
-    parser.add_argument("--out", default="runs/quickstart",
+    parser.add_argument("--out", default="runs/quickstart", type=output_folder,
                         help="output folder (default runs/quickstart)")
     parser.add_argument("--optimizer", choices=["adam", "lbfgs", "sgd"], default="adam")
     parser.add_argument("--resume", action="store_true",

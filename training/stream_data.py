@@ -55,6 +55,8 @@ def stream_loaders(url: str, *, test_url: str | None, cache_dir: str | os.PathLi
         progress=progress)
     if test_url is None and distributed.is_main_process():
         log.warning("no --stream-test: the test accuracy is measured on the training pack")
+    elif test_url is not None:
+        _check_same_layout(url, train, test_url, test_ds)
     loader = DataLoader(train, batch_size=batch_size, sampler=StreamingSampler(train),
                         num_workers=num_workers, force_workers=force_workers)
     test = DataLoader(test_ds, batch_size=1024,
@@ -62,6 +64,27 @@ def stream_loaders(url: str, *, test_url: str | None, cache_dir: str | os.PathLi
     classes = [str(c) for c in (train.classes or range(_max_label(train) + 1))]
     channels = image.shape[2] if len(image.shape) == 3 else 1  # [H, W] or [H, W, C] as written
     return StreamData(loader, test, classes, math.prod(image.shape), len(train), channels)
+
+
+def _check_same_layout(url: str, train: Any, test_url: str, test: Any) -> None:
+    """Refuse a test pack the model could not read or would misscore, before any training.
+
+    Raises:
+        DataFormatError: the packs' fields (names, kinds, dtypes, shapes) or class lists differ.
+    """
+    from datasets.errors import DataFormatError
+
+    def fields(pack: Any) -> list[tuple[Any, ...]]:
+        return [(f.name, f.kind, f.dtype, list(f.shape or ())) for f in pack.schema]
+
+    for what, ours, theirs in (("fields (name, kind, dtype, shape)", fields(train), fields(test)),
+                               ("classes", train.classes, test.classes)):
+        if ours != theirs:
+            raise DataFormatError(
+                f"expected --stream-test {test_url} to have the {what} of --stream {url} but "
+                f"got {theirs!r:.300} against {ours!r:.300}; pass a test pack written from "
+                "images of the same size and classes (python -m datasets.shard)"
+            )
 
 
 def _max_label(dataset: Any) -> int:

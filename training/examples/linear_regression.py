@@ -24,6 +24,8 @@ import torch
 from torch import nn
 
 from training.console import interrupted_line, positive_float, positive_int
+from training.divergence import check_finite
+from training.errors import DivergenceError
 from training.models import LinearRegression
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,9 @@ def train(*, epochs: int = 1000, lr: float = 0.01, seed: int = 0, init: str = "z
         seed: seeds torch before the model is built (matters for ``init="uniform"``).
         init: ``"zeros"`` (w = b = 0, the same on every machine) or ``"uniform"``
             (``nn.Linear``'s random start, as in the seed tutorial).
+
+    Raises:
+        DivergenceError: a loss or weight became NaN or infinite (too large a ``lr``).
     """
     torch.manual_seed(seed)
     x, y = make_data()
@@ -78,6 +83,7 @@ def train(*, epochs: int = 1000, lr: float = 0.01, seed: int = 0, init: str = "z
         loss = criterion(outputs, y)
         loss.backward()
         optimizer.step()
+        check_finite(model, [loss], epoch=epoch + 1, lr=lr)  # NaN passes every |w - w*| < tol
         last_loss = loss.item()
         if epoch == 0:
             first_loss = last_loss
@@ -106,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = train(epochs=args.epochs, lr=args.lr, seed=args.seed, init=args.init)
+    except DivergenceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # no checkpoint here: a run takes seconds
         print(interrupted_line(None, "python -m training.examples.linear_regression"),
               file=sys.stderr)
@@ -119,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"largest prediction error on x = 0..10: {worst:.4f}; "
           f"at x = 11: {result.w * 11 + result.b:.4f} (truth 23)")
     gap = max(abs(result.w - result.w_closed_form), abs(result.b - result.b_closed_form))
-    if gap >= args.tolerance:
+    if not gap < args.tolerance:  # NaN compares False both ways
         print(f"error: learned parameters are {gap:.4f} from the closed form (tolerance "
               f"{args.tolerance}); train longer or raise --lr", file=sys.stderr)
         return 1

@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["BASELINES", "TextData", "TextReadOptions", "load_text_data", "main", "train_text"]
 
+#: Up to this many classes ``main`` prints the per-class report and the confusion matrix.
+PRINTED_CLASSES = 20
+
 #: What the bag-of-n-grams model should reach on each corpus (see README, Text).
 BASELINES = {
     "sms-spam": "scikit-learn TF-IDF + LinearSVC 98.2% on a stratified 80/20 split",
@@ -198,8 +201,18 @@ def add_text_arguments(parser: argparse.ArgumentParser) -> None:
                         help="label column (default: one named label/class/..., else column 0)")
     parser.add_argument("--header", choices=["auto", "yes", "no"], default="auto",
                         help="whether line 1 is a header (default auto: see the README)")
-    parser.add_argument("--encoding", default="utf-8",
+    parser.add_argument("--encoding", default="utf-8", type=_encoding,
                         help="the text file's encoding, e.g. latin-1 (default utf-8)")
+
+
+def _encoding(text: str) -> str:
+    """argparse type of ``--encoding``: a text codec Python knows, else a usage error."""
+    from datasets.textfiles import check_encoding
+
+    try:
+        return check_encoding(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).replace("encoding=", "")) from None
 
 
 def read_options(args: argparse.Namespace) -> TextReadOptions:
@@ -254,11 +267,15 @@ def main(argv: list[str] | None = None) -> int:
         print(interrupted_line(None, "python -m training.examples.text_classification"),
               file=sys.stderr)
         return 130
-    cm = torch.tensor(result["confusion_matrix"])
     print(f"{text.train_size} train / {text.test_size} test texts, {text.vocab_size} features")
-    print(classification_report(cm, text.classes))
-    print("confusion matrix (rows true, columns predicted):")
-    print(format_confusion_matrix(cm, text.classes))
+    if len(text.classes) <= PRINTED_CLASSES:
+        cm = torch.tensor(result["confusion_matrix"])
+        print(classification_report(cm, text.classes))
+        print("confusion matrix (rows true, columns predicted):")
+        print(format_confusion_matrix(cm, text.classes))
+    else:  # 10,000 classes would print 10,000 report lines and a 10^8-cell matrix
+        print(f"{len(text.classes)} classes: per-class scores and the confusion matrix are not "
+              f"printed above {PRINTED_CLASSES} classes (evaluate(report=True) returns them)")
     if text.baseline:
         print(f"baseline to reach: {text.baseline}")
     print(f"macro F1: {result['macro_f1']:.4f}")
