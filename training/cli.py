@@ -14,6 +14,7 @@ same ``--out`` while one runs fails at once (exit 1) naming the other process.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -53,7 +54,7 @@ from training.fit import FitConfig, History, evaluate, fit, resolve_device, seed
 from training.history import count_noun
 from training.models import LinearRegression, LogisticRegression, SmallCNN
 from training.optim import OPTIMIZERS, SCHEDULES
-from training.text import add_text_arguments, read_options
+from training.text import add_text_arguments, read_options, recipe_threads
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,7 @@ class _Run:
     test: Any
     classes: list[str]
     n_train: int
+    text: bool = False  # the text recipe: trained with its thread count
 
 
 def _image_run(args: argparse.Namespace, device: torch.device) -> _Run:
@@ -257,7 +259,7 @@ def _text_run(args: argparse.Namespace) -> _Run:
     if text.baseline and distributed.is_main_process():
         print(f"baseline to reach: {text.baseline}")
     return _Run(build_text_model(text, recipe), None, text.train_loader, text.valid_loader,
-                text.test_loader, text.classes, text.train_size)
+                text.test_loader, text.classes, text.train_size, text=True)
 
 
 def _is_text(args: argparse.Namespace) -> bool:
@@ -352,9 +354,10 @@ def _fit_command(args: argparse.Namespace, command: str) -> int:
         fit_config = FitConfig(optimizer=args.optimizer, lr=lr, epochs=args.epochs,
                                momentum=args.momentum, weight_decay=wd, device=str(device),
                                seed=args.seed, schedule=args.schedule)
-        history = fit(model, run.train, run.valid, fit_config, loss=run.loss, callbacks=callbacks,
-                      checkpoint_dir=out, resume=args.resume,
-                      progress=not args.quiet and sys.stderr.isatty() and env.is_main)
+        with recipe_threads() if run.text else contextlib.nullcontext():
+            history = fit(model, run.train, run.valid, fit_config, loss=run.loss,
+                          callbacks=callbacks, checkpoint_dir=out, resume=args.resume,
+                          progress=not args.quiet and sys.stderr.isatty() and env.is_main)
         seconds = time.perf_counter() - started
         if board is not None:
             board.close()

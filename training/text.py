@@ -21,8 +21,10 @@ has the runs they were chosen from.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +49,7 @@ __all__ = [
     "build_text_model",
     "load_text_data",
     "read_options",
+    "recipe_threads",
     "text_fit_config",
     "train_text",
 ]
@@ -76,6 +79,9 @@ class TextRecipe:
             stopping and no validation split.
         valid_fraction: share of each training class held out for early stopping.
         test_fraction: share of each class held out for the test when there is no test file.
+        threads: torch's intra-op threads while training (:func:`recipe_threads`); None keeps
+            torch's. A step is a few small ops on ~64 short texts: a second thread only adds
+            synchronisation, and on a busy machine it made training ~8x slower (measured).
 
     Example:
         >>> TEXT_DEFAULTS.optimizer, TEXT_DEFAULTS.features.ngrams
@@ -93,6 +99,7 @@ class TextRecipe:
     patience: int | None = 2
     valid_fraction: float = 0.1
     test_fraction: float = 0.2
+    threads: int | None = 1
 
     def __post_init__(self) -> None:
         for name in ("valid_fraction", "test_fraction"):
@@ -264,6 +271,18 @@ def text_fit_config(recipe: TextRecipe = TEXT_DEFAULTS, *, seed: int = 0,
                      device=str(device))
 
 
+@contextlib.contextmanager
+def recipe_threads(recipe: TextRecipe = TEXT_DEFAULTS) -> Iterator[None]:
+    """Run the block with ``recipe.threads`` torch threads, then restore the previous count."""
+    before = torch.get_num_threads()
+    if recipe.threads is not None:
+        torch.set_num_threads(recipe.threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train_text(
     text: TextData, *, recipe: TextRecipe = TEXT_DEFAULTS, seed: int = 0,
     device: str | torch.device = "auto", progress: bool = False, model: Any = None,
@@ -289,10 +308,11 @@ def train_text(
         )
     callbacks = ([EarlyStopping(patience=recipe.patience)]
                  if text.valid_loader is not None and recipe.patience is not None else [])
-    fit(model, text.train_loader, text.valid_loader if callbacks else None,
-        text_fit_config(recipe, seed=seed, device=device), callbacks=callbacks,
-        progress=progress)
-    return model, evaluate(model, text.test_loader, device=device, report=True)
+    with recipe_threads(recipe):
+        fit(model, text.train_loader, text.valid_loader if callbacks else None,
+            text_fit_config(recipe, seed=seed, device=device), callbacks=callbacks,
+            progress=progress)
+        return model, evaluate(model, text.test_loader, device=device, report=True)
 
 
 def add_text_arguments(parser: argparse.ArgumentParser) -> None:

@@ -99,3 +99,16 @@ def test_defaults_within_half_a_point_of_scikit_learn_on_real_ag_news(shared_dat
     mean_ours = sum(s[0] for s in scores) / 2
     mean_theirs = sum(s[1] for s in scores) / 2
     assert mean_ours >= mean_theirs - 0.005, scores
+
+
+def test_recipe_threads_trains_on_one_thread_and_restores_the_count() -> None:
+    import torch
+
+    from training.text import recipe_threads
+
+    before = torch.get_num_threads()
+    with recipe_threads(TextRecipe(threads=1)):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with recipe_threads(TextRecipe(threads=None)):
+        assert torch.get_num_threads() == before
