@@ -26,6 +26,7 @@ Usage: python benchmarks/bench_text.py [--quick] [--json PATH] [--threads N]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -59,13 +60,15 @@ class Corpus:
     source: dict[str, Any]  # load_text_data's arguments (data=, test_data=, dataset=)
     tolerance: float = 0.01  # points below the better scikit-learn model, as a fraction
     versus_svc: bool = False  # AG News: measured against TF-IDF + LinearSVC
+    test_fraction: float = 0.2  # the recipe's split of a single file (seed 0)
 
 
 def _file_rows(path: Path, test: float, name: str, **extra: Any) -> Corpus:
     ds = TextClassificationDataset.from_file(path)
     y = ds.targets.numpy()
     parts = stratified_split(y, test=test, seed=0)
-    return Corpus(name, ds.texts, y, parts["train"], parts["test"], {"data": path}, **extra)
+    return Corpus(name, ds.texts, y, parts["train"], parts["test"], {"data": path},
+                  test_fraction=test, **extra)
 
 
 def _other_halves() -> list[Corpus]:
@@ -132,15 +135,16 @@ def _cached(name: str) -> Corpus | None:
 
 def run_dataferry(corpus: Corpus) -> dict[str, Any]:
     """Run the text recipe's defaults from the source to the test accuracy, timed."""
-    from training.text import load_text_data, train_text
+    from training.text import TEXT_DEFAULTS, load_text_data, train_text
 
+    recipe = dataclasses.replace(TEXT_DEFAULTS, test_fraction=corpus.test_fraction)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache:
-        text = load_text_data(**corpus.source, cache_dir=cache, seed=0)
+        text = load_text_data(**corpus.source, cache_dir=cache, recipe=recipe, seed=0)
         if text.test_size != len(corpus.test):
             raise SystemExit(f"{corpus.name}: dataferry's split differs from the benchmark's "
                              "rows")
-        _, result = train_text(text, seed=0, device="cpu")
+        _, result = train_text(text, recipe=recipe, seed=0, device="cpu")
     return {"accuracy": float(result["accuracy"]), "seconds": time.perf_counter() - started,
             "features": text.vocab_size}
 
