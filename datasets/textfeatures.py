@@ -9,8 +9,10 @@ vectorized NumPy over the packed arrays, so no text is tokenized again.
   frequent kept (ties by first appearance), ids ``0..U-1``. Other tokens are dropped, as
   scikit-learn's vectorizers drop words outside their vocabulary.
 - **Bigrams** (``ngrams=2``), fastText's hashing trick: the pair of consecutive token ids
-  ``(a, b)`` goes to bucket ``U + hash(a, b) % buckets`` (a fixed multiplicative hash, the
-  same in every process). Buckets that no training bigram reached are dropped.
+  ``(a, b)`` goes to bucket ``hash(a, b) % buckets`` (a fixed multiplicative hash, the same in
+  every process). Buckets that no training bigram reached are dropped and the others are
+  numbered ``U, U+1, ...`` in bucket order, so ``num_features`` counts only features the
+  training rows have: a model's table does not grow with ``buckets`` (only collisions shrink).
 - **Weights** (``weighting``): ``"count"`` (raw term counts), ``"tf"`` (counts, rows L2
   normalized), ``"sublinear"`` (``1 + log(count)``, L2 normalized), ``"tfidf"`` and
   ``"sublinear-tfidf"`` (times scikit-learn's smooth idf ``log((1 + n) / (1 + df)) + 1``,
@@ -109,12 +111,17 @@ class BagOfNgrams:
         self.remap = np.zeros(0, dtype=np.int64)
         self.idf = np.zeros(0, dtype=np.float32)
         self.unigrams = 0
+        self.column = np.zeros(0, dtype=np.int64)  # raw feature id -> kept column, -1 dropped
         self._tokens: list[str] = []
         self._translations: dict[str, np.ndarray] = {}
 
     @property
     def num_features(self) -> int:
-        """Unigrams kept plus bigram buckets (the ``EmbeddingBag``'s size)."""
+        """Unigrams kept plus the bigram buckets training reached (the ``EmbeddingBag``'s size)."""
+        return len(self.idf)
+
+    @property
+    def _raw_features(self) -> int:
         return self.unigrams + (self.config.buckets if self.config.ngrams == 2 else 0)
 
     def fit(self, pack: PackedText, rows: Any) -> BagOfNgrams:
@@ -129,16 +136,19 @@ class BagOfNgrams:
         self.remap = np.full(len(pack.tokens), -1, dtype=np.int64)
         self.remap[keep] = np.arange(len(keep))
         self.unigrams = len(keep)
-        self.idf = np.ones(self.num_features, dtype=np.float32)
+        raw = self._raw_features
+        self.column = np.arange(raw, dtype=np.int64)  # every raw id, while counting
         feats, offsets = self._features(pack, rows)
         doc = np.repeat(np.arange(len(rows)), np.diff(offsets))
-        unique = _sorted_unique(doc * self.num_features + feats)
-        df = np.bincount(unique % self.num_features, minlength=self.num_features)
-        self.idf = (np.log((1 + len(rows)) / (1 + df)) + 1).astype(np.float32)
-        self.idf[df == 0] = 0.0  # never seen in training: dropped at transform
+        unique = _sorted_unique(doc * raw + feats)
+        df = np.bincount(unique % raw, minlength=raw)
+        seen = df > 0  # a bucket no training bigram reached is dropped at transform
+        self.column = np.where(seen, np.cumsum(seen) - 1, -1).astype(np.int64)
+        self.idf = (np.log((1 + len(rows)) / (1 + df[seen])) + 1).astype(np.float32)
         log.info("features: %d unigrams (of %d tokens)%s, %s weights", self.unigrams,
-                 len(pack.tokens), f" + {self.config.buckets} bigram buckets"
-                 if self.config.ngrams == 2 else "", self.config.weighting)
+                 len(pack.tokens), f" + {self.num_features - self.unigrams} bigram buckets "
+                 f"(of {self.config.buckets})" if self.config.ngrams == 2 else "",
+                 self.config.weighting)
         return self
 
     def _translation(self, pack: PackedText) -> np.ndarray:
@@ -168,9 +178,8 @@ class BagOfNgrams:
             lengths.append(np.bincount(doc_of_pair, minlength=len(rows)))
         doc = np.concatenate([np.repeat(np.arange(len(rows)), n) for n in lengths])
         feats = np.concatenate(parts)
+        feats = np.where(feats >= 0, self.column[np.maximum(feats, 0)], -1) if len(feats) else feats
         keep = feats >= 0
-        if len(self.idf):
-            keep &= self.idf[np.where(keep, feats, 0)] > 0
         order = np.argsort(doc[keep], kind="stable")
         doc, feats = doc[keep][order], feats[keep][order]
         out_offsets = np.searchsorted(doc, np.arange(len(rows) + 1)).astype(np.int64)

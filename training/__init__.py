@@ -11,7 +11,13 @@ from training.metrics import (
     confusion_matrix,
     precision_recall_f1,
 )
-from training.models import BagOfWords, LinearRegression, LogisticRegression, SmallCNN
+from training.models import (
+    BagOfWords,
+    LinearBagOfWords,
+    LinearRegression,
+    LogisticRegression,
+    SmallCNN,
+)
 from training.optim import make_optimizer
 
 __all__ = [
@@ -23,6 +29,7 @@ __all__ = [
     "EarlyStopping",
     "FitConfig",
     "History",
+    "LinearBagOfWords",
     "LinearRegression",
     "LogisticRegression",
     "SmallCNN",

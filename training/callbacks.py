@@ -1,7 +1,8 @@
 """Callbacks called by :func:`training.fit` at the end of each epoch; early stopping.
 
 A callback is any object with ``on_epoch_end(epoch, history, model) -> bool`` (True asks
-``fit`` to stop); ``state_dict``/``load_state_dict`` make it survive a checkpoint resume.
+``fit`` to stop) and, optionally, ``on_train_end(model)`` (called once after the last epoch,
+stopped early or not); ``state_dict``/``load_state_dict`` make it survive a checkpoint resume.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class EarlyStopping:
         patience: epochs without improvement tolerated before stopping.
         min_delta: smallest change that counts as an improvement.
         mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy/f1, min otherwise).
-        restore_best: load the best epoch's weights back into the model when stopping.
+        restore_best: load the best epoch's weights back into the model when training ends,
+            stopped early or not (a run whose last epoch was not its best ends with the best).
 
     Example:
         >>> stopper = EarlyStopping(monitor="valid_accuracy", patience=2)
@@ -71,6 +73,8 @@ class EarlyStopping:
         self.best_epoch = 0
         self.wait = 0
         self.best_state: dict[str, Any] | None = None
+        self.last_epoch = 0
+        self.restored = False  # the best weights are back in the model: restore once
 
     def _improved(self, value: float) -> bool:
         if self.mode == "min":
@@ -86,6 +90,7 @@ class EarlyStopping:
                 "pass a valid_loader to fit or monitor a train_* key"
             )
         value = float(values[-1])
+        self.last_epoch, self.restored = epoch, False
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best:
@@ -97,10 +102,19 @@ class EarlyStopping:
                 "early stopping at epoch %d: %s has not improved on %.6g (epoch %d) for %s",
                 epoch, self.monitor, self.best, self.best_epoch, count_noun(self.wait, "epoch"),
             )
-            if self.restore_best and self.best_state is not None:
-                model.load_state_dict(self.best_state)
+            self.on_train_end(model)
             return True
         return False
+
+    def on_train_end(self, model: nn.Module) -> None:
+        """Load the best epoch's weights back into ``model`` (with ``restore_best``)."""
+        if (not self.restore_best or self.best_state is None or self.restored
+                or self.best_epoch == self.last_epoch):
+            return
+        model.load_state_dict(self.best_state)
+        self.restored = True
+        log.info("restored the weights of epoch %d (best %s %.6g)", self.best_epoch,
+                 self.monitor, self.best)
 
     def state_dict(self) -> dict[str, Any]:
         """Return the counters and best weights, for checkpoints."""

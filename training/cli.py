@@ -14,6 +14,8 @@ same ``--out`` while one runs fails at once (exit 1) naming the other process.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -49,11 +51,11 @@ from training.curves import save_curves
 from training.data import IMAGE_DATASETS, load_image_splits
 from training.defaults import MODEL_DEFAULTS, default_lr, describe_defaults
 from training.errors import TrainingError
-from training.examples.text_classification import add_text_arguments, read_options
 from training.fit import FitConfig, History, evaluate, fit, resolve_device, seed_everything
 from training.history import count_noun
-from training.models import BagOfWords, LinearRegression, LogisticRegression, SmallCNN
+from training.models import LinearRegression, LogisticRegression, SmallCNN
 from training.optim import OPTIMIZERS, SCHEDULES
+from training.text import add_text_arguments, read_options, recipe_threads
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,8 @@ EPILOG = """examples:
   python -m training fit --dataset cifar10 --model cnn --augment --out runs/cifar
   python -m training fit --dataset hymenoptera --model cnn --image-size 64 --out runs/hym
   python -m training fit --data-dir ../shared/data/notmnist-idx --optimizer lbfgs --out runs/idx
-  python -m training fit --dataset sms-spam --model bow --optimizer adam --lr 0.02 --out runs/sms
+  python -m training fit --dataset sms-spam --model bow --out runs/sms
+  python -m training fit --data-dir train.csv --test-data test.csv --model bow --out runs/text
   torchrun --nproc_per_node=2 -m training fit --dataset letters --out runs/ddp
 
 """ + describe_defaults() + "\n"
@@ -130,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write TensorBoard event files to --out/tensorboard "
                    "(needs the tensorboard extra)")
     add_text_arguments(p)
+    p.add_argument("--test-data", metavar="FILE", help="with --model bow and a text file as "
+                   "--data-dir: a separate test file, read with the training file's columns and "
+                   "classes (default: 20%% of each class of --data-dir)")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=None,
                    help="default per model (below); lbfgs is full batch, one step per epoch "
                    "(convex models)")
@@ -142,8 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="L2 strength (default per model and optimizer, below, else 0; "
                    "lbfgs: 1/n_train, scikit-learn's C=1)")
     p.add_argument("--patience", type=non_negative_int, default=None,
-                   help="early stopping: epochs without valid-loss improvement (default off)")
-    p.add_argument("--out", required=True, type=output_folder, help="run folder for metrics.json, checkpoint, curves")
+                   help="early stopping: epochs without valid-loss improvement, the best "
+                   "epoch's weights restored (default per model, below; else off)")
+    p.add_argument("--out", required=True, type=output_folder,
+                   help="run folder for metrics.json, checkpoint, curves")
     p.add_argument("--resume", action="store_true",
                    help="continue from --out/checkpoint.pt (a run that already finished or "
                    "stopped early trains no more)")
@@ -158,9 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "small pack, saying so), some for per-sample decoding")
     p.add_argument("--force-workers", action="store_true",
                    help="use --num-workers N processes even on a small pack")
-    add_run_arguments(p, epochs=5, lr=None, batch_size=None,
+    add_run_arguments(p, epochs=None, lr=None, batch_size=None,
                       lr_help="learning rate (default per model and optimizer, below)",
-                      batch_help="training batch size (default per model, below)")
+                      batch_help="training batch size (default per model, below)",
+                      epochs_help="passes over the training data (default per model, below)")
     return parser
 
 
@@ -173,6 +182,7 @@ class _Run:
     test: Any
     classes: list[str]
     n_train: int
+    text: bool = False  # the text recipe: trained with its thread count
 
 
 def _image_run(args: argparse.Namespace, device: torch.device) -> _Run:
@@ -234,26 +244,24 @@ def _stream_run(args: argparse.Namespace) -> _Run:
 
 
 def _text_run(args: argparse.Namespace) -> _Run:
-    from training.examples.text_classification import load_text_data
+    """The text recipe (:mod:`training.text`) with the command line's batch size and patience."""
+    from training.text import TEXT_DEFAULTS, build_text_model, load_text_data
 
     if args.model != "bow":
         raise ValueError(f"--model {args.model} needs image data; use --model bow for text")
     if args.image_size is not None or args.augment:
         raise ValueError("--image-size and --augment apply to image data, not to text")
-    from datasets.textfeatures import FeatureConfig
-
-    # Sparse embedding gradients where the optimizer takes them (SGD); Adam and L-BFGS update
-    # every row each step, so they get 64k bigram buckets instead of 1M.
-    sparse = args.optimizer == "sgd"
+    # L-BFGS's line search needs the same objective at every evaluation: no dropout there
+    dropout = 0.0 if args.optimizer == "lbfgs" else TEXT_DEFAULTS.dropout
+    recipe = dataclasses.replace(TEXT_DEFAULTS, batch_size=args.batch_size,
+                                 patience=args.patience, dropout=dropout)
     text = load_text_data(None if args.data_dir else args.dataset, data=args.data_dir,
-                          root=args.root, read=read_options(args), batch_size=args.batch_size,
-                          seed=args.seed, features=FeatureConfig(buckets=2**20 if sparse else 2**16))
+                          test_data=args.test_data, root=args.root, read=read_options(args),
+                          recipe=recipe, seed=args.seed)
     if text.baseline and distributed.is_main_process():
         print(f"baseline to reach: {text.baseline}")
-    model = BagOfWords(text.vocab_size, len(text.classes), 16, padding_idx=text.pad_id,
-                       sparse=sparse)
-    return _Run(model, None, text.train_loader, None, text.test_loader, text.classes,
-                text.train_size)
+    return _Run(build_text_model(text, recipe), None, text.train_loader, text.valid_loader,
+                text.test_loader, text.classes, text.train_size, text=True)
 
 
 def _is_text(args: argparse.Namespace) -> bool:
@@ -271,6 +279,8 @@ def _apply_model_defaults(args: argparse.Namespace) -> None:
     args.lr = own.lr if args.lr is None else args.lr
     args.momentum = own.momentum if args.momentum is None else args.momentum
     args.batch_size = row.batch_size if args.batch_size is None else args.batch_size
+    args.epochs = row.epochs if args.epochs is None else args.epochs
+    args.patience = row.patience if args.patience is None else args.patience
     if args.schedule is None:  # L-BFGS takes one full-batch step per epoch: no schedule
         args.schedule = "constant" if args.optimizer == "lbfgs" else row.schedule
 
@@ -319,6 +329,10 @@ def _fit_command(args: argparse.Namespace, command: str) -> int:
         if env.is_main:  # one run per folder: a second one must not overwrite the first's files
             held.enter_context(hold_run_folder(out, command=command))
         seed_everything(args.seed)
+        if args.test_data and (args.stream or not _is_text(args)):
+            raise ValueError(f"--test-data {args.test_data} goes with a text file as --data-dir "
+                             "and --model bow; image data keep their test split in test/ or "
+                             "val/ folders (--stream: --stream-test URL)")
         if args.stream:
             run = _stream_run(args)
         else:
@@ -343,9 +357,10 @@ def _fit_command(args: argparse.Namespace, command: str) -> int:
         fit_config = FitConfig(optimizer=args.optimizer, lr=lr, epochs=args.epochs,
                                momentum=args.momentum, weight_decay=wd, device=str(device),
                                seed=args.seed, schedule=args.schedule)
-        history = fit(model, run.train, run.valid, fit_config, loss=run.loss, callbacks=callbacks,
-                      checkpoint_dir=out, resume=args.resume,
-                      progress=not args.quiet and sys.stderr.isatty() and env.is_main)
+        with recipe_threads() if run.text else contextlib.nullcontext():
+            history = fit(model, run.train, run.valid, fit_config, loss=run.loss,
+                          callbacks=callbacks, checkpoint_dir=out, resume=args.resume,
+                          progress=not args.quiet and sys.stderr.isatty() and env.is_main)
         seconds = time.perf_counter() - started
         if board is not None:
             board.close()

@@ -164,8 +164,9 @@ def output_folder(text: str) -> str:
 
 
 def add_run_arguments(
-    parser: argparse.ArgumentParser, *, epochs: int, lr: float | None, batch_size: int | None,
-    lr_help: str | None = None, batch_help: str | None = None,
+    parser: argparse.ArgumentParser, *, epochs: int | None, lr: float | None,
+    batch_size: int | None, lr_help: str | None = None, batch_help: str | None = None,
+    epochs_help: str | None = None,
 ) -> None:
     """Add the options every training command shares, with these defaults.
 
@@ -175,7 +176,7 @@ def add_run_arguments(
     """
     parser.add_argument("--root", help="cache home (default $DATAFERRY_HOME or ~/.cache/dataferry)")
     parser.add_argument("--epochs", type=positive_int, default=epochs,
-                        help=f"passes over the training data (default {epochs})")
+                        help=epochs_help or f"passes over the training data (default {epochs})")
     parser.add_argument("--lr", type=positive_float, default=lr,
                         help=lr_help or f"learning rate (default {lr})")
     parser.add_argument("--batch-size", type=positive_int, default=batch_size,

@@ -8,7 +8,9 @@ decay) depend on the model *and* the optimizer, so choosing another optimizer wi
 How the CNN row was chosen (issue 19; the README has the table of runs): standard practice for
 small convolutional networks trained for a few epochs is AdamW (decoupled weight decay) with a
 one-cycle schedule and small batches; a 700-image folder at batch 128 gives 6 steps per epoch,
-too few to learn from, at batch 32 it gives 22. The linear models keep what they had.
+too few to learn from, at batch 32 it gives 22. The linear models keep what they had. The bow
+row is the text recipe's (:data:`training.text.TEXT_DEFAULTS`, chosen as the README's "How the
+text defaults were chosen" says), so ``fit --model bow`` and the text example train alike.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 from dataclasses import dataclass
 
 from training.optim import OPTIMIZERS
+from training.text import TEXT_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,8 @@ class ModelDefaults:
         batch_size: training batch size.
         schedule: ``"constant"``, ``"cosine"`` or ``"onecycle"`` (L-BFGS always constant).
         optimizers: ``(name, settings)`` pairs that differ from :data:`GENERIC_OPTIMIZERS`.
+        epochs: the number of epochs (the most, with early stopping).
+        patience: early stopping's patience on the validation loss; None: off.
 
     Example:
         >>> MODEL_DEFAULTS["cnn"].settings("sgd").momentum
@@ -67,6 +72,8 @@ class ModelDefaults:
     batch_size: int = 128
     schedule: str = "constant"
     optimizers: tuple[tuple[str, OptimizerDefaults], ...] = ()
+    epochs: int = 5
+    patience: int | None = None
 
     def settings(self, optimizer: str) -> OptimizerDefaults:
         """Return the settings of ``optimizer`` for this model."""
@@ -85,9 +92,14 @@ MODEL_DEFAULTS = {
         optimizers=(("adamw", OptimizerDefaults(0.003, weight_decay=0.05)),
                     ("adam", OptimizerDefaults(0.001)),
                     ("sgd", OptimizerDefaults(0.05, momentum=0.9, weight_decay=5e-4)))),
-    # SGD needs a fragile, huge lr on rows of L2-normalized TF-IDF bags (small gradients)
-    "bow": ModelDefaults("adam", optimizers=(("sgd", OptimizerDefaults(8.0)),
-                                             ("adam", OptimizerDefaults(0.02)))),
+    # the text recipe's; SGD needs a huge lr on rows of L2-normalized TF-IDF bags
+    "bow": ModelDefaults(
+        TEXT_DEFAULTS.optimizer, batch_size=TEXT_DEFAULTS.batch_size,
+        schedule=TEXT_DEFAULTS.schedule, epochs=TEXT_DEFAULTS.epochs,
+        patience=TEXT_DEFAULTS.patience,
+        optimizers=((TEXT_DEFAULTS.optimizer, OptimizerDefaults(
+            TEXT_DEFAULTS.lr, weight_decay=TEXT_DEFAULTS.weight_decay)),
+                    ("sgd", OptimizerDefaults(8.0)), ("adam", OptimizerDefaults(0.02)))),
 }
 
 
@@ -113,9 +125,11 @@ def describe_defaults() -> str:
     for model, row in MODEL_DEFAULTS.items():
         others = "; ".join(f"{name} {_settings(s)}" for name, s in row.optimizers
                            if name != row.optimizer)
+        stop = f", early stopping patience {row.patience}" if row.patience is not None else ""
         lines.append(f"  {model:<9} {row.optimizer} {_settings(row.settings(row.optimizer))}, "
-                     f"batch {row.batch_size}, {row.schedule} schedule"
+                     f"batch {row.batch_size}, {row.schedule} schedule, {row.epochs} epochs{stop}"
                      + (f" (with {others})" if others else ""))
+    lines.append(f"  {'':<9} {TEXT_DEFAULTS.describe()}")
     return "\n".join(lines)
 
 

@@ -336,7 +336,8 @@ def fit(
             of building ``config.optimizer`` (then ``config``'s lr, momentum and weight decay
             are the optimizer's business).
         callbacks: objects with ``on_epoch_end(epoch, history, model) -> bool`` (stop when
-            True), e.g. :class:`training.EarlyStopping`.
+            True), e.g. :class:`training.EarlyStopping`, and optionally ``on_train_end(model)``,
+            called after the last epoch (stopped early or not) before its checkpoint is saved.
         progress: a tqdm bar per epoch on stderr (rank 0 only); otherwise ``logging``.
         checkpoint_dir: folder for ``checkpoint.pt``, written after every epoch (rank 0 only).
         resume: continue from ``checkpoint_dir/checkpoint.pt`` when it exists.
@@ -398,6 +399,8 @@ def fit(
         )
         stop = [bool(cb.on_epoch_end(epoch, history, unwrap(model))) for cb in callbacks]
         history.stopped_early = any(stop)
+        if history.stopped_early or epoch == config.epochs:  # before the save: it keeps them
+            _train_end(callbacks, unwrap(model))
         if path is not None and main:
             _save(path, model, optimizer, epoch, history, callbacks, train_loader, config)
         if main:  # after the save: an epoch that was announced is in the checkpoint
@@ -405,6 +408,14 @@ def fit(
         if history.stopped_early:
             break
     return history
+
+
+def _train_end(callbacks: Sequence[Callback], model: nn.Module) -> None:
+    """Call ``on_train_end(model)`` of the callbacks that have it (EarlyStopping's best weights)."""
+    for callback in callbacks:
+        end = getattr(callback, "on_train_end", None)
+        if callable(end):
+            end(model)
 
 
 def _save(

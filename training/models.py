@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "BagOfWords",
     "BinaryCrossEntropyWithLogits",
+    "LinearBagOfWords",
     "LinearRegression",
     "LogisticRegression",
     "SmallCNN",
@@ -241,6 +242,63 @@ class BagOfWords(nn.Module):
             padding_idx=self.embedding.padding_idx,
         )
         return bag
+
+    def default_loss(self) -> nn.Module:
+        """Return ``nn.CrossEntropyLoss()``."""
+        return nn.CrossEntropyLoss()
+
+
+class LinearBagOfWords(nn.Module):
+    """Multinomial logistic regression over a weighted bag of features, with dropout on the bag.
+
+    The logits of a text are ``sum_i w_i * W[f_i] + b`` over its features ``f_i`` and weights
+    ``w_i`` (the TF-IDF batches of ``datasets.textfeatures.TextFeatures``): scikit-learn's
+    ``LogisticRegression`` on a TF-IDF matrix, as one ``EmbeddingBag(mode="sum")`` of width
+    ``num_classes``. ``W`` starts at zero, as scikit-learn's solvers do. In training, each
+    feature of each text is dropped with probability ``dropout`` (the kept ones scaled by
+    ``1 / (1 - dropout)``): a text must be recognised from any part of its words, which keeps
+    a few thousand texts from being memorised by their rarest n-grams.
+
+    Args:
+        num_features: number of feature ids.
+        num_classes: number of classes (>= 2; logits ``[B, num_classes]``).
+        dropout: probability of dropping a feature in training (0 <= dropout < 1).
+
+    Example:
+        >>> model = LinearBagOfWords(10, 3)
+        >>> batch = {"flat_input_ids": torch.tensor([1, 2, 7]), "offsets": torch.tensor([0, 2]),
+        ...          "per_sample_weights": torch.tensor([0.6, 0.8, 1.0])}
+        >>> model(batch).shape
+        torch.Size([2, 3])
+    """
+
+    task = "multiclass"
+
+    def __init__(self, num_features: int, num_classes: int, *, dropout: float = 0.0) -> None:
+        super().__init__()
+        _check_positive("num_features", num_features)
+        _check_positive("num_classes", num_classes, minimum=2)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout should be a float in [0, 1), but got dropout={dropout!r}")
+        self.num_classes = num_classes
+        self.weight = nn.Parameter(torch.zeros(num_features, num_classes))
+        self.bias = nn.Parameter(torch.zeros(num_classes))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Return ``[B, num_classes]`` logits of a ``flat_input_ids``/``offsets`` batch."""
+        missing = {"flat_input_ids", "offsets"} - set(batch)
+        if missing:
+            raise KeyError(f"expected a batch with 'flat_input_ids' and 'offsets' but it lacks "
+                           f"{sorted(missing)}; make batches with datasets.textfeatures "
+                           "(collate_features)")
+        ids = batch["flat_input_ids"]
+        weights = batch.get("per_sample_weights")
+        if weights is None:
+            weights = torch.ones(ids.shape, dtype=self.weight.dtype, device=ids.device)
+        weights = self.dropout(weights.to(self.weight.dtype))
+        return F.embedding_bag(ids, self.weight, batch["offsets"], mode="sum",
+                               per_sample_weights=weights) + self.bias
 
     def default_loss(self) -> nn.Module:
         """Return ``nn.CrossEntropyLoss()``."""

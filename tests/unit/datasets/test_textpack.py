@@ -164,3 +164,12 @@ def test_features_of_another_pack_go_through_the_token_strings(tmp_path: Path) -
     assert bag.transform(test, [0])[0]["input_ids"].tolist() == seen  # zebra and its pair dropped
     assert bag.transform(test, [1])[0]["input_ids"].tolist() == bag.transform(train, [0])[0][
         "input_ids"].tolist()
+
+
+def test_num_features_counts_only_buckets_that_training_reached(tmp_path: Path) -> None:
+    pack = write_packed_text(tmp_path / "p", ["a b c", "b c d", "x y"], [0, 1, 0], classes=[0, 1])
+    bag = BagOfNgrams(FeatureConfig(ngrams=2, buckets=2**20)).fit(pack, [0, 1])
+    assert bag.unigrams == 4 and bag.num_features == 4 + 3  # a b, b c, c d: not 2**20 buckets
+    feats = bag.transform(pack, [0, 1, 2])
+    assert sorted(set(feats.feats.tolist())) == list(range(bag.num_features))
+    assert feats[2]["input_ids"].numel() == 0  # x, y and "x y" never seen in training

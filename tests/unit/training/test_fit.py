@@ -159,6 +159,26 @@ def test_early_stopping_stops_and_restores_best() -> None:
     assert math.isclose(restored, history.valid_loss[0], rel_tol=1e-5)
 
 
+def test_early_stopping_restores_the_best_epoch_when_the_run_ends_without_stopping(
+        tmp_path) -> None:
+    from training.checkpoint import load_checkpoint
+
+    x, y = _blobs(200, 5, 3, seed=5)
+    train = DataLoader(TensorDataset(x, y), batch_size=20, shuffle=True)
+    # labels the model unlearns as it learns the training ones: the valid loss only rises
+    valid = DataLoader(TensorDataset(x, (y + 1) % 3), batch_size=200)
+    stopper = EarlyStopping("valid_loss", patience=50)  # never stops: the run reaches epoch 6
+    model = LogisticRegression(5, 3)
+    history = fit(model, train, valid, config=FitConfig(lr=0.1, epochs=6, device="cpu"),
+                  callbacks=[stopper], checkpoint_dir=tmp_path)
+    assert not history.stopped_early and history.epoch[-1] == 6
+    best = min(history.valid_loss)
+    assert stopper.best_epoch < 6 and history.valid_loss[-1] > best  # the last was not the best
+    assert math.isclose(evaluate(model, valid, device="cpu")["loss"], best, rel_tol=1e-5)
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")["model"]  # the checkpoint keeps them too
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+
+
 def test_early_stopping_without_validation_says_what_to_do() -> None:
     x, y = _blobs(50)
     with pytest.raises(ValueError, match="pass a valid_loader"):

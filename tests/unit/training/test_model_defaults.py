@@ -47,7 +47,8 @@ def test_logistic_keeps_its_defaults(idx_folder: Path, tmp_path: Path) -> None:
 def test_default_lr_keeps_the_linear_models_rates() -> None:
     assert [default_lr(o, "logistic") for o in ("sgd", "adam", "lbfgs")] == [0.1, 0.01, 1.0]
     assert default_lr("sgd", "linear") == 0.01
-    assert [default_lr(o, "bow") for o in ("sgd", "adam", "lbfgs")] == [8.0, 0.02, 1.0]
+    assert [default_lr(o, "bow") for o in ("sgd", "adam", "adamw", "lbfgs")] == [
+        8.0, 0.02, 0.02, 1.0]
     with pytest.raises(ValueError, match="model should be one of"):
         default_lr("sgd", "resnet")
 

@@ -136,3 +136,32 @@ def test_sparse_bag_training_prints_no_invariant_warning(choice: str) -> None:
                           text=True, env=env, cwd=root, timeout=120, check=True)
     assert "implicitly disabled" not in done.stderr, done.stderr
     assert done.stdout.strip() == f"checks {choice == 'on'}"  # the caller's choice is kept
+
+
+def test_linear_bag_of_words_is_logistic_regression_on_the_weighted_bag() -> None:
+    from training import LinearBagOfWords
+
+    model = LinearBagOfWords(6, 3, dropout=0.5)
+    assert not model.weight.any()  # starts at zero, as scikit-learn's solvers do
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(6, 3))
+        model.bias.copy_(torch.randn(3))
+    batch = {"flat_input_ids": torch.tensor([0, 4, 5, 2]), "offsets": torch.tensor([0, 3]),
+             "per_sample_weights": torch.tensor([0.6, 0.7, 0.2, 1.0])}
+    dense = torch.zeros(2, 6)
+    dense[0, [0, 4, 5]] = torch.tensor([0.6, 0.7, 0.2])
+    dense[1, 2] = 1.0
+    model.eval()  # no dropout
+    torch.testing.assert_close(model(batch), dense @ model.weight + model.bias)
+    model.train()
+    torch.manual_seed(0)
+    dropped = [model(batch) for _ in range(200)]
+    assert any(not torch.allclose(d, dropped[0]) for d in dropped)
+    torch.testing.assert_close(torch.stack(dropped).mean(0), dense @ model.weight + model.bias,
+                               atol=0.35, rtol=0.0)  # kept features scaled by 1 / (1 - p)
+    assert isinstance(model.default_loss(), nn.CrossEntropyLoss)
+    with pytest.raises(ValueError, match=r"dropout should be a float in \[0, 1\), but got "
+                       r"dropout=1.0"):
+        LinearBagOfWords(6, 3, dropout=1.0)
+    with pytest.raises(KeyError, match="lacks \\['offsets'\\]"):
+        model({"flat_input_ids": torch.tensor([1])})
