@@ -20,6 +20,8 @@ from datasets.notmnist import split_indices
 
 log = logging.getLogger(__name__)
 
+MAX_CLASSES_SHOWN = 20  # class counts an error lists; 10,000 classes would be one huge line
+
 __all__ = ["stratified_split"]
 
 
@@ -56,7 +58,9 @@ def stratified_split(
     parts = split_indices(labels, valid=valid, test=test, seed=seed)
     counts = np.bincount(labels, minlength=len(classes) if classes else 0)
     names = [str(c) for c in classes] if classes else [str(i) for i in range(len(counts))]
-    per_class = ", ".join(f"{n} {int(c)}" for n, c in zip(names, counts, strict=True) if c)
+    shown = [f"{n} {int(c)}" for n, c in zip(names, counts, strict=True) if c]
+    per_class = ", ".join(shown[:MAX_CLASSES_SHOWN]) + (
+        f", … {len(shown) - MAX_CLASSES_SHOWN} more" if len(shown) > MAX_CLASSES_SHOWN else "")
     for name, fraction in (("test", test), ("val", valid)):
         if fraction > 0 and len(parts[name]) == 0:
             raise DataFormatError(

@@ -258,6 +258,8 @@ def _text_run(args: argparse.Namespace) -> _Run:
     text = load_text_data(None if args.data_dir else args.dataset, data=args.data_dir,
                           test_data=args.test_data, root=args.root, read=read_options(args),
                           recipe=recipe, seed=args.seed)
+    if text.valid_loader is None and not getattr(args, "patience_given", True):
+        args.patience = None  # too few texts to hold out a validation split (load_text_data said so)
     if text.baseline and distributed.is_main_process():
         print(f"baseline to reach: {text.baseline}")
     return _Run(build_text_model(text, recipe), None, text.train_loader, text.valid_loader,
@@ -280,6 +282,7 @@ def _apply_model_defaults(args: argparse.Namespace) -> None:
     args.momentum = own.momentum if args.momentum is None else args.momentum
     args.batch_size = row.batch_size if args.batch_size is None else args.batch_size
     args.epochs = row.epochs if args.epochs is None else args.epochs
+    args.patience_given = args.patience is not None  # a default patience steps aside for tiny data
     args.patience = row.patience if args.patience is None else args.patience
     if args.schedule is None:  # L-BFGS takes one full-batch step per epoch: no schedule
         args.schedule = "constant" if args.optimizer == "lbfgs" else row.schedule

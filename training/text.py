@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from datasets.textfeatures import FeatureConfig
@@ -196,6 +197,12 @@ def _carve(parts: dict[str, Any], names: list[str], recipe: TextRecipe,
     else:
         train, test = parts["train"], parts["test"]
     if recipe.patience is None:
+        return train, None, test
+    counts = np.bincount(train.targets.numpy())
+    if not any(round(int(n) * recipe.valid_fraction) for n in counts):  # as split_indices rounds
+        log.warning("training without early stopping: %d training texts in %d classes are too "
+                    "few to hold out %.0f%% of a class for validation", len(train.rows),
+                    int((counts > 0).sum()), 100 * recipe.valid_fraction)
         return train, None, test
     rows = stratified_split(train.targets.numpy(), test=recipe.valid_fraction, seed=seed,
                             classes=names)

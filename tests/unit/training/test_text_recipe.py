@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from training.cli import main as cli_main
@@ -112,3 +114,25 @@ def test_recipe_threads_trains_on_one_thread_and_restores_the_count() -> None:
     assert torch.get_num_threads() == before
     with recipe_threads(TextRecipe(threads=None)):
         assert torch.get_num_threads() == before
+
+
+def test_classes_too_small_for_a_validation_split_train_without_early_stopping(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # 3 training texts per class: 10% of a class rounds to 0, so no validation text exists;
+    # the recipe trains without early stopping and says so, instead of refusing the data.
+    lines = [f"c{label}\tword{label} filler {i}" for label in range(6) for i in range(4)]
+    data = tmp_path / "tiny.tsv"
+    data.write_text("\n".join(lines) + "\n")
+    with caplog.at_level(logging.WARNING, logger="training.text"):
+        assert cli_main(["fit", "--data-dir", str(data), "--model", "bow", "--epochs", "1",
+                         "--out", str(tmp_path / "run"), "--device", "cpu", "-q"]) == 0
+    assert "training without early stopping" in caplog.text
+
+
+def test_an_empty_split_error_lists_at_most_twenty_classes() -> None:
+    from datasets.errors import DataFormatError
+    from datasets.textsplits import stratified_split
+
+    with pytest.raises(DataFormatError, match=r"… 280 more:") as info:
+        stratified_split(np.repeat(np.arange(300), 2), test=0.1)
+    assert len(str(info.value)) < 600
