@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                "classes": data["classes"], "seconds": seconds, "history": history.to_dict()}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     sizes = data["sizes"]
-    print(f"{sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test images, "
+    print(f"{sizes['train']} train / {sizes['val']} valid / {sizes['test']} test images, "
           f"{count_noun(len(history.epoch), 'epoch')} in {seconds:.1f}s")
     print("wrote " + ", ".join(str(out / name) for name in
                                ("samples.png", "curves.png", "metrics.json", CHECKPOINT_NAME)))
