@@ -55,14 +55,24 @@ def check_filename(name: str) -> str:
     except UnsafeNameError as err:
         raise UnsafeNameError(err.name, f"{err.reason}, so no file may be saved under that name; "
                               "pass a URL that ends in a file name") from err
-    lowered = name.lower()
-    if lowered.startswith(_RESERVED_PREFIXES) or lowered.endswith(_RESERVED_SUFFIXES):
+    if is_reserved(name):
         raise ValueError(
             f"the file name {name!r} is reserved for dataferry's bookkeeping (manifests, locks, "
             f"partial downloads: names like {MANIFEST_NAME}, *.lock, *.part); download that "
             "file with another tool, or serve it under another name"
         )
     return name
+
+
+def is_reserved(name: str) -> bool:
+    """Whether ``name`` looks like dataferry's bookkeeping (``*.lock``, ``*.part``, manifests).
+
+    Example:
+        >>> is_reserved("x.part"), is_reserved("shard-00000.bin")
+        (True, False)
+    """
+    lowered = name.lower()
+    return lowered.startswith(_RESERVED_PREFIXES) or lowered.endswith(_RESERVED_SUFFIXES)
 
 
 def manifest_path(dataset_dir: str | os.PathLike[str]) -> Path:

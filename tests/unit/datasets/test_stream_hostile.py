@@ -131,6 +131,33 @@ def test_repeated_shard_names_are_refused(tmp_path: Path) -> None:
         StreamingDataset(tmp_path / "good", cache_dir=tmp_path / "home")
 
 
+# the cache's own files (review P0 1: .evict made the reader wait an hour on its own lock;
+# .pins was returned as the shard; x.part is shard x's download) and names that fake lines
+BOOKKEEPING = [".evict", ".pins", ".shard-00001.bin.lock", "x.part", "x.LOCK", "a\nbad: b",
+               "\u202enib.x", "CON", "x" * 300]
+
+
+@pytest.mark.parametrize("name", BOOKKEEPING)
+def test_shard_names_of_the_caches_own_files_are_refused(tmp_path: Path, name: str) -> None:
+    index = _pack(tmp_path / "good")
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "index.json").write_bytes(_renamed(index, name))
+    with pytest.raises(ShardError, match="refused before fetching anything") as err:
+        StreamingDataset(served, cache_dir=tmp_path / "home", prefetch=0, cache_limit=10**6)
+    assert "\n" not in str(err.value) and repr(name) in str(err.value)
+    assert not (tmp_path / "home").exists() or not any((tmp_path / "home").rglob("*.bin"))
+
+
+def test_shard_names_differing_only_in_case_are_refused(tmp_path: Path) -> None:
+    # one file on macOS and Windows: two shards would overwrite each other in the cache
+    index = _pack(tmp_path / "good")
+    index["shards"][1]["name"] = index["shards"][0]["name"].upper()
+    (tmp_path / "good" / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ShardError, match="like an earlier shard .*ignoring case"):
+        StreamingDataset(tmp_path / "good", cache_dir=tmp_path / "home")
+
+
 def test_file_url_pack_refuses_unsafe_shard_names_before_fetching(tmp_path: Path) -> None:
     index = _pack(tmp_path / "good")
     payload = (tmp_path / "good" / "shard-00000.bin").read_bytes()
