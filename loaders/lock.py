@@ -9,6 +9,12 @@ lock and the work. The lock is an OS lock (``filelock``): a crashed holder never
 stale lock behind. A lock file that cannot be created (a read-only cache) is a
 :class:`~loaders.errors.StorageError` naming the folder; reading verified data never needs a
 lock, so :func:`loaders.fetch` does not take one then.
+
+Besides the block form, a lock can say that its holder is alive: :func:`hold` takes a lock
+for as long as the returned object lives (a process pins shards under it), and
+:func:`is_held` asks, without waiting, whether anyone holds it. The OS drops the lock when
+its holder exits, on this host or another one sharing the folder, whatever pid namespace the
+holder runs in; so no pid and no clock decides who is alive.
 """
 
 from __future__ import annotations
@@ -150,6 +156,51 @@ def _acquire(
             "wait for it to finish, or stop it and retry (the lock is released when that "
             "process exits)"
         ) from err
+
+
+def hold(path: str | os.PathLike[str], *, what: str) -> filelock.BaseFileLock:
+    """Take the lock of ``path`` now and keep it until the returned lock is released or freed.
+
+    Args:
+        path: the file whose liveness the lock tells (its lock file is :func:`lock_path`).
+        what: the holder's work, for messages.
+
+    Raises:
+        LockTimeoutError: someone else holds it (a fresh, unique ``path`` never is).
+        StorageError: the lock file cannot be created (a read-only or full folder).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> pin = pathlib.Path(tempfile.mkdtemp()) / "me"
+        >>> held = hold(pin, what="pinning shards")
+        >>> is_held(pin)
+        True
+        >>> held.release(); is_held(pin)
+        False
+    """
+    lock_file = lock_path(path)
+    lock = filelock.FileLock(str(lock_file), thread_local=False)  # any thread may use it
+    _hold(lock, lock_file, what, 0.0)
+    return lock
+
+
+def is_held(path: str | os.PathLike[str]) -> bool:
+    """Whether a live process (this one included) holds the lock of ``path``; never waits.
+
+    Raises:
+        StorageError: the lock file cannot be opened (a read-only folder).
+    """
+    lock_file = lock_path(path)
+    lock = filelock.FileLock(str(lock_file), thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        return True
+    except OSError as err:
+        raise StorageError.of(f"cannot open the lock file {lock_file} ({err.strerror or err}); "
+                              f"make {lock_file.parent} writable", err) from err
+    lock.release()
+    return False
 
 
 # The former name, still used by code written against it (datasets' text and shard caches):
