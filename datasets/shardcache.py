@@ -187,9 +187,9 @@ class ShardCache:
 
     def _write_pins(self, pin: _Pin | None, names: set[str]) -> None:
         if pin is None:  # the prefetch thread may have made it meanwhile, under this lock
-            mine = self._pin is not None and self._pin.pid == os.getpid()
-            pin = self._pin if mine and self._pin is not None else _Pin(self.folder / PINS)
-            self._pin = pin
+            pin = self._pin if self._pin is not None and self._pin.pid == os.getpid() else None
+        if pin is None or not pin.path.is_file():  # none yet, or deleted by someone else
+            pin = self._pin = _Pin(self.folder / PINS)
         pin.write(names)
 
     def _read_unpinned(self, err: OSError) -> None:
@@ -237,20 +237,26 @@ class _Pin:
         self.path, self.pid = folder / uuid.uuid4().hex, os.getpid()
         self.names: set[str] = set()
         self._lock = hold(self.path, what="pinning shards")
-        weakref.finalize(self, _drop_pin, self.path, self._lock, self.pid)
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        self._fd = os.open(self.path, flags, 0o644)
+        weakref.finalize(self, _drop_pin, self.path, self._fd, self._lock, self.pid)
 
     def write(self, names: set[str]) -> None:
-        """Replace the pinned names (atomically: an evictor never reads half a file)."""
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text("\n".join(sorted(names)), encoding="utf-8")
-        os.replace(tmp, self.path)
+        """Replace the pinned names in place: writers and evictors hold the eviction lock, so
+        no one reads half a file (os.replace took 2 ms a shard here)."""
+        data = "\n".join(sorted(names)).encode("utf-8")
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, data, 0)
         self.names = names
 
 
-def _drop_pin(path: Path, lock: Any, pid: int) -> None:
-    if os.getpid() == pid:  # not in a forked child: the pin is its parent's
-        path.unlink(missing_ok=True)
-        lock.release()
+def _drop_pin(path: Path, fd: int, lock: Any, pid: int) -> None:
+    if os.getpid() != pid:  # a forked child: the pin is its parent's
+        return
+    path.unlink(missing_ok=True)
+    os.close(fd)
+    lock_path(path).unlink(missing_ok=True)
+    lock.release()
 
 
 def _check_pins_folder(folder: Path, *, create: bool) -> bool:

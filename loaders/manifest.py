@@ -50,17 +50,17 @@ def check_filename(name: str) -> str:
         ...
         ValueError: the file name 'dataferry-manifest.json' is reserved for dataferry's bookkeeping (manifests, locks, partial downloads: names like .dataferry-manifest.json, *.lock, *.part); download that file with another tool, or serve it under another name
     """
-    try:
-        check_name(name)
-    except UnsafeNameError as err:
-        raise UnsafeNameError(err.name, f"{err.reason}, so no file may be saved under that name; "
-                              "pass a URL that ends in a file name") from err
-    if is_reserved(name):
+    if isinstance(name, str) and is_reserved(name):  # before the rule: a clearer message
         raise ValueError(
             f"the file name {name!r} is reserved for dataferry's bookkeeping (manifests, locks, "
             f"partial downloads: names like {MANIFEST_NAME}, *.lock, *.part); download that "
             "file with another tool, or serve it under another name"
         )
+    try:
+        check_name(name)
+    except UnsafeNameError as err:
+        raise UnsafeNameError(err.name, f"{err.reason}, so no file may be saved under that name; "
+                              "pass a URL that ends in a file name") from err
     return name
 
 

@@ -137,7 +137,11 @@ def test_a_full_disk_while_pinning_reads_unpinned_with_a_warning(
             raise OSError(errno.ENOSPC, "No space left on device", os.fspath(self))
         return written(self, *args, **kwargs)
 
+    def full_fd(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(Path, "write_text", full)
+    monkeypatch.setattr(os, "pwrite", full_fd)
     with caplog.at_level(logging.WARNING, logger="datasets.shardcache"):
         assert _open(pack, tmp_path)[0][1] == expected  # before: ShardError
     assert "reading them unpinned" in caplog.text
