@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import responses
@@ -84,6 +85,20 @@ def test_http_pack_refuses_unsafe_shard_names_before_fetching(tmp_path: Path, na
     assert "\n" not in str(err.value) and repr(name) in str(err.value)
     assert [c.request.url for c in responses.calls] == [f"{base}/index.json"]
     assert list(tmp_path.rglob("x.pth")) == []
+
+
+@responses.activate
+@pytest.mark.parametrize("name", ["x#y.bin", "x?y.bin", "x%2fy.bin", "é 1.bin"])
+def test_http_shard_names_are_quoted_in_urls(tmp_path: Path, name: str) -> None:
+    # before: x#y.bin fetched x (the rest was a fragment), x?y.bin fetched x with a query
+    index = _pack(tmp_path / "good")
+    base = "https://store.example/packs/a"
+    responses.get(f"{base}/index.json", body=_renamed(index, name))
+    responses.get(f"{base}/{quote(name, safe='')}",
+                  body=(tmp_path / "good" / "shard-00000.bin").read_bytes())
+    ds = StreamingDataset(base, cache_dir=tmp_path / "home", prefetch=0)
+    assert ds[5][1] == 5 % 3
+    assert responses.calls[-1].request.url == f"{base}/{quote(name, safe='')}"
 
 
 def test_cache_path_must_resolve_inside_the_cache_folder(tmp_path: Path) -> None:
