@@ -115,7 +115,7 @@ def check_name(name: object, *, nested: bool = False) -> str:
         loaders.errors.UnsafeNameError: '../../x.pth' has a '..' part and would escape the target (rule: no '..' in names)
     """
     if not isinstance(name, str):
-        raise UnsafeNameError(repr(name), f"is a {type(name).__name__}, not a string")
+        raise UnsafeNameError(repr(name), f"is of type {type(name).__name__}, not a string")
     if os.name != "nt" and (_PLAIN_PATH.fullmatch(name) if nested else (
             _PLAIN_NAME.fullmatch(name) and not _DEVICE.fullmatch(name.rstrip(". ")))):
         return name.rstrip("/")  # the usual name: one regex, no list
