@@ -59,6 +59,7 @@ PINS = ".pins"
 _PIN_NAME = re.compile(r"[0-9a-f]{32}")  # what .pins may hold; anything else is left alone
 _PIN_MAX_BYTES = 16 << 20
 _READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+_MINE: dict[str, int] = {}  # pin file name -> the pid that made it (this process's own pins)
 _FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
@@ -237,6 +238,7 @@ class _Pin:
         self.path, self.pid = folder / uuid.uuid4().hex, os.getpid()
         self.names: set[str] = set()
         self._lock = hold(self.path, what="pinning shards")
+        _MINE[self.path.name] = self.pid
         flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         self._fd = os.open(self.path, flags, 0o644)
         weakref.finalize(self, _drop_pin, self.path, self._fd, self._lock, self.pid)
@@ -253,6 +255,7 @@ class _Pin:
 def _drop_pin(path: Path, fd: int, lock: Any, pid: int) -> None:
     if os.getpid() != pid:  # a forked child: the pin is its parent's
         return
+    _MINE.pop(path.name, None)
     path.unlink(missing_ok=True)
     os.close(fd)
     lock_path(path).unlink(missing_ok=True)
@@ -285,7 +288,10 @@ def _pinned(folder: Path) -> set[str]:
             if not _PIN_NAME.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
                 continue
             pin = Path(entry.path)
-            if not is_held(pin):  # its process has exited: the OS dropped the lock
+            # this process's own pins are alive without asking: on NFS flock is a POSIX lock,
+            # which a second descriptor in the same process would get, and closing it would
+            # drop the owner's; any other pin whose lock is free lost its process (exited)
+            if _MINE.get(entry.name) != os.getpid() and not is_held(pin):
                 pin.unlink(missing_ok=True)
                 lock_path(pin).unlink(missing_ok=True)
                 continue

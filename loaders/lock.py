@@ -27,6 +27,11 @@ from pathlib import Path
 
 import filelock
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
 from loaders.errors import LockTimeoutError, StorageError
 
 log = logging.getLogger(__name__)
@@ -158,8 +163,33 @@ def _acquire(
         ) from err
 
 
-def hold(path: str | os.PathLike[str], *, what: str) -> filelock.BaseFileLock:
-    """Take the lock of ``path`` now and keep it until the returned lock is released or freed.
+class HeldLock:
+    """A lock taken by :func:`hold`, kept until :meth:`release` (or the process exits).
+
+    A forked child inherits the descriptor but never unlocks it: on POSIX an unlock through
+    any copy would drop the parent's lock too (filelock before 4 did that when a child freed
+    its copy), so in a child :meth:`release` only closes the copy.
+    """
+
+    def __init__(self, lock_file: Path, fd: int | None, fallback: filelock.BaseFileLock | None) -> None:
+        self.lock_file, self._fd, self._fallback, self._pid = lock_file, fd, fallback, os.getpid()
+
+    def release(self) -> None:
+        """Unlock (in the process that locked) and close; idempotent."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            if os.getpid() == self._pid:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        elif self._fallback is not None and os.getpid() == self._pid:
+            self._fallback.release()
+
+    def __del__(self) -> None:
+        self.release()
+
+
+def hold(path: str | os.PathLike[str], *, what: str) -> HeldLock:
+    """Take the lock of ``path`` now and keep it until released or the process exits.
 
     Args:
         path: the file whose liveness the lock tells (its lock file is :func:`lock_path`).
@@ -179,9 +209,16 @@ def hold(path: str | os.PathLike[str], *, what: str) -> filelock.BaseFileLock:
         False
     """
     lock_file = lock_path(path)
-    lock = filelock.FileLock(str(lock_file), thread_local=False)  # any thread may use it
-    _hold(lock, lock_file, what, 0.0)
-    return lock
+    if fcntl is None:  # Windows: no fork, so filelock's own lock is safe to keep
+        lock = filelock.FileLock(str(lock_file), thread_local=False)
+        _hold(lock, lock_file, what, 0.0)
+        return HeldLock(lock_file, None, lock)
+    fd = _open_lock(lock_file, what)
+    if not _try_flock(fd):
+        os.close(fd)
+        raise LockTimeoutError(f"the lock {lock_file} is held by another process {what}; "
+                               "use another name, or stop that process")
+    return HeldLock(lock_file, fd, None)
 
 
 def is_held(path: str | os.PathLike[str]) -> bool:
@@ -191,16 +228,39 @@ def is_held(path: str | os.PathLike[str]) -> bool:
         StorageError: the lock file cannot be opened (a read-only folder).
     """
     lock_file = lock_path(path)
-    lock = filelock.FileLock(str(lock_file), thread_local=False)
+    if fcntl is None:
+        lock = filelock.FileLock(str(lock_file), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return True
+        lock.release()
+        return False
+    fd = _open_lock(lock_file, "checking who holds it")
     try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        return True
+        if not _try_flock(fd):
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _open_lock(lock_file: Path, what: str) -> int:
+    try:
+        return os.open(lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as err:
-        raise StorageError.of(f"cannot open the lock file {lock_file} ({err.strerror or err}); "
-                              f"make {lock_file.parent} writable", err) from err
-    lock.release()
-    return False
+        raise StorageError.of(f"cannot open the lock file {lock_file} ({err.strerror or err}) "
+                              f"for {what}; make {lock_file.parent} writable", err) from err
+
+
+def _try_flock(fd: int) -> bool:
+    assert fcntl is not None  # callers checked; for mypy
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 # The former name, still used by code written against it (datasets' text and shard caches):
