@@ -40,3 +40,20 @@ def test_a_lock_held_in_this_process_counts(tmp_path: Path) -> None:
     assert is_held(tmp_path / "pin")
     held.release()
     assert not is_held(tmp_path / "pin")
+
+
+def _release_inherited(held: object) -> None:
+    held.release()  # type: ignore[attr-defined]
+    os._exit(0)
+
+
+def test_a_forked_child_releasing_its_copy_leaves_the_parent_holding(tmp_path: Path) -> None:
+    # LOCK_UN through an inherited descriptor would unlock the parent's lock (DataLoader
+    # workers inherit the dataset, and with it its pin's lock)
+    held = hold(tmp_path / "pin", what="testing")
+    child = multiprocessing.get_context("fork").Process(target=_release_inherited, args=(held,))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0 and is_held(tmp_path / "pin")
+    held.release()
+    assert not is_held(tmp_path / "pin")
