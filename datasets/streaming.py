@@ -186,10 +186,10 @@ class StreamingDataset(Dataset[Any]):
         if shard is not None:
             self._open.move_to_end(k)
             return shard
-        while len(self._open) >= self.block_shards + self.prefetch + 1:
-            self._open.popitem(last=False)
         upcoming = self._upcoming(k)
-        self.cache.keep = {*upcoming, *self._open}  # pinned: mapped shards are not evicted
+        for done in [j for j in self._open if j not in upcoming]:
+            del self._open[done]  # unmapped as it is unpinned: no shard is mapped unpinned
+        self.cache.keep = set(upcoming)  # pinned (see datasets.shardcache): never evicted
         path = self.cache.path(k)  # first, alone: background fetches would share its bandwidth
         self.cache.prefetch(s for s in upcoming if s != k)
         shard = self._map(k, path)
