@@ -79,7 +79,8 @@ def iter_members(archive: str | os.PathLike[str], *, max_bytes: int | None = Non
             raise DataFormatError(f"expected a tar or zip archive of images at {path} but it "
                                   f"is a {kind} file; extract it and pass the folder")
     except LoaderError as err:
-        raise DataFormatError(f"cannot read the image archive {path}: {err}") from err
+        detail = str(err).removeprefix(f"{path}: ")  # loaders' messages start with the path too
+        raise DataFormatError(f"cannot read the image archive {path}: {detail}") from err
 
 
 def _refused(size: int, cap: int) -> str:

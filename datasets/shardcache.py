@@ -8,17 +8,26 @@ the cache is a verified shard. A shard that fails verification is fetched once m
 failure raises :class:`ShardError` naming the shard, its URL and the expected hash.
 
 Opening a shard refreshes its mtime; before and after a fetch, the oldest shards are deleted
-until the cache fits under ``cache_limit`` bytes. Eviction never deletes a *pinned* shard:
-each process (DataLoader worker, rank) writes the names of the shards it reads and prefetches
-to ``.pins/<host>-<pid>`` under the cache's eviction lock (:mod:`loaders.lock`), *before* it
-checks that the shard is there, and the evicting process reads every live process's pins
-under the same lock; so no shard disappears between its check and its mapping, in any process.
-A dead process's pins are dropped (its pid is gone; on another host, after ``PIN_TTL_S``).
-Pinned shards and concurrent fetches may take the cache past the limit meanwhile. On POSIX a
-process that still maps a deleted shard keeps reading it safely.
+until the cache fits under ``cache_limit`` bytes. Only the files the index names are ever
+evicted (whatever their names), never the cache's own bookkeeping, whose names start with
+``.`` (no shard may be named so: :func:`loaders.names.check_name`).
+
+Eviction never deletes a *pinned* shard. Each :class:`ShardCache` in each process (DataLoader
+worker, rank, a second dataset over the same pack) owns one pin file ``.pins/<uuid hex>``
+holding the names of the shards it has open, reads and prefetches, and holds its lock
+(:func:`loaders.lock.hold`) for as long as it lives. Pins are written under the cache's
+eviction lock *before* the shard is checked to be there, and the evicting process reads the
+pins under the same lock, so no shard disappears between its check and its mapping. A pin
+whose lock no one holds belongs to a process that has exited (on any host sharing the cache,
+in any pid namespace: the OS drops the lock) and is removed; no pid and no clock is trusted.
+Pinned shards and concurrent fetches may take the cache past the limit meanwhile. A shard
+deleted anyway (by hand, by a cleaner) is fetched again once; a deleted shard that is
+still mapped is not safe to read everywhere (NFS gives ``ESTALE`` or ``SIGBUS``), which is
+why shards are pinned for as long as they are open.
 
 A complete cache on a read-only mount is read as is: no mtime refresh, no pins (nothing can
-evict there); a shard missing from it fails with an error naming the folder.
+evict there); a shard missing from it fails with an error naming the folder. A full disk
+while writing pins is a warning: the shards are read unpinned.
 """
 
 from __future__ import annotations
@@ -26,8 +35,10 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import socket
-import time
+import re
+import stat
+import uuid
+import weakref
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -37,7 +48,7 @@ from datasets.errors import ShardError
 from datasets.shardformat import ShardTable
 from datasets.storage import Store
 from loaders.errors import DownloadError, StorageError, UnsafeNameError
-from loaders.lock import resource_lock
+from loaders.lock import hold, is_held, lock_path, resource_lock
 from loaders.names import inside
 from loaders.verify import Expected
 
@@ -45,8 +56,11 @@ log = logging.getLogger(__name__)
 
 EVICT_LOCK = ".evict"
 PINS = ".pins"
-PIN_TTL_S = 3600.0  # pins written on another host (a shared network cache) count this long
+_PIN_NAME = re.compile(r"[0-9a-f]{32}")  # what .pins may hold; anything else is left alone
+_PIN_MAX_BYTES = 16 << 20
 _READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+_MINE: dict[str, int] = {}  # pin file name -> the pid that made it (this process's own pins)
+_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
 class ShardCache:
@@ -71,11 +85,12 @@ class ShardCache:
         self._pool_pid = 0
         self._inflight: dict[int, Future[Path]] = {}
         self.keep: set[int] = set()
-        self._pinned: tuple[Path, list[str]] | None = None  # this process's last pin file
+        self._pin: _Pin | None = None  # this instance's pin file in this process
+        self._unpinned = False  # pins could not be written: said once
 
-    def __getstate__(self) -> dict[str, Any]:  # DataLoader workers: no pool, no futures
+    def __getstate__(self) -> dict[str, Any]:  # DataLoader workers: no pool, no futures, no pin
         state = dict(self.__dict__)
-        state.update(_pool=None, _pool_pid=0, _inflight={}, _pinned=None)
+        state.update(_pool=None, _pool_pid=0, _inflight={}, _pin=None)
         return state
 
     def path(self, k: int) -> Path:
@@ -112,7 +127,7 @@ class ShardCache:
                 self._fetch(k, target)
             self._evict(incoming=0, fetching=k)  # concurrent fetches may each have made room
         except StorageError as err:  # a read-only or full cache, and the shard is not in it
-            raise ShardError(f"cannot fetch shard {self.shards.name(k)} into the cache "
+            raise ShardError(f"cannot fetch shard {self.shards.name(k)!r} into the cache "
                              f"{self.folder}: {err}") from err
         return target
 
@@ -138,47 +153,57 @@ class ShardCache:
             except DownloadError as err:
                 if attempt == 2:
                     raise ShardError(
-                        f"shard {shard['name']} from {url} failed twice: expected sha256 "
+                        f"shard {shard['name']!r} from {url} failed twice: expected sha256 "
                         f"{shard['sha256']} and {shard['size_bytes']:,} bytes; {err}. Check the "
                         "pack with python -m datasets.shard --verify URL and write it again"
                     ) from err
-                log.warning("shard %s from %s failed (%s); fetching it again once", shard["name"],
+                log.warning("shard %r from %s failed (%s); fetching it again once", shard["name"],
                             url, err)
                 continue
             self.fetched_bytes += int(shard["size_bytes"])
-            log.debug("fetched %s (%d bytes)", shard["name"], shard["size_bytes"])
+            log.debug("fetched %r (%d bytes)", shard["name"], shard["size_bytes"])
             return
 
     def _pin_and_check(self, k: int, target: Path) -> bool:
-        """Pin this process's shards (``keep`` and ``k``), then return whether ``k`` is here.
+        """Pin this cache's shards (``keep`` and ``k``), then return whether ``k`` is here.
 
         Both under the eviction lock, so once this returns True no process evicts ``k``
-        until this process pins other shards (by then it has mapped ``k``).
+        until this cache pins other shards (``keep`` holds the shards it has open). When
+        they are pinned already, no lock is needed: the hot path of a warm cache.
         """
+        names = {self.shards.name(j) for j in {*self.keep, k}}
+        pin = self._pin if self._pin is not None and self._pin.pid == os.getpid() else None
+        if pin is not None and names <= pin.names and pin.path.is_file():
+            return _touch(target)
         try:
             with resource_lock(self.folder / EVICT_LOCK):
                 try:
-                    self._write_pins(k)
+                    self._write_pins(pin, names)
                 except OSError as err:
-                    if err.errno not in _READ_ONLY:
-                        raise ShardError(f"cannot write the pins of {self.folder / PINS}: "
-                                         f"{err.strerror or err}; check the cache folder") from err
-                    log.debug("cannot pin shards in %s: %s", self.folder, err)
+                    self._read_unpinned(err)
                 return _touch(target)
-        except StorageError:  # a read-only cache: nothing can evict there; read it unpinned
-            log.debug("cannot pin shards in %s (read-only?); reading without pins", self.folder)
+        except StorageError as err:  # a read-only cache: nothing can evict there
+            self._read_unpinned(err)
             return _touch(target)
 
-    def _write_pins(self, k: int) -> None:
-        names = sorted({self.shards.name(j) for j in {*self.keep, k}})
-        pin = self.folder / PINS / f"{socket.gethostname()}-{os.getpid()}"
-        if self._pinned == (pin, names):
-            return
-        pin.parent.mkdir(exist_ok=True)
-        tmp = pin.with_name(f".{pin.name}.tmp")
-        tmp.write_text("\n".join(names), encoding="utf-8")
-        os.replace(tmp, pin)
-        self._pinned = (pin, names)
+    def _write_pins(self, pin: _Pin | None, names: set[str]) -> None:
+        if pin is None:  # the prefetch thread may have made it meanwhile, under this lock
+            pin = self._pin if self._pin is not None and self._pin.pid == os.getpid() else None
+        if pin is None or not pin.path.is_file():  # none yet, or deleted by someone else
+            pin = self._pin = _Pin(self.folder / PINS)
+        pin.write(names)
+
+    def _read_unpinned(self, err: OSError) -> None:
+        """Pins cannot be written: read anyway, as for a read-only cache; say it once."""
+        if err.errno not in _READ_ONLY | _FULL:
+            raise ShardError(f"cannot write the pins in {self.folder / PINS}: "
+                             f"{err.strerror or err}; check the cache folder") from err
+        if not self._unpinned:
+            level = logging.WARNING if err.errno in _FULL else logging.DEBUG
+            log.log(level, "cannot pin shards in %s (%s); reading them unpinned: another "
+                    "process evicting this cache may delete a shard being read", self.folder,
+                    err.strerror or err)
+        self._unpinned = True
 
     def _evict(self, *, incoming: int, fetching: int) -> None:
         if self.cache_limit is None:
@@ -186,12 +211,14 @@ class ShardCache:
         with resource_lock(self.folder / EVICT_LOCK):
             keep = {self.shards.name(k) for k in {*self.keep, fetching}} | _pinned(self.folder)
             files = []
-            for path in self.folder.glob("shard-*.bin"):
-                try:
-                    stat = path.stat()
-                except FileNotFoundError:
-                    continue
-                files.append((stat.st_mtime, path.name, stat.st_size))
+            with os.scandir(self.folder) as entries:  # the index's names only, never ours
+                for entry in entries:
+                    try:
+                        if self.shards.holds(entry.name) and entry.is_file(follow_symlinks=False):
+                            info = entry.stat(follow_symlinks=False)
+                            files.append((info.st_mtime, entry.name, info.st_size))
+                    except FileNotFoundError:
+                        continue
             total = sum(size for _, _, size in files)
             for _, name, size in sorted(files):
                 if total + incoming <= self.cache_limit:
@@ -200,35 +227,85 @@ class ShardCache:
                     continue
                 (self.folder / name).unlink(missing_ok=True)
                 total -= size
-                log.debug("evicted %s (%d bytes) to stay under %d bytes", name, size, self.cache_limit)
+                log.debug("evicted %r (%d bytes) to stay under %d bytes", name, size, self.cache_limit)
+
+
+class _Pin:
+    """One cache's pin file in one process, alive while its lock is held (see above)."""
+
+    def __init__(self, folder: Path) -> None:
+        _check_pins_folder(folder, create=True)
+        self.path, self.pid = folder / uuid.uuid4().hex, os.getpid()
+        self.names: set[str] = set()
+        self._lock = hold(self.path, what="pinning shards")
+        _MINE[self.path.name] = self.pid
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        self._fd = os.open(self.path, flags, 0o644)
+        weakref.finalize(self, _drop_pin, self.path, self._fd, self._lock, self.pid)
+
+    def write(self, names: set[str]) -> None:
+        """Replace the pinned names in place: writers and evictors hold the eviction lock, so
+        no one reads half a file (os.replace took 2 ms a shard here)."""
+        data = "\n".join(sorted(names)).encode("utf-8")
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, data, 0)
+        self.names = names
+
+
+def _drop_pin(path: Path, fd: int, lock: Any, pid: int) -> None:
+    if os.getpid() != pid:  # a forked child: the pin is its parent's
+        return
+    _MINE.pop(path.name, None)
+    path.unlink(missing_ok=True)
+    os.close(fd)
+    lock_path(path).unlink(missing_ok=True)
+    lock.release()
+
+
+def _check_pins_folder(folder: Path, *, create: bool) -> bool:
+    """Whether ``.pins`` exists; refuse one that is not a real folder (a symlink, a file)."""
+    try:
+        info = os.lstat(folder)
+    except FileNotFoundError:
+        if not create:
+            return False
+        folder.mkdir(exist_ok=True)
+        info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode):
+        raise ShardError(f"{folder} is not a folder (a symlink or a file); it holds the cache's "
+                         "pins, so nothing in it is trusted: delete it, and readers recreate it")
+    return True
 
 
 def _pinned(folder: Path) -> set[str]:
-    """The shard names pinned by live processes; a dead process's pin file is removed."""
+    """The shard names pinned by live caches; a pin whose lock no one holds is removed."""
     names: set[str] = set()
-    host = socket.gethostname()
-    for pin in (folder / PINS).glob("[!.]*"):
-        owner, _, pid = pin.name.rpartition("-")
-        try:
-            alive = (_pid_alive(pid) if owner == host
-                     else time.time() - pin.stat().st_mtime < PIN_TTL_S)
-            if not alive:
-                pin.unlink(missing_ok=True)
+    pins = folder / PINS
+    if not _check_pins_folder(pins, create=False):
+        return names
+    with os.scandir(pins) as entries:
+        for entry in entries:
+            if not _PIN_NAME.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
                 continue
-            names.update(pin.read_text(encoding="utf-8").split("\n"))
-        except FileNotFoundError:  # removed since the listing (writers hold this lock too)
-            continue
+            pin = Path(entry.path)
+            # this process's own pins are alive without asking: on NFS flock is a POSIX lock,
+            # which a second descriptor in the same process would get, and closing it would
+            # drop the owner's; any other pin whose lock is free lost its process (exited)
+            if _MINE.get(entry.name) != os.getpid() and not is_held(pin):
+                pin.unlink(missing_ok=True)
+                lock_path(pin).unlink(missing_ok=True)
+                continue
+            names.update(_read_pin(pin))
     return names
 
 
-def _pid_alive(pid: str) -> bool:
+def _read_pin(pin: Path) -> list[str]:
     try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
+        fd = os.open(pin, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:  # removed since the listing by its owner, at exit
+        return []
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(_PIN_MAX_BYTES).decode("utf-8", "replace").split("\n")
 
 
 def _touch(path: Path) -> bool:

@@ -24,7 +24,9 @@ UTF-8, ``tokens``: int32 token ids) are a uint32 length (bytes, or tokens) and t
 from __future__ import annotations
 
 import json
+import re
 import struct
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,7 @@ import numpy as np
 
 from datasets.errors import ShardError
 from loaders.errors import UnsafeNameError
+from loaders.manifest import is_reserved
 from loaders.names import check_name
 
 FORMAT = "dataferry-shards"
@@ -41,6 +44,7 @@ MAGIC = b"DFSHARD1"
 INDEX_FILE = "index.json"
 KINDS = ("array", "int", "bytes", "text", "tokens")
 _LEN = struct.Struct("<I")
+_DEFAULT_NAME = re.compile(r"shard-(\d{5,})\.bin")
 
 
 @dataclass(frozen=True)
@@ -159,25 +163,12 @@ def _need(view: memoryview | bytes, pos: int, size: int, f: Field) -> None:
 
 def shard_header(count: int, record_sizes: Sequence[int] | np.ndarray) -> bytes:
     """The magic, count and offsets of a shard whose records have these sizes."""
-    first = len(MAGIC) + 8 + 8 * (count + 1)
+    first = header_bytes(count)
     offsets = np.empty(count + 1, dtype="<u8")
     offsets[0] = first
     np.cumsum(np.asarray(record_sizes, dtype=np.uint64), out=offsets[1:])
     offsets[1:] += first
     return MAGIC + struct.pack("<Q", count) + offsets.tobytes()
-
-
-def read_offsets(buffer: np.ndarray, name: str) -> np.ndarray:
-    """Return a shard's ``count + 1`` record offsets, checking magic and sizes."""
-    if buffer.size < 16 or bytes(buffer[:8]) != MAGIC:
-        raise ShardError(f"{name} is not a dataferry shard (bad magic); fetch it again")
-    count = int(np.frombuffer(buffer, dtype="<u8", count=1, offset=8)[0])
-    if buffer.size < 16 + 8 * (count + 1):
-        raise ShardError(f"{name} is truncated: header announces {count} records")
-    offsets = np.frombuffer(buffer, dtype="<u8", count=count + 1, offset=16)
-    if int(offsets[-1]) != buffer.size:
-        raise ShardError(f"{name} is {buffer.size:,} bytes but its offsets end at {int(offsets[-1]):,}")
-    return offsets
 
 
 def shard_name(number: int) -> str:
@@ -215,10 +206,13 @@ def parse_index(text: str | bytes, url: str) -> dict[str, Any]:
     start, names = 0, set()
     for k, shard in enumerate(shards):
         _check_entry(shard, k, start, url, smallest, fixed=fixed)
-        if shard["name"] in names:
-            raise ShardError(f"{url}: shard {k} is named {shard['name']!r} like an earlier shard; "
-                             "the index is damaged, write the pack again")
-        names.add(shard["name"])
+        # one file on a case-insensitive or normalising file system (macOS, Windows)
+        folded = unicodedata.normalize("NFC", shard["name"]).casefold()
+        if folded in names:
+            raise ShardError(f"{url}: shard {k} is named {shard['name']!r} like an earlier shard "
+                             "(compared ignoring case and Unicode normalisation); the index is "
+                             "damaged, write the pack again")
+        names.add(folded)
         start += shard["count"]
     if not _is_int(index.get("count")) or start != index["count"]:
         raise ShardError(f"{url}: shards hold {start} samples but count says {index.get('count')!r}")
@@ -283,17 +277,21 @@ def _check_entry(shard: Any, k: int, start: int, url: str, smallest: int, *, fix
                          "before fetching anything: shard names must be plain file names "
                          "(shard-00000.bin), so do not use this pack") from err
     name = shard["name"]
+    if is_reserved(name):  # the cache's own files: a shard x.part would be shard x's download
+        raise ShardError(f"{url}: shard {k} is named {name!r}, a name of dataferry's bookkeeping "
+                         "(*.part, *.lock, *.tmp, manifests); refused before fetching anything: "
+                         "write the pack with other shard names")
     if not (_is_int(shard.get("count")) and _is_int(shard.get("size_bytes"))
             and _is_int(shard.get("start")) and isinstance(shard.get("sha256"), str)):
-        raise ShardError(f"{url}: shard {name} needs int start, count, size_bytes and a sha256 "
+        raise ShardError(f"{url}: shard {name!r} needs int start, count, size_bytes and a sha256 "
                          f"string, but got {str(shard)[:120]!r}; the index is damaged")
     count, size = int(shard["count"]), int(shard["size_bytes"])
     if shard["start"] != start or count < 1:
-        raise ShardError(f"{url}: shard {name} starts at {shard['start']}, "
+        raise ShardError(f"{url}: shard {name!r} starts at {shard['start']}, "
                          f"expected {start}; the index is damaged, write the pack again")
     least = header_bytes(count) + count * smallest
     if size < least or (fixed and size != least):
-        raise ShardError(f"{url}: shard {name} says {count:,} records in {size:,} bytes, but "
+        raise ShardError(f"{url}: shard {name!r} says {count:,} records in {size:,} bytes, but "
                          f"its header and records take {'exactly' if fixed else 'at least'} "
                          f"{least:,} bytes; the index is damaged, write the pack again")
 
@@ -334,6 +332,7 @@ class ShardTable:
         names = [s["name"] for s in shards]
         default = all(name == shard_name(k) for k, name in enumerate(names))
         self._names = None if default else np.array(names)
+        self._name_set: frozenset[str] | None = None
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -341,6 +340,22 @@ class ShardTable:
     def name(self, k: int) -> str:
         """The file name of shard ``k``."""
         return shard_name(k) if self._names is None else str(self._names[k])
+
+    def holds(self, name: str) -> bool:
+        """Whether the index names a shard ``name`` (what a cache may evict).
+
+        Example:
+            >>> table = ShardTable([{"name": "shard-00000.bin", "start": 0, "count": 3,
+            ...                      "size_bytes": 99, "sha256": "ab" * 32}])
+            >>> table.holds("shard-00000.bin"), table.holds("shard-00001.bin"), table.holds(".evict")
+            (True, False, False)
+        """
+        if self._names is None:
+            match = _DEFAULT_NAME.fullmatch(name)
+            return match is not None and int(match[1]) < len(self) and shard_name(int(match[1])) == name
+        if self._name_set is None:
+            self._name_set = frozenset(str(n) for n in self._names)
+        return name in self._name_set
 
     def entry(self, k: int) -> dict[str, Any]:
         """Shard ``k`` as its index entry (for messages and verification)."""

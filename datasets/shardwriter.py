@@ -304,6 +304,6 @@ def verify_shards(url: str | os.PathLike[str], *, endpoint_url: str | None = Non
                 # the index may lie too: header, records and labels against it (issue 16 item 5)
                 check_shard_file(local, shard, index["schema"], index.get("classes"))
             except (DownloadError, ChecksumMismatchError, FileNotFoundError, ShardError) as err:
-                bad.append(f"{shard['name']} ({store.describe(shard['name'])}): {err}")
+                bad.append(f"{shard['name']!r} ({store.describe(shard['name'])}): {err}")
             target.unlink(missing_ok=True)
     return index, bad

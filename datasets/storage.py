@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 import requests
 
@@ -148,7 +148,7 @@ class HttpStore(Store):
         return self._session.get()
 
     def describe(self, name: str) -> str:
-        return f"{self.base}/{name}"
+        return f"{self.base}/{quote(name, safe='')}"  # a shard x#y.bin is not x's fragment
 
     def read_bytes(self, name: str) -> bytes | None:
         url = self.describe(name)

@@ -187,14 +187,29 @@ class StreamingDataset(Dataset[Any]):
             self._open.move_to_end(k)
             return shard
         upcoming = self._upcoming(k)
-        self.cache.keep = set(upcoming)
+        for done in [j for j in self._open if j not in upcoming]:
+            del self._open[done]  # unmapped as it is unpinned: no shard is mapped unpinned
+        self.cache.keep = set(upcoming)  # pinned (see datasets.shardcache): never evicted
         path = self.cache.path(k)  # first, alone: background fetches would share its bandwidth
         self.cache.prefetch(s for s in upcoming if s != k)
-        shard = _Shard(path, self.schema, self.shards.entry(k))
+        shard = self._map(k, path)
         self._open[k] = shard
-        while len(self._open) > self.block_shards + self.prefetch + 1:
-            self._open.popitem(last=False)
         return shard
+
+    def _map(self, k: int, path: os.PathLike[str]) -> _Shard:
+        """Map shard ``k``; one deleted meanwhile (by hand, a cleaner) is fetched once more."""
+        try:
+            return _Shard(path, self.schema, self.shards.entry(k))
+        except FileNotFoundError:
+            log.warning("shard %r vanished from the cache %s before it was opened; fetching it "
+                        "again", self.shards.name(k), os.fspath(path))
+        path = self.cache.path(k)
+        try:
+            return _Shard(path, self.schema, self.shards.entry(k))
+        except FileNotFoundError as err:
+            raise ShardError(f"shard {self.shards.name(k)!r} vanished twice from the cache "
+                             f"{os.fspath(path)} before it could be opened: something else "
+                             "deletes files there; give this pack a cache_dir of its own") from err
 
     def _upcoming(self, k: int) -> list[int]:
         """Shard ``k``'s block and the next ``prefetch`` shards, in the order they are read."""
@@ -242,13 +257,13 @@ class StreamingDataset(Dataset[Any]):
     def _named(self, k: int, index: int, record: dict[str, Any], *, converted: bool = False) -> Any:
         # a label with no class fails here, naming shard and sample, not as torch's IndexError
         if self._classes is not None and not 0 <= record["label"] < self._classes:
-            check_label(record["label"], self._classes, shard=f"{self.shards.name(k)} of {self.url}",
+            check_label(record["label"], self._classes, shard=f"{self.shards.name(k)!r} of {self.url}",
                         record=index)
         try:
             return self._sample(record, converted=converted)
         except UnreadableImageError as err:
             raise DataFormatError(
-                f"sample {index} ({self.shards.name(k)} of {self.url}) has an unreadable image: "
+                f"sample {index} ({self.shards.name(k)!r} of {self.url}) has an unreadable image: "
                 f"{err.reason}; write the pack again from a good source, or pass decode=False "
                 "to get the bytes") from err
 

@@ -31,7 +31,7 @@ import os
 from dataclasses import dataclass
 
 from loaders.errors import ArchiveError, UnsafeArchiveError, UnsafeNameError
-from loaders.names import check_name
+from loaders.names import check_name, is_plain
 
 log = logging.getLogger(__name__)
 
@@ -228,19 +228,11 @@ def check_symlink(archive: str, name: str, target: str) -> None:
     Raises:
         UnsafeArchiveError: the target is empty, absolute or has a ``..`` part.
     """
-    if not target or _unsafe(target):
+    if not target or not is_plain(target, nested=True):
         raise UnsafeArchiveError(
             f"{archive}: symlink {name!r} -> {target!r} may point outside the target "
             f"(rule: link targets must be relative, without '..'); {_HINT}"
         )
-
-
-def _unsafe(name: str) -> bool:
-    try:
-        check_name(name, nested=True)
-    except UnsafeNameError:
-        return True
-    return False
 
 
 def check_hardlink(archive: str, name: str, target: str, regular_files: set[str]) -> str:

@@ -37,10 +37,9 @@ from loaders.errors import (
     ArchiveError,
     StorageError,
     UnsafeArchiveError,
-    UnsafeNameError,
 )
 from loaders.lock import DEFAULT_TIMEOUT_S, locked
-from loaders.names import check_name
+from loaders.names import is_plain
 from loaders.sniff import sniff_archive
 from loaders.verify import hash_file
 
@@ -114,17 +113,12 @@ def _read_manifest(archive: Path, dest: Path) -> dict[str, Any] | None:
 
 
 def _plain_names(archive: Path, names: list[Any]) -> list[str]:
-    """Keep the names that can only mean an entry of ``dest`` itself (not the archive)."""
-    return [name for name in names if _plain(name) and name != archive.name]
+    """Keep the names that can only mean an entry of ``dest`` itself (not the archive).
 
-
-def _plain(name: object) -> bool:
-    """Whether a manifest's top-level name is a plain name (the one rule of outside names)."""
-    try:
-        check_name(name)
-    except UnsafeNameError:
-        return False
-    return True
+    One part by the nested rule of outside names: an archive's top level may hold ``.x``.
+    """
+    return [name for name in names if is_plain(name, nested=True) and name not in ("", ".")
+            and "/" not in name and "\\" not in name and name != archive.name]
 
 
 def _sha256(path: Path) -> str:

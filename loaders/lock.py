@@ -9,6 +9,12 @@ lock and the work. The lock is an OS lock (``filelock``): a crashed holder never
 stale lock behind. A lock file that cannot be created (a read-only cache) is a
 :class:`~loaders.errors.StorageError` naming the folder; reading verified data never needs a
 lock, so :func:`loaders.fetch` does not take one then.
+
+Besides the block form, a lock can say that its holder is alive: :func:`hold` takes a lock
+for as long as the returned object lives (a process pins shards under it), and
+:func:`is_held` asks, without waiting, whether anyone holds it. The OS drops the lock when
+its holder exits, on this host or another one sharing the folder, whatever pid namespace the
+holder runs in; so no pid and no clock decides who is alive.
 """
 
 from __future__ import annotations
@@ -20,6 +26,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import filelock
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 from loaders.errors import LockTimeoutError, StorageError
 
@@ -150,6 +161,106 @@ def _acquire(
             "wait for it to finish, or stop it and retry (the lock is released when that "
             "process exits)"
         ) from err
+
+
+class HeldLock:
+    """A lock taken by :func:`hold`, kept until :meth:`release` (or the process exits).
+
+    A forked child inherits the descriptor but never unlocks it: on POSIX an unlock through
+    any copy would drop the parent's lock too (filelock before 4 did that when a child freed
+    its copy), so in a child :meth:`release` only closes the copy.
+    """
+
+    def __init__(self, lock_file: Path, fd: int | None, fallback: filelock.BaseFileLock | None) -> None:
+        self.lock_file, self._fd, self._fallback, self._pid = lock_file, fd, fallback, os.getpid()
+
+    def release(self) -> None:
+        """Unlock (in the process that locked) and close; idempotent."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            if os.getpid() == self._pid:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        elif self._fallback is not None and os.getpid() == self._pid:
+            self._fallback.release()
+
+    def __del__(self) -> None:
+        self.release()
+
+
+def hold(path: str | os.PathLike[str], *, what: str) -> HeldLock:
+    """Take the lock of ``path`` now and keep it until released or the process exits.
+
+    Args:
+        path: the file whose liveness the lock tells (its lock file is :func:`lock_path`).
+        what: the holder's work, for messages.
+
+    Raises:
+        LockTimeoutError: someone else holds it (a fresh, unique ``path`` never is).
+        StorageError: the lock file cannot be created (a read-only or full folder).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> pin = pathlib.Path(tempfile.mkdtemp()) / "me"
+        >>> held = hold(pin, what="pinning shards")
+        >>> is_held(pin)
+        True
+        >>> held.release(); is_held(pin)
+        False
+    """
+    lock_file = lock_path(path)
+    if fcntl is None:  # Windows: no fork, so filelock's own lock is safe to keep
+        lock = filelock.FileLock(str(lock_file), thread_local=False)
+        _hold(lock, lock_file, what, 0.0)
+        return HeldLock(lock_file, None, lock)
+    fd = _open_lock(lock_file, what)
+    if not _try_flock(fd):
+        os.close(fd)
+        raise LockTimeoutError(f"the lock {lock_file} is held by another process {what}; "
+                               "use another name, or stop that process")
+    return HeldLock(lock_file, fd, None)
+
+
+def is_held(path: str | os.PathLike[str]) -> bool:
+    """Whether a live process (this one included) holds the lock of ``path``; never waits.
+
+    Raises:
+        StorageError: the lock file cannot be opened (a read-only folder).
+    """
+    lock_file = lock_path(path)
+    if fcntl is None:
+        lock = filelock.FileLock(str(lock_file), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return True
+        lock.release()
+        return False
+    fd = _open_lock(lock_file, "checking who holds it")
+    try:
+        if not _try_flock(fd):
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _open_lock(lock_file: Path, what: str) -> int:
+    try:
+        return os.open(lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as err:
+        raise StorageError.of(f"cannot open the lock file {lock_file} ({err.strerror or err}) "
+                              f"for {what}; make {lock_file.parent} writable", err) from err
+
+
+def _try_flock(fd: int) -> bool:
+    assert fcntl is not None  # callers checked; for mypy
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 # The former name, still used by code written against it (datasets' text and shard caches):

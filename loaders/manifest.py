@@ -50,19 +50,29 @@ def check_filename(name: str) -> str:
         ...
         ValueError: the file name 'dataferry-manifest.json' is reserved for dataferry's bookkeeping (manifests, locks, partial downloads: names like .dataferry-manifest.json, *.lock, *.part); download that file with another tool, or serve it under another name
     """
-    try:
-        check_name(name)
-    except UnsafeNameError as err:
-        raise UnsafeNameError(err.name, f"{err.reason}, so no file may be saved under that name; "
-                              "pass a URL that ends in a file name") from err
-    lowered = name.lower()
-    if lowered.startswith(_RESERVED_PREFIXES) or lowered.endswith(_RESERVED_SUFFIXES):
+    if isinstance(name, str) and is_reserved(name):  # before the rule: a clearer message
         raise ValueError(
             f"the file name {name!r} is reserved for dataferry's bookkeeping (manifests, locks, "
             f"partial downloads: names like {MANIFEST_NAME}, *.lock, *.part); download that "
             "file with another tool, or serve it under another name"
         )
+    try:
+        check_name(name)
+    except UnsafeNameError as err:
+        raise UnsafeNameError(err.name, f"{err.reason}, so no file may be saved under that name; "
+                              "pass a URL that ends in a file name") from err
     return name
+
+
+def is_reserved(name: str) -> bool:
+    """Whether ``name`` looks like dataferry's bookkeeping (``*.lock``, ``*.part``, manifests).
+
+    Example:
+        >>> is_reserved("x.part"), is_reserved("shard-00000.bin")
+        (True, False)
+    """
+    lowered = name.lower()
+    return lowered.startswith(_RESERVED_PREFIXES) or lowered.endswith(_RESERVED_SUFFIXES)
 
 
 def manifest_path(dataset_dir: str | os.PathLike[str]) -> Path:

@@ -108,7 +108,7 @@ def test_corrupt_shard_error_names_shard_url_and_hash(
                      behaviours={"shard-00004.bin": {"wrong_bytes": True}})
     ds = StreamingDataset(url, cache_dir=tmp_path / "cache", shuffle=False, prefetch=0)
     expected = ds.shards.entry(4)["sha256"]
-    with pytest.raises(ShardError, match=f"shard-00004.bin from {url}/shard-00004.bin failed "
+    with pytest.raises(ShardError, match=f"'shard-00004.bin' from {url}/shard-00004.bin failed "
                                          f"twice: expected sha256 {expected}"):
         ds[4 * 40]
     assert loopback_server.stats("/pack/shard-00004.bin").requests == 2

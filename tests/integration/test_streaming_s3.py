@@ -88,7 +88,8 @@ def test_fit_streams_s3_with_endpoint_url(tmp_path: Path, s3_endpoint: str) -> N
 @pytest.mark.integration
 @pytest.mark.parametrize("name", ["../../x.pth", "ABSOLUTE"])
 def test_s3_pack_with_an_unsafe_shard_name_writes_nothing(tmp_path: Path, s3_endpoint: str,
-                                                           name: str) -> None:
+                                                           name: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     # issue 16 item 1: the payload is really there under that key, with its own sha256 and size
     import json
 
@@ -102,8 +103,12 @@ def test_s3_pack_with_an_unsafe_shard_name_writes_nothing(tmp_path: Path, s3_end
     client = boto3.client("s3", endpoint_url=s3_endpoint)
     client.put_object(Bucket="packs", Key=f"evil/{name}", Body=payload)
     client.put_object(Bucket="packs", Key="evil/index.json", Body=json.dumps(index).encode())
+    from datasets.storage import S3Store
+
+    fetched: list[str] = []  # as the HTTP test checks: no shard key is even requested
+    monkeypatch.setattr(S3Store, "fetch", lambda self, key, *args, **kwargs: fetched.append(key))
     with pytest.raises(ShardError, match="shard names must be plain file names") as err:
         StreamingDataset("s3://packs/evil", cache_dir=tmp_path / "cache",
                          endpoint_url=s3_endpoint)[0]
     assert "\n" not in str(err.value) and repr(name) in str(err.value)
-    assert list(tmp_path.rglob("x.pth")) == []
+    assert list(tmp_path.rglob("x.pth")) == [] and fetched == []

@@ -37,7 +37,7 @@ def test_zip_and_tar_members_share_one_policy(tmp_path: Path, kind: str, bad: st
     archive = write(tmp_path / f"images.{kind}", ["top/A/ok.png", bad])
     with pytest.raises(DataFormatError, match=r"has a '\.\.' part|absolute path") as err:
         list(archivemembers.iter_members(archive))
-    assert repr(bad) in str(err.value) and str(archive) in str(err.value)
+    assert repr(bad) in str(err.value) and str(err.value).count(str(archive)) == 1
 
 
 @pytest.mark.parametrize("kind", ["zip", "tar"])

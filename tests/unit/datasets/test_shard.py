@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from datasets import ShardError, verify_shards, write_shards
 from datasets.errors import DataFormatError
 from datasets.shard import main, parse_size
-from datasets.shardformat import Field, decode_record, encode_record, parse_index, read_offsets
+from datasets.shardcheck import check_header
+from datasets.shardformat import Field, decode_record, encode_record, parse_index
 from datasets.shardsource import ArraySource, ItemSource, record_source
 from datasets.shardwriter import PROGRESS_FILE
 
@@ -94,7 +95,8 @@ def test_write_shards_index_describes_every_shard(tmp_path: Path) -> None:
     mean = ds.data.double().mean().item() / 255
     assert on_disk["channel_stats"]["mean"][0] == pytest.approx(mean, abs=1e-6)
     assert not (tmp_path / "pack" / PROGRESS_FILE).exists()
-    offsets = read_offsets(np.fromfile(tmp_path / "pack" / "shard-00000.bin", np.uint8), "s0")
+    offsets = check_header(np.fromfile(tmp_path / "pack" / "shard-00000.bin", np.uint8),
+                           on_disk["shards"][0], parse_index(json.dumps(on_disk), "i")["schema"], "s0")
     assert len(offsets) == 11  # 10 records of 38 bytes each fill a 400-byte shard
 
 

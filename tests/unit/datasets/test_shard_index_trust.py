@@ -120,7 +120,7 @@ def test_a_label_outside_the_classes_names_shard_and_sample(tmp_path: Path) -> N
     _edit(pack, _short_classes)
     ds = StreamingDataset(pack, cache_dir=tmp_path / "cache", prefetch=0)
     assert ds[0][1] == 0
-    with pytest.raises(ShardError, match=r"shard-00001.bin of .*: sample 22 has label 1"):
+    with pytest.raises(ShardError, match=r"'shard-00001.bin' of .*: sample 22 has label 1"):
         ds.__getitems__([21, 22])
 
 

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import responses
@@ -86,6 +87,20 @@ def test_http_pack_refuses_unsafe_shard_names_before_fetching(tmp_path: Path, na
     assert list(tmp_path.rglob("x.pth")) == []
 
 
+@responses.activate
+@pytest.mark.parametrize("name", ["x#y.bin", "x?y.bin", "x%2fy.bin", "é 1.bin"])
+def test_http_shard_names_are_quoted_in_urls(tmp_path: Path, name: str) -> None:
+    # before: x#y.bin fetched x (the rest was a fragment), x?y.bin fetched x with a query
+    index = _pack(tmp_path / "good")
+    base = "https://store.example/packs/a"
+    responses.get(f"{base}/index.json", body=_renamed(index, name))
+    responses.get(f"{base}/{quote(name, safe='')}",
+                  body=(tmp_path / "good" / "shard-00000.bin").read_bytes())
+    ds = StreamingDataset(base, cache_dir=tmp_path / "home", prefetch=0)
+    assert ds[5][1] == 5 % 3
+    assert responses.calls[-1].request.url == f"{base}/{quote(name, safe='')}"
+
+
 def test_cache_path_must_resolve_inside_the_cache_folder(tmp_path: Path) -> None:
     # the second guard, for names that reach the cache without parse_index's check
     index = _pack(tmp_path / "good")
@@ -128,6 +143,33 @@ def test_repeated_shard_names_are_refused(tmp_path: Path) -> None:
     index["shards"][1]["name"] = index["shards"][0]["name"]
     (tmp_path / "good" / "index.json").write_text(json.dumps(index))
     with pytest.raises(ShardError, match="like an earlier shard"):
+        StreamingDataset(tmp_path / "good", cache_dir=tmp_path / "home")
+
+
+# the cache's own files (review P0 1: .evict made the reader wait an hour on its own lock;
+# .pins was returned as the shard; x.part is shard x's download) and names that fake lines
+BOOKKEEPING = [".evict", ".pins", ".shard-00001.bin.lock", "x.part", "x.LOCK", "a\nbad: b",
+               "\u202enib.x", "CON", "x" * 300]
+
+
+@pytest.mark.parametrize("name", BOOKKEEPING)
+def test_shard_names_of_the_caches_own_files_are_refused(tmp_path: Path, name: str) -> None:
+    index = _pack(tmp_path / "good")
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "index.json").write_bytes(_renamed(index, name))
+    with pytest.raises(ShardError, match="refused before fetching anything") as err:
+        StreamingDataset(served, cache_dir=tmp_path / "home", prefetch=0, cache_limit=10**6)
+    assert "\n" not in str(err.value) and repr(name) in str(err.value)
+    assert not (tmp_path / "home").exists() or not any((tmp_path / "home").rglob("*.bin"))
+
+
+def test_shard_names_differing_only_in_case_are_refused(tmp_path: Path) -> None:
+    # one file on macOS and Windows: two shards would overwrite each other in the cache
+    index = _pack(tmp_path / "good")
+    index["shards"][1]["name"] = index["shards"][0]["name"].upper()
+    (tmp_path / "good" / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ShardError, match="like an earlier shard .*ignoring case"):
         StreamingDataset(tmp_path / "good", cache_dir=tmp_path / "home")
 
 

@@ -243,7 +243,7 @@ def test_damaged_shard_is_fetched_twice_then_named(
     data = shard.read_bytes()
     shard.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     caplog.set_level(logging.WARNING)
-    with pytest.raises(ShardError, match=r"shard-00003.bin from .*shard-00003.bin failed twice: "
+    with pytest.raises(ShardError, match=r"'shard-00003.bin' from .*shard-00003.bin failed twice: "
                        rf"expected sha256 {ds.shards.entry(3)['sha256']}"):
         ds[65]
     assert "fetching it again once" in caplog.text
@@ -393,7 +393,7 @@ def test_unreadable_image_names_the_sample_and_shard(tmp_path: Path) -> None:
     good = _encoded(Image.new("RGB", (4, 4)), "JPEG")
     ds = _bytes_pack(tmp_path, [good, good[:40]])
     assert ds[0][0].shape == (3, 4, 4)
-    with pytest.raises(DataFormatError, match=r"sample 1 \(shard-00000.bin of .*pack\)"):
+    with pytest.raises(DataFormatError, match=r"sample 1 \('shard-00000.bin' of .*pack\)"):
         ds[1]
     with pytest.raises(DataFormatError, match="sample 1"):
         ds.__getitems__([0, 1])

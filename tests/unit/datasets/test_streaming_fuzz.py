@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import tempfile
+import threading
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ from datasets.shardformat import FORMAT, VERSION, ShardTable, parse_index
 
 EXPECTED = (ShardError, DataFormatError)
 _PEAK_BYTES = 32 << 20  # the packs here are a few KB: anything near this is a count believed
+_EXAMPLE_S = 30.0  # an example takes milliseconds; this only catches a hang
 
 
 class Digits:
@@ -64,14 +67,27 @@ JSON = st.recursive(
     max_leaves=12)
 
 
+def _too_slow(signum: int, frame: Any) -> None:
+    raise TimeoutError(f"one fuzz example ran past {_EXAMPLE_S} s: a hang, or a count believed")
+
+
 @contextmanager
 def _bounded_memory() -> Iterator[None]:
+    """Each example: peak memory under ``_PEAK_BYTES`` and time under ``_EXAMPLE_S`` (the
+    profile has no deadline: this machine is shared, so only a hang should fail)."""
+    timed = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if timed:
+        previous = signal.signal(signal.SIGALRM, _too_slow)
+        signal.setitimer(signal.ITIMER_REAL, _EXAMPLE_S)
     tracemalloc.start()
     try:
         yield
         assert tracemalloc.get_traced_memory()[1] < _PEAK_BYTES
     finally:
         tracemalloc.stop()
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
 
 # arbitrary JSON, and arbitrary JSON under the keys of an index of the right format
