@@ -72,8 +72,7 @@ def compile_pipeline(transform: Any) -> BatchTransform | None:
     for op in _flattened(transform):
         try:
             stage = _add(op, stage, ops)
-        except (ValueError, TypeError, AttributeError) as why:  # _Unsupported, or parameters
-            # our ops refuse (negative padding, which Pillow crops): torchvision runs them
+        except _Unsupported as why:  # only our refusal: a bug in this module still raises
             log.debug("transform %r runs per sample: %r stops the batching (%s)", transform, op, why)
             return None
     if stage == PIL:
@@ -132,6 +131,10 @@ def _name(op: Any) -> str:
     return ""
 
 
+def _is_v2(op: Any) -> bool:
+    return type(op).__module__.startswith("torchvision.transforms.v2.")
+
+
 def _add(op: Any, stage: str, ops: list[BatchTransform]) -> str:
     """Append ``op``'s batch equivalent to ``ops``; return the stage after it."""
     name = _name(op)
@@ -148,12 +151,18 @@ def _add(op: Any, stage: str, ops: list[BatchTransform]) -> str:
         raise _Unsupported("not a recognised op")
     if stage == FLOAT:
         raise _Unsupported(f"{name} of a float tensor")
-    if name == "RandomHorizontalFlip" and ops and type(ops[-1]) is RandomCrop and not ops[-1].flip:
+    if (name == "RandomHorizontalFlip" and ops and type(ops[-1]) is RandomCrop
+            and not ops[-1].flip and 0.0 <= float(op.p) <= 1.0):
         ops[-1].flip = float(op.p)  # the crop mirrors its windows as it gathers them
         return stage
     if name == "Grayscale" and stage != PIL:
         raise _Unsupported("Grayscale of a tensor (torchvision's tensor kernel, not Pillow's)")
-    ops.append(_PIXEL_OPS[name](op, stage))
+    try:
+        ops.append(_PIXEL_OPS[name](op, stage))
+    except _Unsupported:
+        raise
+    except ValueError as err:  # a parameter our op refuses and torchvision takes (Pillow
+        raise _Unsupported(str(err)) from err  # crops for a negative Pad): run per sample
     return stage
 
 
@@ -180,8 +189,7 @@ def _to_dtype(op: Any, stage: str, ops: list[BatchTransform]) -> str:
         raise _Unsupported(f"{name} to {op.dtype} of a {stage} (float32 of a uint8 tensor only)")
     if not scale:
         return _to_float(ops, "none")
-    v1 = type(op).__module__.startswith("torchvision.transforms.transforms")
-    return _to_float(ops, "div" if v1 else "mul")  # F.convert_image_dtype divides, v2 multiplies
+    return _to_float(ops, "mul" if _is_v2(op) else "div")  # F.convert_image_dtype divides, v2 multiplies
 
 
 def _to_float(ops: list[BatchTransform], scaling: Scaling) -> str:
@@ -199,8 +207,9 @@ def _check_bilinear(op: Any, stage: str) -> None:
     mode = getattr(op.interpolation, "value", op.interpolation)
     if mode not in ("bilinear", Image.Resampling.BILINEAR):
         raise _Unsupported(f"interpolation={mode!r} (bilinear only)")
-    if stage != PIL and op.antialias is False:
-        raise _Unsupported("antialias=False on a tensor")
+    # on a tensor, torchvision antialiases only for antialias=True (None means False there)
+    if stage != PIL and op.antialias is not True:
+        raise _Unsupported(f"antialias={op.antialias!r} on a tensor (True only)")
 
 
 def _check_fill(op: Any) -> None:
@@ -213,6 +222,11 @@ def _resize(op: Any, stage: str) -> BatchTransform:
     _check_bilinear(op, stage)
     if op.size is None:
         raise _Unsupported("size=None")
+    sizes = [op.size] if isinstance(op.size, int) else list(op.size)
+    # torchvision raises for these when called: per sample, so its own error reaches the user
+    if op.max_size is not None and (len(sizes) != 1 or op.max_size <= sizes[0]):
+        raise _Unsupported(f"max_size={op.max_size!r} with size={op.size!r} (torchvision "
+                           f"refuses it)")
     return Resize(op.size, max_size=op.max_size)
 
 
@@ -220,7 +234,12 @@ def _random_crop(op: Any, stage: str) -> BatchTransform:
     _check_fill(op)
     if op.pad_if_needed:
         raise _Unsupported("pad_if_needed=True")
-    return RandomCrop(op.size, padding=ltrb(op.padding) if op.padding is not None else (0, 0, 0, 0))
+    if op.padding is None:
+        return RandomCrop(op.size)
+    if _is_v2(op):
+        left, right, top, bottom = op.padding  # v2 keeps it parsed as [l, r, t, b]
+        return RandomCrop(op.size, padding=ltrb([left, top, right, bottom]))
+    return RandomCrop(op.size, padding=ltrb(op.padding))  # v1 keeps the argument as given
 
 
 def _pad(op: Any, stage: str) -> BatchTransform:

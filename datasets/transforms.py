@@ -344,6 +344,8 @@ class RandomCrop(_RowTransform):
         for i, (row, y, x0, flip) in enumerate(zip(rows, top, left, flips, strict=True)):
             y1, x1 = max(y, 0), max(x0, 0)  # the window's part inside the image; the rest
             y2, x2 = min(y + th, h), min(x0 + tw, w)  # is torchvision's zero fill
+            if y2 <= y1 or x2 <= x1:
+                continue  # a window wholly in the padding: zeros
             window = pixels[row, y1:y2, x1:x2]
             if flip:  # mirrored: output column j is window column tw - 1 - j
                 out[i, y1 - y : y2 - y, tw - (x2 - x0) : tw - (x1 - x0)] = window[:, ::-1]

@@ -60,6 +60,12 @@ EXACT = [
     v2.Compose([v2.ToTensor(), v2.Normalize(MEAN, STD)]),
     v2.Compose([v2.Compose([v2.ToImage(), v2.RandomHorizontalFlip(1.0)]),
                 v2.ToDtype(torch.float32, scale=True)]),
+    # a crop the size of the padded image has one position: asymmetric padding, v1 and v2
+    # (v2 keeps padding parsed as [left, right, top, bottom])
+    v2.Compose([v2.RandomCrop((37 + 2 + 4, 45 + 1 + 3), padding=(1, 2, 3, 4)), v2.PILToTensor()]),
+    T.Compose([T.RandomCrop((37 + 2 + 4, 45 + 1 + 3), padding=(1, 2, 3, 4)), T.PILToTensor()]),
+    v2.Compose([v2.RandomCrop((37, 45 + 8), padding=(4, 0)), v2.PILToTensor()]),
+    v2.Compose([v2.RandomCrop((37, 45 + 3), padding=(0, 0, 3, 0)), v2.PILToTensor()]),
 ]
 
 
@@ -144,6 +150,13 @@ def test_compiled_flip_flips_about_half() -> None:
     (v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)]), "ToDtype"),
     (T.Compose([T.Resize(20)]), "PIL image"),
     (T.Compose([T.Pad(-2), T.ToTensor()]), "Pad"),  # Pillow crops; torchvision runs it
+    # antialias=None on a tensor is no antialiasing in torchvision (v1 and v2)
+    (v2.Compose([v2.ToImage(), v2.Resize(20, antialias=None)]), "antialias=None"),
+    (T.Compose([T.PILToTensor(), T.RandomResizedCrop(20, antialias=None)]), "antialias=None"),
+    # max_size torchvision refuses when called: it raises its own error per sample
+    (T.Compose([T.Resize((20, 30), max_size=40), T.PILToTensor()]), "max_size"),
+    (v2.Compose([v2.Resize((20, 30), max_size=40), v2.PILToTensor()]), "max_size"),
+    (T.Compose([T.Resize(20, max_size=20), T.PILToTensor()]), "max_size"),
     (lambda image: image, "function"),
 ])
 def test_unrecognised_pipelines_do_not_compile_and_log_the_stopping_op(
@@ -151,6 +164,38 @@ def test_unrecognised_pipelines_do_not_compile_and_log_the_stopping_op(
     with caplog.at_level(logging.DEBUG, logger="datasets.pipeline"):
         assert compile_pipeline(transform) is None
     assert "runs per sample" in caplog.text and stopper in caplog.text
+
+
+def test_v2_random_crop_pads_where_torchvision_does() -> None:
+    # padding=(0, 0, 3, 0) pads the right side only: no window has a zero top row
+    source = _store(n=64, h=7, w=9)
+    compiled = compile_pipeline(v2.Compose([v2.RandomCrop((7, 9), padding=(0, 0, 3, 0)),
+                                            v2.PILToTensor()]))
+    assert compiled is not None
+    out = compiled.take(source, torch.arange(64))
+    for image, sample in zip(source, out, strict=True):
+        padded = torch.nn.functional.pad(image, (0, 3, 0, 0))
+        assert any(torch.equal(padded[:, :, j : j + 9], sample) for j in range(4))
+
+
+def test_compiled_random_crop_may_lie_wholly_in_the_padding() -> None:
+    # RandomCrop(2, padding=4) of a 7 x 9 image: some windows miss the image (torchvision: zeros)
+    torch.manual_seed(0)
+    out = compile_pipeline(T.Compose([T.RandomCrop(2, padding=4), T.PILToTensor()])).take(  # type: ignore[union-attr]
+        _store(n=200, h=7, w=9), torch.arange(200))
+    assert out.shape == (200, 3, 2, 2) and bool((out.flatten(1) == 0).all(1).any())
+
+
+def test_a_bug_in_compiling_is_raised_not_taken_for_an_unsupported_op(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from datasets import pipeline
+
+    def broken(op: Any, stage: str) -> BatchTransform:
+        raise AttributeError("a bug")
+
+    monkeypatch.setitem(pipeline._PIXEL_OPS, "CenterCrop", broken)
+    with pytest.raises(AttributeError, match="a bug"):
+        compile_pipeline(T.Compose([T.CenterCrop(4), T.ToTensor()]))
 
 
 # --- the packed stores run a user's torchvision pipeline -----------------------------------
