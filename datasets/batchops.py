@@ -8,6 +8,8 @@ and gives, per sample, what torchvision gives for the same image:
   torchvision uses on tensors; within 1/255 of Pillow's on a PIL image).
 - :class:`Grayscale`: Pillow's ``convert("L")`` in its own integer arithmetic (what
   torchvision's ``Grayscale`` does to a PIL image), not the tensor kernel's float weights.
+- :class:`Copy`: a new tensor, so a pipeline that only converts to a tensor (``PILToTensor``)
+  never hands out a view of a store's pixels (torchvision's tensor is the sample's own).
 - :class:`ConvertFloat`: ``ToTensor``/``ToDtype(scale=True)`` followed by ``Normalize``, with
   torchvision's operations in its order, so the floats are bit-identical.
 """
@@ -20,11 +22,18 @@ from typing import Literal
 
 import torch
 
-from datasets.transforms import BatchTransform, _batched, _empty_batch, _is_channels_last, _pair
+from datasets.transforms import (
+    BatchTransform,
+    _batched,
+    _empty_batch,
+    _is_channels_last,
+    _pair,
+    gather,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CenterCrop", "ConvertFloat", "Grayscale", "Pad", "Resize", "ltrb"]
+__all__ = ["CenterCrop", "ConvertFloat", "Copy", "Grayscale", "Pad", "Resize", "ltrb"]
 
 
 def ltrb(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
@@ -145,8 +154,6 @@ class CenterCrop(BatchTransform):
         pad, top, left = self._box(*source.shape[-2:])
         if any(pad):
             return super().take(source, indices)
-        from datasets.transforms import gather
-
         # gather only the window's pixels out of the store
         return gather(source[:, :, top : top + self.size[0], left : left + self.size[1]], indices)
 
@@ -182,11 +189,32 @@ class Grayscale(BatchTransform):
             grey = luma.to(torch.uint8).unsqueeze(1)
         else:
             grey = batch
-        out = grey.expand(-1, self.num_output_channels, -1, -1).contiguous()
+        # a new tensor even for one channel in and out (never a view of x)
+        out = grey.expand(-1, self.num_output_channels, -1, -1).clone(
+            memory_format=torch.contiguous_format)
         return out[0] if single else out
 
     def __repr__(self) -> str:
         return f"Grayscale(num_output_channels={self.num_output_channels})"
+
+
+class Copy(BatchTransform):
+    """A new tensor of ``x``'s values, in its memory layout (never ``x`` or a view of it).
+
+    Example:
+        >>> x = torch.zeros(1, 2, 2, dtype=torch.uint8)
+        >>> y = Copy()(x); _ = y.fill_(1); int(x.sum())
+        0
+    """
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    def take(self, source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        return gather(source, indices)  # a new batch already: no second copy
+
+    def __repr__(self) -> str:
+        return "Copy()"
 
 
 Scaling = Literal["div", "mul", "none"]

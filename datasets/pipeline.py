@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from datasets.batchops import CenterCrop, ConvertFloat, Grayscale, Pad, Resize, Scaling, ltrb
+from datasets.batchops import CenterCrop, ConvertFloat, Copy, Grayscale, Pad, Resize, Scaling, ltrb
 from datasets.cropdecode import DecodeRandomResizedCrop
 from datasets.transforms import (
     BatchTransform,
@@ -78,6 +78,8 @@ def compile_pipeline(transform: Any) -> BatchTransform | None:
     if stage == PIL:
         log.debug("transform %r runs per sample: it returns a PIL image", transform)
         return None
+    if not ops:  # only a conversion (PILToTensor, ToImage): never hand out the store's memory
+        ops.append(Copy())
     return Compose(ops)
 
 

@@ -243,6 +243,27 @@ def test_packed_folder_runs_a_compiled_pipeline_batched_equal_to_torchvision(tmp
         assert torch.equal(image, ref) and torch.equal(ds[i][0], ref)
 
 
+@pytest.mark.parametrize("transform", [
+    T.PILToTensor(), v2.Compose([v2.ToImage()]), T.Compose([T.Grayscale(), T.PILToTensor()]),
+], ids=["PILToTensor", "ToImage", "Grayscale"])
+def test_a_sample_is_its_own_tensor_never_a_view_of_the_store(
+        transform: Any, tmp_path: Path) -> None:
+    from datasets import ImageFolderDataset
+
+    root = _colour_tree(tmp_path / "t", n=4)
+    if "Grayscale" in repr(transform):  # one channel in, one out: the op returns its input
+        ds = ImageFolderDataset.pack(root, transform, cache_dir=tmp_path / "c", mode="L")
+    else:
+        ds = ImageFolderDataset.pack(root, transform, cache_dir=tmp_path / "c")
+    before = ds[0][0].clone()
+    ds[0][0].zero_()  # torchvision's sample is the caller's own: writing it changes nothing
+    batch = ds.__getitems__([0, 1])
+    batch[0][0].zero_()
+    assert torch.equal(ds[0][0], before) and int(before.max()) > 0
+    stored = ds.pixels.untyped_storage().data_ptr()
+    assert ds[1][0].untyped_storage().data_ptr() != stored
+
+
 def test_packed_folder_hands_an_uncompiled_pipeline_a_pil_image(tmp_path: Path) -> None:
     from datasets import ImageFolderDataset
 
