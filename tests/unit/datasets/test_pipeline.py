@@ -303,6 +303,53 @@ def test_variable_store_decodes_a_leading_random_resized_crop(tmp_path: Path) ->
     assert batch.images.dtype == torch.float32 and float(batch.images.max()) <= 1.0
 
 
+def _jpeg_tree(root: Path) -> Path:
+    """Smooth JPEGs (noise enlarged bicubic) big enough for libjpeg's reduced decode."""
+    for i, (w, h) in enumerate([(400, 300), (480, 360)]):
+        folder = root / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        noise = np.random.default_rng(i).integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8)
+        Image.fromarray(noise).resize((w, h), Image.Resampling.BICUBIC).save(
+            folder / f"{i}.jpg", quality=90)
+    return root
+
+
+def test_variable_store_derived_crop_decoder_is_within_one_level_of_torchvision(
+        tmp_path: Path) -> None:
+    from datasets import ImageFolderDataset
+
+    root = _jpeg_tree(tmp_path / "t")
+    # the whole image as the box (scale 1, its ratio): torchvision's sample is determined
+    tf = v2.Compose([v2.RandomResizedCrop(32, scale=(1, 1), ratio=(4 / 3, 4 / 3)),
+                     v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+    ds = ImageFolderDataset.pack(root, tf, cache_dir=tmp_path / "c")
+    assert ds.decoder is not None
+    for i in range(len(ds)):  # a 1/4 draft decode was 3-4 levels off
+        ref = _torchvision_sample(ds.samples[i][0], tf)
+        assert float((ds[i][0] - ref).abs().max()) <= 1 / 255 + 1e-6
+    assert not ds.decoder.draft
+
+
+def test_variable_store_follows_a_replaced_transform(tmp_path: Path) -> None:
+    from datasets import DecodeRandomResizedCrop, ImageFolderDataset, ToFloat
+
+    root = _jpeg_tree(tmp_path / "t")
+    ds = ImageFolderDataset.pack(root, v2.Compose([v2.RandomResizedCrop(32), v2.ToImage()]),
+                                 cache_dir=tmp_path / "c")
+    assert ds.decoder is not None and ds.decoder.size == (32, 32)
+    ds.transform = v2.Compose([v2.Resize((20, 24)), v2.ToImage()])  # as val_ds.transform = ...
+    assert ds.decoder is None and ds[0][0].shape == (3, 20, 24)
+    ds.transform = v2.Compose([v2.RandomResizedCrop(12), v2.PILToTensor()])
+    assert ds.decoder is not None and ds[1][0].shape == (3, 12, 12)
+    ds.transform = T.ToTensor()
+    assert torch.equal(ds[0][0], _torchvision_sample(ds.samples[0][0], T.ToTensor()))
+    mine = DecodeRandomResizedCrop(16)
+    own = ImageFolderDataset.pack(root, ToFloat(), cache_dir=tmp_path / "c", decoder=mine)
+    own.transform = v2.Compose([v2.RandomResizedCrop(8), v2.ToImage()])
+    assert own.decoder is mine  # the user's decoder= stays; the transform runs on its crop
+    assert own[0][0].shape == (3, 8, 8)
+
+
 def test_uncached_image_folder_runs_a_v1_pipeline_on_pil_as_torchvision(tmp_path: Path) -> None:
     from torchvision import datasets as tv_datasets
 
