@@ -10,6 +10,8 @@ and gives, per sample, what torchvision gives for the same image:
   torchvision's ``Grayscale`` does to a PIL image), not the tensor kernel's float weights.
 - :class:`Copy`: a new tensor, so a pipeline that only converts to a tensor (``PILToTensor``)
   never hands out a view of a store's pixels (torchvision's tensor is the sample's own).
+- :class:`AsImage`: one sample as torchvision's ``tv_tensors.Image`` (what a v2 pipeline that
+  converts with ``v2.ToImage`` returns); batches stay plain tensors, as torch's collate makes them.
 - :class:`ConvertFloat`: ``ToTensor``/``ToDtype(scale=True)`` followed by ``Normalize``, with
   torchvision's operations in its order, so the floats are bit-identical.
 """
@@ -33,7 +35,7 @@ from datasets.transforms import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CenterCrop", "ConvertFloat", "Copy", "Grayscale", "Pad", "Resize", "ltrb"]
+__all__ = ["AsImage", "CenterCrop", "ConvertFloat", "Copy", "Grayscale", "Pad", "Resize", "ltrb"]
 
 
 def ltrb(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
@@ -215,6 +217,25 @@ class Copy(BatchTransform):
 
     def __repr__(self) -> str:
         return "Copy()"
+
+
+class AsImage(BatchTransform):
+    """One image ``[C, H, W]`` as a ``torchvision.tv_tensors.Image`` (no copy); a batch as it is.
+
+    Example:
+        >>> type(AsImage()(torch.zeros(1, 2, 2))).__name__, type(AsImage()(torch.zeros(1, 1, 2, 2))).__name__
+        ('Image', 'Tensor')
+    """
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 3:  # torch's collate of tv_tensors.Image samples is a plain tensor too
+            return x
+        from torchvision import tv_tensors  # imported when a v2 pipeline runs, not before
+
+        return tv_tensors.Image(x)
+
+    def __repr__(self) -> str:
+        return "AsImage()"
 
 
 Scaling = Literal["div", "mul", "none"]

@@ -31,7 +31,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from datasets.batchops import CenterCrop, ConvertFloat, Copy, Grayscale, Pad, Resize, Scaling, ltrb
+from datasets.batchops import (
+    AsImage,
+    CenterCrop,
+    ConvertFloat,
+    Copy,
+    Grayscale,
+    Pad,
+    Resize,
+    Scaling,
+    ltrb,
+)
 from datasets.cropdecode import DecodeRandomResizedCrop
 from datasets.transforms import (
     BatchTransform,
@@ -63,13 +73,16 @@ def compile_pipeline(transform: Any) -> BatchTransform | None:
     Example:
         >>> from torchvision.transforms import v2
         >>> compile_pipeline(v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]))
-        Compose([ConvertFloat(scaling='mul', normalize=[])])
+        Compose([ConvertFloat(scaling='mul', normalize=[]), AsImage()])
         >>> compile_pipeline(v2.ColorJitter(0.5)) is None
         True
     """
     ops: list[BatchTransform] = []
-    stage = PIL
+    stage, image = PIL, False
     for op in _flattened(transform):
+        # torchvision returns a tv_tensors.Image after v2.ToImage and v2 ops only (a v1 op's
+        # result is a plain tensor)
+        image = _name(op) == "ToImage" or (image and _is_v2(op))
         try:
             stage = _add(op, stage, ops)
         except _Unsupported as why:  # only our refusal: a bug in this module still raises
@@ -80,6 +93,8 @@ def compile_pipeline(transform: Any) -> BatchTransform | None:
         return None
     if not ops:  # only a conversion (PILToTensor, ToImage): never hand out the store's memory
         ops.append(Copy())
+    if image:
+        ops.append(AsImage())
     return Compose(ops)
 
 

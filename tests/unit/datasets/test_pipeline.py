@@ -35,9 +35,12 @@ def _compare(transform: Any, source: torch.Tensor) -> float:
     assert isinstance(compiled, BatchTransform), transform
     rows = torch.tensor([3, 0, -1, 2])
     out = compiled.take(source, rows)
-    ref = torch.stack([torch.as_tensor(transform(pil_image(source[int(i)]))) for i in rows])
+    refs = [transform(pil_image(source[int(i)])) for i in rows]
+    ref = torch.stack([torch.as_tensor(r) for r in refs])
     assert out.shape == ref.shape and out.dtype == ref.dtype
-    assert torch.equal(compiled(source[3]), out[0])  # one image as in the batch
+    one = compiled(source[3])
+    assert torch.equal(one, out[0])  # one image as in the batch
+    assert type(one) is type(refs[0])  # v2.ToImage then v2 ops: a tv_tensors.Image
     scale = 255.0 if ref.dtype == torch.uint8 else 1.0
     return float((out.double() - ref.double()).abs().max()) / scale
 
@@ -66,6 +69,7 @@ EXACT = [
     T.Compose([T.RandomCrop((37 + 2 + 4, 45 + 1 + 3), padding=(1, 2, 3, 4)), T.PILToTensor()]),
     v2.Compose([v2.RandomCrop((37, 45 + 8), padding=(4, 0)), v2.PILToTensor()]),
     v2.Compose([v2.RandomCrop((37, 45 + 3), padding=(0, 0, 3, 0)), v2.PILToTensor()]),
+    v2.Compose([v2.ToImage(), T.CenterCrop(20)]),  # a v1 op after ToImage: a plain tensor
 ]
 
 
