@@ -53,7 +53,7 @@ from datasets.transforms import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["compile_pipeline", "crop_decoder", "pil_image"]
+__all__ = ["compile_pipeline", "crop_decoder", "pil_image", "signature"]
 
 # The stages of a pipeline: a PIL image, a uint8 tensor, a float32 tensor.
 PIL, UINT8, FLOAT = "PIL image", "uint8 tensor", "float32 tensor"
@@ -96,6 +96,22 @@ def compile_pipeline(transform: Any) -> BatchTransform | None:
     if image:
         ops.append(AsImage())
     return Compose(ops)
+
+
+def signature(transform: Any) -> tuple[Any, ...]:
+    """What :func:`compile_pipeline`'s result depends on: the ops (by identity) and the public
+    attributes of the torchvision ones, so a cached compilation notices a parameter or an op
+    changed in place (``tf.transforms.append(...)``, ``op.p = 0.0``). About 15 µs.
+
+    Example:
+        >>> from torchvision import transforms as T
+        >>> tf = T.Compose([T.ToTensor()])
+        >>> before = signature(tf); tf.transforms.append(T.Normalize(0.5, 0.5))
+        >>> signature(tf) == before
+        False
+    """
+    return tuple((id(op), tuple((k, repr(v)) for k, v in vars(op).items() if k[0] != "_")
+                  if _name(op) else ()) for op in _flattened(transform))
 
 
 def pil_image(image: torch.Tensor) -> Image.Image:

@@ -268,6 +268,20 @@ def test_a_sample_is_its_own_tensor_never_a_view_of_the_store(
     assert ds[1][0].untyped_storage().data_ptr() != stored
 
 
+def test_packed_folder_follows_a_pipeline_edited_in_place(tmp_path: Path) -> None:
+    from datasets import ImageFolderDataset
+
+    root = _colour_tree(tmp_path / "t")
+    tf = T.Compose([T.CenterCrop(8), T.ToTensor()])
+    ds = ImageFolderDataset.pack(root, tf, cache_dir=tmp_path / "c")
+    assert ds[0][0].shape == (3, 8, 8)  # compiled and cached
+    tf.transforms.append(T.Normalize(MEAN, STD))
+    tf.transforms[0].size = (6, 5)
+    ref = _torchvision_sample(ds.samples[2][0], tf)
+    assert torch.equal(ds[2][0], ref)
+    assert torch.equal(ds.__getitems__([2]).images[0], ref)  # type: ignore[attr-defined]
+
+
 def test_packed_folder_hands_an_uncompiled_pipeline_a_pil_image(tmp_path: Path) -> None:
     from datasets import ImageFolderDataset
 
