@@ -27,8 +27,8 @@ on deterministic variants of each pipeline (the random ops replaced: ``Pad(4) +
 CenterCrop(32)``; ``Resize(256) + CenterCrop(224)``), in output units and in pixel levels
 (1/255) before ``Normalize``. The folder's crop-decoded paths (the ones timed) are also checked
 like for like: each sample against torchvision's ``resized_crop`` (Pillow) of the same box and
-flip on the full decode (``crop path difference``): within 1/255 for the automatic decoder
-(full resolution); the explicit one (reduced JPEG decode, opt-in) may be 2-3/255 off where a
+flip on the full decode (``crop path difference``): 0 for the automatic decoder (full
+resolution, Pillow's resize); the explicit one (reduced JPEG decode, opt-in) may be 2-3/255 off where a
 box is large enough to decode reduced (rare at 224 on ~500x375 photos).
 
 Targets (issue 17): MNIST and CIFAR >= 20x torchvision through ``datasets.DataLoader`` and

@@ -12,7 +12,7 @@ it). What ``image`` is depends on ``transform`` (the same rule for every image d
   applied once per batch to ``uint8`` ``[B, C, H, W]`` (and to ``[C, H, W]`` for ``ds[i]``).
 - a torchvision v1 or v2 pipeline that :func:`datasets.pipeline.compile_pipeline` recognises
   (``ToTensor``, ``Normalize``, ``RandomCrop``, ``Resize``…): run as its batch equivalent, the
-  same way, with torchvision's result (exact, or within 1/255 after a resize).
+  same way, with torchvision's result, bit for bit (resizes of a PIL image run Pillow's).
 - any other callable (another torchvision pipeline, a function): applied per sample to the
   PIL image (mode ``"L"`` or ``"RGB"``) torchvision's datasets would give it, so v1 and v2
   pipelines behave as there (a v2 pipeline wanting tensors starts with ``v2.ToImage()``).

@@ -12,8 +12,9 @@ one image (``__getitem__``). Recognised, as a bare transform or (nested) ``Compo
   ``RandomResizedCrop`` (bilinear), ``RandomHorizontalFlip``, ``Grayscale`` (on the PIL
   image, before any tensor conversion).
 
-The result equals torchvision's on the PIL image: exactly for the pixel-exact ops, within
-1/255 for the resizes (Pillow's and torch's bilinear kernels round differently). The random
+The result equals torchvision's on the PIL image, bit for bit: a resize of the PIL image runs
+Pillow's own filter per image (:func:`datasets.batchops.pillow_resize`), one of a tensor (after
+``ToImage``) torch's ``uint8`` kernel, as torchvision does. The random
 ops draw from torch's global RNG as torchvision's do (``DataLoader`` seeds it per worker), with
 torchvision's distributions, though not its exact draws. A pipeline that ends on a PIL image
 (no tensor conversion), or holds anything else (another op, another interpolation or fill,
@@ -131,14 +132,14 @@ def crop_decoder(compiled: BatchTransform | None
     decoder of the same box distribution (a ``RandomHorizontalFlip`` right after it becomes
     the decoder's ``flip``) and the rest; ``None`` for any other.
 
-    The decoder decodes at full resolution (``draft=False``): its samples are the compiled
-    pipeline's, within 1/255 of torchvision's. The faster reduced JPEG decode is a choice the
+    The decoder decodes at full resolution (``draft=False``) and resizes with the compiled
+    crop's kernel (Pillow's on a PIL image): its samples are the compiled pipeline's. The faster reduced JPEG decode is a choice the
     user makes with an explicit ``decoder=``.
 
     Example:
         >>> from torchvision import transforms as T
         >>> crop_decoder(compile_pipeline(T.Compose([T.RandomResizedCrop(64), T.ToTensor()])))
-        (DecodeRandomResizedCrop(size=(64, 64), scale=(0.08, 1.0), ratio=(0.75, 1.3333333333333333), flip=0.0, draft=False), Compose([ConvertFloat(scaling='div', normalize=[])]))
+        (DecodeRandomResizedCrop(size=(64, 64), scale=(0.08, 1.0), ratio=(0.75, 1.3333333333333333), flip=0.0, draft=False, pillow=True), Compose([ConvertFloat(scaling='div', normalize=[])]))
     """
     if not isinstance(compiled, Compose) or not compiled.transforms:
         return None
@@ -150,7 +151,8 @@ def crop_decoder(compiled: BatchTransform | None
     if rest and type(rest[0]) is RandomHorizontalFlip:  # the decoder mirrors as it resizes
         flip, rest = rest[0].p, rest[1:]
     decoder = DecodeRandomResizedCrop(first.size, first.scale, first.ratio, flip=flip,
-                                      draft=False, generator=first.generator)
+                                      draft=False, pillow=first.pillow,
+                                      generator=first.generator)
     return decoder, Compose(rest)
 
 
@@ -264,7 +266,7 @@ def _resize(op: Any, stage: str) -> BatchTransform:
     if op.max_size is not None and (len(sizes) != 1 or op.max_size <= sizes[0]):
         raise _Unsupported(f"max_size={op.max_size!r} with size={op.size!r} (torchvision "
                            f"refuses it)")
-    return Resize(op.size, max_size=op.max_size)
+    return Resize(op.size, max_size=op.max_size, pillow=stage == PIL)
 
 
 def _random_crop(op: Any, stage: str) -> BatchTransform:
@@ -286,7 +288,7 @@ def _pad(op: Any, stage: str) -> BatchTransform:
 
 def _random_resized_crop(op: Any, stage: str) -> BatchTransform:
     _check_bilinear(op, stage)
-    return RandomResizedCrop(op.size, tuple(op.scale), tuple(op.ratio))
+    return RandomResizedCrop(op.size, tuple(op.scale), tuple(op.ratio), pillow=stage == PIL)
 
 
 _PIXEL_OPS: dict[str, Callable[[Any, str], BatchTransform]] = {

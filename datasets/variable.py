@@ -7,8 +7,8 @@ in ``[-1, 1]``); a batch transform or a torchvision pipeline that compiles
 (:mod:`datasets.pipeline`) is applied to this one image; any other callable gets it as a PIL
 image, as from torchvision. A compiled pipeline that starts with ``RandomResizedCrop`` (and no
 ``decoder=``/``decode_size=`` given) decodes with :class:`datasets.DecodeRandomResizedCrop`
-of the same size, scale and ratio at full resolution (``draft=False``: within 1/255 of
-torchvision), and runs the rest once per batch; derived again when ``ds.transform`` is
+of the same size, scale and ratio at full resolution (``draft=False``: torchvision's pixels
+for the same box), and runs the rest once per batch; derived again when ``ds.transform`` is
 replaced. Images keep their own
 sizes, so batching needs a transform that makes one size (``v2.RandomResizedCrop(128)``,
 ``v2.Resize`` with ``CenterCrop``…), or ``decoder=``
