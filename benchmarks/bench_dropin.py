@@ -25,7 +25,11 @@ Rates through ``datasets.DataLoader`` and through torch's own ``DataLoader`` (wh
 dataset's ``__getitems__``), each against torchvision's. The largest difference is measured
 on deterministic variants of each pipeline (the random ops replaced: ``Pad(4) +
 CenterCrop(32)``; ``Resize(256) + CenterCrop(224)``), in output units and in pixel levels
-(1/255) before ``Normalize``.
+(1/255) before ``Normalize``. The folder's crop-decoded paths (the ones timed) are also checked
+like for like: each sample against torchvision's ``resized_crop`` (Pillow) of the same box and
+flip on the full decode (``crop path difference``): 0 for the automatic decoder (full
+resolution, Pillow's resize); the explicit one (reduced JPEG decode, opt-in) may be 2-3/255 off where a
+box is large enough to decode reduced (rare at 224 on ~500x375 photos).
 
 Targets (issue 17): MNIST and CIFAR >= 20x torchvision through ``datasets.DataLoader`` and
 >= 5x through torch's; the photo folder >= 1x torchvision with its pipeline as given.
@@ -116,6 +120,8 @@ def show(case: str, result: dict[str, Any]) -> None:
         print(f"  {name:<46} {rate:>10,.0f} img/s  {rate / rates['torchvision']:6.1f}x")
     print(f"  largest difference (deterministic variant): {result['max_diff']:.3g} "
           f"({result['max_diff_levels']:.2f}/255 before Normalize)")
+    for name, levels in result.get("crop_path_levels", {}).items():
+        print(f"  crop path difference, {name}: {levels:.2f}/255 before Normalize")
 
 
 def emit(path: Path | None, results: dict[str, dict[str, Any]]) -> None:
@@ -139,6 +145,8 @@ def emit(path: Path | None, results: dict[str, dict[str, Any]]) -> None:
                  figure(f"{case}: largest pixel difference", result["max_diff_levels"],
                         unit="/255", target="<= 1.01")]
         rows += [figure(f"{case}: {name}", rate, unit="img/s") for name, rate in rates.items()]
+        rows += [figure(f"{case}: crop path difference, {name}", levels, unit="/255")
+                 for name, levels in result.get("crop_path_levels", {}).items()]
     report_emit("bench_dropin", rows, path)
 
 
@@ -286,8 +294,37 @@ def case_folder(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     result["rates"]["datasets.ImageFolder (uncached), torch DataLoader"] = rate(
         loaders(datasets.ImageFolder(str(root), transform=tf), args, bs)["torch DataLoader"], n,
         args.epochs)
-    result["crop_decoder_used"] = type(getattr(ours, "decoder", None)).__name__
+    result["crop_decoder_used"] = repr(getattr(ours, "decoder", None))
+    result["crop_path_levels"] = {
+        "as given (automatic decoder)": crop_difference(ours, IMAGENET_MEAN, IMAGENET_STD, 64),
+        "explicit decoder (draft)": crop_difference(crop, IMAGENET_MEAN, IMAGENET_STD, 64)}
     return result
+
+
+def crop_difference(ds: Any, mean: tuple[float, ...], std: tuple[float, ...],
+                    count: int) -> float:
+    """Largest difference, in levels before ``Normalize``, of ``ds``'s crop-decoded samples
+    from torchvision's ``resized_crop`` (Pillow) of the same box and flip on the full decode."""
+    from PIL import Image
+    from torchvision.transforms import functional as F
+
+    from datasets.imagedecode import open_image, oriented_size
+
+    decoder, worst = ds.decoder, 0.0
+    for i in range(min(count, len(ds))):
+        torch.manual_seed(i)  # the decoder draws its box, then its flip, from the global RNG
+        mine = ds[i][0]
+        torch.manual_seed(i)
+        h, w = oriented_size(open_image(ds.store.blob(i)))
+        x1, y1, x2, y2 = decoder.box(h, w)
+        flip = bool(decoder.flip) and float(torch.rand(1)) < decoder.flip
+        with Image.open(ds.samples[i][0]) as image:  # torchvision's loader: RGB, no EXIF turn
+            crop = F.resized_crop(image.convert("RGB"), y1, x1, y2 - y1, x2 - x1,
+                                  list(decoder.size))
+        ref = F.to_tensor(F.hflip(crop) if flip else crop)
+        pixels = mine * torch.tensor(std).view(-1, 1, 1) + torch.tensor(mean).view(-1, 1, 1)
+        worst = max(worst, float((pixels - ref).abs().max()) * 255)
+    return worst
 
 
 def measure(pipeline: str, ours: Any, theirs: Any, ours_fixed: Any, theirs_fixed: Any,

@@ -5,9 +5,14 @@ and gives, per sample, what torchvision gives for the same image:
 
 - :class:`Resize`, :class:`CenterCrop`, :class:`Pad`: torchvision's output sizes, offsets and
   zero fill; ``Resize`` is bilinear and antialiased with torch's ``uint8`` kernel (the one
-  torchvision uses on tensors; within 1/255 of Pillow's on a PIL image).
+  torchvision uses on tensors), or with ``pillow=True`` Pillow's, per image (what it does to a
+  PIL image): bit-identical to torchvision either way.
 - :class:`Grayscale`: Pillow's ``convert("L")`` in its own integer arithmetic (what
   torchvision's ``Grayscale`` does to a PIL image), not the tensor kernel's float weights.
+- :class:`Copy`: a new tensor, so a pipeline that only converts to a tensor (``PILToTensor``)
+  never hands out a view of a store's pixels (torchvision's tensor is the sample's own).
+- :class:`AsImage`: one sample as torchvision's ``tv_tensors.Image`` (what a v2 pipeline that
+  converts with ``v2.ToImage`` returns); batches stay plain tensors, as torch's collate makes them.
 - :class:`ConvertFloat`: ``ToTensor``/``ToDtype(scale=True)`` followed by ``Normalize``, with
   torchvision's operations in its order, so the floats are bit-identical.
 """
@@ -18,13 +23,23 @@ import logging
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
 import torch
+from PIL import Image
 
-from datasets.transforms import BatchTransform, _batched, _empty_batch, _is_channels_last, _pair
+from datasets.transforms import (
+    BatchTransform,
+    _batched,
+    _empty_batch,
+    _is_channels_last,
+    _pair,
+    gather,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CenterCrop", "ConvertFloat", "Grayscale", "Pad", "Resize", "ltrb"]
+__all__ = ["AsImage", "CenterCrop", "ConvertFloat", "Copy", "Grayscale", "Pad", "Resize", "ltrb",
+           "pillow_resize"]
 
 
 def ltrb(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
@@ -45,6 +60,23 @@ def ltrb(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
     return values[0], values[1], values[2], values[3]
 
 
+def pillow_resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``uint8`` ``[C, H, W]`` (1 or 3 channels) resized by Pillow's bilinear filter, as
+    torchvision resizes a PIL image: bit-identical to it. ``[C, *size]``, channels last.
+
+    (torch's ``uint8`` antialiased kernel, 3x faster, rounds its weights coarser: up to 2
+    levels from Pillow on smooth photos, beyond the 1/255 promised.)
+
+    Example:
+        >>> pillow_resize(torch.zeros(3, 8, 6, dtype=torch.uint8), (4, 3)).shape
+        torch.Size([3, 4, 3])
+    """
+    array = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
+    pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+    out = np.array(pil.resize((size[1], size[0]), Image.Resampling.BILINEAR))
+    return torch.from_numpy(out.reshape(size[0], size[1], -1)).permute(2, 0, 1)
+
+
 class Resize(BatchTransform):
     """torchvision's ``Resize(size, max_size=...)``, bilinear and antialiased.
 
@@ -52,18 +84,22 @@ class Resize(BatchTransform):
         size: an int (or ``[int]``) for the shorter side, the longer one scaled (truncated) as
             torchvision does; or ``(H, W)``.
         max_size: the longer side's cap when ``size`` is the shorter side's length.
+        pillow: resize each image with Pillow (:func:`pillow_resize`, what torchvision does to
+            a PIL image) instead of torch's ``uint8`` kernel (what it does to a tensor).
 
     Example:
         >>> Resize(4)(torch.zeros(2, 3, 8, 12, dtype=torch.uint8)).shape
         torch.Size([2, 3, 4, 6])
     """
 
-    def __init__(self, size: int | Sequence[int], *, max_size: int | None = None) -> None:
+    def __init__(self, size: int | Sequence[int], *, max_size: int | None = None,
+                 pillow: bool = False) -> None:
         sizes = [size] if isinstance(size, int) else [int(s) for s in size]
         if len(sizes) not in (1, 2) or min(sizes) < 1:
             raise ValueError(f"size should be a positive int or (H, W), but got size={size!r}")
         self.size = sizes
         self.max_size = max_size
+        self.pillow = pillow
 
     def output_size(self, h: int, w: int) -> tuple[int, int]:
         """The ``(H, W)`` torchvision resizes an ``h`` × ``w`` image to."""
@@ -80,6 +116,11 @@ class Resize(BatchTransform):
         size = self.output_size(*batch.shape[-2:])
         if size == tuple(batch.shape[-2:]):
             return x.clone()  # torchvision: the image unchanged (Pillow: a copy of it)
+        if self.pillow:
+            out = _empty_batch(batch, size, len(batch))
+            for i, image in enumerate(batch):
+                out[i] = pillow_resize(image, size)
+            return out[0] if single else out
         if not _is_channels_last(batch):  # torch's uint8 antialiased kernel works channels last
             batch = batch.contiguous(memory_format=torch.channels_last)
         out = torch.nn.functional.interpolate(batch, size=size, mode="bilinear", antialias=True,
@@ -87,7 +128,7 @@ class Resize(BatchTransform):
         return out[0] if single else out
 
     def __repr__(self) -> str:
-        return f"Resize(size={self.size}, max_size={self.max_size})"
+        return f"Resize(size={self.size}, max_size={self.max_size}, pillow={self.pillow})"
 
 
 class Pad(BatchTransform):
@@ -145,8 +186,6 @@ class CenterCrop(BatchTransform):
         pad, top, left = self._box(*source.shape[-2:])
         if any(pad):
             return super().take(source, indices)
-        from datasets.transforms import gather
-
         # gather only the window's pixels out of the store
         return gather(source[:, :, top : top + self.size[0], left : left + self.size[1]], indices)
 
@@ -182,11 +221,51 @@ class Grayscale(BatchTransform):
             grey = luma.to(torch.uint8).unsqueeze(1)
         else:
             grey = batch
-        out = grey.expand(-1, self.num_output_channels, -1, -1).contiguous()
+        # a new tensor even for one channel in and out (never a view of x)
+        out = grey.expand(-1, self.num_output_channels, -1, -1).clone(
+            memory_format=torch.contiguous_format)
         return out[0] if single else out
 
     def __repr__(self) -> str:
         return f"Grayscale(num_output_channels={self.num_output_channels})"
+
+
+class Copy(BatchTransform):
+    """A new tensor of ``x``'s values, in its memory layout (never ``x`` or a view of it).
+
+    Example:
+        >>> x = torch.zeros(1, 2, 2, dtype=torch.uint8)
+        >>> y = Copy()(x); _ = y.fill_(1); int(x.sum())
+        0
+    """
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    def take(self, source: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        return gather(source, indices)  # a new batch already: no second copy
+
+    def __repr__(self) -> str:
+        return "Copy()"
+
+
+class AsImage(BatchTransform):
+    """One image ``[C, H, W]`` as a ``torchvision.tv_tensors.Image`` (no copy); a batch as it is.
+
+    Example:
+        >>> type(AsImage()(torch.zeros(1, 2, 2))).__name__, type(AsImage()(torch.zeros(1, 1, 2, 2))).__name__
+        ('Image', 'Tensor')
+    """
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 3:  # torch's collate of tv_tensors.Image samples is a plain tensor too
+            return x
+        from torchvision import tv_tensors  # imported when a v2 pipeline runs, not before
+
+        return tv_tensors.Image(x)
+
+    def __repr__(self) -> str:
+        return "AsImage()"
 
 
 Scaling = Literal["div", "mul", "none"]

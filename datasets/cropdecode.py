@@ -15,6 +15,12 @@ box is never enlarged from a coarser decode than full resolution would need) for
 - Every rule of :mod:`datasets.imagedecode` holds: formats by content, modes, 16-bit scaling,
   transparency, orientation, and the decompression-bomb limit (checked on the header).
 - ``flip`` mirrors left-right with that probability (``RandomHorizontalFlip(p=flip)``).
+- The reduced decode is not torchvision's pixels: a coarser DCT scale and box edges rounded to
+  it put a sample 2-3 levels (of 255) from ``RandomResizedCrop`` of the full decode.
+  ``draft=False`` decodes at full resolution: the same box, resized by the kernel of
+  :class:`datasets.transforms.RandomResizedCrop` (``pillow=True``: Pillow's, so the crop equals
+  torchvision's of the same box bit for bit; what :func:`datasets.pipeline.crop_decoder`
+  builds from a user's pipeline).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from collections.abc import Sequence
 import torch
 from PIL import Image
 
+from datasets.batchops import pillow_resize
 from datasets.imagedecode import (
     JPEG_FORMATS,
     DecodeOptions,
@@ -52,6 +59,10 @@ class DecodeRandomResizedCrop:
         scale: range of the box's area as a fraction of the image's (torchvision's).
         ratio: range of the box's aspect ratio, width / height (drawn log-uniform).
         flip: probability of a left-right mirror of the output (0 for none).
+        draft: decode JPEGs at a reduced DCT scale where the box allows (faster, not within
+            1/255 of torchvision's full decode); ``False`` always decodes at full resolution.
+        pillow: resize with Pillow (as torchvision does a PIL image; with ``draft=False``
+            bit-identical to torchvision's crop of the same box) instead of torch's kernel.
         generator: draws boxes and flips; ``None`` uses torch's global RNG. In a
             ``DataLoader`` worker the draws come from
             :func:`datasets.transforms.worker_generator` (its own per worker and epoch).
@@ -67,13 +78,16 @@ class DecodeRandomResizedCrop:
 
     def __init__(self, size: int | Sequence[int], scale: tuple[float, float] = (0.08, 1.0),
                  ratio: tuple[float, float] = (3 / 4, 4 / 3), *, flip: float = 0.0,
+                 draft: bool = True, pillow: bool = False,
                  generator: torch.Generator | None = None) -> None:
         if not 0.0 <= flip <= 1.0:
             raise ValueError(f"flip should be a probability in [0, 1], but got flip={flip!r}")
         # the batch transform whose boxes these are (same draws, same distribution)
-        self.batch_equivalent = RandomResizedCrop(size, scale, ratio, generator=generator)
+        self.batch_equivalent = RandomResizedCrop(size, scale, ratio, pillow=pillow,
+                                                  generator=generator)
         self.size = self.batch_equivalent.size
         self.flip = flip
+        self.draft = draft
 
     @property
     def generator(self) -> torch.Generator | None:
@@ -93,12 +107,15 @@ class DecodeRandomResizedCrop:
         image = open_image(data)  # refuses decompression bombs from the header
         h, w = oriented_size(image)
         box = self.box(h, w)
-        if image.format in JPEG_FORMATS:
+        if self.draft and image.format in JPEG_FORMATS:
             box = self._draft(image, (h, w), box)
         array, _ = decode_opened(image, DecodeOptions(mode=mode), box=box)
         pixels = torch.from_numpy(array).permute(2, 0, 1)  # channels-last memory: fast resize
-        out = torch.nn.functional.interpolate(pixels[None], size=self.size, mode="bilinear",
-                                              antialias=True, align_corners=False)[0]
+        if self.batch_equivalent.pillow:
+            out = pillow_resize(pixels, self.size)
+        else:
+            out = torch.nn.functional.interpolate(pixels[None], size=self.size, mode="bilinear",
+                                                  antialias=True, align_corners=False)[0]
         flip_draw = torch.rand(1, generator=worker_generator(self.generator)) if self.flip else None
         if flip_draw is not None and float(flip_draw) < self.flip:
             out = out.flip(-1)
@@ -127,7 +144,9 @@ class DecodeRandomResizedCrop:
 
     def __repr__(self) -> str:
         return (f"DecodeRandomResizedCrop(size={self.size}, scale={self.batch_equivalent.scale}, "
-                f"ratio={self.batch_equivalent.ratio}, flip={self.flip})")
+                f"ratio={self.batch_equivalent.ratio}, flip={self.flip}"
+                f"{'' if self.draft else ', draft=False'}"
+                f"{', pillow=True' if self.batch_equivalent.pillow else ''})")
 
 
 def reduction(box_w: int, box_h: int, out_w: int, out_h: int) -> int:

@@ -12,7 +12,7 @@ it). What ``image`` is depends on ``transform`` (the same rule for every image d
   applied once per batch to ``uint8`` ``[B, C, H, W]`` (and to ``[C, H, W]`` for ``ds[i]``).
 - a torchvision v1 or v2 pipeline that :func:`datasets.pipeline.compile_pipeline` recognises
   (``ToTensor``, ``Normalize``, ``RandomCrop``, ``Resize``…): run as its batch equivalent, the
-  same way, with torchvision's result (exact, or within 1/255 after a resize).
+  same way, with torchvision's result, bit for bit (resizes of a PIL image run Pillow's).
 - any other callable (another torchvision pipeline, a function): applied per sample to the
   PIL image (mode ``"L"`` or ``"RGB"``) torchvision's datasets would give it, so v1 and v2
   pipelines behave as there (a v2 pipeline wanting tensors starts with ``v2.ToImage()``).
@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 
 from datasets.errors import DataFormatError
 from datasets.packed import PackedImages
-from datasets.pipeline import compile_pipeline, pil_image
+from datasets.pipeline import compile_pipeline, pil_image, signature
 from datasets.transforms import (
     BatchTransform,
     ToFloat,
@@ -78,7 +78,7 @@ class StoredImageInfo:
 
     _targets: torch.Tensor | None = None
     transform: Transform
-    _compiled: tuple[Transform, BatchTransform | None] | None = None
+    _compiled: tuple[tuple[Any, ...], BatchTransform | None] | None = None
 
     def _stored(self) -> Any:
         raise NotImplementedError
@@ -92,8 +92,9 @@ class StoredImageInfo:
             return None
         if is_batch_transform(transform):
             return cast(BatchTransform, transform)
-        if self._compiled is None or self._compiled[0] is not transform:  # compiled once
-            self._compiled = (transform, compile_pipeline(transform))
+        key = signature(transform)  # compiled again when the pipeline (or an op) changed
+        if self._compiled is None or self._compiled[0] != key:
+            self._compiled = (key, compile_pipeline(transform))
         return self._compiled[1]
 
     def apply_transform(self, image: torch.Tensor) -> Any:

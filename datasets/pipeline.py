@@ -12,8 +12,9 @@ one image (``__getitem__``). Recognised, as a bare transform or (nested) ``Compo
   ``RandomResizedCrop`` (bilinear), ``RandomHorizontalFlip``, ``Grayscale`` (on the PIL
   image, before any tensor conversion).
 
-The result equals torchvision's on the PIL image: exactly for the pixel-exact ops, within
-1/255 for the resizes (Pillow's and torch's bilinear kernels round differently). The random
+The result equals torchvision's on the PIL image, bit for bit: a resize of the PIL image runs
+Pillow's own filter per image (:func:`datasets.batchops.pillow_resize`), one of a tensor (after
+``ToImage``) torch's ``uint8`` kernel, as torchvision does. The random
 ops draw from torch's global RNG as torchvision's do (``DataLoader`` seeds it per worker), with
 torchvision's distributions, though not its exact draws. A pipeline that ends on a PIL image
 (no tensor conversion), or holds anything else (another op, another interpolation or fill,
@@ -31,7 +32,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from datasets.batchops import CenterCrop, ConvertFloat, Grayscale, Pad, Resize, Scaling, ltrb
+from datasets.batchops import (
+    AsImage,
+    CenterCrop,
+    ConvertFloat,
+    Copy,
+    Grayscale,
+    Pad,
+    Resize,
+    Scaling,
+    ltrb,
+)
 from datasets.cropdecode import DecodeRandomResizedCrop
 from datasets.transforms import (
     BatchTransform,
@@ -43,7 +54,7 @@ from datasets.transforms import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["compile_pipeline", "crop_decoder", "pil_image"]
+__all__ = ["compile_pipeline", "crop_decoder", "pil_image", "signature"]
 
 # The stages of a pipeline: a PIL image, a uint8 tensor, a float32 tensor.
 PIL, UINT8, FLOAT = "PIL image", "uint8 tensor", "float32 tensor"
@@ -63,23 +74,45 @@ def compile_pipeline(transform: Any) -> BatchTransform | None:
     Example:
         >>> from torchvision.transforms import v2
         >>> compile_pipeline(v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]))
-        Compose([ConvertFloat(scaling='mul', normalize=[])])
+        Compose([ConvertFloat(scaling='mul', normalize=[]), AsImage()])
         >>> compile_pipeline(v2.ColorJitter(0.5)) is None
         True
     """
     ops: list[BatchTransform] = []
-    stage = PIL
+    stage, image = PIL, False
     for op in _flattened(transform):
+        # torchvision returns a tv_tensors.Image after v2.ToImage and v2 ops only (a v1 op's
+        # result is a plain tensor)
+        image = _name(op) == "ToImage" or (image and _is_v2(op))
         try:
             stage = _add(op, stage, ops)
-        except (ValueError, TypeError, AttributeError) as why:  # _Unsupported, or parameters
-            # our ops refuse (negative padding, which Pillow crops): torchvision runs them
+        except _Unsupported as why:  # only our refusal: a bug in this module still raises
             log.debug("transform %r runs per sample: %r stops the batching (%s)", transform, op, why)
             return None
     if stage == PIL:
         log.debug("transform %r runs per sample: it returns a PIL image", transform)
         return None
+    if not ops:  # only a conversion (PILToTensor, ToImage): never hand out the store's memory
+        ops.append(Copy())
+    if image:
+        ops.append(AsImage())
     return Compose(ops)
+
+
+def signature(transform: Any) -> tuple[Any, ...]:
+    """What :func:`compile_pipeline`'s result depends on: the ops (by identity) and the public
+    attributes of the torchvision ones, so a cached compilation notices a parameter or an op
+    changed in place (``tf.transforms.append(...)``, ``op.p = 0.0``). About 15 µs.
+
+    Example:
+        >>> from torchvision import transforms as T
+        >>> tf = T.Compose([T.ToTensor()])
+        >>> before = signature(tf); tf.transforms.append(T.Normalize(0.5, 0.5))
+        >>> signature(tf) == before
+        False
+    """
+    return tuple((id(op), tuple((k, repr(v)) for k, v in vars(op).items() if k[0] != "_")
+                  if _name(op) else ()) for op in _flattened(transform))
 
 
 def pil_image(image: torch.Tensor) -> Image.Image:
@@ -99,10 +132,14 @@ def crop_decoder(compiled: BatchTransform | None
     decoder of the same box distribution (a ``RandomHorizontalFlip`` right after it becomes
     the decoder's ``flip``) and the rest; ``None`` for any other.
 
+    The decoder decodes at full resolution (``draft=False``) and resizes with the compiled
+    crop's kernel (Pillow's on a PIL image): its samples are the compiled pipeline's. The faster reduced JPEG decode is a choice the
+    user makes with an explicit ``decoder=``.
+
     Example:
         >>> from torchvision import transforms as T
         >>> crop_decoder(compile_pipeline(T.Compose([T.RandomResizedCrop(64), T.ToTensor()])))
-        (DecodeRandomResizedCrop(size=(64, 64), scale=(0.08, 1.0), ratio=(0.75, 1.3333333333333333), flip=0.0), Compose([ConvertFloat(scaling='div', normalize=[])]))
+        (DecodeRandomResizedCrop(size=(64, 64), scale=(0.08, 1.0), ratio=(0.75, 1.3333333333333333), flip=0.0, draft=False, pillow=True), Compose([ConvertFloat(scaling='div', normalize=[])]))
     """
     if not isinstance(compiled, Compose) or not compiled.transforms:
         return None
@@ -114,6 +151,7 @@ def crop_decoder(compiled: BatchTransform | None
     if rest and type(rest[0]) is RandomHorizontalFlip:  # the decoder mirrors as it resizes
         flip, rest = rest[0].p, rest[1:]
     decoder = DecodeRandomResizedCrop(first.size, first.scale, first.ratio, flip=flip,
+                                      draft=False, pillow=first.pillow,
                                       generator=first.generator)
     return decoder, Compose(rest)
 
@@ -132,6 +170,10 @@ def _name(op: Any) -> str:
     return ""
 
 
+def _is_v2(op: Any) -> bool:
+    return type(op).__module__.startswith("torchvision.transforms.v2.")
+
+
 def _add(op: Any, stage: str, ops: list[BatchTransform]) -> str:
     """Append ``op``'s batch equivalent to ``ops``; return the stage after it."""
     name = _name(op)
@@ -148,12 +190,18 @@ def _add(op: Any, stage: str, ops: list[BatchTransform]) -> str:
         raise _Unsupported("not a recognised op")
     if stage == FLOAT:
         raise _Unsupported(f"{name} of a float tensor")
-    if name == "RandomHorizontalFlip" and ops and type(ops[-1]) is RandomCrop and not ops[-1].flip:
+    if (name == "RandomHorizontalFlip" and ops and type(ops[-1]) is RandomCrop
+            and not ops[-1].flip and 0.0 <= float(op.p) <= 1.0):
         ops[-1].flip = float(op.p)  # the crop mirrors its windows as it gathers them
         return stage
     if name == "Grayscale" and stage != PIL:
         raise _Unsupported("Grayscale of a tensor (torchvision's tensor kernel, not Pillow's)")
-    ops.append(_PIXEL_OPS[name](op, stage))
+    try:
+        ops.append(_PIXEL_OPS[name](op, stage))
+    except _Unsupported:
+        raise
+    except ValueError as err:  # a parameter our op refuses and torchvision takes (Pillow
+        raise _Unsupported(str(err)) from err  # crops for a negative Pad): run per sample
     return stage
 
 
@@ -180,8 +228,7 @@ def _to_dtype(op: Any, stage: str, ops: list[BatchTransform]) -> str:
         raise _Unsupported(f"{name} to {op.dtype} of a {stage} (float32 of a uint8 tensor only)")
     if not scale:
         return _to_float(ops, "none")
-    v1 = type(op).__module__.startswith("torchvision.transforms.transforms")
-    return _to_float(ops, "div" if v1 else "mul")  # F.convert_image_dtype divides, v2 multiplies
+    return _to_float(ops, "mul" if _is_v2(op) else "div")  # F.convert_image_dtype divides, v2 multiplies
 
 
 def _to_float(ops: list[BatchTransform], scaling: Scaling) -> str:
@@ -199,8 +246,9 @@ def _check_bilinear(op: Any, stage: str) -> None:
     mode = getattr(op.interpolation, "value", op.interpolation)
     if mode not in ("bilinear", Image.Resampling.BILINEAR):
         raise _Unsupported(f"interpolation={mode!r} (bilinear only)")
-    if stage != PIL and op.antialias is False:
-        raise _Unsupported("antialias=False on a tensor")
+    # on a tensor, torchvision antialiases only for antialias=True (None means False there)
+    if stage != PIL and op.antialias is not True:
+        raise _Unsupported(f"antialias={op.antialias!r} on a tensor (True only)")
 
 
 def _check_fill(op: Any) -> None:
@@ -213,14 +261,24 @@ def _resize(op: Any, stage: str) -> BatchTransform:
     _check_bilinear(op, stage)
     if op.size is None:
         raise _Unsupported("size=None")
-    return Resize(op.size, max_size=op.max_size)
+    sizes = [op.size] if isinstance(op.size, int) else list(op.size)
+    # torchvision raises for these when called: per sample, so its own error reaches the user
+    if op.max_size is not None and (len(sizes) != 1 or op.max_size <= sizes[0]):
+        raise _Unsupported(f"max_size={op.max_size!r} with size={op.size!r} (torchvision "
+                           f"refuses it)")
+    return Resize(op.size, max_size=op.max_size, pillow=stage == PIL)
 
 
 def _random_crop(op: Any, stage: str) -> BatchTransform:
     _check_fill(op)
     if op.pad_if_needed:
         raise _Unsupported("pad_if_needed=True")
-    return RandomCrop(op.size, padding=ltrb(op.padding) if op.padding is not None else (0, 0, 0, 0))
+    if op.padding is None:
+        return RandomCrop(op.size)
+    if _is_v2(op):
+        left, right, top, bottom = op.padding  # v2 keeps it parsed as [l, r, t, b]
+        return RandomCrop(op.size, padding=ltrb([left, top, right, bottom]))
+    return RandomCrop(op.size, padding=ltrb(op.padding))  # v1 keeps the argument as given
 
 
 def _pad(op: Any, stage: str) -> BatchTransform:
@@ -230,7 +288,7 @@ def _pad(op: Any, stage: str) -> BatchTransform:
 
 def _random_resized_crop(op: Any, stage: str) -> BatchTransform:
     _check_bilinear(op, stage)
-    return RandomResizedCrop(op.size, tuple(op.scale), tuple(op.ratio))
+    return RandomResizedCrop(op.size, tuple(op.scale), tuple(op.ratio), pillow=stage == PIL)
 
 
 _PIXEL_OPS: dict[str, Callable[[Any, str], BatchTransform]] = {

@@ -344,6 +344,8 @@ class RandomCrop(_RowTransform):
         for i, (row, y, x0, flip) in enumerate(zip(rows, top, left, flips, strict=True)):
             y1, x1 = max(y, 0), max(x0, 0)  # the window's part inside the image; the rest
             y2, x2 = min(y + th, h), min(x0 + tw, w)  # is torchvision's zero fill
+            if y2 <= y1 or x2 <= x1:
+                continue  # a window wholly in the padding: zeros
             window = pixels[row, y1:y2, x1:x2]
             if flip:  # mirrored: output column j is window column tw - 1 - j
                 out[i, y1 - y : y2 - y, tw - (x2 - x0) : tw - (x1 - x0)] = window[:, ::-1]
@@ -361,8 +363,9 @@ class RandomResizedCrop(_RowTransform):
 
     Boxes are drawn as torchvision draws them (area fraction in ``scale``, log-uniform aspect
     in ``ratio``, ten tries then the centre crop); each box is resized to ``size`` with the
-    kernel torchvision uses (bilinear, antialiased, ``uint8`` in and out), so a sample's
-    pixels equal ``v2.functional.resized_crop`` of the same box. The result is a new dense
+    kernel torchvision uses on a tensor (bilinear, antialiased, ``uint8`` in and out), so a
+    sample's pixels equal ``v2.functional.resized_crop`` of the same box; ``pillow=True`` uses
+    Pillow's, as torchvision does on a PIL image (bit-identical). The result is a new dense
     batch, channels last (``[B, H, W, C]`` memory) when the input is, as the packed stores give
     it: torch's kernel resizes that layout about twice as fast.
 
@@ -373,13 +376,14 @@ class RandomResizedCrop(_RowTransform):
     """
 
     def __init__(self, size: int | Sequence[int], scale: tuple[float, float] = (0.08, 1.0),
-                 ratio: tuple[float, float] = (3 / 4, 4 / 3), *,
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), *, pillow: bool = False,
                  generator: torch.Generator | None = None) -> None:
         if not (0 < scale[0] <= scale[1] and 0 < ratio[0] <= ratio[1]):
             raise ValueError(f"scale and ratio should be increasing positive ranges, but got "
                              f"scale={scale!r}, ratio={ratio!r}")
         self.size = _pair(size, "size")
         self.scale, self.ratio = scale, ratio
+        self.pillow = pillow
         self.generator = generator
 
     def boxes(self, b: int, h: int, w: int) -> torch.Tensor:
@@ -455,6 +459,11 @@ class RandomResizedCrop(_RowTransform):
         channels_last = _is_channels_last(source)
         for i, (row, (x1, y1, x2, y2)) in enumerate(zip(rows, boxes, strict=True)):
             box = source[row : row + 1, :, y1:y2, x1:x2]
+            if self.pillow:
+                from datasets.batchops import pillow_resize  # batchops builds on this module
+
+                out[i] = pillow_resize(box[0], self.size)
+                continue
             if not channels_last:
                 box = box.contiguous(memory_format=torch.channels_last)
             # the kernel torchvision's resized_crop uses (uint8, bilinear, antialiased)
@@ -463,7 +472,8 @@ class RandomResizedCrop(_RowTransform):
         return out
 
     def __repr__(self) -> str:
-        return f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio})"
+        return (f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio}"
+                f"{', pillow=True' if self.pillow else ''})")
 
 
 class Compose(BatchTransform):

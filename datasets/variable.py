@@ -7,7 +7,9 @@ in ``[-1, 1]``); a batch transform or a torchvision pipeline that compiles
 (:mod:`datasets.pipeline`) is applied to this one image; any other callable gets it as a PIL
 image, as from torchvision. A compiled pipeline that starts with ``RandomResizedCrop`` (and no
 ``decoder=``/``decode_size=`` given) decodes with :class:`datasets.DecodeRandomResizedCrop`
-of the same size, scale and ratio, and runs the rest once per batch. Images keep their own
+of the same size, scale and ratio at full resolution (``draft=False``: torchvision's pixels
+for the same box), and runs the rest once per batch; derived again when ``ds.transform`` is
+replaced. Images keep their own
 sizes, so batching needs a transform that makes one size (``v2.RandomResizedCrop(128)``,
 ``v2.Resize`` with ``CenterCrop``…), or ``decoder=``
 :class:`datasets.DecodeRandomResizedCrop` which decodes each image straight to a random crop
@@ -37,6 +39,8 @@ from datasets.pipeline import crop_decoder
 from datasets.transforms import BatchTransform, ToFloat, Transform, checked_rows, is_batch_transform
 
 log = logging.getLogger(__name__)
+
+Split = tuple[DecodeRandomResizedCrop, BatchTransform]
 
 
 def check_decoding(decode_size: int | None, decoder: DecodeRandomResizedCrop | None) -> None:
@@ -88,15 +92,37 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
         self.target_transform = target_transform
         self.decode = DecodeOptions(mode=store.mode, min_side=decode_size)
         self._targets: torch.Tensor | None = None
-        # the transform after decoding, when a torchvision pipeline's crop moved into the decoder
-        self._after_decoder: BatchTransform | None = None
-        if decoder is None and decode_size is None and not is_batch_transform(self.transform):
-            split = crop_decoder(self.batch_transform)
+        self._decoder = decoder  # the user's; one derived from transform is kept apart
+        # (the compiled pipeline it was derived from, (its decoder, the rest) or None)
+        self._derived: tuple[BatchTransform | None, Split | None] | None = None
+
+    @property
+    def decoder(self) -> DecodeRandomResizedCrop | None:
+        """``decoder=`` as given, else the one a leading ``RandomResizedCrop`` of
+        ``transform`` becomes (derived again when ``transform`` is replaced), else ``None``."""
+        if self._decoder is not None:
+            return self._decoder
+        split = self._split()
+        return split[0] if split is not None else None
+
+    @decoder.setter
+    def decoder(self, decoder: DecodeRandomResizedCrop | None) -> None:
+        check_decoding(self.decode.min_side, decoder)
+        self._decoder = decoder
+
+    def _split(self) -> Split | None:
+        """The decoder derived from ``transform`` and the batch transform after it, or ``None``."""
+        if self._decoder is not None or self.decode.min_side is not None or \
+                is_batch_transform(self.transform):
+            return None
+        compiled = self.batch_transform  # compiled again when transform is another object
+        if self._derived is None or self._derived[0] is not compiled:
+            split = crop_decoder(compiled)
             if split is not None:
-                decoder, self._after_decoder = split
                 log.debug("%r decodes straight to its RandomResizedCrop: %r", self.transform,
-                          decoder)
-        self.decoder = decoder
+                          split[0])
+            self._derived = (compiled, split)
+        return self._derived[1]
 
     def _stored(self) -> VariableImages:
         return self.store
@@ -124,8 +150,8 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         image = self.image(int(index))
-        x = self._after_decoder(image) if self._after_decoder is not None else \
-            self.apply_transform(image)
+        split = self._split()
+        x = split[1](image) if split is not None else self.apply_transform(image)
         target: Any = int(self.targets[index])
         if self.target_transform is not None:
             target = self.target_transform(target)
@@ -133,7 +159,8 @@ class VariableImageDataset(StoredImageInfo, Dataset[tuple[Any, Any]]):
 
     def __getitems__(self, indices: Sequence[int]) -> Sequence[tuple[Any, Any]]:
         """Fetch a batch; with a ``decoder`` and a batch transform, transform it at once."""
-        batch = self._after_decoder if self._after_decoder is not None else self.batch_transform
+        split = self._split()
+        batch = split[1] if split is not None else self.batch_transform
         if self.decoder is None or batch is None:
             return [self[int(i)] for i in indices]
         rows = checked_rows(indices, len(self)).tolist()
