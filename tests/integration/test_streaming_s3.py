@@ -63,7 +63,7 @@ def test_tampered_s3_shard_is_named(tmp_path: Path, s3_endpoint: str) -> None:
         Bucket="packs", Key="t/shard-00001.bin", Body=b"not a shard")
     ds = StreamingDataset("s3://packs/t", cache_dir=tmp_path / "cache", endpoint_url=s3_endpoint,
                           prefetch=0)
-    with pytest.raises(ShardError, match="shard-00001.bin from s3://packs/t/shard-00001.bin failed"):
+    with pytest.raises(ShardError, match="shard 'shard-00001.bin' from s3://packs/t/shard-00001.bin failed"):
         ds[60]
     assert main(["--verify", "s3://packs/t", "--endpoint-url", s3_endpoint]) == 1
 

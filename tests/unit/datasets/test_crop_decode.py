@@ -162,7 +162,7 @@ def test_variable_store_with_crop_decoder_batches_seeded(tmp_path: Path) -> None
                                           generator=torch.Generator().manual_seed(seed))
         ds = ImageFolderDataset.pack(root, Normalize([0.5] * 3, [0.5] * 3),
                                      cache_dir=tmp_path / "cache", decoder=decoder)
-        x, y = next(iter(DataLoader(ds, batch_size=8)))
+        x, y = next(iter(DataLoader(ds, batch_size=8, num_workers=0)))
         return x, y
 
     x, y = epoch(0)

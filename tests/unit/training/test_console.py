@@ -115,7 +115,7 @@ def test_quickstart_summary_says_1_epoch(tmp_path, monkeypatch: pytest.MonkeyPat
     history.record(1, train_loss=0.5, train_accuracy=0.8, valid=None, lr=0.01, data_time_s=0.0,
                    compute_time_s=0.0, epoch_time_s=0.0, skipped_batches=0)
     result = {"accuracy": 0.8, "macro_f1": 0.8, "confusion_matrix": [[1]]}
-    data = {"classes": ["A"], "sizes": {"train": 8, "valid": 1, "test": 1}}
+    data = {"classes": ["A"], "sizes": {"train": 8, "val": 1, "test": 1}}
     monkeypatch.setattr(quickstart, "_run", lambda args, out: (data, history, result))
     assert quickstart.main(["--epochs", "1", "--out", str(tmp_path / "qs"), "-q"]) == 0
     assert "test images, 1 epoch in " in capsys.readouterr().out

@@ -338,7 +338,7 @@ def test_a_failing_shard_is_one_error_line_with_any_worker_count(
     err = capsys.readouterr().err
     lines = [line for line in err.strip().splitlines() if not line.startswith("warning: ")]
     assert len(lines) == 1 and "Traceback" not in err and "DataLoader worker" not in err, err
-    assert lines[0].startswith(f"error: shard {shard.name} from ") and "failed twice" in lines[0]
+    assert lines[0].startswith(f"error: shard {shard.name!r} from ") and "failed twice" in lines[0]
 
 
 # item 17: an incompatible --stream-test pack is refused before training --------------------------
