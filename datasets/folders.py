@@ -188,10 +188,23 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
 def _stats(entries: list[os.DirEntry[str]]) -> np.ndarray:
     """:data:`STAT_FIELDS` of each entry, as one ``int64`` array (one ``stat`` each; the
     loops run in C: this is most of a warm ``pack()``'s time)."""
+    return _stat_array(map(os.DirEntry.stat, entries), len(entries))
+
+
+def stat_files(paths: list[str]) -> np.ndarray:
+    """:data:`STAT_FIELDS` of each file, as :attr:`FolderScan.stats` holds them.
+
+    Raises:
+        OSError: a file cannot be ``stat``-ed (removed since it was listed).
+    """
+    return _stat_array(map(os.stat, paths), len(paths))
+
+
+def _stat_array(results: Iterator[os.stat_result], count: int) -> np.ndarray:
     fields = operator.attrgetter("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino")
-    values = itertools.chain.from_iterable(map(fields, map(os.DirEntry.stat, entries)))
-    count = len(entries) * len(STAT_FIELDS)
-    return np.fromiter(values, dtype=np.int64, count=count).reshape(-1, len(STAT_FIELDS))
+    values = itertools.chain.from_iterable(map(fields, results))
+    return np.fromiter(values, dtype=np.int64, count=count * len(STAT_FIELDS)).reshape(
+        -1, len(STAT_FIELDS))
 
 
 def _check_root(root: Path) -> None:

@@ -10,7 +10,8 @@ order; an interrupted write started again with the same source and settings cont
 last recorded shard. The settings include the source's fingerprint (what the packed image
 cache is keyed by: paths, sizes and change times, :func:`datasets.packing.folder_fingerprint`),
 so a source changed since the interruption starts the write over, and says so, instead of
-mixing two versions. ``index.json`` is written last (``os.replace`` locally, one PUT on S3), so a
+mixing two versions. A source without a known fingerprint (a Python dataset, unless the caller
+passes ``source_fingerprint=``) is always written from the start. ``index.json`` is written last (``os.replace`` locally, one PUT on S3), so a
 pack with an index is complete; then ``.progress.json`` is deleted.
 """
 
@@ -84,10 +85,11 @@ def write_shards(
             a few shards, so a class-sorted source written in order gives one-class batches.
             ``False`` keeps the dataset's order (sample ``i`` of the pack is ``dataset[i]``).
         seed: the seed of that permutation.
-        source_fingerprint: what identifies the source's content (default: the fingerprint
-            of the packed cache ``dataset`` reads, see :func:`dataset_fingerprint`). An
-            unfinished write of the same ``source`` with another fingerprint is started over
-            (with a warning); recorded in the index.
+        source_fingerprint: what identifies the source's content (default:
+            :func:`dataset_fingerprint`). An unfinished write of the same ``source`` with
+            another fingerprint is started over (with a warning), and so is one whose
+            fingerprint is unknown (``None``): only a known, equal fingerprint resumes.
+            Recorded in the index.
 
     Returns:
         The index that was written.
@@ -132,8 +134,18 @@ def write_shards(
 
 
 def dataset_fingerprint(dataset: Any) -> str | None:
-    """The fingerprint of the folder or archive a packed image dataset was packed from
-    (its cache key: :func:`datasets.packing.folder_fingerprint`), or ``None``."""
+    """What identifies the content ``dataset`` reads, or ``None`` when that is unknown.
+
+    A packed image dataset: the fingerprint of the folder or archive it was packed from (its
+    cache key, :func:`datasets.packing.folder_fingerprint`). An uncached
+    :class:`datasets.ImageFolderDataset`: the same hash over its own samples (resolved root,
+    classes, paths, sizes, mtimes, ctimes and inodes; one ``stat`` per file). Anything else
+    (a Python dataset, a file removed since the dataset was listed): ``None``.
+    """
+    from datasets.images import ImageFolderDataset
+
+    if isinstance(dataset, ImageFolderDataset):
+        return _image_folder_fingerprint(dataset)
     for holder in (dataset, getattr(dataset, "store", None), getattr(dataset, "packed", None)):
         manifest = getattr(holder, "manifest", None)
         if isinstance(manifest, dict) and isinstance(manifest.get("source"), dict):
@@ -141,6 +153,21 @@ def dataset_fingerprint(dataset: Any) -> str | None:
             if found:
                 return str(found)
     return None
+
+
+def _image_folder_fingerprint(dataset: Any) -> str | None:
+    from datasets.folders import FolderScan, stat_files
+    from datasets.packing import DEFAULT_OPTIONS, folder_fingerprint
+
+    paths = [path for path, _ in dataset.samples]
+    try:
+        stats = stat_files(paths)
+        root = Path(dataset.root).resolve()
+    except OSError:
+        return None
+    scan = FolderScan(list(dataset.classes), paths, [label for _, label in dataset.samples],
+                      [[str(path), str(why)] for path, why in dataset.skipped], stats=stats)
+    return "images-" + folder_fingerprint(root, scan, DEFAULT_OPTIONS)
 
 
 def _refuse_existing(store: Store, out: str | os.PathLike[str], fingerprint: str | None) -> None:
@@ -185,7 +212,9 @@ def _resume_point(store: Store, settings: dict[str, Any]) -> list[dict[str, Any]
                 "source_fingerprint": None, **state.get("settings", {})}
     if (settings["source"] and recorded.get("source") == settings["source"]
             and recorded["source_fingerprint"] != settings["source_fingerprint"]):
-        _restart(store, state)
+        _restart(store, state, "as it was before its files changed" if
+                 recorded["source_fingerprint"] else "recording no source fingerprint (an "
+                 "older dataferry wrote it), so whether the source changed since is unknown")
         return []
     order_keys = ("write_shuffle_seed", "write_order_sha256")
     if any(recorded[k] != settings[k] for k in order_keys) and all(
@@ -201,15 +230,19 @@ def _resume_point(store: Store, settings: dict[str, Any]) -> list[dict[str, Any]
             f"{store.describe(PROGRESS_FILE)} records an unfinished write of another source or "
             "shard size; write to another OUT, or delete that folder/prefix to start over"
         )
+    if settings["source_fingerprint"] is None:  # a changed source would pass every check above
+        _restart(store, state, "of a source without a fingerprint, so whether it changed since "
+                 "is unknown (pass source_fingerprint= to make such a write resumable)")
+        return []
     return list(state["shards"])
 
 
-def _restart(store: Store, state: dict[str, Any]) -> None:
-    """Drop an unfinished write whose source has changed since: its shards and progress."""
-    log.warning("%s records an unfinished write of %s as it was before its files changed; "
-                "starting the write over (%d shards written then are replaced)",
+def _restart(store: Store, state: dict[str, Any], why: str) -> None:
+    """Drop an unfinished write that cannot be continued safely: its shards and progress."""
+    log.warning("%s records an unfinished write of %s %s; starting the write over "
+                "(%d shards written then are replaced)",
                 store.describe(PROGRESS_FILE), state["settings"].get("source") or "the source",
-                len(state.get("shards", [])))
+                why, len(state.get("shards", [])))
     for number, shard in enumerate(state.get("shards", [])):
         if shard.get("name") == shard_name(number):  # never a name the file made up
             store.delete(shard["name"])

@@ -107,3 +107,79 @@ def test_cli_over_a_complete_pack_of_a_rewritten_text_file_names_it_stale(
     os.utime(text, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert main(argv) == 1
     assert "earlier version of the source" in capsys.readouterr().err
+
+
+def _stop_after_two(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the next write of an item dataset stop after two shards, as Ctrl-C would."""
+    real = datasets.shardsource.ItemSource.chunks
+
+    def two_then_stop(self, start, shard_size_bytes):  # type: ignore[no-untyped-def]
+        for n, chunk in enumerate(real(self, start, shard_size_bytes)):
+            if n == 2:
+                raise KeyboardInterrupt
+            yield chunk
+
+    monkeypatch.setattr(datasets.shardsource.ItemSource, "chunks", two_then_stop)
+
+
+def test_uncached_image_folder_changed_since_an_interrupted_write_starts_over(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    src = make_image_tree(tmp_path / "src", per_class=6)
+    out = tmp_path / "out"
+    kwargs = {"shard_size_bytes": 3 * 28 * 28 * 4, "source": str(src), "workers": 1,
+              "shuffle": False}
+    with monkeypatch.context() as patch:
+        _stop_after_two(patch)
+        with pytest.raises(KeyboardInterrupt):
+            write_shards(ImageFolderDataset(src, mode="L"), out, **kwargs)
+    assert len(json.loads((out / PROGRESS_FILE).read_text())["shards"]) == 2
+    shutil.move(src / "A" / "00000.png", src / "B" / "moved-0.png")
+    shutil.move(src / "B" / "00001.png", src / "A" / "moved-1.png")
+    caplog.set_level(logging.WARNING, logger="datasets.shardwriter")
+    index = write_shards(ImageFolderDataset(src, mode="L"), out, **kwargs)
+    assert "as it was before its files changed; starting the write over" in caplog.text
+    fresh = write_shards(ImageFolderDataset(src, mode="L"), tmp_path / "fresh", **kwargs)
+    assert [s["sha256"] for s in index["shards"]] == [s["sha256"] for s in fresh["shards"]]
+    assert index["source_fingerprint"] and index["source_fingerprint"] == fresh["source_fingerprint"]
+
+
+def test_uncached_image_folder_unchanged_resumes(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    src = make_image_tree(tmp_path / "src", per_class=6)
+    out = tmp_path / "out"
+    kwargs = {"shard_size_bytes": 3 * 28 * 28 * 4, "source": str(src), "workers": 1}
+    with monkeypatch.context() as patch:
+        _stop_after_two(patch)
+        with pytest.raises(KeyboardInterrupt):
+            write_shards(ImageFolderDataset(src, mode="L"), out, **kwargs)
+    first = json.loads((out / PROGRESS_FILE).read_text())["shards"]
+    index = write_shards(ImageFolderDataset(src, mode="L"), out, **kwargs)
+    assert [s["sha256"] for s in index["shards"][:2]] == [s["sha256"] for s in first]
+
+
+class _Rows:
+    """A Python dataset (no fingerprint): ``value + i`` for each row ``i``."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __len__(self) -> int:
+        return 40
+
+    def __getitem__(self, i: int) -> dict[str, int]:
+        return {"x": self.value + i, "label": i % 2}
+
+
+def test_a_dataset_without_fingerprint_starts_over_instead_of_resuming(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        _stop_after_two(patch)
+        with pytest.raises(KeyboardInterrupt):
+            write_shards(_Rows(0), out, shard_size_bytes=64, source="rows", shuffle=False)
+    caplog.set_level(logging.WARNING, logger="datasets.shardwriter")
+    index = write_shards(_Rows(1000), out, shard_size_bytes=64, source="rows", shuffle=False)
+    assert "without a fingerprint" in caplog.text and "source_fingerprint=" in caplog.text
+    fresh = write_shards(_Rows(1000), tmp_path / "fresh", shard_size_bytes=64, source="rows",
+                         shuffle=False)
+    assert [s["sha256"] for s in index["shards"]] == [s["sha256"] for s in fresh["shards"]]
