@@ -31,8 +31,17 @@ from typing import Any
 
 from tqdm import tqdm
 
-from datasets.errors import ShardError
-from datasets.shardformat import FORMAT, INDEX_FILE, VERSION, index_json, parse_index, shard_name
+from datasets.errors import DatasetError, ShardError
+from datasets.packed import DISK_ERRNOS, check_free_space
+from datasets.shardformat import (
+    FORMAT,
+    INDEX_FILE,
+    VERSION,
+    index_json,
+    parse_index,
+    record_dtype,
+    shard_name,
+)
 from datasets.shardsource import (
     ArraySource,
     Chunk,
@@ -120,14 +129,22 @@ def write_shards(
     if done:
         log.info("resuming the write of %s after %d shards (%d of %d samples)",
                  out, len(done), start, reader.count)
-    with tempfile.TemporaryDirectory(prefix=".shard-staging-",
-                                     dir=_staging_parent(store)) as staging:
-        _write_all(reader, store, Path(staging), done, settings, start=start,
-                   workers=workers, progress=progress)
     extra = {**(extra or {}), **reader.extra, "write_shuffle_seed": shuffle_seed,
              "source_fingerprint": fingerprint}
-    index = _index(reader, done, extra, source)
-    store.write(INDEX_FILE, index_json(index))
+    try:
+        with tempfile.TemporaryDirectory(prefix=".shard-staging-",
+                                         dir=_staging_parent(store, reader, start)) as staging:
+            _write_all(reader, store, Path(staging), done, settings, start=start,
+                       workers=workers, progress=progress)
+        index = _index(reader, done, extra, source)
+        store.write(INDEX_FILE, index_json(index))
+    except OSError as err:
+        if isinstance(err, DatasetError) or err.errno not in DISK_ERRNOS:
+            raise
+        raise ShardError(
+            f"cannot write the pack {out} ({err.strerror}, errno {err.errno}: "
+            f"{err.filename or out}); free space there or write to another OUT, then run the "
+            f"same command again (the {len(done)} shards written so far are kept)") from err
     store.delete(PROGRESS_FILE)
     log.info("wrote %d samples in %d shards to %s", reader.count, len(done), out)
     return index
@@ -192,13 +209,19 @@ def _refuse_existing(store: Store, out: str | os.PathLike[str], fingerprint: str
                      "of this source; write to another OUT or delete that one first")
 
 
-def _staging_parent(store: Store) -> str | None:
+def _staging_parent(store: Store, reader: ArraySource | ItemSource, start: int) -> str | None:
+    """Create a local OUT, check its disk can take the samples left, and return it."""
     if isinstance(store, LocalStore):
         try:
             store.root.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise ShardError(f"cannot create the pack folder {store.root} "
                              f"({err.strerror or err}); pass a folder that can be created") from err
+        dtype = record_dtype(reader.schema)  # variable records: no lower bound to check
+        left = reader.count - start
+        check_free_space(store.root, 0 if dtype is None else left * dtype.itemsize,
+                         what=f"writing {left:,} samples", error=ShardError,
+                         fix="write to another OUT")
         return str(store.root)  # same file system: os.replace publishes a shard
     return None
 
