@@ -101,3 +101,48 @@ def test_preview_draws_a_class_name_with_a_newline_escaped(
     root = make_image_tree(tmp_path / "t", classes=("A", "B\nC"), per_class=1)
     preview.save_grid(ImageFolderDataset(root), tmp_path / "g.png", count=2)
     assert sorted(drawn) == ["'B\\nC'", "A"]
+
+
+CRAFTED = "x\n\x1b[32mok"  # a newline and a terminal colour code in a folder name
+
+
+@pytest.mark.parametrize("cli", ["report", "shard"])
+def test_cli_errors_escape_a_crafted_root_and_class_name(
+        cli: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from datasets import shard
+
+    monkeypatch.setenv("DATAFERRY_HOME", str(tmp_path / "home"))
+    root = tmp_path / CRAFTED
+    (root / "only\x1b[31m" / "sub").mkdir(parents=True)
+    make_image_tree(root / "only\x1b[31m" / "sub", classes=("c",), per_class=1)
+    argv = [str(root)] if cli == "report" else [str(root), str(tmp_path / "o"), "-q"]
+    assert (report.main(argv) if cli == "report" else shard.main(argv)) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and len(err.strip().splitlines()) == 1
+    assert repr(str(root)) in err and "'only\\x1b[31m'" in err
+
+
+@pytest.mark.parametrize("layout", ["missing", "empty-class", "no-class"])
+def test_folder_errors_escape_the_root_and_class_names(layout: str, tmp_path: Path) -> None:
+    from datasets import DatasetNotFoundError, ImageFolderDataset
+
+    root = tmp_path / CRAFTED
+    if layout == "empty-class":
+        make_image_tree(root, classes=("A",), per_class=1)
+        (root / "B\x1b[0m").mkdir()
+    elif layout == "no-class":
+        root.mkdir()
+    with pytest.raises(DatasetNotFoundError) as caught:
+        ImageFolderDataset(root)
+    assert "\x1b" not in str(caught.value) and "\n" not in str(caught.value)
+    assert repr(str(root)) in str(caught.value)
+
+
+def test_report_header_escapes_a_crafted_root(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAFERRY_HOME", str(tmp_path / "home"))
+    root = make_image_tree(tmp_path / CRAFTED, per_class=2)
+    assert report.main([str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and out.startswith(f"dataset: {str(root)!r}")
