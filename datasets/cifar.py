@@ -32,6 +32,7 @@ import numpy as np
 from datasets.errors import DataFormatError, DatasetNotFoundError
 from datasets.images import PackedImageDataset, Transform, check_choice
 from datasets.packed import FORMAT_VERSION, PackedImages, PackWriter, ensure_packed
+from datasets.packing import file_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -246,10 +247,13 @@ def _find_source(name: str, layout: CifarLayout, root: str | os.PathLike[str] | 
     )
 
 
-def _cache_key(source: Path, split: str, label: str) -> str:
-    st = source.stat()
-    text = (f"dataferry-packed-v{FORMAT_VERSION}:cifar:{source.resolve()}:{st.st_size}:"
-            f"{st.st_mtime_ns}:{split}:{label}")
+def _cache_key(source: Path, layout: CifarLayout, split: str, label: str) -> str:
+    # a folder's own mtime misses a batch rewritten in place: key on the files it reads
+    files = ([source / n for n in (*layout.splits[split], layout.meta)] if source.is_dir()
+             else [source])
+    stats = [file_fingerprint(f) if f.exists() else None for f in files]
+    text = (f"dataferry-packed-v{FORMAT_VERSION}:cifar:{source.resolve()}:{stats}:"
+            f"{split}:{label}")
     return "cifar-" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -281,7 +285,7 @@ def pack_cifar(source: Path, layout: CifarLayout, split: str, *, label: str,
             "num_skipped": 0,
         }, image_shape=(SIDE, SIDE), channels=3)
 
-    return ensure_packed(_cache_key(source, split, label), build, cache_dir=cache_dir)
+    return ensure_packed(_cache_key(source, layout, split, label), build, cache_dir=cache_dir)
 
 
 class _Cifar(PackedImageDataset):
