@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -49,25 +50,26 @@ def test_one_class_folder_is_refused_before_packing(tmp_path: Path,
         load_image_splits(data_dir=root, root=tmp_path / "home")
 
 
-@pytest.mark.parametrize("decode_size", [0, -5, 2.5])
+@pytest.mark.parametrize("decode_size", [0, -5, 2.5, True, "3"])
 def test_decode_size_that_is_not_a_positive_int_is_refused_before_packing(
         tmp_path: Path, decode_size: object) -> None:
     from datasets import ImageFolderDataset
 
     root = make_image_tree(tmp_path / "t", per_class=2)
     with pytest.raises(ValueError, match=rf"^decode_size should be a positive int or None, but "
-                                         rf"got decode_size={decode_size}$"):
+                                         rf"got decode_size={re.escape(repr(decode_size))}$"):
         ImageFolderDataset.pack(root, cache_dir=tmp_path / "c", decode_size=decode_size)  # type: ignore[arg-type]
     assert not (tmp_path / "c").exists()
 
 
-@pytest.mark.parametrize("size", [(10, 10, 10), (10,), "10"])
+@pytest.mark.parametrize("size", [(10, 10, 10), (10,), "10", True, (10.7, 10), (10, None),
+                                  {1, 2}, 0, (0, 5), 2.0])
 def test_size_that_is_not_a_pair_is_refused(tmp_path: Path, size: object) -> None:
     from datasets import ImageFolderDataset
 
     root = make_image_tree(tmp_path / "t", per_class=2)
-    with pytest.raises(ValueError, match=r"^size should be an int or a \(height, width\) pair, "
-                                         r"but got size="):
+    with pytest.raises(ValueError, match=r"^size should be a positive int or a \(height, width\) "
+                                         r"pair of them, but got size="):
         ImageFolderDataset.pack(root, cache_dir=tmp_path / "c", size=size)  # type: ignore[arg-type]
 
 
@@ -146,3 +148,23 @@ def test_report_header_escapes_a_crafted_root(tmp_path: Path, capsys: pytest.Cap
     assert report.main([str(root)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and out.startswith(f"dataset: {str(root)!r}")
+
+
+@pytest.mark.parametrize("max_side", [0, 2.5, True, "64"])
+def test_max_side_that_is_not_a_positive_int_is_refused(max_side: object) -> None:
+    from datasets.packing import PackOptions
+
+    with pytest.raises(ValueError, match=r"^max_side should be a positive int, but got "
+                                         r"max_side="):
+        PackOptions(max_side=max_side)  # type: ignore[arg-type]
+
+
+def test_numpy_ints_are_sizes() -> None:
+    import numpy as np
+
+    from datasets.packing import PackOptions
+
+    options = PackOptions(size=np.int64(5), max_side=None)  # type: ignore[arg-type]
+    assert options.size == (5, 5) and type(options.size[0]) is int
+    assert PackOptions(size=(np.int32(4), 6)).size == (4, 6)  # type: ignore[arg-type]
+    assert PackOptions(max_side=np.int64(64)).max_side == 64  # type: ignore[arg-type]
