@@ -270,9 +270,15 @@ def ensure_packed(
     with ExitStack() as held:
         try:
             held.enter_context(locked(final, timeout_s=LOCK_TIMEOUT_S, what=f"packing {key}"))
-        except (LockTimeoutError, StorageError) as err:  # a DatasetError for our callers
+        except LockTimeoutError as err:  # a DatasetError for our callers
             raise PackedCacheError(f"{err}; or set DATAFERRY_HOME / cache_dir= to a "
                                    "writable folder") from err
+        except StorageError as err:  # the lock file cannot be made: one line, one advice
+            reason = os.strerror(err.errno) if err.errno else "not writable"
+            raise PackedCacheError(
+                f"cannot build the packed cache {final}: {root} is not writable ({reason}); "
+                "make it writable, or set DATAFERRY_HOME / cache_dir= to a writable "
+                "folder") from err
         return _build_locked(root, key, build, opener, size_bytes)
 
 

@@ -200,13 +200,22 @@ def _refuse_existing(store: Store, out: str | os.PathLike[str], fingerprint: str
         written = json.loads(raw).get("source_fingerprint")
     except (ValueError, AttributeError):
         written = None
-    if fingerprint is not None and written != fingerprint:
+    where = f"{store.describe(INDEX_FILE)} exists: {out}"
+    if fingerprint is None:
+        raise ShardError(f"{where} already holds a sharded pack (whether of this source as it "
+                         "is now cannot be told: it has no fingerprint); write to another OUT "
+                         "or delete that one first")
+    if not written:
+        raise ShardError(f"{where} holds a sharded pack that records no source fingerprint "
+                         "(an older dataferry wrote it), so whether it is of the source as it "
+                         "is now cannot be told; delete it and write again, or write to "
+                         "another OUT")
+    if written != fingerprint:
         raise ShardError(
-            f"{store.describe(INDEX_FILE)} exists: {out} holds a pack of an earlier version of "
-            "the source (its files changed since, or the pack records no fingerprint); that "
-            "pack is stale: delete it and write again, or write to another OUT")
-    raise ShardError(f"{store.describe(INDEX_FILE)} exists: {out} already holds a sharded pack "
-                     "of this source; write to another OUT or delete that one first")
+            f"{where} holds a pack of an earlier version of the source (its files changed "
+            "since); that pack is stale: delete it and write again, or write to another OUT")
+    raise ShardError(f"{where} already holds a sharded pack of this source; write to another "
+                     "OUT or delete that one first")
 
 
 def _staging_parent(store: Store, reader: ArraySource | ItemSource, start: int) -> str | None:

@@ -133,6 +133,7 @@ def test_cold_read_only_cache_raises_a_dataset_error_naming_it(
         (cache / "packed").chmod(0o755)
     assert isinstance(info.value, DatasetError)
     assert str(cache / "packed") in str(info.value)
+    assert str(info.value).count("writable folder") == 1  # the advice, once
 
 
 def test_full_disk_while_packing_names_the_cache(tmp_path: Path,

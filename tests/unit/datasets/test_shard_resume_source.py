@@ -12,7 +12,7 @@ import pytest
 from image_factory import image_for, make_image_tree
 
 import datasets.shardsource
-from datasets import ImageFolderDataset, StreamingDataset, write_shards
+from datasets import ImageFolderDataset, ShardError, StreamingDataset, write_shards
 from datasets.shard import main
 from datasets.shardwriter import PROGRESS_FILE
 
@@ -183,3 +183,39 @@ def test_a_dataset_without_fingerprint_starts_over_instead_of_resuming(
     fresh = write_shards(_Rows(1000), tmp_path / "fresh", shard_size_bytes=64, source="rows",
                          shuffle=False)
     assert [s["sha256"] for s in index["shards"]] == [s["sha256"] for s in fresh["shards"]]
+
+
+def test_a_complete_pack_is_refused_saying_what_is_known_of_its_source(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_shards(_Rows(0), out, shard_size_bytes=64, source_fingerprint="v1")
+    with pytest.raises(ShardError, match="already holds a sharded pack of this source"):
+        write_shards(_Rows(0), out, shard_size_bytes=64, source_fingerprint="v1")
+    with pytest.raises(ShardError, match="earlier version of the source .* stale"):
+        write_shards(_Rows(0), out, shard_size_bytes=64, source_fingerprint="v2")
+    with pytest.raises(ShardError) as unknown:  # no fingerprint now: nothing is claimed
+        write_shards(_Rows(0), out, shard_size_bytes=64)
+    assert "cannot be told" in str(unknown.value) and "of this source;" not in str(unknown.value)
+    index = json.loads((out / "index.json").read_text())
+    del index["source_fingerprint"]  # as a pack written before fingerprints
+    (out / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ShardError) as older:
+        write_shards(_Rows(0), out, shard_size_bytes=64, source_fingerprint="v1")
+    assert "records no source fingerprint" in str(older.value)
+    assert "stale" not in str(older.value) and "earlier version" not in str(older.value)
+
+
+def test_a_progress_file_without_fingerprint_restarts_without_claiming_a_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        _stop_after_two(patch)
+        with pytest.raises(KeyboardInterrupt):
+            write_shards(_Rows(0), out, shard_size_bytes=64, source="rows",
+                         source_fingerprint="v1")
+    progress = json.loads((out / PROGRESS_FILE).read_text())
+    del progress["settings"]["source_fingerprint"]  # as an older dataferry wrote it
+    (out / PROGRESS_FILE).write_text(json.dumps(progress))
+    caplog.set_level(logging.WARNING, logger="datasets.shardwriter")
+    write_shards(_Rows(0), out, shard_size_bytes=64, source="rows", source_fingerprint="v1")
+    assert "starting the write over" in caplog.text and "older dataferry" in caplog.text
+    assert "files changed" not in caplog.text
