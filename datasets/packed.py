@@ -36,6 +36,7 @@ import numpy as np
 
 from datasets.channelstats import ChannelStats
 from datasets.errors import DatasetError, PackedCacheError
+from datasets.superseded import report_superseded
 from loaders.cache import cache_root
 from loaders.errors import LockTimeoutError, StorageError
 from loaders.lock import locked
@@ -314,6 +315,7 @@ def _build_locked(root: Path, key: str, build: Callable[[Path], None],
         shutil.rmtree(temp, ignore_errors=True)
         raise
     log.info("packed cache %s built in %.2f s", final, time.perf_counter() - started)
+    report_superseded(final)
     return opener(final)
 
 
