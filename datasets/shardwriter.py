@@ -154,7 +154,8 @@ def dataset_fingerprint(dataset: Any) -> str | None:
     """What identifies the content ``dataset`` reads, or ``None`` when that is unknown.
 
     A packed image dataset: the fingerprint of the folder or archive it was packed from (its
-    cache key, :func:`datasets.packing.folder_fingerprint`). An uncached
+    cache key, :func:`datasets.packing.folder_fingerprint`); another packed cache (IDX, CIFAR):
+    its cache folder's name, which is its key. An uncached
     :class:`datasets.ImageFolderDataset`: the same hash over its own samples (resolved root,
     classes, paths, sizes, mtimes, ctimes and inodes; one ``stat`` per file). Anything else
     (a Python dataset, a file removed since the dataset was listed): ``None``.
@@ -165,10 +166,15 @@ def dataset_fingerprint(dataset: Any) -> str | None:
         return _image_folder_fingerprint(dataset)
     for holder in (dataset, getattr(dataset, "store", None), getattr(dataset, "packed", None)):
         manifest = getattr(holder, "manifest", None)
-        if isinstance(manifest, dict) and isinstance(manifest.get("source"), dict):
-            found = manifest["source"].get("fingerprint")
-            if found:
-                return str(found)
+        if not isinstance(manifest, dict):
+            continue
+        source = manifest.get("source")
+        found = source.get("fingerprint") if isinstance(source, dict) else None
+        if found:
+            return str(found)
+        path = getattr(holder, "path", None)
+        if isinstance(path, Path):  # any other packed cache (IDX, CIFAR): its folder is its key
+            return "cache-" + path.name
     return None
 
 

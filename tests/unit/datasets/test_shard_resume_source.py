@@ -219,3 +219,94 @@ def test_a_progress_file_without_fingerprint_restarts_without_claiming_a_change(
     write_shards(_Rows(0), out, shard_size_bytes=64, source="rows", source_fingerprint="v1")
     assert "starting the write over" in caplog.text and "older dataferry" in caplog.text
     assert "files changed" not in caplog.text
+
+
+
+def test_an_interrupted_write_of_a_cifar_pack_resumes_and_a_rewrite_restarts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import pickle
+    import tarfile
+
+    from cifar_factory import make_cifar_archive
+
+    from datasets.cifar import CIFAR10_LAYOUT, pack_cifar
+    from datasets.packeddataset import PackedImageDataset
+
+    fake = make_cifar_archive(tmp_path / "a", per_batch=2, test_count=9)
+    with tarfile.open(fake.path) as tar:
+        tar.extractall(tmp_path / "x", filter="data")
+    folder = tmp_path / "x" / "cifar-10-batches-py"
+    out = tmp_path / "out"
+    real = datasets.shardsource.ArraySource.chunks
+
+    def two_then_stop(self, start, shard_size_bytes):  # type: ignore[no-untyped-def]
+        for n, chunk in enumerate(real(self, start, shard_size_bytes)):
+            if n == 2:
+                raise KeyboardInterrupt
+            yield chunk
+
+    def write() -> dict:  # type: ignore[type-arg]
+        store = pack_cifar(folder, CIFAR10_LAYOUT, "test", label="labels",
+                           cache_dir=tmp_path / "cache")
+        return write_shards(PackedImageDataset(store), out, shard_size_bytes=2 * 3072,
+                            source="cifar", workers=1, shuffle=False)
+
+    def interrupted() -> list[dict]:  # type: ignore[type-arg]
+        with monkeypatch.context() as patch:
+            patch.setattr(datasets.shardsource.ArraySource, "chunks", two_then_stop)
+            with pytest.raises(KeyboardInterrupt):
+                write()
+        return json.loads((out / PROGRESS_FILE).read_text())["shards"]
+
+    first = interrupted()
+    caplog.set_level(logging.WARNING, logger="datasets.shardwriter")
+    index = write()
+    assert "starting the write over" not in caplog.text  # a CIFAR cache's key identifies it
+    assert [s["sha256"] for s in index["shards"][:2]] == [s["sha256"] for s in first]
+    shutil.rmtree(out)
+    interrupted()
+    batch = pickle.loads((folder / "test_batch").read_bytes())
+    batch["data"] = batch["data"][::-1].copy()
+    (folder / "test_batch").write_bytes(pickle.dumps(batch, protocol=2))
+    write()
+    assert "as it was before its files changed; starting the write over" in caplog.text
+
+
+def test_an_interrupted_write_of_an_idx_dataset_resumes(  # a guard: its manifest has one
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import gzip
+    import struct
+
+    import numpy as np
+
+    from datasets import IDXDataset
+
+    def idx(array: np.ndarray) -> bytes:
+        return gzip.compress(bytes([0, 0, 8, array.ndim])
+                             + struct.pack(f">{array.ndim}i", *array.shape) + array.tobytes())
+
+    images, labels = tmp_path / "i.gz", tmp_path / "l.gz"
+    images.write_bytes(idx(np.arange(12 * 16, dtype=np.uint8).reshape(12, 4, 4)))
+    labels.write_bytes(idx(np.arange(12, dtype=np.uint8) % 3))
+    out = tmp_path / "out"
+    real = datasets.shardsource.ArraySource.chunks
+
+    def two_then_stop(self, start, shard_size_bytes):  # type: ignore[no-untyped-def]
+        for n, chunk in enumerate(real(self, start, shard_size_bytes)):
+            if n == 2:
+                raise KeyboardInterrupt
+            yield chunk
+
+    def write() -> dict:  # type: ignore[type-arg]
+        ds = IDXDataset(images, labels, cache_dir=tmp_path / "cache")
+        return write_shards(ds, out, shard_size_bytes=40, source="idx", workers=1)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(datasets.shardsource.ArraySource, "chunks", two_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            write()
+    first = json.loads((out / PROGRESS_FILE).read_text())["shards"]
+    caplog.set_level(logging.WARNING, logger="datasets.shardwriter")
+    index = write()
+    assert "starting the write over" not in caplog.text
+    assert [s["sha256"] for s in index["shards"][:2]] == [s["sha256"] for s in first]
