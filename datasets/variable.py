@@ -29,7 +29,6 @@ from datasets.errors import DataFormatError
 from datasets.imagedecode import DecodeOptions, UnreadableImageError, decode_image
 from datasets.imagestore import VariableImages
 from datasets.packeddataset import ImageBatch, StoredImageInfo, row_names
-from datasets.packoptions import positive_int
 from datasets.transforms import ToFloat, Transform, as_image, checked_rows, is_batch_transform
 
 log = logging.getLogger(__name__)
@@ -44,6 +43,8 @@ def check_decoding(decode_size: int | None, decoder: DecodeRandomResizedCrop | N
         Traceback (most recent call last):
         ValueError: decode_size should be a positive int or None, but got decode_size=0
     """
+    from datasets.packoptions import positive_int
+
     if decode_size is not None:
         positive_int("decode_size", decode_size, or_none=True)
     if decoder is not None and decode_size is not None:
