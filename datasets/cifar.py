@@ -32,6 +32,7 @@ import numpy as np
 from datasets.errors import DataFormatError, DatasetNotFoundError
 from datasets.images import PackedImageDataset, Transform, check_choice
 from datasets.packed import FORMAT_VERSION, PackedImages, PackWriter, ensure_packed
+from datasets.packing import file_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +262,7 @@ def _cache_key(source: Path, layout: CifarLayout, split: str, label: str) -> str
     # a folder's own mtime misses a batch rewritten in place: key on the files it reads
     files = ([source / n for n in (*layout.splits[split], layout.meta)] if source.is_dir()
              else [source])
-    stats = [(f.stat().st_size, f.stat().st_mtime_ns) if f.exists() else None for f in files]
+    stats = [file_fingerprint(f) if f.exists() else None for f in files]
     text = (f"dataferry-packed-v{FORMAT_VERSION}:cifar:{source.resolve()}:{stats}:"
             f"{split}:{label}")
     return "cifar-" + hashlib.sha256(text.encode()).hexdigest()[:32]

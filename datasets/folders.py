@@ -147,7 +147,7 @@ def scan_folder(
     classes = sorted(e.name for e in os.scandir(root) if _is_dir(e) and not e.name.startswith("."))
     if not classes:
         raise DatasetNotFoundError(
-            f"expected class folders (CLASS/image files) in {root} but found none; point root "
+            f"expected class folders (CLASS/image files) in {shown(str(root))} but found none; point root "
             "at the folder that holds one sub-folder per class"
         )
     prefix = path_prefix(root)
@@ -188,27 +188,40 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
 def _stats(entries: list[os.DirEntry[str]]) -> np.ndarray:
     """:data:`STAT_FIELDS` of each entry, as one ``int64`` array (one ``stat`` each; the
     loops run in C: this is most of a warm ``pack()``'s time)."""
+    return _stat_array(map(os.DirEntry.stat, entries), len(entries))
+
+
+def stat_files(paths: list[str]) -> np.ndarray:
+    """:data:`STAT_FIELDS` of each file, as :attr:`FolderScan.stats` holds them.
+
+    Raises:
+        OSError: a file cannot be ``stat``-ed (removed since it was listed).
+    """
+    return _stat_array(map(os.stat, paths), len(paths))
+
+
+def _stat_array(results: Iterator[os.stat_result], count: int) -> np.ndarray:
     fields = operator.attrgetter("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino")
-    values = itertools.chain.from_iterable(map(fields, map(os.DirEntry.stat, entries)))
-    count = len(entries) * len(STAT_FIELDS)
-    return np.fromiter(values, dtype=np.int64, count=count).reshape(-1, len(STAT_FIELDS))
+    values = itertools.chain.from_iterable(map(fields, results))
+    return np.fromiter(values, dtype=np.int64, count=count * len(STAT_FIELDS)).reshape(
+        -1, len(STAT_FIELDS))
 
 
 def _check_root(root: Path) -> None:
     if root.is_file():
         raise DatasetNotFoundError(
-            f"expected a folder of CLASS/image files at {root} but it is a file; for a tar or "
+            f"expected a folder of CLASS/image files at {shown(str(root))} but it is a file; for a tar or "
             "zip archive of such a folder use from_archive(path)"
         )
     if os.path.lexists(root) and not root.is_dir():
         kind = "a dangling link" if root.is_symlink() and not root.exists() else "not a folder"
         raise DatasetNotFoundError(
-            f"expected a folder of CLASS/image files at {root} but it is {kind} (a device, "
+            f"expected a folder of CLASS/image files at {shown(str(root))} but it is {kind} (a device, "
             "socket, pipe or broken link); point root at the folder of class sub-folders"
         )
     if not root.is_dir():
         raise DatasetNotFoundError(
-            f"expected a folder of CLASS/image files at {root} but it does not exist; "
+            f"expected a folder of CLASS/image files at {shown(str(root))} but it does not exist; "
             "check the path or download the dataset first"
         )
 
@@ -272,23 +285,25 @@ def _check_found(root: Path, scan: FolderScan, *, allow_empty: bool) -> None:
     empty = [c for i, c in enumerate(scan.classes) if i not in have]
     if len(scan.classes) == 1 and scan.paths and all(rel.count("/") > 1 for rel in scan.relpaths()):
         raise DatasetNotFoundError(
-            f"expected one sub-folder per class in {root} but found one folder, "
-            f"{scan.classes[0]}, whose images all sit in its own sub-folders; point root at "
-            f"{root / scan.classes[0]}, which holds the class folders"
+            f"expected one sub-folder per class in {shown(str(root))} but found one folder, "
+            f"{shown(scan.classes[0])}, whose images all sit in its own sub-folders; point "
+            f"root at {shown(str(root / scan.classes[0]))}, which holds the class folders"
         )
     if not scan.paths and not (allow_empty and scan.classes):
         nested = [root / c for c in scan.classes
                   if any(p.is_dir() and not p.name.startswith(".") for p in (root / c).iterdir())]
-        hint = (f"point root at {nested[0]}, which holds the class folders" if len(nested) == 1
+        hint = (f"point root at {shown(str(nested[0]))}, which holds the class folders" if len(nested) == 1
                 else "point root at the folder that holds one sub-folder per class")
         raise DatasetNotFoundError(
-            f"expected images in the class folders of {root} but found no image file; {hint}"
+            f"expected images in the class folders of {shown(str(root))} but found no image file; "
+            f"{hint}"
         )
     if empty and not allow_empty:
         raise DatasetNotFoundError(
-            f"found no image file in the class folder(s) {', '.join(empty[:5])} of {root}; "
+            f"found no image file in the class folder(s) {', '.join(map(shown, empty[:5]))} "
+            f"of {shown(str(root))}; "
             "pass allow_empty=True to keep them as classes with 0 images, or remove them"
         )
     if empty:
         log.info("class folder(s) %s of %s hold no image; kept as classes with 0 images",
-                 ", ".join(empty[:10]), root)
+                 ", ".join(map(shown, empty[:10])), shown(str(root)))

@@ -24,6 +24,7 @@ import numpy as np
 from datasets.errors import DataFormatError, DatasetNotFoundError
 from datasets.images import PackedImageDataset, Transform, check_choice
 from datasets.packed import FORMAT_VERSION, PackWriter, ensure_packed
+from datasets.packing import file_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -176,13 +177,13 @@ def _fingerprint(*paths: Path, extra: str) -> str:
     digest = hashlib.sha256(f"dataferry-packed-v{FORMAT_VERSION}:idx:{extra}\n".encode())
     for path in paths:
         try:
-            st = path.stat()
+            path.stat()  # the IDX file's own message before file_fingerprint's
         except OSError as err:
             raise DatasetNotFoundError(
                 f"expected the IDX file {path} but cannot read it ({err}); check the path or "
                 "download the dataset first"
             ) from err
-        digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        digest.update(f"{file_fingerprint(path)}\n".encode())  # path, stats, ctime, inode
     return "idx-" + digest.hexdigest()[:32]
 
 

@@ -271,10 +271,8 @@ def _draft(image: Image.Image, options: DecodeOptions) -> None:
     """
     if image.format not in JPEG_FORMATS:
         return
-    w, h = image.size
-    turned = image.getexif().get(_ORIENTATION_TAG, 1) in (5, 6, 7, 8)
-    if turned:
-        w, h = h, w
+    h, w = oriented_size(image)
+    turned = (w, h) != image.size  # a square one turned is the same for what follows
     if options.size is not None:
         th, tw = options.size
         scale = (max(th / h, tw / w) if options.resize == "shorter-then-center-crop"
@@ -286,9 +284,6 @@ def _draft(image: Image.Image, options: DecodeOptions) -> None:
     else:
         return
     image.draft(None, (want[1], want[0]) if turned else want)
-
-
-_ORIENTATION_TAG = 0x0112
 
 
 def to_uint8(image: Image.Image, mode: str | None, *, channels_first: bool = False) -> np.ndarray:

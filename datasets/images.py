@@ -190,7 +190,9 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         :class:`datasets.DecodeRandomResizedCrop` packs the variable store (whatever the sizes)
         and decodes each image straight to a random-resized crop (JPEGs at a reduced scale when the box allows). Unreadable files (every non-hidden
         file is tried, by content) are listed in ``skipped`` with a reason. The cache key
-        covers the files' paths, sizes and mtimes and these options.
+        covers the resolved root, the class list, the files' paths, sizes, mtimes, ctimes
+        and inodes, the names skipped, and these options
+        (:func:`datasets.packing.folder_fingerprint`).
 
         Raises:
             DatasetNotFoundError: ``root`` is missing, has no class folder or no file.
@@ -221,7 +223,8 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
 
         Members are streamed (never extracted, never read whole before the per-image cap
         ``datasets.imagedecode.MAX_IMAGE_BYTES`` is checked); the cache key is the archive's
-        name, size and mtime and the options.
+        resolved path, size, mtime, ctime and inode (:func:`datasets.packing.file_fingerprint`)
+        and the options.
 
         Raises:
             DataFormatError: the archive is corrupt or holds no image in a class folder.

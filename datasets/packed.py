@@ -35,12 +35,16 @@ from typing import Any, TypeVar
 import numpy as np
 
 from datasets.channelstats import ChannelStats
-from datasets.errors import PackedCacheError
+from datasets.errors import DatasetError, PackedCacheError
+from datasets.superseded import report_superseded
 from loaders.cache import cache_root
 from loaders.errors import LockTimeoutError, StorageError
 from loaders.lock import locked
 
 log = logging.getLogger(__name__)
+
+# a disk that cannot take what is written: full, over quota, mounted read-only
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 Cache = TypeVar("Cache")
 
@@ -267,9 +271,15 @@ def ensure_packed(
     with ExitStack() as held:
         try:
             held.enter_context(locked(final, timeout_s=LOCK_TIMEOUT_S, what=f"packing {key}"))
-        except (LockTimeoutError, StorageError) as err:  # a DatasetError for our callers
+        except LockTimeoutError as err:  # a DatasetError for our callers
             raise PackedCacheError(f"{err}; or set DATAFERRY_HOME / cache_dir= to a "
                                    "writable folder") from err
+        except StorageError as err:  # the lock file cannot be made: one line, one advice
+            reason = os.strerror(err.errno) if err.errno else "not writable"
+            raise PackedCacheError(
+                f"cannot build the packed cache {final}: {root} is not writable ({reason}); "
+                "make it writable, or set DATAFERRY_HOME / cache_dir= to a writable "
+                "folder") from err
         return _build_locked(root, key, build, opener, size_bytes)
 
 
@@ -295,7 +305,7 @@ def _build_locked(root: Path, key: str, build: Callable[[Path], None],
         os.replace(temp, final)
     except OSError as err:
         shutil.rmtree(temp, ignore_errors=True)
-        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        if err.errno not in DISK_ERRNOS:
             raise
         raise PackedCacheError(
             f"cannot write the packed cache {final} ({err.strerror}, errno {err.errno}: "
@@ -305,22 +315,32 @@ def _build_locked(root: Path, key: str, build: Callable[[Path], None],
         shutil.rmtree(temp, ignore_errors=True)
         raise
     log.info("packed cache %s built in %.2f s", final, time.perf_counter() - started)
+    report_superseded(final)
     return opener(final)
 
 
-def check_free_space(folder: Path, size_bytes: int, *, what: str) -> None:
+def check_free_space(folder: Path, size_bytes: int, *, what: str,
+                     error: type[DatasetError] = PackedCacheError,
+                     fix: str = "set DATAFERRY_HOME / cache_dir= to a larger disk") -> None:
     """Refuse to write ``size_bytes`` into ``folder`` when its disk has less free space.
 
+    Args:
+        folder: where the bytes go.
+        size_bytes: how many (a lower bound); ``<= 0`` checks nothing.
+        what: what is written, for the message.
+        error: the class raised.
+        fix: the other way out the message offers, after "free space there".
+
     Raises:
-        PackedCacheError: naming the folder, the bytes needed and the bytes free.
+        PackedCacheError: (or ``error``) naming the folder, the bytes needed and the bytes free.
     """
     if size_bytes <= 0:
         return
     free = shutil.disk_usage(folder).free
     if free < size_bytes:
-        raise PackedCacheError(
+        raise error(
             f"{what} needs at least {size_bytes:,} bytes in {folder} but only {free:,} bytes "
-            "are free; free space there, or set DATAFERRY_HOME / cache_dir= to a larger disk")
+            f"are free; free space there, or {fix}")
 
 
 def make_temp_folder(parent: Path, *, prefix: str) -> Path:

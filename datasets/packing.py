@@ -113,7 +113,8 @@ def file_fingerprint(path: Path) -> str:
         st = path.stat()
     except OSError as err:
         raise DatasetNotFoundError(
-            f"expected a file at {path} but cannot read it ({err}); check the path "
+            f"expected a file at {shown(str(path))} but cannot read it ({err.strerror or err}); "
+            "check the path "
             "or download the dataset first"
         ) from err
     text = f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"
@@ -231,7 +232,8 @@ def _build(folder: Path, source: Callable[[], Iterator[tuple[str, bytes | str]]]
             return
         except _MixedSizes as err:
             if options.kind == "fixed":  # cannot happen: every image is resized
-                raise DataFormatError(f"images of different sizes in {meta['path']}") from err
+                raise DataFormatError(
+                    f"images of different sizes in {shown(meta['path'])}") from err
             log.info("%s holds images of different sizes (%s): building the variable-size "
                      "store instead", meta["path"], err)
             for entry in folder.iterdir():
@@ -397,10 +399,10 @@ def chunk_size(count: int | None, workers: int) -> int:
 def _no_image_message(path: str, skipped: list[list[str]]) -> str:
     """Why ``path`` packs to nothing: no image member at all, or every file unreadable."""
     if not skipped:
-        return (f"expected images in class folders ([top/]CLASS/image) in {path} but found "
+        return (f"expected images in class folders ([top/]CLASS/image) in {shown(path)} but found "
                 "none; check that it is an image archive or folder")
     first = "; ".join(f"{shown(name)}: {reason}" for name, reason in sorted(skipped)[:3])
-    return (f"found no readable image in {path}: all {len(skipped)} file(s) skipped "
+    return (f"found no readable image in {shown(path)}: all {len(skipped)} file(s) skipped "
             f"(first: {first}); put decodable images in its CLASS/ folders")
 
 
@@ -429,7 +431,7 @@ def _order_rows(folder: Path, store: str, names: list[str], raw_labels: list[int
     for name in names:
         if name in seen:  # loaders.tar_stream's rule, so that extraction and packing agree
             raise DataFormatError(
-                f"{manifest['source']['path']}: member {name!r} appears twice (rule: each name "
+                f"{shown(manifest['source']['path'])}: member {name!r} appears twice (rule: each name "
                 "once, so that extraction and packing agree); re-create the archive without "
                 "the duplicate")
         seen.add(name)

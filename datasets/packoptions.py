@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import operator
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
@@ -42,19 +44,10 @@ class PackOptions:
                              f"resize={self.resize!r}")
         if self.store not in STORES:
             raise ValueError(f"store should be one of {list(STORES)}, but got store={self.store!r}")
-        size = self.size
-        if size is not None and not isinstance(size, int) and (
-                isinstance(size, (str, bytes)) or len(size) != 2):
-            raise ValueError(f"size should be an int or a (height, width) pair, but got "
-                             f"size={size!r}")
-        if isinstance(size, int):
-            object.__setattr__(self, "size", (size, size))  # frozen: normalise once, here
-        elif size is not None:
-            object.__setattr__(self, "size", (int(size[0]), int(size[1])))
-        if self.size is not None and min(self.size) < 1:
-            raise ValueError(f"size should be positive, but got size={size!r}")
-        if self.max_side is not None and self.max_side < 1:
-            raise ValueError(f"max_side should be a positive int, but got max_side={self.max_side!r}")
+        if self.size is not None:  # frozen: normalise once, here
+            object.__setattr__(self, "size", size_pair(self.size))
+        if self.max_side is not None:
+            object.__setattr__(self, "max_side", positive_int("max_side", self.max_side))
 
     @property
     def kind(self) -> str:
@@ -71,3 +64,51 @@ class PackOptions:
         # refusal's advice, "raise that limit", must give a new cache, not the old one.
         limit = Image.MAX_IMAGE_PIXELS
         return key if limit == PILLOW_DEFAULT_MAX_PIXELS else f"{key}-maxpixels{limit}"
+
+
+def positive_int(name: str, value: Any, *, or_none: bool = False) -> int:
+    """Return ``value`` as an ``int`` when it is an integer >= 1 (``numpy`` ints included).
+
+    Raises:
+        ValueError: a bool, a float, anything ``operator.index`` refuses, or a value < 1,
+            in torch's words.
+
+    Example:
+        >>> positive_int("max_side", 2.5)
+        Traceback (most recent call last):
+        ValueError: max_side should be a positive int, but got max_side=2.5
+    """
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < 1:
+        raise ValueError(f"{name} should be a positive int{' or None' if or_none else ''}, "
+                         f"but got {name}={value!r}")
+    return number
+
+
+def size_pair(size: Any) -> tuple[int, int]:
+    """Return ``size`` (an int, or a ``(height, width)`` pair) as ``(H, W)`` of ints >= 1.
+
+    Raises:
+        ValueError: anything else (a bool, a float, a set, ``(10, None)``, three values).
+
+    Example:
+        >>> size_pair(5), size_pair([4, 6])
+        ((5, 5), (4, 6))
+    """
+    wrong = ValueError(f"size should be a positive int or a (height, width) pair of them, but "
+                       f"got size={size!r}")
+    if isinstance(size, (tuple, list)):
+        if len(size) != 2:
+            raise wrong
+        try:
+            return positive_int("size", size[0]), positive_int("size", size[1])
+        except ValueError:
+            raise wrong from None
+    try:
+        side = positive_int("size", size)
+    except ValueError:
+        raise wrong from None
+    return side, side

@@ -183,7 +183,7 @@ def text_summary(dataset: Dataset[Any]) -> list[str]:
 
 def format_report(splits: dict[str, Dataset[Any]], *, title: str) -> str:
     """Return the report's text: per-split class counts, skipped files, overlap."""
-    lines = [f"dataset: {title}"]
+    lines = [f"dataset: {shown(title)}"]
     listed: dict[tuple[tuple[str, str], ...], str] = {}  # splits of one source share its list
     for split_name, ds in splits.items():
         counts = class_counts(ds)

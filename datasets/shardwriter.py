@@ -10,7 +10,8 @@ order; an interrupted write started again with the same source and settings cont
 last recorded shard. The settings include the source's fingerprint (what the packed image
 cache is keyed by: paths, sizes and change times, :func:`datasets.packing.folder_fingerprint`),
 so a source changed since the interruption starts the write over, and says so, instead of
-mixing two versions. ``index.json`` is written last (``os.replace`` locally, one PUT on S3), so a
+mixing two versions. A source without a known fingerprint (a Python dataset, unless the caller
+passes ``source_fingerprint=``) is always written from the start. ``index.json`` is written last (``os.replace`` locally, one PUT on S3), so a
 pack with an index is complete; then ``.progress.json`` is deleted.
 """
 
@@ -30,9 +31,18 @@ from typing import Any
 
 from tqdm import tqdm
 
-from datasets.errors import ShardError
+from datasets.errors import DatasetError, ShardError
+from datasets.packed import DISK_ERRNOS, check_free_space
 from datasets.shardcheck import check_shard_file
-from datasets.shardformat import FORMAT, INDEX_FILE, VERSION, index_json, parse_index, shard_name
+from datasets.shardformat import (
+    FORMAT,
+    INDEX_FILE,
+    VERSION,
+    index_json,
+    parse_index,
+    record_dtype,
+    shard_name,
+)
 from datasets.shardsource import (
     ArraySource,
     Chunk,
@@ -85,10 +95,11 @@ def write_shards(
             a few shards, so a class-sorted source written in order gives one-class batches.
             ``False`` keeps the dataset's order (sample ``i`` of the pack is ``dataset[i]``).
         seed: the seed of that permutation.
-        source_fingerprint: what identifies the source's content (default: the fingerprint
-            of the packed cache ``dataset`` reads, see :func:`dataset_fingerprint`). An
-            unfinished write of the same ``source`` with another fingerprint is started over
-            (with a warning); recorded in the index.
+        source_fingerprint: what identifies the source's content (default:
+            :func:`dataset_fingerprint`). An unfinished write of the same ``source`` with
+            another fingerprint is started over (with a warning), and so is one whose
+            fingerprint is unknown (``None``): only a known, equal fingerprint resumes.
+            Recorded in the index.
 
     Returns:
         The index that was written.
@@ -119,29 +130,68 @@ def write_shards(
     if done:
         log.info("resuming the write of %s after %d shards (%d of %d samples)",
                  out, len(done), start, reader.count)
-    with tempfile.TemporaryDirectory(prefix=".shard-staging-",
-                                     dir=_staging_parent(store)) as staging:
-        _write_all(reader, store, Path(staging), done, settings, start=start,
-                   workers=workers, progress=progress)
     extra = {**(extra or {}), **reader.extra, "write_shuffle_seed": shuffle_seed,
              "source_fingerprint": fingerprint}
-    index = _index(reader, done, extra, source)
-    store.write(INDEX_FILE, index_json(index))
+    try:
+        with tempfile.TemporaryDirectory(prefix=".shard-staging-",
+                                         dir=_staging_parent(store, reader, start)) as staging:
+            _write_all(reader, store, Path(staging), done, settings, start=start,
+                       workers=workers, progress=progress)
+        index = _index(reader, done, extra, source)
+        store.write(INDEX_FILE, index_json(index))
+    except OSError as err:
+        if isinstance(err, DatasetError) or err.errno not in DISK_ERRNOS:
+            raise
+        raise ShardError(
+            f"cannot write the pack {out} ({err.strerror}, errno {err.errno}: "
+            f"{err.filename or out}); free space there or write to another OUT, then run the "
+            f"same command again (the {len(done)} shards written so far are kept)") from err
     store.delete(PROGRESS_FILE)
     log.info("wrote %d samples in %d shards to %s", reader.count, len(done), out)
     return index
 
 
 def dataset_fingerprint(dataset: Any) -> str | None:
-    """The fingerprint of the folder or archive a packed image dataset was packed from
-    (its cache key: :func:`datasets.packing.folder_fingerprint`), or ``None``."""
+    """What identifies the content ``dataset`` reads, or ``None`` when that is unknown.
+
+    A packed image dataset: the fingerprint of the folder or archive it was packed from (its
+    cache key, :func:`datasets.packing.folder_fingerprint`); another packed cache (IDX, CIFAR):
+    its cache folder's name, which is its key. An uncached
+    :class:`datasets.ImageFolderDataset`: the same hash over its own samples (resolved root,
+    classes, paths, sizes, mtimes, ctimes and inodes; one ``stat`` per file). Anything else
+    (a Python dataset, a file removed since the dataset was listed): ``None``.
+    """
+    from datasets.images import ImageFolderDataset
+
+    if isinstance(dataset, ImageFolderDataset):
+        return _image_folder_fingerprint(dataset)
     for holder in (dataset, getattr(dataset, "store", None), getattr(dataset, "packed", None)):
         manifest = getattr(holder, "manifest", None)
-        if isinstance(manifest, dict) and isinstance(manifest.get("source"), dict):
-            found = manifest["source"].get("fingerprint")
-            if found:
-                return str(found)
+        if not isinstance(manifest, dict):
+            continue
+        source = manifest.get("source")
+        found = source.get("fingerprint") if isinstance(source, dict) else None
+        if found:
+            return str(found)
+        path = getattr(holder, "path", None)
+        if isinstance(path, Path):  # any other packed cache (IDX, CIFAR): its folder is its key
+            return "cache-" + path.name
     return None
+
+
+def _image_folder_fingerprint(dataset: Any) -> str | None:
+    from datasets.folders import FolderScan, stat_files
+    from datasets.packing import DEFAULT_OPTIONS, folder_fingerprint
+
+    paths = [path for path, _ in dataset.samples]
+    try:
+        stats = stat_files(paths)
+        root = Path(dataset.root).resolve()
+    except OSError:
+        return None
+    scan = FolderScan(list(dataset.classes), paths, [label for _, label in dataset.samples],
+                      [[str(path), str(why)] for path, why in dataset.skipped], stats=stats)
+    return "images-" + folder_fingerprint(root, scan, DEFAULT_OPTIONS)
 
 
 def _refuse_existing(store: Store, out: str | os.PathLike[str], fingerprint: str | None) -> None:
@@ -157,22 +207,37 @@ def _refuse_existing(store: Store, out: str | os.PathLike[str], fingerprint: str
         written = json.loads(raw).get("source_fingerprint")
     except (ValueError, AttributeError):
         written = None
-    if fingerprint is not None and written != fingerprint:
+    where = f"{store.describe(INDEX_FILE)} exists: {out}"
+    if fingerprint is None:
+        raise ShardError(f"{where} already holds a sharded pack (whether of this source as it "
+                         "is now cannot be told: it has no fingerprint); write to another OUT "
+                         "or delete that one first")
+    if not written:
+        raise ShardError(f"{where} holds a sharded pack that records no source fingerprint "
+                         "(an older dataferry wrote it), so whether it is of the source as it "
+                         "is now cannot be told; delete it and write again, or write to "
+                         "another OUT")
+    if written != fingerprint:
         raise ShardError(
-            f"{store.describe(INDEX_FILE)} exists: {out} holds a pack of an earlier version of "
-            "the source (its files changed since, or the pack records no fingerprint); that "
-            "pack is stale: delete it and write again, or write to another OUT")
-    raise ShardError(f"{store.describe(INDEX_FILE)} exists: {out} already holds a sharded pack "
-                     "of this source; write to another OUT or delete that one first")
+            f"{where} holds a pack of an earlier version of the source (its files changed "
+            "since); that pack is stale: delete it and write again, or write to another OUT")
+    raise ShardError(f"{where} already holds a sharded pack of this source; write to another "
+                     "OUT or delete that one first")
 
 
-def _staging_parent(store: Store) -> str | None:
+def _staging_parent(store: Store, reader: ArraySource | ItemSource, start: int) -> str | None:
+    """Create a local OUT, check its disk can take the samples left, and return it."""
     if isinstance(store, LocalStore):
         try:
             store.root.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise ShardError(f"cannot create the pack folder {store.root} "
                              f"({err.strerror or err}); pass a folder that can be created") from err
+        dtype = record_dtype(reader.schema)  # variable records: no lower bound to check
+        left = reader.count - start
+        check_free_space(store.root, 0 if dtype is None else left * dtype.itemsize,
+                         what=f"writing {left:,} samples", error=ShardError,
+                         fix="write to another OUT")
         return str(store.root)  # same file system: os.replace publishes a shard
     return None
 
@@ -186,7 +251,9 @@ def _resume_point(store: Store, settings: dict[str, Any]) -> list[dict[str, Any]
                 "source_fingerprint": None, **state.get("settings", {})}
     if (settings["source"] and recorded.get("source") == settings["source"]
             and recorded["source_fingerprint"] != settings["source_fingerprint"]):
-        _restart(store, state)
+        _restart(store, state, "as it was before its files changed" if
+                 recorded["source_fingerprint"] else "recording no source fingerprint (an "
+                 "older dataferry wrote it), so whether the source changed since is unknown")
         return []
     order_keys = ("write_shuffle_seed", "write_order_sha256")
     if any(recorded[k] != settings[k] for k in order_keys) and all(
@@ -202,15 +269,19 @@ def _resume_point(store: Store, settings: dict[str, Any]) -> list[dict[str, Any]
             f"{store.describe(PROGRESS_FILE)} records an unfinished write of another source or "
             "shard size; write to another OUT, or delete that folder/prefix to start over"
         )
+    if settings["source_fingerprint"] is None:  # a changed source would pass every check above
+        _restart(store, state, "of a source without a fingerprint, so whether it changed since "
+                 "is unknown (pass source_fingerprint= to make such a write resumable)")
+        return []
     return list(state["shards"])
 
 
-def _restart(store: Store, state: dict[str, Any]) -> None:
-    """Drop an unfinished write whose source has changed since: its shards and progress."""
-    log.warning("%s records an unfinished write of %s as it was before its files changed; "
-                "starting the write over (%d shards written then are replaced)",
+def _restart(store: Store, state: dict[str, Any], why: str) -> None:
+    """Drop an unfinished write that cannot be continued safely: its shards and progress."""
+    log.warning("%s records an unfinished write of %s %s; starting the write over "
+                "(%d shards written then are replaced)",
                 store.describe(PROGRESS_FILE), state["settings"].get("source") or "the source",
-                len(state.get("shards", [])))
+                why, len(state.get("shards", [])))
     for number, shard in enumerate(state.get("shards", [])):
         if shard.get("name") == shard_name(number):  # never a name the file made up
             store.delete(shard["name"])

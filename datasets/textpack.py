@@ -11,7 +11,7 @@ A packed text cache is a folder ``cache_root()/packed/text-<key>/`` holding::
 It is written into a temporary folder beside the final one and moved into place with
 ``os.replace`` only when complete, under :func:`loaders.lock.locked`, so an interrupted
 build leaves nothing and two processes build it once. The key fingerprints the source file
-(path, size, modification time) and every reading and tokenizing option, so an edited file
+(path, size, modification and change times, inode) and every reading and tokenizing option, so an edited file
 or another tokenizer gets a new cache. An epoch then only slices arrays: no tokenizing.
 The dictionary covers all texts; what a model may use (the training vocabulary, n-grams,
 weights) is decided later from the training rows by :mod:`datasets.textfeatures`.
@@ -24,8 +24,6 @@ import itertools
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -38,9 +36,9 @@ from torch.utils.data import Dataset
 
 from datasets.errors import DatasetNotFoundError, PackedCacheError
 from datasets.labels import LabelEncoder
+from datasets.packed import ensure_packed
+from datasets.packing import file_fingerprint
 from datasets.vocab import WordTokenizer
-from loaders.cache import cache_root
-from loaders.lock import locked
 
 log = logging.getLogger(__name__)
 
@@ -165,9 +163,12 @@ def write_packed_text(
 
 
 def source_key(path: str | os.PathLike[str], options: dict[str, Any]) -> str:
-    """Return a cache key for a file read with ``options``: path, size, mtime and options.
+    """Return a cache key for a file read with ``options``: its
+    :func:`datasets.packing.file_fingerprint` (resolved path, size, mtime, ctime, inode) and
+    the options.
 
-    For a folder, every file under it counts (so an edited review gets a new cache).
+    For a folder, every file under it counts (so an edited review gets a new cache, even one
+    rewritten with its mtime put back).
 
     Raises:
         DatasetNotFoundError: ``path`` does not exist.
@@ -180,7 +181,7 @@ def source_key(path: str | os.PathLike[str], options: dict[str, Any]) -> str:
     if not path.exists():
         raise DatasetNotFoundError(f"text file not found: {path}; check the path")
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    stats = [file_fingerprint(p) for p in files]
     blob = json.dumps([stats, options], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
@@ -191,32 +192,17 @@ def ensure_packed_text(
 ) -> PackedText:
     """Open ``cache_root(cache_dir)/packed/text-<key>``, building it with ``build(temp)`` if absent.
 
+    The image caches' :func:`datasets.packed.ensure_packed` does the work (lock, temporary
+    folder with the umask's mode, check, ``os.replace``).
+
     Raises:
         PackedCacheError: the cache folder cannot be created or written.
     """
-    final = cache_root(cache_dir) / "packed" / f"text-{key}"
-    if (final / "manifest.json").is_file():
-        try:
-            return PackedText(final)
-        except PackedCacheError as err:
-            log.warning("rebuilding an invalid packed text cache: %s", err)
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise PackedCacheError(f"cannot create {final.parent}: {err}; pass a writable "
-                               "cache_dir= or set DATAFERRY_HOME") from err
-    with locked(final, what="packing texts"):
-        if (final / "manifest.json").is_file():  # another process built it while we waited
-            return PackedText(final)
-        shutil.rmtree(final, ignore_errors=True)
-        temp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-        try:
-            build(temp)
-            os.replace(temp, final)
-        except BaseException:
-            shutil.rmtree(temp, ignore_errors=True)
-            raise
-    return PackedText(final)
+
+    def build_only(folder: Path) -> None:
+        build(folder)
+
+    return ensure_packed(f"text-{key}", build_only, cache_dir=cache_dir, opener=PackedText)
 
 
 class PackedTextDataset(Dataset[dict[str, Any]]):

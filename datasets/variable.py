@@ -52,10 +52,10 @@ def check_decoding(decode_size: int | None, decoder: DecodeRandomResizedCrop | N
         Traceback (most recent call last):
         ValueError: decode_size should be a positive int or None, but got decode_size=0
     """
-    if decode_size is not None and (isinstance(decode_size, bool)
-                                    or not isinstance(decode_size, int) or decode_size < 1):
-        raise ValueError(f"decode_size should be a positive int or None, but got "
-                         f"decode_size={decode_size!r}")
+    from datasets.packoptions import positive_int
+
+    if decode_size is not None:
+        positive_int("decode_size", decode_size, or_none=True)
     if decoder is not None and decode_size is not None:
         raise ValueError("decode_size= and decoder= both choose how JPEGs are decoded: pass "
                          "one (decoder= already decodes at the smallest scale its box allows)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 import stat
@@ -133,6 +134,7 @@ def test_cold_read_only_cache_raises_a_dataset_error_naming_it(
         (cache / "packed").chmod(0o755)
     assert isinstance(info.value, DatasetError)
     assert str(cache / "packed") in str(info.value)
+    assert str(info.value).count("writable folder") == 1  # the advice, once
 
 
 def test_full_disk_while_packing_names_the_cache(tmp_path: Path,
@@ -183,3 +185,22 @@ def test_archive_larger_than_free_disk_is_refused_before_writing(
     with pytest.raises(PackedCacheError, match=rf"needs at least {archive.stat().st_size:,} "
                                                r"bytes in .* but only 10 bytes are free"):
         ImageFolderDataset.from_archive(archive, cache_dir=tmp_path / "c")
+
+
+def test_a_rebuild_names_the_earlier_cache_of_the_same_source_and_its_size(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = _tree(tmp_path / "t", 10)
+    cache = tmp_path / "c"
+    first = ImageFolderDataset.pack(root, cache_dir=cache)
+    other_size = ImageFolderDataset.pack(root, cache_dir=cache, size=8)  # other options: kept
+    os.chmod(next((root / "a").iterdir()), 0o600)  # ctime changes: a new cache
+    with caplog.at_level(logging.WARNING, logger="datasets.superseded"):
+        second = ImageFolderDataset.pack(root, cache_dir=cache)
+    assert second.packed.path != first.packed.path
+    assert str(first.packed.path) in caplog.text and "replaces 1 earlier one" in caplog.text
+    assert str(other_size.packed.path) not in caplog.text
+    assert first.packed.path.exists()  # named, not deleted: another process may read it
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="datasets.superseded"):
+        ImageFolderDataset.pack(root, cache_dir=cache)  # a warm open reads no other manifest
+    assert caplog.text == ""

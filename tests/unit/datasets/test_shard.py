@@ -109,13 +109,17 @@ def test_colour_images_get_per_channel_stats(tmp_path: Path) -> None:
 
 
 def test_interrupted_write_resumes_to_the_same_pack(tmp_path: Path) -> None:
-    whole = write_shards(Mixed(300), tmp_path / "whole", shard_size_bytes=500)
+    # a Python dataset has no fingerprint of its own: resuming needs the caller's
+    whole = write_shards(Mixed(300), tmp_path / "whole", shard_size_bytes=500,
+                         source_fingerprint="v1")
     with pytest.raises(KeyboardInterrupt):
-        write_shards(Mixed(300, fail_at=200), tmp_path / "pack", shard_size_bytes=500)
+        write_shards(Mixed(300, fail_at=200), tmp_path / "pack", shard_size_bytes=500,
+                     source_fingerprint="v1")
     assert not (tmp_path / "pack" / "index.json").exists()
     progress = json.loads((tmp_path / "pack" / PROGRESS_FILE).read_text())
     assert 0 < len(progress["shards"]) < len(whole["shards"])
-    resumed = write_shards(Mixed(300), tmp_path / "pack", shard_size_bytes=500)
+    resumed = write_shards(Mixed(300), tmp_path / "pack", shard_size_bytes=500,
+                           source_fingerprint="v1")
     strip = [{k: v for k, v in s.items()} for s in whole["shards"]]
     assert resumed["shards"] == strip
     assert not list((tmp_path / "pack").glob(".shard-staging-*"))
@@ -138,16 +142,18 @@ def test_resume_in_another_order_names_the_seed_to_use(tmp_path: Path) -> None:
 
 
 def test_a_progress_file_from_before_write_seeds_resumes_in_source_order(tmp_path: Path) -> None:
-    whole = write_shards(Mixed(300), tmp_path / "whole", shard_size_bytes=500, shuffle=False)
+    whole = write_shards(Mixed(300), tmp_path / "whole", shard_size_bytes=500, shuffle=False,
+                         source_fingerprint="v1")
     with pytest.raises(KeyboardInterrupt):
         write_shards(Mixed(300, fail_at=200), tmp_path / "pack", shard_size_bytes=500,
-                     shuffle=False)
+                     shuffle=False, source_fingerprint="v1")
     progress_path = tmp_path / "pack" / PROGRESS_FILE
     progress = json.loads(progress_path.read_text())
     for key in ("write_shuffle_seed", "write_order_sha256"):  # what older writes recorded
         del progress["settings"][key]
     progress_path.write_text(json.dumps(progress))
-    resumed = write_shards(Mixed(300), tmp_path / "pack", shard_size_bytes=500, shuffle=False)
+    resumed = write_shards(Mixed(300), tmp_path / "pack", shard_size_bytes=500, shuffle=False,
+                           source_fingerprint="v1")
     assert resumed["shards"] == whole["shards"]
 
 
