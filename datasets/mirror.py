@@ -29,7 +29,7 @@ from PIL import Image
 from torchvision.datasets import VisionDataset
 
 from datasets.errors import DataFormatError
-from datasets.packeddataset import PackedImageDataset
+from datasets.packeddataset import ImageBatch, PackedImageDataset
 from datasets.transforms import Transform, is_batch_transform
 from loaders.registry import Resource
 from loaders.retry import RetryPolicy
@@ -167,6 +167,7 @@ class MirrorDataset(PackedImageDataset, VisionDataset):
                         transforms: Callable[[Any, Any], Any] | None) -> None:
         """Set torchvision's attributes over an initialised packed dataset."""
         VisionDataset.__init__(self, root, transforms, transform, target_transform)
+        self._joint = transforms is not None  # else transform/target_transform, read at each call
         self._classes: list[str] | None = None
         self._data: Any = None
         self._target_list: Any = None
@@ -206,6 +207,20 @@ class MirrorDataset(PackedImageDataset, VisionDataset):
     def batched(self) -> bool:
         return not self.replaced and super().batched
 
+    def _target(self, index: int) -> int:
+        """The label of row ``index``: from ``targets`` once handed out or set (edits count)."""
+        own = self._target_list
+        return int(self.target_tensor[index] if own is None else own[index])
+
+    def __getitems__(self, indices: Sequence[int]) -> Sequence[tuple[Any, Any]]:
+        batch = super().__getitems__(indices)
+        own = self._target_list
+        if not isinstance(batch, ImageBatch) or own is None or own is self.target_tensor:
+            return batch  # the stored labels (edited in place, if at all, through targets)
+        rows = batch.indices.tolist()  # targets set, or CIFAR's list: edits seen per batch
+        labels = torch.tensor([int(own[i]) for i in rows], dtype=torch.int64)
+        return ImageBatch(batch.images, labels, batch.indices)
+
     @property
     def classes(self) -> list[str]:
         return list(self.manifest["classes"]) if self._classes is None else self._classes
@@ -224,22 +239,26 @@ class MirrorDataset(PackedImageDataset, VisionDataset):
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         if self.replaced:
             pixels = np.asarray(self.data[index])
-            target: Any = int(self.targets[index])
         else:
             pixels = self.pixels[index].numpy()  # [H, W, C]
             pixels = pixels[..., 0] if pixels.shape[2] == 1 else pixels
-            target = int(self.target_tensor[index])
+        target: Any = self._target(index)
         compiled = self.batch_transform  # a torchvision pipeline recognised, or a batch transform
         if compiled is not None and not is_batch_transform(self.transform):
-            x = compiled(torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1))
-            return x, target if self.target_transform is None else self.target_transform(target)
-        if is_batch_transform(self.transform):
-            image: Any = torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1)
+            image: Any = compiled(torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1))
+                                  .permute(2, 0, 1))
+        elif is_batch_transform(self.transform):
+            image = torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1)
+            image = self.transform(image)
         else:
             image = Image.fromarray(pixels)  # [H, W]: mode "L"; [H, W, 3]: "RGB", as torchvision
-        if self.transforms is None:
-            return image, target
-        return self.transforms(image, target)
+            if self._joint:
+                return self.transforms(image, target)
+            if self.transform is not None:
+                image = self.transform(image)
+        if self.target_transform is not None:  # read now, as torchvision: it may have been set
+            target = self.target_transform(target)
+        return image, target
 
     def extra_repr(self) -> str:
         return f"Split: {'Train' if self.train else 'Test'}"

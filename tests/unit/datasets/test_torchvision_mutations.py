@@ -1,0 +1,71 @@
+"""The mirror classes after construction: what a torchvision user changes is honoured as there.
+
+Targets replaced or edited in place, ``transform``/``target_transform`` set later, and the
+other review findings on the drop-in classes; each compared with torchvision itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torchvision
+from PIL import Image
+from test_torchvision_dropin import fake_cifar_root, fake_idx_root, same, samples, unpublished
+from torch.utils.data import DataLoader as TorchLoader
+from torchvision import transforms as T
+
+import datasets
+
+__all__ = ["unpublished"]  # the fixture, imported for its use below
+
+
+def pair(name: str, root: Path, **kwargs: Any) -> tuple[Any, Any]:
+    """Ours and torchvision's dataset of ``name`` over the fake root ``root``."""
+    if name.startswith("CIFAR"):
+        fake_cifar_root(root, name.lower())
+    else:
+        fake_idx_root(root, name)
+    return getattr(datasets, name)(root, **kwargs), getattr(torchvision.datasets, name)(root, **kwargs)
+
+
+def loader_targets(ds: Any) -> list[list[int]]:
+    """The targets of every batch, through torch's DataLoader and through ours."""
+    return [torch.cat([y for _, y in loader(ds, batch_size=4)]).tolist()
+            for loader in (TorchLoader, datasets.DataLoader)]
+
+
+@pytest.mark.parametrize("name", ["MNIST", "CIFAR10"])
+def test_targets_replaced_alone_are_used_per_sample_and_per_batch(
+        tmp_path: Path, unpublished: None, name: str) -> None:
+    ours, theirs = pair(name, tmp_path, transform=T.ToTensor())
+    for ds in (ours, theirs):
+        ds.targets = [3] * len(ds) if isinstance(ds.targets, list) else ds.targets * 0 + 3
+    assert [ours[i][1] for i in range(len(ours))] == [3] * len(ours)
+    assert loader_targets(ours) == loader_targets(theirs) == [[3] * len(ours)] * 2
+
+
+@pytest.mark.parametrize("name", ["MNIST", "CIFAR10"])
+def test_targets_edited_in_place_are_used_per_sample_and_per_batch(
+        tmp_path: Path, unpublished: None, name: str) -> None:
+    ours, theirs = pair(name, tmp_path, transform=T.ToTensor())
+    ours[0]  # a sample read before the edit: nothing is frozen by it
+    for ds in (ours, theirs):
+        ds.targets[1] = 9 - int(ds.targets[1])
+    assert ours[1][1] == theirs[1][1]
+    assert loader_targets(ours) == loader_targets(theirs)
+
+
+@pytest.mark.parametrize("name", ["MNIST", "CIFAR10"])
+def test_transform_and_target_transform_set_after_construction_apply(
+        tmp_path: Path, unpublished: None, name: str) -> None:
+    ours, theirs = pair(name, tmp_path, transform=T.ToTensor())
+    for ds in (ours, theirs):
+        ds.transform = None
+    assert isinstance(ours[0][0], Image.Image) and same(samples(ours), samples(theirs))
+    for ds in (ours, theirs):
+        ds.transform, ds.target_transform = T.ToTensor(), (lambda y: y + 100)
+    assert same(samples(ours), samples(theirs)) and ours[0][1] >= 100
+    assert loader_targets(ours) == loader_targets(theirs)
