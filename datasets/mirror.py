@@ -1,7 +1,7 @@
 """The base of the classes that mirror torchvision's datasets: same calls, attributes, samples.
 
 ``MNIST``, ``FashionMNIST``, ``KMNIST``, ``EMNIST`` (:mod:`datasets.mnist`), ``CIFAR10``,
-``CIFAR100`` (:mod:`datasets.cifarmirror`) and ``ImageFolder`` (:mod:`datasets.images`) take
+``CIFAR100`` (:mod:`datasets.cifarmirror`) and ``ImageFolder`` (:mod:`datasets.imagefolder`) take
 torchvision's call forms (``root, train=True, transform=None, target_transform=None,
 download=False``), subclass ``torchvision.datasets.VisionDataset`` and, with
 ``transform=None``, return the PIL image torchvision returns, so a torchvision pipeline gets

@@ -6,6 +6,8 @@ other review findings on the drop-in classes; each compared with torchvision its
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +71,13 @@ def test_transform_and_target_transform_set_after_construction_apply(
         ds.transform, ds.target_transform = T.ToTensor(), (lambda y: y + 100)
     assert same(samples(ours), samples(theirs)) and ours[0][1] >= 100
     assert loader_targets(ours) == loader_targets(theirs)
+
+
+def test_import_datasets_does_not_import_torchvision_until_a_mirror_class_is_used() -> None:
+    code = ("import sys, datasets; before = 'torchvision' in sys.modules; "
+            "mnist = datasets.MNIST; print(before, 'torchvision' in sys.modules, "
+            "'MNIST' in dir(datasets), mnist.__module__, datasets.ImageFolder.__module__)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["False", "True", "True", "datasets.mnist", "datasets.imagefolder"]
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchClass'"):
+        datasets.NoSuchClass  # noqa: B018
