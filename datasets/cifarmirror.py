@@ -56,7 +56,8 @@ class _MirrorCifar(MirrorDataset, _Cifar):
         self.split = "train" if self.train else "test"
         self.label = label or self.layout.label_keys[0]
         check_choice("label", self.label, list(self.layout.label_keys))
-        source = self._source(root, download, retry)
+        with mirror.not_found_as_runtime_error():
+            source = self._source(root, download, retry)
         packed = pack_cifar(source, self.layout, self.split, label=self.label,
                             check=lambda: self._check_md5(source))
         PackedImageDataset.__init__(self, packed)
@@ -150,7 +151,8 @@ class CIFAR10(_MirrorCifar, CIFAR10Split):
         retry: timeouts and retries of the download (:class:`loaders.RetryPolicy`).
 
     Raises:
-        DatasetNotFoundError: a file of the split is missing (named, with where it looked).
+        MirrorNotFoundError: a file of the split is missing (named, with where it looked);
+            a ``DatasetNotFoundError`` and a ``RuntimeError`` (torchvision's type).
         DataFormatError: a file fails its published md5 or is malformed (named, with the fix).
         TypeError: a keyword this class does not take; ValueError: ``train=``/``split=`` disagree.
 

@@ -19,7 +19,8 @@ import gzip
 import logging
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,7 +29,7 @@ import torch
 from PIL import Image
 from torchvision.datasets import VisionDataset
 
-from datasets.errors import DataFormatError
+from datasets.errors import DataFormatError, DatasetNotFoundError, MirrorNotFoundError
 from datasets.packeddataset import ImageBatch, PackedImageDataset
 from datasets.transforms import Transform, is_batch_transform
 from loaders.registry import Resource
@@ -36,8 +37,8 @@ from loaders.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MirrorDataset", "check_file_md5", "download_file", "published_resource", "refuse_keywords",
-           "resolve_train"]
+__all__ = ["MirrorDataset", "check_file_md5", "download_file", "not_found_as_runtime_error",
+           "published_resource", "refuse_keywords", "resolve_train"]
 
 # torchvision keywords of sibling classes that these classes do not take, and what to use
 UNSUPPORTED: dict[str, str] = {
@@ -78,6 +79,18 @@ def resolve_train(cls: str, train: bool | None, split: str | None) -> bool:
         raise ValueError(f"{cls}: train={train!r} and split={split!r} disagree; pass one of them "
                          f"(train=True is split='train', train=False is split='test')")
     return split == "train"
+
+
+@contextmanager
+def not_found_as_runtime_error() -> Iterator[None]:
+    """Re-raise missing data as :class:`MirrorNotFoundError`: a ``RuntimeError`` too, as
+    torchvision raises, so ``except RuntimeError:`` written for torchvision still catches it."""
+    try:
+        yield
+    except MirrorNotFoundError:
+        raise
+    except DatasetNotFoundError as err:
+        raise MirrorNotFoundError(str(err)) from err
 
 
 def check_file_md5(path: Path, md5: str | None, *, fix: str) -> None:

@@ -105,7 +105,8 @@ class MNIST(_MirrorIDX):
         retry: timeouts and retries of the download (:class:`loaders.RetryPolicy`).
 
     Raises:
-        DatasetNotFoundError: a file of the split is missing (named, with where it looked).
+        MirrorNotFoundError: a file of the split is missing (named, with where it looked);
+            a ``DatasetNotFoundError`` and a ``RuntimeError`` (torchvision's type).
         DataFormatError: a file fails its published md5 or is malformed (named, with the fix).
         TypeError: a torchvision keyword this class does not take (QMNIST's ``what=``).
         ValueError: ``train=`` and ``split=`` disagree.
@@ -130,8 +131,9 @@ class MNIST(_MirrorIDX):
             train, split = None, train if split is None else split
         self.train = resolve_train(type(self).__name__, train, split)
         prefix = "train" if self.train else "t10k"
-        images, labels = self._locate(root, [f"{prefix}-images-idx3-ubyte",
-                                             f"{prefix}-labels-idx1-ubyte"], download, retry)
+        with mirror.not_found_as_runtime_error():
+            images, labels = self._locate(root, [f"{prefix}-images-idx3-ubyte",
+                                                 f"{prefix}-labels-idx1-ubyte"], download, retry)
         IDXDataset.__init__(self, images, labels, classes=list(self.classes_tv))
         self._as_torchvision(root, transform, target_transform, transforms)
 
@@ -192,7 +194,7 @@ class EMNIST(_MirrorIDX):
 
     Raises:
         ValueError: an unknown split, or ``split``/``subset``/``train`` contradicting each other.
-        DatasetNotFoundError: the split's files are missing (named).
+        MirrorNotFoundError: the split's files are missing (named); also a ``RuntimeError``.
     """
 
     registry_name = "emnist"
@@ -209,7 +211,8 @@ class EMNIST(_MirrorIDX):
         self.split, self.train = _emnist_split(split, subset, train)
         part = "train" if self.train else "test"
         names = [f"emnist-{self.split}-{part}-{kind}-ubyte" for kind in ("images-idx3", "labels-idx1")]
-        images, labels = self._locate(root, names, download, retry)
+        with mirror.not_found_as_runtime_error():
+            images, labels = self._locate(root, names, download, retry)
         IDXDataset.__init__(self, images, labels, classes=list(EMNISTSplit.SUBSETS[self.split]))
         self._as_torchvision(root, transform, target_transform, transforms)
 

@@ -81,3 +81,12 @@ def test_import_datasets_does_not_import_torchvision_until_a_mirror_class_is_use
     assert run.stdout.split() == ["False", "True", "True", "datasets.mnist", "datasets.imagefolder"]
     with pytest.raises(AttributeError, match="no attribute 'NoSuchClass'"):
         datasets.NoSuchClass  # noqa: B018
+
+
+@pytest.mark.parametrize("name", ["MNIST", "FashionMNIST", "KMNIST", "EMNIST", "CIFAR10", "CIFAR100"])
+def test_missing_data_is_a_runtime_error_as_in_torchvision(tmp_path: Path, name: str) -> None:
+    for cls in (getattr(torchvision.datasets, name), getattr(datasets, name)):
+        with pytest.raises(RuntimeError):  # what code written for torchvision catches
+            cls(tmp_path, **({"split": "digits"} if name == "EMNIST" else {}))
+    with pytest.raises(datasets.DatasetNotFoundError, match="download=True"):
+        getattr(datasets, name)(tmp_path)
