@@ -124,7 +124,7 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
     ) -> None:
         if mode is not None:
             check_choice("mode", mode, MODES)
-        self.root = Path(root)
+        self.root = Path(root).expanduser()  # "~/photos", as torchvision's VisionDataset
         scan = scan_folder(self.root, allow_empty=allow_empty, is_valid_file=is_valid_file)
         self.classes: list[str] = scan.classes
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
@@ -197,6 +197,7 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         from datasets.packing import pack_folder
 
         options = _options(mode, size, resize, max_side, decoder, decode_size)
+        root = Path(root).expanduser()
         store = pack_folder(root, options, cache_dir=cache_dir, workers=workers,
                             allow_empty=allow_empty, is_valid_file=is_valid_file)
         return _wrap(store, root, transform, target_transform, decode_size, decoder)
@@ -228,6 +229,7 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         from datasets.packing import pack_archive
 
         options = _options(mode, size, resize, max_side, decoder, decode_size)
+        path = Path(path).expanduser()
         store = pack_archive(path, options, cache_dir=cache_dir, workers=workers)
         return _wrap(store, path, transform, target_transform, decode_size, decoder)
 

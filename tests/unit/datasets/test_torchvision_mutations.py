@@ -15,7 +15,14 @@ import pytest
 import torch
 import torchvision
 from PIL import Image
-from test_torchvision_dropin import fake_cifar_root, fake_idx_root, same, samples, unpublished
+from test_torchvision_dropin import (
+    fake_cifar_root,
+    fake_idx_root,
+    fake_image_root,
+    same,
+    samples,
+    unpublished,
+)
 from torch.utils.data import DataLoader as TorchLoader
 from torchvision import transforms as T
 
@@ -90,3 +97,15 @@ def test_missing_data_is_a_runtime_error_as_in_torchvision(tmp_path: Path, name:
             cls(tmp_path, **({"split": "digits"} if name == "EMNIST" else {}))
     with pytest.raises(datasets.DatasetNotFoundError, match="download=True"):
         getattr(datasets, name)(tmp_path)
+
+
+def test_a_root_under_home_written_with_a_tilde_is_read(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_image_root(tmp_path / "photos")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ours, theirs = datasets.ImageFolder("~/photos"), torchvision.datasets.ImageFolder("~/photos")
+    assert ours.samples == theirs.samples and ours.root == theirs.root
+    assert same(samples(ours), samples(theirs))
+    assert len(datasets.ImageFolderDataset("~/photos")) == len(theirs)
+    packed = datasets.ImageFolderDataset.pack("~/photos", cache_dir=tmp_path / "cache", workers=1)
+    assert sorted(packed.samples) == sorted(theirs.samples)  # its own order: by class, name
