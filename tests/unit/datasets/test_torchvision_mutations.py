@@ -6,14 +6,18 @@ other review findings on the drop-in classes; each compared with torchvision its
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import responses
 import torch
 import torchvision
+from cifar_factory import make_cifar_archive
 from PIL import Image
 from test_torchvision_dropin import (
     fake_cifar_root,
@@ -109,3 +113,63 @@ def test_a_root_under_home_written_with_a_tilde_is_read(tmp_path: Path,
     assert len(datasets.ImageFolderDataset("~/photos")) == len(theirs)
     packed = datasets.ImageFolderDataset.pack("~/photos", cache_dir=tmp_path / "cache", workers=1)
     assert sorted(packed.samples) == sorted(theirs.samples)  # its own order: by class, name
+
+
+MNIST_ATTRIBUTES = ["mirrors", "resources", "training_file", "test_file", "raw_folder",
+                    "processed_folder", "class_to_idx"]
+CIFAR_ATTRIBUTES = ["base_folder", "url", "filename", "tgz_md5", "train_list", "test_list", "meta"]
+
+
+@pytest.mark.parametrize("name", ["MNIST", "FashionMNIST", "KMNIST", "EMNIST", "CIFAR10", "CIFAR100"])
+def test_torchvision_attributes_are_there_with_its_values(tmp_path: Path, unpublished: None,
+                                                          name: str) -> None:
+    if name == "EMNIST":
+        fake_idx_root(tmp_path, "EMNIST", ("emnist-digits-train",))
+        ours = datasets.EMNIST(tmp_path, "digits")
+        theirs = torchvision.datasets.EMNIST(tmp_path, "digits")
+        names = [*MNIST_ATTRIBUTES, "url", "md5"]
+    else:
+        ours, theirs = pair(name, tmp_path)
+        names = CIFAR_ATTRIBUTES if name.startswith("CIFAR") else MNIST_ATTRIBUTES
+    for attr in names:
+        assert getattr(ours, attr) == getattr(theirs, attr), attr
+    if not name.startswith("CIFAR"):
+        for old, new in [("train_labels", "targets"), ("test_labels", "targets"),
+                         ("train_data", "data"), ("test_data", "data")]:
+            with pytest.warns(UserWarning, match=f"{old} has been renamed {new}"):
+                assert torch.equal(getattr(ours, old), getattr(theirs, new))
+
+
+@responses.activate
+@pytest.mark.parametrize("patched", ["mirrors", "mirrors and resources"])
+def test_download_honours_patched_mirrors_and_resources(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unpublished: None, patched: str) -> None:
+    served = tmp_path / "served"
+    fake_idx_root(served, "MNIST", ("t10k",), gz=True)
+    files = {p.name: p.read_bytes() for p in (served / "MNIST" / "raw").iterdir()}
+    for gz, data in files.items():
+        responses.add(responses.GET, f"https://mirror.test/mnist/{gz}", body=data)
+    monkeypatch.setattr(datasets.MNIST, "mirrors", ["https://mirror.test/mnist/"])
+    if patched == "mirrors and resources":
+        monkeypatch.setattr(datasets.MNIST, "resources",
+                            [(gz, hashlib.md5(data).hexdigest()) for gz, data in files.items()])
+    ours = datasets.MNIST(tmp_path / "root", train=False, download=True)
+    assert sorted(call.request.url for call in responses.calls) == [
+        f"https://mirror.test/mnist/{gz}" for gz in sorted(files)]
+    assert np.array_equal(ours.data.numpy(), fake_idx_root(tmp_path / "again", "MNIST",
+                                                           ("t10k",))["t10k"])
+
+
+@responses.activate
+@pytest.mark.parametrize("patched", ["url", "url and tgz_md5"])
+def test_cifar_download_honours_a_patched_url_and_md5(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unpublished: None, patched: str) -> None:
+    fake = make_cifar_archive(tmp_path / "served", "cifar10", per_batch=2, test_count=3)
+    data = fake.path.read_bytes()
+    responses.add(responses.GET, "https://mirror.test/c10.tar.gz", body=data)
+    monkeypatch.setattr(datasets.CIFAR10, "url", "https://mirror.test/c10.tar.gz")
+    if patched == "url and tgz_md5":
+        monkeypatch.setattr(datasets.CIFAR10, "tgz_md5", hashlib.md5(data).hexdigest())
+    ours = datasets.CIFAR10(tmp_path / "root", train=False, download=True)
+    theirs = torchvision.datasets.CIFAR10(tmp_path / "root", train=False)
+    assert same(samples(ours), samples(theirs)) and len(responses.calls) == 1
