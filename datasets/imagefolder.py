@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from torchvision.datasets import VisionDataset
+from torchvision.datasets import DatasetFolder, VisionDataset
 
 from datasets.images import ImageFolderDataset, decode_file
 from datasets.transforms import Transform
@@ -38,16 +38,18 @@ def pil_loader(path: str) -> Any:
     return Image.fromarray(decode_file(path, "RGB").permute(1, 2, 0).numpy())
 
 
-class ImageFolder(ImageFolderDataset, VisionDataset):
+class ImageFolder(ImageFolderDataset, DatasetFolder):
     """``torchvision.datasets.ImageFolder``'s drop-in: the same calls, attributes and samples.
 
     ``ds[i]`` is ``(loader(path), class index)`` through ``transform``: with the default
     ``loader``, an RGB PIL image, so a torchvision pipeline runs on it as there, per sample.
     Files are listed as torchvision lists them (its extensions, ``os.walk`` order), except that
-    hidden files and folders (``.x``) are not read (listed in :attr:`skipped`).
+    hidden files and folders (``.x``) are not read (listed in :attr:`skipped`). A subclass that
+    overrides torchvision's hooks ``find_classes``/``make_dataset`` (a ``DatasetFolder``) is
+    listed by them, exactly as torchvision lists it.
 
     Args:
-        root: the folder holding one sub-folder per class.
+        root: the folder holding one sub-folder per class (``~`` expanded).
         transform: applied to the loaded image.
         target_transform: applied to the ``int`` label.
         loader: ``path -> image`` (default :func:`pil_loader`).
@@ -67,14 +69,26 @@ class ImageFolder(ImageFolderDataset, VisionDataset):
         is_valid_file: Callable[[str], bool] | None = None,
         allow_empty: bool = False,
     ) -> None:
-        valid = is_valid_file or _torchvision_extension
-        ImageFolderDataset.__init__(self, root, None, None, loader or pil_loader, valid,
-                                    allow_empty)
-        self.samples = sorted(self.samples, key=_walk_order)  # os.walk's order, as torchvision
-        self.imgs = self.samples
-        self.targets = [label for _, label in self.samples]
         self.extensions = TORCHVISION_EXTENSIONS if is_valid_file is None else None  # type: ignore[assignment]
+        ImageFolderDataset.__init__(self, root, None, None, loader or pil_loader, is_valid_file,
+                                    allow_empty)
         VisionDataset.__init__(self, root, None, transform, target_transform)
+
+    def _index(self, allow_empty: bool, is_valid_file: Callable[[str], bool] | None
+               ) -> tuple[list[str], list[tuple[str, int]], list[tuple[str, str]]]:
+        """torchvision's listing: its hooks when a subclass overrides them, else our scan."""
+        kind = type(self)
+        if (kind.find_classes is DatasetFolder.find_classes
+                and kind.make_dataset is DatasetFolder.make_dataset):
+            classes, samples, skipped = ImageFolderDataset._index(
+                self, allow_empty, is_valid_file or _torchvision_extension)
+            return classes, sorted(samples, key=_walk_order), skipped  # os.walk's order
+        directory = str(self.root)
+        classes, class_to_idx = self.find_classes(directory)
+        extensions = self.extensions if is_valid_file is None else None
+        samples = self.make_dataset(directory, class_to_idx, extensions, is_valid_file,
+                                    allow_empty=allow_empty)
+        return classes, samples, []
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         path, target = self.samples[index]

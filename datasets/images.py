@@ -125,14 +125,10 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         if mode is not None:
             check_choice("mode", mode, MODES)
         self.root = Path(root).expanduser()  # "~/photos", as torchvision's VisionDataset
-        scan = scan_folder(self.root, allow_empty=allow_empty, is_valid_file=is_valid_file)
-        self.classes: list[str] = scan.classes
+        self.classes, self.samples, self.skipped = self._index(allow_empty, is_valid_file)
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
-        self.samples = [(str(self.root / rel), self.class_to_idx[rel.split("/", 1)[0]])
-                        for rel, _, _ in scan.files]
         self.imgs = self.samples
         self.targets = [label for _, label in self.samples]
-        self.skipped = [(path, reason) for path, reason in scan.skipped]
         self.mode = mode
         self.loader = loader
         self.transform: Transform | None = (
@@ -140,6 +136,14 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         self.target_transform = target_transform
 
     extensions = IMAGE_EXTENSIONS
+
+    def _index(self, allow_empty: bool, is_valid_file: Callable[[str], bool] | None
+               ) -> tuple[list[str], list[tuple[str, int]], list[tuple[str, str]]]:
+        """``(classes, samples, skipped)`` of :attr:`root`, by one scan of the folder."""
+        scan = scan_folder(self.root, allow_empty=allow_empty, is_valid_file=is_valid_file)
+        to_idx = {name: i for i, name in enumerate(scan.classes)}
+        samples = [(str(self.root / rel), to_idx[rel.split("/", 1)[0]]) for rel, _, _ in scan.files]
+        return scan.classes, samples, [(path, reason) for path, reason in scan.skipped]
 
     def __len__(self) -> int:
         return len(self.samples)

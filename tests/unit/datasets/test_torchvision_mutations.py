@@ -173,3 +173,28 @@ def test_cifar_download_honours_a_patched_url_and_md5(
     ours = datasets.CIFAR10(tmp_path / "root", train=False, download=True)
     theirs = torchvision.datasets.CIFAR10(tmp_path / "root", train=False)
     assert same(samples(ours), samples(theirs)) and len(responses.calls) == 1
+
+
+def only_bees(self: Any, directory: str) -> tuple[list[str], dict[str, int]]:
+    return ["bees"], {"bees": 0}
+
+
+def png_only(directory: str, class_to_idx: dict[str, int], extensions: Any = None,
+             is_valid_file: Any = None, allow_empty: bool = False) -> list[tuple[str, int]]:
+    listed = torchvision.datasets.folder.make_dataset(directory, class_to_idx, extensions,
+                                                      is_valid_file, allow_empty)
+    return [(path, label) for path, label in listed if path.endswith(".png")]
+
+
+@pytest.mark.parametrize("hooks", [{"find_classes": only_bees},
+                                   {"make_dataset": staticmethod(png_only)},
+                                   {"find_classes": only_bees, "make_dataset": staticmethod(png_only)}])
+def test_image_folder_subclass_hooks_are_used_as_in_torchvision(tmp_path: Path,
+                                                                hooks: dict[str, Any]) -> None:
+    fake_image_root(tmp_path)
+    ours = type("Ours", (datasets.ImageFolder,), hooks)(tmp_path)
+    theirs = type("Theirs", (torchvision.datasets.ImageFolder,), hooks)(tmp_path)
+    assert isinstance(ours, torchvision.datasets.DatasetFolder)
+    assert (ours.classes, ours.class_to_idx) == (theirs.classes, theirs.class_to_idx)
+    assert ours.samples == theirs.samples and ours.targets == theirs.targets
+    assert same(samples(ours), samples(theirs))
