@@ -65,14 +65,12 @@ class _MirrorCifar(MirrorDataset, _Cifar):
         cls.train_list = [list(row) for row in theirs.train_list]
         cls.test_list = [list(row) for row in theirs.test_list]
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, train: bool | str | None = None,
+    def __init__(self, root: str | os.PathLike[str] | None = None, train: bool | None = None,
                  transform: Transform | None = None, target_transform: Transform | None = None,
                  download: bool = False, *, split: str | None = None, label: str | None = None,
                  transforms: Any = None, retry: RetryPolicy | None = None, **unsupported: Any
                  ) -> None:
         refuse_keywords(type(self).__name__, unsupported, _KEYWORDS)
-        if isinstance(train, str):  # dataferry's positional form CIFAR10(root, "test")
-            train, split = None, train if split is None else split
         self.train = resolve_train(type(self).__name__, train, split)
         self.split = "train" if self.train else "test"
         self.label = label or self.layout.label_keys[0]

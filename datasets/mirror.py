@@ -64,15 +64,22 @@ def refuse_keywords(cls: str, given: Mapping[str, Any], allowed: Sequence[str]) 
 def resolve_train(cls: str, train: bool | None, split: str | None) -> bool:
     """Return whether the train split is meant, from torchvision's ``train=`` or our ``split=``.
 
+    ``train`` alone is kept as given (``train=0`` stays ``0``, as in torchvision).
+
     Raises:
+        TypeError: ``train`` is a string: ``MNIST(root, "test")`` would be the train split in
+            torchvision (a non-empty string is true), so it is refused for ``split=``.
         ValueError: ``split`` is not ``"train"``/``"test"``, or it contradicts ``train``.
 
     Example:
         >>> resolve_train("MNIST", None, "test"), resolve_train("MNIST", False, None)
         (False, False)
     """
+    if isinstance(train, str):
+        raise TypeError(f"{cls}() got train={train!r}: train= takes True or False "
+                        f"(torchvision's); for dataferry's split name pass split={train!r}")
     if split is None:
-        return True if train is None else bool(train)
+        return True if train is None else train
     if split not in ("train", "test"):
         raise ValueError(f"split should be one of ['train', 'test'], but got split={split!r}")
     if train is not None and bool(train) != (split == "train"):

@@ -177,14 +177,12 @@ class MNIST(_MirrorIDX):
     classes_tv: ClassVar[list[str]] = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
                                        "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"]
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, train: bool | str | None = None,
+    def __init__(self, root: str | os.PathLike[str] | None = None, train: bool | None = None,
                  transform: Transform | None = None, target_transform: Transform | None = None,
                  download: bool = False, *, split: str | None = None,
                  transforms: Any = None, retry: RetryPolicy | None = None, **unsupported: Any
                  ) -> None:
         refuse_keywords(type(self).__name__, unsupported, _KEYWORDS)
-        if isinstance(train, str):  # dataferry's positional form MNIST(root, "test")
-            train, split = None, train if split is None else split
         self.train = resolve_train(type(self).__name__, train, split)
         prefix = "train" if self.train else "t10k"
         with mirror.not_found_as_runtime_error():
@@ -240,17 +238,19 @@ class EMNIST(_MirrorIDX):
 
     Args:
         root: the folder holding ``EMNIST/raw``; ``None``: dataferry's cache home.
-        split: an EMNIST split, or ``"train"``/``"test"``.
+        split: an EMNIST split (required, as in torchvision), or ``"train"``/``"test"`` (with
+            the EMNIST split in ``subset=``, default ``"balanced"``).
         transform: applied to the PIL image.
         target_transform: applied to the ``int`` label.
         download: fetch ``gzip.zip`` (about 536 MB, md5-checked) when the split's files are
             missing, and write the split's two files beside it.
         train: the train split (default) or the test split.
-        subset: dataferry's name for the EMNIST split (default ``"balanced"``).
+        subset: dataferry's name for the EMNIST split.
         transforms: a joint ``(image, target)`` callable.
         retry: timeouts and retries of the download.
 
     Raises:
+        TypeError: no split given (as torchvision); a string ``train=``.
         ValueError: an unknown split, or ``split``/``subset``/``train`` contradicting each other.
         MirrorNotFoundError: the split's files are missing (named); also a ``RuntimeError``.
     """
@@ -343,8 +343,11 @@ def _emnist_split(split: str | None, subset: str | None, train: bool | None) -> 
         subset = subset or "balanced"
         check_choice("subset", subset, splits)
         return subset, resolve_train("EMNIST", train, split)
+    if split is None and subset is None:  # torchvision's EMNIST requires its split
+        raise TypeError(f"EMNIST() missing 1 required argument: 'split' (one of {splits}, as in "
+                        "torchvision; open_dataset('emnist') defaults to 'balanced')")
     if split is None:
-        split = subset or "balanced"
+        split = subset
     if split not in splits:
         raise ValueError(f"split should be one of {splits} (torchvision's) or ['train', 'test'] "
                          f"(dataferry's, with subset=), but got split={split!r}")

@@ -96,11 +96,12 @@ def test_import_datasets_does_not_import_torchvision_until_a_mirror_class_is_use
 
 @pytest.mark.parametrize("name", ["MNIST", "FashionMNIST", "KMNIST", "EMNIST", "CIFAR10", "CIFAR100"])
 def test_missing_data_is_a_runtime_error_as_in_torchvision(tmp_path: Path, name: str) -> None:
+    kwargs = {"split": "digits"} if name == "EMNIST" else {}
     for cls in (getattr(torchvision.datasets, name), getattr(datasets, name)):
         with pytest.raises(RuntimeError):  # what code written for torchvision catches
-            cls(tmp_path, **({"split": "digits"} if name == "EMNIST" else {}))
+            cls(tmp_path, **kwargs)
     with pytest.raises(datasets.DatasetNotFoundError, match="download=True"):
-        getattr(datasets, name)(tmp_path)
+        getattr(datasets, name)(tmp_path, **kwargs)
 
 
 def test_a_root_under_home_written_with_a_tilde_is_read(tmp_path: Path,
@@ -198,3 +199,16 @@ def test_image_folder_subclass_hooks_are_used_as_in_torchvision(tmp_path: Path,
     assert (ours.classes, ours.class_to_idx) == (theirs.classes, theirs.class_to_idx)
     assert ours.samples == theirs.samples and ours.targets == theirs.targets
     assert same(samples(ours), samples(theirs))
+
+
+def test_emnist_needs_its_split_and_a_string_train_is_refused(tmp_path: Path, unpublished: None) -> None:
+    fake_idx_root(tmp_path, "MNIST")
+    for cls in (torchvision.datasets.EMNIST, datasets.EMNIST):
+        with pytest.raises(TypeError, match="split"):
+            cls(tmp_path)
+    with pytest.raises(TypeError, match=r"train='test'.*pass split='test'"):
+        datasets.MNIST(tmp_path, "test")  # torchvision: the train split ("test" is true)
+    with pytest.raises(TypeError, match=r"train='test'.*pass split='test'"):
+        datasets.CIFAR10(tmp_path, train="test")  # type: ignore[arg-type]
+    assert datasets.MNIST(tmp_path, train=0).train == torchvision.datasets.MNIST(tmp_path, train=0).train == 0
+    assert datasets.MNIST(tmp_path, train=0).train is not False
