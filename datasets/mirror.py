@@ -237,8 +237,10 @@ class MirrorDataset(PackedImageDataset, VisionDataset):
         own = self._target_list
         if not isinstance(batch, ImageBatch) or own is None or own is self.target_tensor:
             return batch  # the stored labels (edited in place, if at all, through targets)
-        rows = batch.indices.tolist()  # targets set, or CIFAR's list: edits seen per batch
-        labels = torch.tensor([int(own[i]) for i in rows], dtype=torch.int64)
+        if isinstance(own, torch.Tensor):  # targets set to another tensor
+            labels = own.index_select(0, batch.indices).to(torch.int64)
+        else:  # CIFAR's list (or one set): read per batch, so edits in place are seen
+            labels = torch.tensor([int(own[i]) for i in batch.indices.tolist()], dtype=torch.int64)
         return ImageBatch(batch.images, labels, batch.indices)
 
     @property
