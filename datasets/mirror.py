@@ -173,10 +173,11 @@ def gunzip_beside(path: Path) -> Path:
 class MirrorDataset(PackedImageDataset, VisionDataset):
     """A packed dataset that behaves as its torchvision namesake (see the module docstring).
 
-    ``ds[i]`` is ``(PIL image, int)`` through ``transforms`` (torchvision's
-    ``StandardTransform(transform, target_transform)``, or the joint ``transforms=``); a
-    :class:`datasets.transforms.BatchTransform` gets the ``uint8`` ``[C, H, W]`` tensor
-    instead, as in every packed dataset.
+    ``ds[i]`` is ``(PIL image, int)`` through ``transform`` and ``target_transform``, read at
+    each call as torchvision reads them (so setting them later counts), or through the joint
+    ``transforms=`` when one was passed; a :class:`datasets.transforms.BatchTransform` gets the
+    ``uint8`` ``[C, H, W]`` tensor instead, as in every packed dataset. ``targets`` replaced
+    or edited in place (CIFAR's list too) give the labels, per sample and per batch.
     """
 
     pil_mode: ClassVar[str] = "L"
