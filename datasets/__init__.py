@@ -15,6 +15,7 @@ from datasets.errors import (
     DataFormatError,
     DatasetError,
     DatasetNotFoundError,
+    MirrorNotFoundError,
     PackedCacheError,
     ShardError,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "KMNIST",
     "LabelEncoder",
     "MNIST",
+    "MirrorNotFoundError",
     "Normalize",
     "NotMNIST",
     "OverlapReport",
