@@ -1,7 +1,13 @@
-"""dataferry datasets: map-style image and text datasets, a packed cache, fast loading."""
+"""dataferry datasets: map-style image and text datasets, a packed cache, fast loading.
+
+The classes that mirror torchvision's (``MNIST``, ``FashionMNIST``, ``KMNIST``, ``EMNIST``,
+``CIFAR10``, ``CIFAR100``, ``ImageFolder``) subclass its ``VisionDataset``: they are imported
+on first use (PEP 562), so ``import datasets`` does not import torchvision.
+"""
+
+import importlib
 
 from datasets.catalog import CatalogEntry, open_dataset
-from datasets.cifarmirror import CIFAR10, CIFAR100
 from datasets.collate import PadCollate, SkipNoneCollate, pad_collate, skip_none_collate
 from datasets.cropdecode import DecodeRandomResizedCrop
 from datasets.errors import (
@@ -9,20 +15,19 @@ from datasets.errors import (
     DataFormatError,
     DatasetError,
     DatasetNotFoundError,
+    MirrorNotFoundError,
     PackedCacheError,
     ShardError,
 )
 from datasets.idx import IDXDataset
 from datasets.images import (
     ImageBatch,
-    ImageFolder,
     ImageFolderDataset,
     PackedImageDataset,
     PackedImageFolder,
     VariableImageFolder,
 )
 from datasets.loader import DataLoader
-from datasets.mnist import EMNIST, KMNIST, MNIST, FashionMNIST
 from datasets.notmnist import NotMNIST
 from datasets.pipeline import compile_pipeline
 from datasets.samplers import BalancedSampler, BucketBatchSampler, ShardedEvalSampler
@@ -66,6 +71,7 @@ __all__ = [
     "KMNIST",
     "LabelEncoder",
     "MNIST",
+    "MirrorNotFoundError",
     "Normalize",
     "NotMNIST",
     "OverlapReport",
@@ -99,3 +105,27 @@ __all__ = [
     "verify_shards",
     "write_shards",
 ]
+
+
+# name -> module of the torchvision mirror classes, imported on first use
+_LAZY = {
+    "CIFAR10": "datasets.cifarmirror",
+    "CIFAR100": "datasets.cifarmirror",
+    "EMNIST": "datasets.mnist",
+    "FashionMNIST": "datasets.mnist",
+    "ImageFolder": "datasets.imagefolder",
+    "KMNIST": "datasets.mnist",
+    "MNIST": "datasets.mnist",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'datasets' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # imported once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

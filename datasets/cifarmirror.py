@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+import torchvision.datasets as tvd
 
 from datasets import mirror
 from datasets.cifar import (
@@ -42,21 +43,40 @@ _KEYWORDS = ("root", "train", "transform", "target_transform", "download", "spli
 
 
 class _MirrorCifar(MirrorDataset, _Cifar):
-    pil_mode = "RGB"
+    """The CIFAR mirrors, with torchvision's class attributes (``download=True`` honours a
+    changed ``url``/``tgz_md5``)."""
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, train: bool | str | None = None,
+    pil_mode = "RGB"
+    _torchvision: ClassVar[Any] = tvd.CIFAR10
+    base_folder: str
+    url: str
+    filename: str
+    tgz_md5: str
+    train_list: list[list[str]]
+    test_list: list[list[str]]
+    meta: dict[str, str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Copy torchvision's class attributes (``base_folder``, ``url``, ``train_list``...)."""
+        super().__init_subclass__(**kwargs)
+        theirs = cls._torchvision
+        cls.base_folder, cls.url, cls.filename = theirs.base_folder, theirs.url, theirs.filename
+        cls.tgz_md5, cls.meta = theirs.tgz_md5, dict(theirs.meta)
+        cls.train_list = [list(row) for row in theirs.train_list]
+        cls.test_list = [list(row) for row in theirs.test_list]
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, train: bool | None = None,
                  transform: Transform | None = None, target_transform: Transform | None = None,
                  download: bool = False, *, split: str | None = None, label: str | None = None,
                  transforms: Any = None, retry: RetryPolicy | None = None, **unsupported: Any
                  ) -> None:
         refuse_keywords(type(self).__name__, unsupported, _KEYWORDS)
-        if isinstance(train, str):  # dataferry's positional form CIFAR10(root, "test")
-            train, split = None, train if split is None else split
         self.train = resolve_train(type(self).__name__, train, split)
         self.split = "train" if self.train else "test"
         self.label = label or self.layout.label_keys[0]
         check_choice("label", self.label, list(self.layout.label_keys))
-        source = self._source(root, download, retry)
+        with mirror.not_found_as_runtime_error():
+            source = self._source(root, download, retry)
         packed = pack_cifar(source, self.layout, self.split, label=self.label,
                             check=lambda: self._check_md5(source))
         PackedImageDataset.__init__(self, packed)
@@ -105,20 +125,30 @@ class _MirrorCifar(MirrorDataset, _Cifar):
                or not mirror.md5_matches(folder / n, self.layout.member_md5.get(n))]
         if not bad:
             return folder
-        resource = mirror.published_resource(self.registry_name, self.layout.archive)
+        urls, md5 = self._download_source()
         archive = base / self.layout.archive
-        if resource is None and not archive.is_file():
+        if not urls and not archive.is_file():
             raise DatasetNotFoundError(f"{self.layout.archive}: no published source to download "
                                        f"it from; place it in {base}")
-        if resource is not None and (not archive.is_file()
-                                     or not mirror.md5_matches(archive, resource.md5)):
-            mirror.download_file(resource.urls, archive, md5=resource.md5, retry=retry)
+        if urls and (not archive.is_file() or not mirror.md5_matches(archive, md5)):
+            mirror.download_file(urls, archive, md5=md5, retry=retry)
         folder.mkdir(exist_ok=True)
         for name, data in iter_members(archive, set(bad)):
             temp = folder / f".{name}.partial"
             temp.write_bytes(data)
             os.replace(temp, folder / name)
         return folder
+
+    def _download_source(self) -> tuple[list[str], str | None]:
+        """``(urls, md5)`` of the archive: the registry's, after the class's ``url``/``tgz_md5``
+        where a user changed them (torchvision's workaround when a site is down)."""
+        resource = mirror.published_resource(self.registry_name, self.layout.archive)
+        urls, md5 = (list(resource.urls), resource.md5) if resource else ([], None)
+        if self.url != self._torchvision.url:
+            urls = [self.url, *urls]
+        if self.tgz_md5 != self._torchvision.tgz_md5:
+            md5 = self.tgz_md5
+        return urls, md5
 
     def _check_md5(self, source: Path) -> None:
         if source.is_dir():
@@ -150,7 +180,8 @@ class CIFAR10(_MirrorCifar, CIFAR10Split):
         retry: timeouts and retries of the download (:class:`loaders.RetryPolicy`).
 
     Raises:
-        DatasetNotFoundError: a file of the split is missing (named, with where it looked).
+        MirrorNotFoundError: a file of the split is missing (named, with where it looked);
+            a ``DatasetNotFoundError`` and a ``RuntimeError`` (torchvision's type).
         DataFormatError: a file fails its published md5 or is malformed (named, with the fix).
         TypeError: a keyword this class does not take; ValueError: ``train=``/``split=`` disagree.
 
@@ -163,3 +194,5 @@ class CIFAR10(_MirrorCifar, CIFAR10Split):
 
 class CIFAR100(_MirrorCifar, CIFAR100Split):
     """CIFAR-100 exactly as ``torchvision.datasets.CIFAR100``; arguments as :class:`CIFAR10`."""
+
+    _torchvision = tvd.CIFAR100

@@ -4,6 +4,7 @@ Every error derives from :class:`DatasetError`, so ``except DatasetError`` catch
 
     DatasetError
     ├── DatasetNotFoundError   (also FileNotFoundError) the data are not where they should be
+    │   └── MirrorNotFoundError (also RuntimeError)   …for a torchvision mirror class (MNIST…)
     ├── DataFormatError        (also ValueError)        a file is malformed (IDX header, CSV column…)
     ├── PackedCacheError       (also OSError)           the packed cache cannot be built or read
     ├── CollateError           (also ValueError)        samples of a batch cannot be combined
@@ -23,6 +24,10 @@ class DatasetError(Exception):
 
 class DatasetNotFoundError(DatasetError, FileNotFoundError):
     """The data are not on disk where they were looked for."""
+
+
+class MirrorNotFoundError(DatasetNotFoundError, RuntimeError):
+    """A torchvision mirror class's data are missing: a ``RuntimeError`` too, as torchvision's."""
 
 
 class DataFormatError(DatasetError, ValueError):

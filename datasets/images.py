@@ -26,7 +26,6 @@ from typing import Any
 
 import torch
 from torch.utils.data import Dataset
-from torchvision.datasets import VisionDataset
 
 from datasets.cropdecode import DecodeRandomResizedCrop
 from datasets.errors import DataFormatError
@@ -45,8 +44,8 @@ from datasets.variable import VariableImageFolder, check_decoding
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ImageBatch", "ImageFolder", "ImageFolderDataset", "PackedImageDataset", "PackedImageFolder",
-           "Transform", "VariableImageFolder", "check_choice", "decode_file", "pil_loader"]
+__all__ = ["ImageBatch", "ImageFolderDataset", "PackedImageDataset", "PackedImageFolder", "Transform",
+           "VariableImageFolder", "check_choice", "decode_file"]
 
 
 def check_choice(arg: str, value: str, choices: Sequence[str], *, context: str = "") -> None:
@@ -125,15 +124,11 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
     ) -> None:
         if mode is not None:
             check_choice("mode", mode, MODES)
-        self.root = Path(root)
-        scan = scan_folder(self.root, allow_empty=allow_empty, is_valid_file=is_valid_file)
-        self.classes: list[str] = scan.classes
+        self.root = Path(root).expanduser()  # "~/photos", as torchvision's VisionDataset
+        self.classes, self.samples, self.skipped = self._index(allow_empty, is_valid_file)
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
-        with gc_paused():  # 200,000 new tuples hold no cycles
-            self.samples = list(zip(scan.paths, scan.labels, strict=True))
         self.imgs = self.samples
-        self.targets = list(scan.labels)
-        self.skipped = [(path, reason) for path, reason in scan.skipped]
+        self.targets = [label for _, label in self.samples]
         self.mode = mode
         self.loader = loader
         self.transform: Transform | None = (
@@ -141,6 +136,14 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         self.target_transform = target_transform
 
     extensions = IMAGE_EXTENSIONS
+
+    def _index(self, allow_empty: bool, is_valid_file: Callable[[str], bool] | None
+               ) -> tuple[list[str], list[tuple[str, int]], list[tuple[str, str]]]:
+        """``(classes, samples, skipped)`` of :attr:`root`, by one scan of the folder."""
+        scan = scan_folder(self.root, allow_empty=allow_empty, is_valid_file=is_valid_file)
+        with gc_paused():  # 200,000 new tuples hold no cycles
+            samples = list(zip(scan.paths, scan.labels, strict=True))
+        return scan.classes, samples, [(path, reason) for path, reason in scan.skipped]
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -200,6 +203,7 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         from datasets.packing import pack_folder
 
         options = _options(mode, size, resize, max_side, decoder, decode_size)
+        root = Path(root).expanduser()
         store = pack_folder(root, options, cache_dir=cache_dir, workers=workers,
                             allow_empty=allow_empty, is_valid_file=is_valid_file)
         return _wrap(store, root, transform, target_transform, decode_size, decoder)
@@ -232,6 +236,7 @@ class ImageFolderDataset(Dataset[tuple[Any, Any]]):
         from datasets.packing import pack_archive
 
         options = _options(mode, size, resize, max_side, decoder, decode_size)
+        path = Path(path).expanduser()
         store = pack_archive(path, options, cache_dir=cache_dir, workers=workers)
         return _wrap(store, path, transform, target_transform, decode_size, decoder)
 
@@ -270,80 +275,3 @@ def _wrap(store: Any, root: str | os.PathLike[str], transform: Transform | None,
     if decode_size is not None:
         log.debug("decode_size=%s ignored: %s was packed at one size", decode_size, root)
     return PackedImageFolder.from_store(store, root, transform, target_transform)
-
-
-# torchvision's IMG_EXTENSIONS: what its ImageFolder lists (ImageFolderDataset lists more)
-TORCHVISION_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-
-
-def pil_loader(path: str) -> Any:
-    """Decode ``path`` by content into an RGB PIL image (``ImageFolder``'s default ``loader``).
-
-    The pixels are torchvision's for 8-bit images; where torchvision's ``pil_loader`` loses
-    data (16-bit clipped, CMYK, EXIF orientation ignored) they follow
-    :mod:`datasets.imagedecode`'s rules instead (see the README).
-    """
-    from PIL import Image
-
-    return Image.fromarray(decode_file(path, "RGB").permute(1, 2, 0).numpy())
-
-
-class ImageFolder(ImageFolderDataset, VisionDataset):
-    """``torchvision.datasets.ImageFolder``'s drop-in: the same calls, attributes and samples.
-
-    ``ds[i]`` is ``(loader(path), class index)`` through ``transform``: with the default
-    ``loader``, an RGB PIL image, so a torchvision pipeline runs on it as there, per sample.
-    Files are listed as torchvision lists them (its extensions, ``os.walk`` order), except that
-    hidden files and folders (``.x``) are not read (listed in :attr:`skipped`).
-
-    Args:
-        root: the folder holding one sub-folder per class.
-        transform: applied to the loaded image.
-        target_transform: applied to the ``int`` label.
-        loader: ``path -> image`` (default :func:`pil_loader`).
-        is_valid_file: ``path -> bool`` choosing the files (default: torchvision's extensions).
-        allow_empty: keep class folders without a file.
-
-    Raises:
-        DatasetNotFoundError: ``root`` is missing, has no class folder or no image.
-    """
-
-    def __init__(
-        self,
-        root: str | os.PathLike[str],
-        transform: Transform | None = None,
-        target_transform: Transform | None = None,
-        loader: Callable[[str], Any] | None = None,
-        is_valid_file: Callable[[str], bool] | None = None,
-        allow_empty: bool = False,
-    ) -> None:
-        valid = is_valid_file or _torchvision_extension
-        ImageFolderDataset.__init__(self, root, None, None, loader or pil_loader, valid,
-                                    allow_empty)
-        self.samples = sorted(self.samples, key=_walk_order)  # os.walk's order, as torchvision
-        self.imgs = self.samples
-        self.targets = [label for _, label in self.samples]
-        self.extensions = TORCHVISION_EXTENSIONS if is_valid_file is None else None  # type: ignore[assignment]
-        VisionDataset.__init__(self, root, None, transform, target_transform)
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        path, target = self.samples[index]
-        sample = self.loader(path)  # type: ignore[misc]
-        if self.transform is not None:
-            sample = self.transform(sample)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return sample, target
-
-    def __repr__(self) -> str:
-        return VisionDataset.__repr__(self)
-
-
-def _torchvision_extension(path: str) -> bool:
-    return path.lower().endswith(TORCHVISION_EXTENSIONS)
-
-
-def _walk_order(sample: tuple[str, int]) -> tuple[int, str, str]:
-    """torchvision's order: by class, then folder path, then file name (``sorted(os.walk)``)."""
-    folder, name = os.path.split(sample[0])
-    return sample[1], folder, name

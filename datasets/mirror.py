@@ -1,7 +1,7 @@
 """The base of the classes that mirror torchvision's datasets: same calls, attributes, samples.
 
 ``MNIST``, ``FashionMNIST``, ``KMNIST``, ``EMNIST`` (:mod:`datasets.mnist`), ``CIFAR10``,
-``CIFAR100`` (:mod:`datasets.cifarmirror`) and ``ImageFolder`` (:mod:`datasets.images`) take
+``CIFAR100`` (:mod:`datasets.cifarmirror`) and ``ImageFolder`` (:mod:`datasets.imagefolder`) take
 torchvision's call forms (``root, train=True, transform=None, target_transform=None,
 download=False``), subclass ``torchvision.datasets.VisionDataset`` and, with
 ``transform=None``, return the PIL image torchvision returns, so a torchvision pipeline gets
@@ -19,7 +19,8 @@ import gzip
 import logging
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,16 +29,16 @@ import torch
 from PIL import Image
 from torchvision.datasets import VisionDataset
 
-from datasets.errors import DataFormatError
-from datasets.packeddataset import PackedImageDataset
+from datasets.errors import DataFormatError, DatasetNotFoundError, MirrorNotFoundError
+from datasets.packeddataset import ImageBatch, PackedImageDataset
 from datasets.transforms import Transform, is_batch_transform
 from loaders.registry import Resource
 from loaders.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MirrorDataset", "check_file_md5", "download_file", "published_resource", "refuse_keywords",
-           "resolve_train"]
+__all__ = ["MirrorDataset", "check_file_md5", "download_file", "not_found_as_runtime_error",
+           "published_resource", "refuse_keywords", "resolve_train"]
 
 # torchvision keywords of sibling classes that these classes do not take, and what to use
 UNSUPPORTED: dict[str, str] = {
@@ -63,21 +64,40 @@ def refuse_keywords(cls: str, given: Mapping[str, Any], allowed: Sequence[str]) 
 def resolve_train(cls: str, train: bool | None, split: str | None) -> bool:
     """Return whether the train split is meant, from torchvision's ``train=`` or our ``split=``.
 
+    ``train`` alone is kept as given (``train=0`` stays ``0``, as in torchvision).
+
     Raises:
+        TypeError: ``train`` is a string: ``MNIST(root, "test")`` would be the train split in
+            torchvision (a non-empty string is true), so it is refused for ``split=``.
         ValueError: ``split`` is not ``"train"``/``"test"``, or it contradicts ``train``.
 
     Example:
         >>> resolve_train("MNIST", None, "test"), resolve_train("MNIST", False, None)
         (False, False)
     """
+    if isinstance(train, str):
+        raise TypeError(f"{cls}() got train={train!r}: train= takes True or False "
+                        f"(torchvision's); for dataferry's split name pass split={train!r}")
     if split is None:
-        return True if train is None else bool(train)
+        return True if train is None else train
     if split not in ("train", "test"):
         raise ValueError(f"split should be one of ['train', 'test'], but got split={split!r}")
     if train is not None and bool(train) != (split == "train"):
         raise ValueError(f"{cls}: train={train!r} and split={split!r} disagree; pass one of them "
                          f"(train=True is split='train', train=False is split='test')")
     return split == "train"
+
+
+@contextmanager
+def not_found_as_runtime_error() -> Iterator[None]:
+    """Re-raise missing data as :class:`MirrorNotFoundError`: a ``RuntimeError`` too, as
+    torchvision raises, so ``except RuntimeError:`` written for torchvision still catches it."""
+    try:
+        yield
+    except MirrorNotFoundError:
+        raise
+    except DatasetNotFoundError as err:
+        raise MirrorNotFoundError(str(err)) from err
 
 
 def check_file_md5(path: Path, md5: str | None, *, fix: str) -> None:
@@ -153,10 +173,11 @@ def gunzip_beside(path: Path) -> Path:
 class MirrorDataset(PackedImageDataset, VisionDataset):
     """A packed dataset that behaves as its torchvision namesake (see the module docstring).
 
-    ``ds[i]`` is ``(PIL image, int)`` through ``transforms`` (torchvision's
-    ``StandardTransform(transform, target_transform)``, or the joint ``transforms=``); a
-    :class:`datasets.transforms.BatchTransform` gets the ``uint8`` ``[C, H, W]`` tensor
-    instead, as in every packed dataset.
+    ``ds[i]`` is ``(PIL image, int)`` through ``transform`` and ``target_transform``, read at
+    each call as torchvision reads them (so setting them later counts), or through the joint
+    ``transforms=`` when one was passed; a :class:`datasets.transforms.BatchTransform` gets the
+    ``uint8`` ``[C, H, W]`` tensor instead, as in every packed dataset. ``targets`` replaced
+    or edited in place (CIFAR's list too) give the labels, per sample and per batch.
     """
 
     pil_mode: ClassVar[str] = "L"
@@ -167,6 +188,7 @@ class MirrorDataset(PackedImageDataset, VisionDataset):
                         transforms: Callable[[Any, Any], Any] | None) -> None:
         """Set torchvision's attributes over an initialised packed dataset."""
         VisionDataset.__init__(self, root, transforms, transform, target_transform)
+        self._joint = transforms is not None  # else transform/target_transform, read at each call
         self._classes: list[str] | None = None
         self._data: Any = None
         self._target_list: Any = None
@@ -206,6 +228,22 @@ class MirrorDataset(PackedImageDataset, VisionDataset):
     def batched(self) -> bool:
         return not self.replaced and super().batched
 
+    def _target(self, index: int) -> int:
+        """The label of row ``index``: from ``targets`` once handed out or set (edits count)."""
+        own = self._target_list
+        return int(self.target_tensor[index] if own is None else own[index])
+
+    def __getitems__(self, indices: Sequence[int]) -> Sequence[tuple[Any, Any]]:
+        batch = super().__getitems__(indices)
+        own = self._target_list
+        if not isinstance(batch, ImageBatch) or own is None or own is self.target_tensor:
+            return batch  # the stored labels (edited in place, if at all, through targets)
+        if isinstance(own, torch.Tensor):  # targets set to another tensor
+            labels = own.index_select(0, batch.indices).to(torch.int64)
+        else:  # CIFAR's list (or one set): read per batch, so edits in place are seen
+            labels = torch.tensor([int(own[i]) for i in batch.indices.tolist()], dtype=torch.int64)
+        return ImageBatch(batch.images, labels, batch.indices)
+
     @property
     def classes(self) -> list[str]:
         return list(self.manifest["classes"]) if self._classes is None else self._classes
@@ -224,22 +262,26 @@ class MirrorDataset(PackedImageDataset, VisionDataset):
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         if self.replaced:
             pixels = np.asarray(self.data[index])
-            target: Any = int(self.targets[index])
         else:
             pixels = self.pixels[index].numpy()  # [H, W, C]
             pixels = pixels[..., 0] if pixels.shape[2] == 1 else pixels
-            target = int(self.target_tensor[index])
+        target: Any = self._target(index)
         compiled = self.batch_transform  # a torchvision pipeline recognised, or a batch transform
         if compiled is not None and not is_batch_transform(self.transform):
-            x = compiled(torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1))
-            return x, target if self.target_transform is None else self.target_transform(target)
-        if is_batch_transform(self.transform):
-            image: Any = torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1)
+            image: Any = compiled(torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1))
+                                  .permute(2, 0, 1))
+        elif is_batch_transform(self.transform):
+            image = torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1)
+            image = self.transform(image)
         else:
             image = Image.fromarray(pixels)  # [H, W]: mode "L"; [H, W, 3]: "RGB", as torchvision
-        if self.transforms is None:
-            return image, target
-        return self.transforms(image, target)
+            if self._joint:
+                return self.transforms(image, target)
+            if self.transform is not None:
+                image = self.transform(image)
+        if self.target_transform is not None:  # read now, as torchvision: it may have been set
+            target = self.target_transform(target)
+        return image, target
 
     def extra_repr(self) -> str:
         return f"Split: {'Train' if self.train else 'Test'}"

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
+
+import torchvision.datasets as tvd
 
 from datasets import mirror
 from datasets.errors import DatasetNotFoundError
@@ -24,6 +27,7 @@ from datasets.idx import EMNISTSplit, IDXDataset, _IDXFamily, cached_idx_files
 from datasets.images import check_choice
 from datasets.mirror import MirrorDataset, refuse_keywords, resolve_train
 from datasets.transforms import Transform
+from loaders.registry import Resource
 from loaders.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -50,9 +54,18 @@ def _missing(cls: str, folder: Path, names: list[str], split: str) -> DatasetNot
 
 
 class _MirrorIDX(MirrorDataset, IDXDataset):
-    """An IDX dataset read from a torchvision root; checks published hashes when packing."""
+    """An IDX dataset read from a torchvision root; checks published hashes when packing.
+
+    Has torchvision's class attributes (``mirrors``, ``resources``, ``training_file``...);
+    ``download=True`` honours ``mirrors``/``resources`` changed by a user.
+    """
 
     registry_name: ClassVar[str] = ""
+    _torchvision: ClassVar[Any] = tvd.MNIST
+    mirrors: ClassVar[list[str]] = list(tvd.MNIST.mirrors)
+    resources: ClassVar[list[tuple[str, str]]] = list(tvd.MNIST.resources)
+    training_file: str = tvd.MNIST.training_file
+    test_file: str = tvd.MNIST.test_file
 
     def _check_sources(self, images_path: Path, labels_path: Path) -> None:
         for path in (images_path, labels_path):
@@ -65,27 +78,70 @@ class _MirrorIDX(MirrorDataset, IDXDataset):
             elif resource.content_sha256:
                 mirror.check_file_sha256(path, resource.content_sha256, fix=_FIX)
 
+    def _download_source(self, gz: str) -> tuple[list[str], str | None, Resource | None]:
+        """``(urls, md5, published record)`` to fetch ``gz`` from: the registry's record, after
+        the class's ``mirrors``/``resources`` where a user changed them (torchvision's
+        workaround when a site is down: ``MNIST.mirrors = [...]``)."""
+        resource = mirror.published_resource(self.registry_name, gz)
+        urls, md5 = (list(resource.urls), resource.md5) if resource else ([], None)
+        if list(self.mirrors) != list(self._torchvision.mirrors):
+            urls = [f"{base}{gz}" for base in self.mirrors] + urls
+        if list(self.resources) != list(self._torchvision.resources):
+            md5 = dict(self.resources).get(gz, md5)
+        return urls, md5, resource
+
     def _fetch(self, folder: Path, name: str, retry: RetryPolicy | None) -> Path:
         """Make ``name`` (and its ``.gz``) present and intact, fetching only what is not.
 
         An uncompressed file kept without its ``.gz`` is kept (as torchvision does) unless a
         published content hash says it is damaged.
         """
-        resource = mirror.published_resource(self.registry_name, f"{name}.gz")
+        urls, md5, resource = self._download_source(f"{name}.gz")
         raw, gz = folder / name, folder / f"{name}.gz"
-        if resource is None:
+        if not urls:
             if raw.is_file() or gz.is_file():
                 return raw if raw.is_file() else gz
-            raise DatasetNotFoundError(f"{name}: no published source to download it from")
-        raw_ok = raw.is_file() and mirror.content_matches(raw, resource)
+            raise DatasetNotFoundError(f"{name}: no published source to download it from; set "
+                                       f"{type(self).__name__}.mirrors or place it in {folder}")
+        raw_ok = raw.is_file() and (resource is None or mirror.content_matches(raw, resource))
         if raw_ok and not gz.is_file():
             return raw
-        if not gz.is_file() or not mirror.md5_matches(gz, resource.md5):
-            mirror.download_file(resource.urls, gz, md5=resource.md5, retry=retry)
+        if not gz.is_file() or not mirror.md5_matches(gz, md5):
+            mirror.download_file(urls, gz, md5=md5, retry=retry)
             raw_ok = False
         if not raw_ok:
             mirror.gunzip_beside(gz)
         return raw
+
+    @property
+    def raw_folder(self) -> str:
+        return os.path.join(str(self.root), type(self).__name__, "raw")
+
+    @property
+    def processed_folder(self) -> str:
+        return os.path.join(str(self.root), type(self).__name__, "processed")
+
+    # torchvision's deprecated names of data and targets
+    @property
+    def train_labels(self) -> Any:
+        return _renamed("train_labels", "targets", self.targets)
+
+    @property
+    def test_labels(self) -> Any:
+        return _renamed("test_labels", "targets", self.targets)
+
+    @property
+    def train_data(self) -> Any:
+        return _renamed("train_data", "data", self.data)
+
+    @property
+    def test_data(self) -> Any:
+        return _renamed("test_data", "data", self.data)
+
+
+def _renamed(old: str, new: str, value: Any) -> Any:
+    warnings.warn(f"{old} has been renamed {new}", stacklevel=3)
+    return value
 
 
 class MNIST(_MirrorIDX):
@@ -105,7 +161,8 @@ class MNIST(_MirrorIDX):
         retry: timeouts and retries of the download (:class:`loaders.RetryPolicy`).
 
     Raises:
-        DatasetNotFoundError: a file of the split is missing (named, with where it looked).
+        MirrorNotFoundError: a file of the split is missing (named, with where it looked);
+            a ``DatasetNotFoundError`` and a ``RuntimeError`` (torchvision's type).
         DataFormatError: a file fails its published md5 or is malformed (named, with the fix).
         TypeError: a torchvision keyword this class does not take (QMNIST's ``what=``).
         ValueError: ``train=`` and ``split=`` disagree.
@@ -120,18 +177,17 @@ class MNIST(_MirrorIDX):
     classes_tv: ClassVar[list[str]] = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
                                        "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"]
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, train: bool | str | None = None,
+    def __init__(self, root: str | os.PathLike[str] | None = None, train: bool | None = None,
                  transform: Transform | None = None, target_transform: Transform | None = None,
                  download: bool = False, *, split: str | None = None,
                  transforms: Any = None, retry: RetryPolicy | None = None, **unsupported: Any
                  ) -> None:
         refuse_keywords(type(self).__name__, unsupported, _KEYWORDS)
-        if isinstance(train, str):  # dataferry's positional form MNIST(root, "test")
-            train, split = None, train if split is None else split
         self.train = resolve_train(type(self).__name__, train, split)
         prefix = "train" if self.train else "t10k"
-        images, labels = self._locate(root, [f"{prefix}-images-idx3-ubyte",
-                                             f"{prefix}-labels-idx1-ubyte"], download, retry)
+        with mirror.not_found_as_runtime_error():
+            images, labels = self._locate(root, [f"{prefix}-images-idx3-ubyte",
+                                                 f"{prefix}-labels-idx1-ubyte"], download, retry)
         IDXDataset.__init__(self, images, labels, classes=list(self.classes_tv))
         self._as_torchvision(root, transform, target_transform, transforms)
 
@@ -148,15 +204,14 @@ class MNIST(_MirrorIDX):
                                                                            strict=True) if p is None], split)
         return found[0], found[1]
 
-    @property
-    def raw_folder(self) -> str:
-        return os.path.join(str(self.root), type(self).__name__, "raw")
-
 
 class FashionMNIST(MNIST):
     """Fashion-MNIST as ``torchvision.datasets.FashionMNIST``; arguments as :class:`MNIST`."""
 
     registry_name = "fashion-mnist"
+    _torchvision = tvd.FashionMNIST
+    mirrors = list(tvd.FashionMNIST.mirrors)
+    resources = list(tvd.FashionMNIST.resources)
     classes_tv = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                   "Sneaker", "Bag", "Ankle boot"]
 
@@ -165,6 +220,9 @@ class KMNIST(MNIST):
     """Kuzushiji-MNIST as ``torchvision.datasets.KMNIST``; arguments as :class:`MNIST`."""
 
     registry_name = "kmnist"
+    _torchvision = tvd.KMNIST
+    mirrors = list(tvd.KMNIST.mirrors)
+    resources = list(tvd.KMNIST.resources)
     classes_tv = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
 
 
@@ -180,22 +238,26 @@ class EMNIST(_MirrorIDX):
 
     Args:
         root: the folder holding ``EMNIST/raw``; ``None``: dataferry's cache home.
-        split: an EMNIST split, or ``"train"``/``"test"``.
+        split: an EMNIST split (required, as in torchvision), or ``"train"``/``"test"`` (with
+            the EMNIST split in ``subset=``, default ``"balanced"``).
         transform: applied to the PIL image.
         target_transform: applied to the ``int`` label.
         download: fetch ``gzip.zip`` (about 536 MB, md5-checked) when the split's files are
             missing, and write the split's two files beside it.
         train: the train split (default) or the test split.
-        subset: dataferry's name for the EMNIST split (default ``"balanced"``).
+        subset: dataferry's name for the EMNIST split.
         transforms: a joint ``(image, target)`` callable.
         retry: timeouts and retries of the download.
 
     Raises:
+        TypeError: no split given (as torchvision); a string ``train=``.
         ValueError: an unknown split, or ``split``/``subset``/``train`` contradicting each other.
-        DatasetNotFoundError: the split's files are missing (named).
+        MirrorNotFoundError: the split's files are missing (named); also a ``RuntimeError``.
     """
 
     registry_name = "emnist"
+    url: ClassVar[str] = tvd.EMNIST.url
+    md5: ClassVar[str] = tvd.EMNIST.md5
     splits: ClassVar[tuple[str, ...]] = tuple(EMNISTSplit.SUBSETS)
     # torchvision sorts the class characters (digits, upper, lower case), as these lists are
     classes_split_dict: ClassVar[dict[str, list[str]]] = EMNISTSplit.SUBSETS
@@ -207,9 +269,11 @@ class EMNIST(_MirrorIDX):
                  ) -> None:
         refuse_keywords("EMNIST", unsupported, (*_KEYWORDS, "subset"))
         self.split, self.train = _emnist_split(split, subset, train)
+        self.training_file, self.test_file = f"training_{self.split}.pt", f"test_{self.split}.pt"
         part = "train" if self.train else "test"
         names = [f"emnist-{self.split}-{part}-{kind}-ubyte" for kind in ("images-idx3", "labels-idx1")]
-        images, labels = self._locate(root, names, download, retry)
+        with mirror.not_found_as_runtime_error():
+            images, labels = self._locate(root, names, download, retry)
         IDXDataset.__init__(self, images, labels, classes=list(EMNISTSplit.SUBSETS[self.split]))
         self._as_torchvision(root, transform, target_transform, transforms)
 
@@ -279,8 +343,11 @@ def _emnist_split(split: str | None, subset: str | None, train: bool | None) -> 
         subset = subset or "balanced"
         check_choice("subset", subset, splits)
         return subset, resolve_train("EMNIST", train, split)
+    if split is None and subset is None:  # torchvision's EMNIST requires its split
+        raise TypeError(f"EMNIST() missing 1 required argument: 'split' (one of {splits}, as in "
+                        "torchvision; open_dataset('emnist') defaults to 'balanced')")
     if split is None:
-        split = subset or "balanced"
+        split = subset
     if split not in splits:
         raise ValueError(f"split should be one of {splits} (torchvision's) or ['train', 'test'] "
                          f"(dataferry's, with subset=), but got split={split!r}")

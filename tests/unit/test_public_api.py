@@ -19,10 +19,10 @@ def test_all_is_sorted(name: str) -> None:
 @pytest.mark.parametrize("name", PACKAGES)
 def test_all_is_complete(name: str) -> None:
     package = importlib.import_module(name)
-    public = {
+    public = {  # dir(): also the names a package imports on first use (PEP 562 __getattr__)
         attr
-        for attr, value in vars(package).items()
-        if not attr.startswith("_") and not isinstance(value, types.ModuleType)
+        for attr in dir(package)
+        if not attr.startswith("_") and not isinstance(getattr(package, attr), types.ModuleType)
         and attr != "annotations"
     }
     assert public == set(package.__all__)
