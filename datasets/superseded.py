@@ -35,7 +35,8 @@ def report_superseded(final: Path) -> list[Path]:
     if mine is None:
         return []
     older = sorted(p for p in final.parent.iterdir()
-                   if p != final and not p.name.startswith(".") and _identity(p) == mine)
+                   if p != final and not p.name.startswith(".") and _shape(p) == _shape(final)
+                   and _identity(p) == mine)
     if older:
         size = sum(_folder_bytes(p) for p in older)
         log.warning("the packed cache %s replaces %d earlier one(s) of the same source, "
@@ -43,6 +44,13 @@ def report_superseded(final: Path) -> list[Path]:
                     "a copy): %s; delete them to free that space once no process reads them",
                     final, len(older), f"{size:,}", ", ".join(map(str, older)))
     return older
+
+
+def _shape(folder: Path) -> tuple[str, str]:
+    """A cache name's kind and what follows its key: ``archive-KEY-train-v0.1`` is a split
+    derived from ``archive-KEY``, not an earlier version of it."""
+    kind, _, rest = folder.name.partition("-")
+    return kind, rest.partition("-")[2]
 
 
 def _identity(folder: Path) -> tuple[str, str, str] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import shutil
@@ -204,3 +205,24 @@ def test_a_rebuild_names_the_earlier_cache_of_the_same_source_and_its_size(
     with caplog.at_level(logging.WARNING, logger="datasets.superseded"):
         ImageFolderDataset.pack(root, cache_dir=cache)  # a warm open reads no other manifest
     assert caplog.text == ""
+
+
+def test_a_split_derived_from_a_cache_is_not_named_as_an_earlier_version(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The quickstart packs an archive, then its train split as archive-KEY-train-…: the same
+    # source and options, but a derived cache, not one that the rebuild replaces.
+    from datasets.superseded import report_superseded
+
+    def cache(name: str) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "manifest.json").write_text(json.dumps(
+            {"kind": "archive", "source": {"path": "/data/x.tar"}, "options": {"size": None}}))
+        return folder
+
+    cache("archive-aaaa")
+    cache("archive-aaaa-train-v0.1-t0.1-s0")
+    with caplog.at_level(logging.WARNING, logger="datasets.superseded"):
+        assert report_superseded(tmp_path / "archive-aaaa-train-v0.1-t0.1-s0") == []
+        assert report_superseded(cache("archive-bbbb-train-v0.1-t0.1-s0")) == [
+            tmp_path / "archive-aaaa-train-v0.1-t0.1-s0"]
