@@ -31,8 +31,10 @@ whole epoch and every batch then crosses processes (measured 15x slower with 2 w
 ``force_workers=True`` insists on the workers. The batches are the same either way.
 
 The batches equal a plain ``torch.utils.data.DataLoader``'s with the same arguments (the tests
-check it, with and without a ``generator``). ``loader.batch_size`` is the batch size, as in
-torch, although the batches come from a ``batch_sampler`` (torch would report ``None``).
+check it, with and without a ``generator``). ``loader.batch_size``, ``loader.drop_last`` and
+``loader.sampler`` are what torch's loader holds for the same arguments (the batch size, the
+``drop_last`` asked for, a ``RandomSampler`` when shuffled), although the batches come from a
+``batch_sampler``.
 """
 
 from __future__ import annotations
@@ -46,7 +48,15 @@ from typing import Any
 import numpy as np
 import torch
 import torch.utils.data
-from torch.utils.data import Dataset, IterableDataset, Sampler, Subset, get_worker_info
+from torch.utils.data import (
+    Dataset,
+    IterableDataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    Subset,
+    get_worker_info,
+)
 
 from datasets.collate import default_collate
 from datasets.errors import CollateError
@@ -113,6 +123,7 @@ class IndexBatchSampler(Sampler[Any]):
         self.generator = generator
         self.tensors = tensors
         self.yielded: deque[Any] = deque()  # batches not yet delivered by the loader
+        self.sampler: Sampler[Any] | None = None  # the loader sets torch's equivalent sampler
         self._epoch_generator: torch.Generator | None = None
 
     def __len__(self) -> int:
@@ -298,8 +309,10 @@ class DataLoader(torch.utils.data.DataLoader):
             batches = IndexBatchSampler(len(dataset), batch_size, shuffle=bool(shuffle),
                                         drop_last=drop_last, generator=generator,
                                         tensors=_takes_tensor_batches(dataset, num_workers))
+            batches.sampler = (RandomSampler(dataset, generator=generator) if shuffle
+                               else SequentialSampler(dataset))
             batch_sampler, batch_size, shuffle, drop_last = batches, 1, None, False
-        self._index_batches = batches  # before torch's __init__, which sets batch_size
+        self._index_batches = batches  # before torch's __init__, which sets these attributes
         if not isinstance(dataset, IterableDataset) and (batch_size is not None or batch_sampler):
             collate_fn = _Collate(collate_fn, batches)
         super().__init__(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers,
@@ -321,6 +334,34 @@ class DataLoader(torch.utils.data.DataLoader):
     def batch_size(self, value: int | None) -> None:
         # torch's __init__ assigns it (and its __setattr__ refuses it after __init__)
         self._torch_batch_size = value
+
+    @property
+    def drop_last(self) -> bool:
+        """Whether a short last batch is dropped, as asked (torch's value for these args)."""
+        if self._index_batches is not None:
+            return self._index_batches.drop_last
+        return self._torch_drop_last
+
+    @drop_last.setter
+    def drop_last(self, value: bool) -> None:
+        self._torch_drop_last = value
+
+    @property
+    def sampler(self) -> Any:
+        """torch's sampler for these arguments: a ``RandomSampler`` when shuffled.
+
+        With our batches it describes the order (``RandomSampler`` on the loader's
+        ``generator`` or ``SequentialSampler``), as torch's loader would hold, so that code
+        which reads ``loader.sampler`` (Lightning, Accelerate) sees the shuffle; the
+        :class:`IndexBatchSampler` draws the permutations itself.
+        """
+        if self._index_batches is not None:
+            return self._index_batches.sampler
+        return self._torch_sampler
+
+    @sampler.setter
+    def sampler(self, value: Any) -> None:
+        self._torch_sampler = value
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         pending = self._batches.yielded if self._batches is not None else None

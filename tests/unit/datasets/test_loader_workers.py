@@ -135,3 +135,19 @@ def test_batch_size_is_the_batch_size(packed: Any) -> None:
     assert DataLoader(packed, batch_sampler=given).batch_size is None  # as torch
     with pytest.raises(ValueError, match="batch_size attribute should not be set"):
         loader.batch_size = 4
+
+
+def test_drop_last_and_sampler_are_torchs(packed: Any) -> None:
+    # review 19, item 1: Lightning and Accelerate read loader.drop_last / loader.sampler
+    for shuffle in (False, True):
+        for drop_last in (False, True):
+            ours = DataLoader(packed, batch_size=16, shuffle=shuffle, drop_last=drop_last)
+            theirs = torch.utils.data.DataLoader(packed, batch_size=16, shuffle=shuffle,
+                                                 drop_last=drop_last)
+            assert ours.drop_last is theirs.drop_last is drop_last
+            assert type(ours.sampler) is type(theirs.sampler)
+            assert len(ours) == len(theirs)
+    given = torch.utils.data.BatchSampler(range(30), 4, True)
+    assert DataLoader(packed, batch_sampler=given).drop_last is False  # as torch
+    with pytest.raises(ValueError, match="drop_last attribute should not be set"):
+        DataLoader(packed, batch_size=4).drop_last = True
