@@ -21,7 +21,7 @@ extension points:
 
 Workers help or step aside (issue 19). ``num_workers="auto"`` (the default) chooses 0 for a
 batched store (a packed dataset whose batch transform runs once per batch in
-``__getitems__``, or a ``Subset`` of one) and for datasets it does not know, and
+``__getitems__``, or a ``Subset`` or ``ConcatDataset`` of such) and for datasets it does not know, and
 :func:`auto_workers` processes for per-sample decoding (``ImageFolderDataset``,
 ``VariableImageDataset``, a packed dataset with a per-sample transform). An explicit
 ``num_workers=N > 0`` on a small batched store (at most :data:`STEP_ASIDE_MAX_BYTES` of pixels)
@@ -49,6 +49,7 @@ import numpy as np
 import torch
 import torch.utils.data
 from torch.utils.data import (
+    ConcatDataset,
     Dataset,
     IterableDataset,
     RandomSampler,
@@ -157,21 +158,29 @@ class IndexBatchSampler(Sampler[Any]):
         return torch.randperm(self.num_items, generator=generator)
 
 
-def _base(dataset: Any) -> Any:
+def _parts(dataset: Any) -> list[Any]:
+    """The datasets that hold ``dataset``'s items: through ``Subset`` and ``ConcatDataset``."""
     while isinstance(dataset, Subset):  # torch's Subset passes __getitems__ on, batched
         dataset = dataset.dataset
-    return dataset
+    if isinstance(dataset, ConcatDataset):
+        return [part for inner in dataset.datasets for part in _parts(inner)]
+    return [dataset]
+
+
+def _kind(dataset: Any) -> str:
+    names = sorted({type(part).__name__ for part in _parts(dataset)})
+    return names[0] if len(names) == 1 else "+".join(names)
 
 
 def _batched_store(dataset: Any) -> bool:
-    base = _base(dataset)
-    return isinstance(base, PackedImageDataset) and base.batched
+    parts = _parts(dataset)
+    return all(isinstance(part, PackedImageDataset) and part.batched for part in parts)
 
 
 def _decodes_per_sample(dataset: Any) -> bool:
-    base = _base(dataset)
-    return (isinstance(base, ImageFolderDataset | VariableImageDataset)
-            or (isinstance(base, PackedImageDataset) and not base.batched))
+    return all(isinstance(part, ImageFolderDataset | VariableImageDataset)
+               or (isinstance(part, PackedImageDataset) and not part.batched)
+               for part in _parts(dataset))
 
 
 def auto_workers(dataset: Any) -> int:
@@ -180,7 +189,8 @@ def auto_workers(dataset: Any) -> int:
     0 for a batched store (a batch is one gather and one conversion in the main process) and
     for datasets not known to decode; for per-sample decoding (``ImageFolderDataset``,
     ``VariableImageDataset``, a packed dataset with a per-sample transform) one per CPU this
-    process may use, at most :data:`MAX_AUTO_WORKERS` (0 with a single CPU).
+    process may use, at most :data:`MAX_AUTO_WORKERS` (0 with a single CPU). A ``Subset`` or
+    ``ConcatDataset`` counts as the datasets inside it when they are all of one kind.
     """
     if not _decodes_per_sample(dataset):
         return 0
@@ -190,9 +200,9 @@ def auto_workers(dataset: Any) -> int:
 
 
 def _store_bytes(dataset: Any) -> int:
-    """The pixels an epoch reads: the rows of the packed store that ``dataset`` shows."""
-    _, height, width, channels = _base(dataset).packed.shape
-    return len(dataset) * height * width * channels
+    """The pixels an epoch reads: the rows of the packed stores that ``dataset`` shows."""
+    row = max(int(np.prod(part.packed.shape[1:])) for part in _parts(dataset))
+    return len(dataset) * row
 
 
 def _choose_workers(dataset: Any, num_workers: int | str, *, force_workers: bool,
@@ -200,7 +210,7 @@ def _choose_workers(dataset: Any, num_workers: int | str, *, force_workers: bool
     """Resolve ``"auto"``, and step aside from workers on a small batched store."""
     if num_workers == "auto":
         chosen = auto_workers(dataset)
-        log.debug("num_workers='auto' chose %d for %s", chosen, type(_base(dataset)).__name__)
+        log.debug("num_workers='auto' chose %d for %s", chosen, _kind(dataset))
     elif isinstance(num_workers, int) and not isinstance(num_workers, bool) and num_workers >= 0:
         chosen = num_workers
     else:
@@ -212,7 +222,7 @@ def _choose_workers(dataset: Any, num_workers: int | str, *, force_workers: bool
                  "__getitems__, where a batch costs microseconds and starting worker processes "
                  "costs more than the epoch; its batches run in the main process "
                  "(force_workers=True / --force-workers to use workers)",
-                 chosen, type(_base(dataset)).__name__, _store_bytes(dataset) / 2**20)
+                 chosen, _kind(dataset), _store_bytes(dataset) / 2**20)
         chosen = 0
     if not chosen and num_workers != 0:  # we chose no workers: torch refuses these then
         for name in _WORKER_ONLY_OPTIONS:

@@ -151,3 +151,17 @@ def test_drop_last_and_sampler_are_torchs(packed: Any) -> None:
     assert DataLoader(packed, batch_sampler=given).drop_last is False  # as torch
     with pytest.raises(ValueError, match="drop_last attribute should not be set"):
         DataLoader(packed, batch_size=4).drop_last = True
+
+
+def test_concat_datasets_count_as_their_parts(tree: Path, packed: Any, four_cpus: None,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    # review 19, item 2: ConcatDataset was an unknown dataset to "auto" and to stepping aside
+    caplog.set_level(logging.INFO, logger="datasets.loader")
+    both = torch.utils.data.ConcatDataset([packed, Subset(packed, range(30))])
+    assert DataLoader(both, batch_size=8, num_workers=2).num_workers == 0
+    assert len(_stepped_aside(caplog)) == 1
+    decoding = torch.utils.data.ConcatDataset([ImageFolderDataset(tree), ImageFolderDataset(tree)])
+    assert auto_workers(decoding) == 4 and DataLoader(decoding, batch_size=8).num_workers == 4
+    mixed = torch.utils.data.ConcatDataset([packed, ImageFolderDataset(tree)])
+    assert auto_workers(mixed) == 0  # not all of one kind: torch's default
+    assert DataLoader(mixed, batch_size=8, num_workers=2).num_workers == 2  # as asked
