@@ -76,7 +76,7 @@ class TextRecipe:
         schedule: ``"constant"``, ``"cosine"`` or ``"onecycle"`` (per step).
         epochs: the most epochs (early stopping usually ends sooner).
         batch_size: training batch size.
-        patience: epochs without a lower validation loss before stopping; None: no early
+        patience: epochs in a row without a lower validation loss that stop it; None: no early
             stopping and no validation split.
         valid_fraction: share of each training class held out for early stopping.
         test_fraction: share of each class held out for the test when there is no test file.
@@ -97,7 +97,7 @@ class TextRecipe:
     schedule: str = "cosine"
     epochs: int = 20
     batch_size: int = 64
-    patience: int | None = 2
+    patience: int | None = 3
     valid_fraction: float = 0.1
     test_fraction: float = 0.2
     threads: int | None = 1
