@@ -174,8 +174,9 @@ def _splits(dataset: str | None, data: Any, test_data: Any, root: Any, cache_dir
                                            label_encoder=train.label_encoder, **read.as_kwargs())
         return {"train": train, "test": test}
     if test_data is not None:
-        raise ValueError("test_data (--test-data) goes with data (--data / --data-dir), a "
-                         f"local training file, but got dataset={dataset!r}; pass both files")
+        raise ValueError("test_data= (--test-data) goes with a local training file as data= "
+                         "(--data-dir in `training fit`, --data in the example), but got "
+                         f"dataset={dataset!r}; pass both files")
     corpora = catalog.names(kind="text")
     if dataset not in corpora:
         raise ValueError(f"dataset should be one of {corpora} (or pass data=FILE), "

@@ -136,3 +136,11 @@ def test_an_empty_split_error_lists_at_most_twenty_classes() -> None:
     with pytest.raises(DataFormatError, match=r"… 280 more:") as info:
         stratified_split(np.repeat(np.arange(300), 2), test=0.1)
     assert len(str(info.value)) < 600
+
+
+def test_test_data_without_a_training_file_names_each_flag(tmp_path: Path) -> None:
+    # review 19 item 8: "--data / --data-dir" was shown to CLI users, where fit has no --data
+    with pytest.raises(ValueError, match=r"test_data= \(--test-data\) goes with a local training "
+                       r"file as data= \(--data-dir in `training fit`, --data in the example\), "
+                       r"but got dataset='sms-spam'; pass both files"):
+        load_text_data("sms-spam", test_data=tmp_path / "test.csv")
