@@ -76,6 +76,8 @@ EPILOG = """examples:
 
 """ + describe_defaults() + "\n"
 
+#: The models whose loss is convex, where full-batch L-BFGS finds the optimum.
+CONVEX_MODELS = ("linear", "logistic", "bow")
 
 def dataset_name(text: str) -> str:
     """argparse type of ``--dataset``: a catalog name, else a usage error naming the nearest."""
@@ -391,6 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 1 error, 2 usage, 130 Ctrl-C)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "optimizer", None) == "lbfgs" and args.model not in CONVEX_MODELS:
+        parser.error(f"--optimizer lbfgs is for the convex models ({', '.join(CONVEX_MODELS)}), "
+                     f"but got --model {args.model}; drop --optimizer for its default "
+                     f"({MODEL_DEFAULTS[args.model].optimizer}) or pass adamw/sgd")
     configure_logging(quiet=args.quiet, verbose=args.verbose)
     from datasets.errors import DatasetError
     from loaders.errors import LoaderError
