@@ -264,6 +264,9 @@ def _text_run(args: argparse.Namespace) -> _Run:
         args.patience = None  # too few texts to hold out a validation split (load_text_data said so)
     if text.baseline and distributed.is_main_process():
         print(f"baseline to reach: {text.baseline}")
+    if args.num_workers not in ("auto", 0):
+        log.info("--num-workers %s does not apply to --model bow: the text recipe builds its "
+                 "batches of hashed features in the main process", args.num_workers)
     return _Run(build_text_model(text, recipe), None, text.train_loader, text.valid_loader,
                 text.test_loader, text.classes, text.train_size, text=True)
 
@@ -377,7 +380,9 @@ def _fit_command(args: argparse.Namespace, command: str) -> int:
                   "batch_size": args.batch_size, "momentum": args.momentum, "weight_decay": wd,
                   "seed": args.seed, "device": str(device), "patience": args.patience,
                   "image_size": args.image_size, "augment": args.augment,
-                  "schedule": args.schedule, "num_workers": args.num_workers}
+                  "schedule": args.schedule,
+                  "num_workers": getattr(run.train, "num_workers", args.num_workers),  # used
+                  "num_workers_asked": args.num_workers}
         if env.is_main:
             _write_outputs(args, out, run, history, test, config, seconds)
             print(f"test accuracy: {test['accuracy']:.4f} ({count_noun(test['count'], 'sample')}, "
