@@ -27,7 +27,8 @@ batched store (a packed dataset whose batch transform runs once per batch in
 ``num_workers=N > 0`` on a small batched store (at most :data:`STEP_ASIDE_MAX_BYTES` of pixels)
 steps aside: a batch there costs microseconds, while starting N processes costs more than the
 whole epoch and every batch then crosses processes (measured 15x slower with 2 workers on
-16,000 letters); the batches run in the main process, one INFO line says so, and
+16,000 letters); the batches run in the main process, one INFO line says so (once per process
+and kind of store: later loaders, a test loader or one made each epoch, say it at DEBUG), and
 ``force_workers=True`` insists on the workers. The batches are the same either way.
 
 The batches equal a plain ``torch.utils.data.DataLoader``'s with the same arguments (the tests
@@ -73,6 +74,7 @@ MAX_INDICES_SHOWN = 32
 STEP_ASIDE_MAX_BYTES = 256 << 20  # a "small" batched store: its epoch costs less than starting workers
 MAX_AUTO_WORKERS = 4  # decoding: enough to feed a small model, few enough to start quickly
 _WORKER_ONLY_OPTIONS = ("persistent_workers", "prefetch_factor", "multiprocessing_context")
+_STEPPED_ASIDE: set[str] = set()  # kinds of store this process has said it steps aside for
 
 
 def fast_collate(batch: Any) -> Any:
@@ -218,11 +220,14 @@ def _choose_workers(dataset: Any, num_workers: int | str, *, force_workers: bool
                          f"num_workers={num_workers!r}")
     if (chosen and num_workers != "auto" and not force_workers and _batched_store(dataset)
             and _store_bytes(dataset) <= STEP_ASIDE_MAX_BYTES):
-        log.info("num_workers=%d steps aside: %s is a small packed store (%.1f MiB) batched in "
-                 "__getitems__, where a batch costs microseconds and starting worker processes "
-                 "costs more than the epoch; its batches run in the main process "
-                 "(force_workers=True / --force-workers to use workers)",
-                 chosen, _kind(dataset), _store_bytes(dataset) / 2**20)
+        kind = _kind(dataset)
+        level = logging.DEBUG if kind in _STEPPED_ASIDE else logging.INFO  # once per process
+        _STEPPED_ASIDE.add(kind)
+        log.log(level, "num_workers=%d steps aside: %s is a small packed store (%.1f MiB) "
+                "batched in __getitems__, where a batch costs microseconds and starting worker "
+                "processes costs more than the epoch; its batches run in the main process "
+                "(force_workers=True / --force-workers to use workers)",
+                chosen, kind, _store_bytes(dataset) / 2**20)
         chosen = 0
     if not chosen and num_workers != 0:  # we chose no workers: torch refuses these then
         for name in _WORKER_ONLY_OPTIONS:

@@ -34,6 +34,12 @@ def four_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
                         raising=False)
 
 
+@pytest.fixture(autouse=True)
+def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test is a process that has not yet said it steps aside."""
+    monkeypatch.setattr(datasets.loader, "_STEPPED_ASIDE", set(), raising=False)
+
+
 def _epoch(ds: Any, **kwargs: Any) -> list[Any]:
     loader = DataLoader(ds, batch_size=16, shuffle=True,
                         generator=torch.Generator().manual_seed(7), **kwargs)
@@ -165,3 +171,13 @@ def test_concat_datasets_count_as_their_parts(tree: Path, packed: Any, four_cpus
     mixed = torch.utils.data.ConcatDataset([packed, ImageFolderDataset(tree)])
     assert auto_workers(mixed) == 0  # not all of one kind: torch's default
     assert DataLoader(mixed, batch_size=8, num_workers=2).num_workers == 2  # as asked
+
+
+def test_stepping_aside_is_said_once_per_process_and_kind(
+        packed: Any, caplog: pytest.LogCaptureFixture) -> None:
+    # review 19 item 7: a train and a test loader (or one loader per epoch) said it each time
+    caplog.set_level(logging.DEBUG, logger="datasets.loader")
+    for part in (Subset(packed, range(80)), Subset(packed, range(80, 100)), packed):
+        assert DataLoader(part, batch_size=8, num_workers=2).num_workers == 0
+    said = _stepped_aside(caplog)
+    assert [r.levelno for r in said] == [logging.INFO, logging.DEBUG, logging.DEBUG]

@@ -79,7 +79,9 @@ def test_num_workers_defaults_to_auto_and_takes_a_count(tmp_path: Path) -> None:
 
 
 def test_explicit_workers_step_aside_on_a_small_pack(idx_folder: Path, tmp_path: Path,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+                                                     caplog: pytest.LogCaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("datasets.loader._STEPPED_ASIDE", set())  # as in a fresh process
     caplog.set_level("INFO", logger="datasets.loader")
     config = _config(idx_folder, tmp_path / "run", "--num-workers", "2")
     assert (config["num_workers"], config["num_workers_asked"]) == (0, 2)  # the loader says why
