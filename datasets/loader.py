@@ -21,18 +21,21 @@ extension points:
 
 Workers help or step aside (issue 19). ``num_workers="auto"`` (the default) chooses 0 for a
 batched store (a packed dataset whose batch transform runs once per batch in
-``__getitems__``, or a ``Subset`` of one) and for datasets it does not know, and
+``__getitems__``, or a ``Subset`` or ``ConcatDataset`` of such) and for datasets it does not know, and
 :func:`auto_workers` processes for per-sample decoding (``ImageFolderDataset``,
 ``VariableImageDataset``, a packed dataset with a per-sample transform). An explicit
 ``num_workers=N > 0`` on a small batched store (at most :data:`STEP_ASIDE_MAX_BYTES` of pixels)
 steps aside: a batch there costs microseconds, while starting N processes costs more than the
 whole epoch and every batch then crosses processes (measured 15x slower with 2 workers on
-16,000 letters); the batches run in the main process, one INFO line says so, and
+16,000 letters); the batches run in the main process, one INFO line says so (once per process
+and kind of store: later loaders, a test loader or one made each epoch, say it at DEBUG), and
 ``force_workers=True`` insists on the workers. The batches are the same either way.
 
 The batches equal a plain ``torch.utils.data.DataLoader``'s with the same arguments (the tests
-check it, with and without a ``generator``). ``loader.batch_size`` is the batch size, as in
-torch, although the batches come from a ``batch_sampler`` (torch would report ``None``).
+check it, with and without a ``generator``). ``loader.batch_size``, ``loader.drop_last`` and
+``loader.sampler`` are what torch's loader holds for the same arguments (the batch size, the
+``drop_last`` asked for, a ``RandomSampler`` when shuffled), although the batches come from a
+``batch_sampler``.
 """
 
 from __future__ import annotations
@@ -46,7 +49,16 @@ from typing import Any
 import numpy as np
 import torch
 import torch.utils.data
-from torch.utils.data import Dataset, IterableDataset, Sampler, Subset, get_worker_info
+from torch.utils.data import (
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    Subset,
+    get_worker_info,
+)
 
 from datasets.collate import default_collate
 from datasets.errors import CollateError
@@ -62,6 +74,7 @@ MAX_INDICES_SHOWN = 32
 STEP_ASIDE_MAX_BYTES = 256 << 20  # a "small" batched store: its epoch costs less than starting workers
 MAX_AUTO_WORKERS = 4  # decoding: enough to feed a small model, few enough to start quickly
 _WORKER_ONLY_OPTIONS = ("persistent_workers", "prefetch_factor", "multiprocessing_context")
+_STEPPED_ASIDE: set[str] = set()  # kinds of store this process has said it steps aside for
 
 
 def fast_collate(batch: Any) -> Any:
@@ -113,6 +126,7 @@ class IndexBatchSampler(Sampler[Any]):
         self.generator = generator
         self.tensors = tensors
         self.yielded: deque[Any] = deque()  # batches not yet delivered by the loader
+        self.sampler: Sampler[Any] | None = None  # the loader sets torch's equivalent sampler
         self._epoch_generator: torch.Generator | None = None
 
     def __len__(self) -> int:
@@ -146,21 +160,29 @@ class IndexBatchSampler(Sampler[Any]):
         return torch.randperm(self.num_items, generator=generator)
 
 
-def _base(dataset: Any) -> Any:
+def _parts(dataset: Any) -> list[Any]:
+    """The datasets that hold ``dataset``'s items: through ``Subset`` and ``ConcatDataset``."""
     while isinstance(dataset, Subset):  # torch's Subset passes __getitems__ on, batched
         dataset = dataset.dataset
-    return dataset
+    if isinstance(dataset, ConcatDataset):
+        return [part for inner in dataset.datasets for part in _parts(inner)]
+    return [dataset]
+
+
+def _kind(dataset: Any) -> str:
+    names = sorted({type(part).__name__ for part in _parts(dataset)})
+    return names[0] if len(names) == 1 else "+".join(names)
 
 
 def _batched_store(dataset: Any) -> bool:
-    base = _base(dataset)
-    return isinstance(base, PackedImageDataset) and base.batched
+    parts = _parts(dataset)
+    return all(isinstance(part, PackedImageDataset) and part.batched for part in parts)
 
 
 def _decodes_per_sample(dataset: Any) -> bool:
-    base = _base(dataset)
-    return (isinstance(base, ImageFolderDataset | VariableImageDataset)
-            or (isinstance(base, PackedImageDataset) and not base.batched))
+    return all(isinstance(part, ImageFolderDataset | VariableImageDataset)
+               or (isinstance(part, PackedImageDataset) and not part.batched)
+               for part in _parts(dataset))
 
 
 def auto_workers(dataset: Any) -> int:
@@ -169,7 +191,8 @@ def auto_workers(dataset: Any) -> int:
     0 for a batched store (a batch is one gather and one conversion in the main process) and
     for datasets not known to decode; for per-sample decoding (``ImageFolderDataset``,
     ``VariableImageDataset``, a packed dataset with a per-sample transform) one per CPU this
-    process may use, at most :data:`MAX_AUTO_WORKERS` (0 with a single CPU).
+    process may use, at most :data:`MAX_AUTO_WORKERS` (0 with a single CPU). A ``Subset`` or
+    ``ConcatDataset`` counts as the datasets inside it when they are all of one kind.
     """
     if not _decodes_per_sample(dataset):
         return 0
@@ -179,9 +202,9 @@ def auto_workers(dataset: Any) -> int:
 
 
 def _store_bytes(dataset: Any) -> int:
-    """The pixels an epoch reads: the rows of the packed store that ``dataset`` shows."""
-    _, height, width, channels = _base(dataset).packed.shape
-    return len(dataset) * height * width * channels
+    """The pixels an epoch reads: the rows of the packed stores that ``dataset`` shows."""
+    row = max(int(np.prod(part.packed.shape[1:])) for part in _parts(dataset))
+    return len(dataset) * row
 
 
 def _choose_workers(dataset: Any, num_workers: int | str, *, force_workers: bool,
@@ -189,7 +212,7 @@ def _choose_workers(dataset: Any, num_workers: int | str, *, force_workers: bool
     """Resolve ``"auto"``, and step aside from workers on a small batched store."""
     if num_workers == "auto":
         chosen = auto_workers(dataset)
-        log.debug("num_workers='auto' chose %d for %s", chosen, type(_base(dataset)).__name__)
+        log.debug("num_workers='auto' chose %d for %s", chosen, _kind(dataset))
     elif isinstance(num_workers, int) and not isinstance(num_workers, bool) and num_workers >= 0:
         chosen = num_workers
     else:
@@ -197,11 +220,14 @@ def _choose_workers(dataset: Any, num_workers: int | str, *, force_workers: bool
                          f"num_workers={num_workers!r}")
     if (chosen and num_workers != "auto" and not force_workers and _batched_store(dataset)
             and _store_bytes(dataset) <= STEP_ASIDE_MAX_BYTES):
-        log.info("num_workers=%d steps aside: %s is a small packed store (%.1f MiB) batched in "
-                 "__getitems__, where a batch costs microseconds and starting worker processes "
-                 "costs more than the epoch; its batches run in the main process "
-                 "(force_workers=True / --force-workers to use workers)",
-                 chosen, type(_base(dataset)).__name__, _store_bytes(dataset) / 2**20)
+        kind = _kind(dataset)
+        level = logging.DEBUG if kind in _STEPPED_ASIDE else logging.INFO  # once per process
+        _STEPPED_ASIDE.add(kind)
+        log.log(level, "num_workers=%d steps aside: %s is a small packed store (%.1f MiB) "
+                "batched in __getitems__, where a batch costs microseconds and starting worker "
+                "processes costs more than the epoch; its batches run in the main process "
+                "(force_workers=True / --force-workers to use workers)",
+                chosen, kind, _store_bytes(dataset) / 2**20)
         chosen = 0
     if not chosen and num_workers != 0:  # we chose no workers: torch refuses these then
         for name in _WORKER_ONLY_OPTIONS:
@@ -298,8 +324,10 @@ class DataLoader(torch.utils.data.DataLoader):
             batches = IndexBatchSampler(len(dataset), batch_size, shuffle=bool(shuffle),
                                         drop_last=drop_last, generator=generator,
                                         tensors=_takes_tensor_batches(dataset, num_workers))
+            batches.sampler = (RandomSampler(dataset, generator=generator) if shuffle
+                               else SequentialSampler(dataset))
             batch_sampler, batch_size, shuffle, drop_last = batches, 1, None, False
-        self._index_batches = batches  # before torch's __init__, which sets batch_size
+        self._index_batches = batches  # before torch's __init__, which sets these attributes
         if not isinstance(dataset, IterableDataset) and (batch_size is not None or batch_sampler):
             collate_fn = _Collate(collate_fn, batches)
         super().__init__(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers,
@@ -321,6 +349,34 @@ class DataLoader(torch.utils.data.DataLoader):
     def batch_size(self, value: int | None) -> None:
         # torch's __init__ assigns it (and its __setattr__ refuses it after __init__)
         self._torch_batch_size = value
+
+    @property
+    def drop_last(self) -> bool:
+        """Whether a short last batch is dropped, as asked (torch's value for these args)."""
+        if self._index_batches is not None:
+            return self._index_batches.drop_last
+        return self._torch_drop_last
+
+    @drop_last.setter
+    def drop_last(self, value: bool) -> None:
+        self._torch_drop_last = value
+
+    @property
+    def sampler(self) -> Any:
+        """torch's sampler for these arguments: a ``RandomSampler`` when shuffled.
+
+        With our batches it describes the order (``RandomSampler`` on the loader's
+        ``generator`` or ``SequentialSampler``), as torch's loader would hold, so that code
+        which reads ``loader.sampler`` (Lightning, Accelerate) sees the shuffle; the
+        :class:`IndexBatchSampler` draws the permutations itself.
+        """
+        if self._index_batches is not None:
+            return self._index_batches.sampler
+        return self._torch_sampler
+
+    @sampler.setter
+    def sampler(self, value: Any) -> None:
+        self._torch_sampler = value
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         pending = self._batches.yielded if self._batches is not None else None

@@ -6,6 +6,8 @@ are the same header repeated (two CSV files joined with ``cat``), and the reader
 The first row is a header when one of these holds, in order:
 
 1. it holds every column *name* asked for (``text_columns=``/``label_column=`` given as names);
+   one that lacks a name asked for is still judged by the rules below, so that a missing
+   column is reported as missing from the header, not as a headerless file;
 2. one of its cells is a conventional column name (:data:`LABEL_NAMES` or :data:`TEXT_NAMES`,
    case-insensitive) that never occurs in that column below it (``label,title,description``,
    ``Class Index,Title,Description``, ``text,label``);
@@ -90,8 +92,8 @@ def detect_header(
         False
     """
     sample = [row for row in sample[:SAMPLE_ROWS] if row != first]  # repeated headers
-    if wanted:
-        return all(name in first for name in wanted), f"it names {list(wanted)}"
+    if wanted and all(name in first for name in wanted):
+        return True, f"it names {list(wanted)}"
     for i, cell in enumerate(first):
         below = {row[i] for row in sample if len(row) > i}
         if _conventional(cell) and cell not in below:
@@ -156,7 +158,7 @@ def _index(path: Path, header: list[str] | None, width: int, column: Column) -> 
         )
     if column not in header:
         raise DataFormatError(
-            f"{path}:1: expected a column named {column!r} in the header but got "
-            f"{header!r:.200}; pass text_columns=/label_column= with names from the header"
+            f"{path}:1: no column {column!r} among the header's {header!r:.200}; pass "
+            "text_columns=/label_column= (--text-column/--label-column) with names from the header"
         )
     return header.index(column)

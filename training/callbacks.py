@@ -37,7 +37,8 @@ class EarlyStopping:
 
     Args:
         monitor: a history key, ``"valid_loss"`` (default) or ``"valid_accuracy"``...
-        patience: epochs without improvement tolerated before stopping.
+        patience: stop after this many epochs in a row without improvement (as Keras and
+            Lightning count: 2 stops at the second; 0 and 1 both stop at the first).
         min_delta: smallest change that counts as an improvement.
         mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy/f1, min otherwise).
         restore_best: load the best epoch's weights back into the model when training ends,
@@ -97,7 +98,7 @@ class EarlyStopping:
                 self.best_state = copy.deepcopy(model.state_dict())
             return False
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:  # as Keras and Lightning count it
             log.info(
                 "early stopping at epoch %d: %s has not improved on %.6g (epoch %d) for %s",
                 epoch, self.monitor, self.best, self.best_epoch, count_noun(self.wait, "epoch"),

@@ -76,6 +76,8 @@ EPILOG = """examples:
 
 """ + describe_defaults() + "\n"
 
+#: The models whose loss is convex, where full-batch L-BFGS finds the optimum.
+CONVEX_MODELS = ("linear", "logistic", "bow")
 
 def dataset_name(text: str) -> str:
     """argparse type of ``--dataset``: a catalog name, else a usage error naming the nearest."""
@@ -262,6 +264,9 @@ def _text_run(args: argparse.Namespace) -> _Run:
         args.patience = None  # too few texts to hold out a validation split (load_text_data said so)
     if text.baseline and distributed.is_main_process():
         print(f"baseline to reach: {text.baseline}")
+    if args.num_workers not in ("auto", 0):
+        log.info("--num-workers %s does not apply to --model bow: the text recipe builds its "
+                 "batches of hashed features in the main process", args.num_workers)
     return _Run(build_text_model(text, recipe), None, text.train_loader, text.valid_loader,
                 text.test_loader, text.classes, text.train_size, text=True)
 
@@ -375,7 +380,9 @@ def _fit_command(args: argparse.Namespace, command: str) -> int:
                   "batch_size": args.batch_size, "momentum": args.momentum, "weight_decay": wd,
                   "seed": args.seed, "device": str(device), "patience": args.patience,
                   "image_size": args.image_size, "augment": args.augment,
-                  "schedule": args.schedule, "num_workers": args.num_workers}
+                  "schedule": args.schedule,
+                  "num_workers": getattr(run.train, "num_workers", args.num_workers),  # used
+                  "num_workers_asked": args.num_workers}
         if env.is_main:
             _write_outputs(args, out, run, history, test, config, seconds)
             print(f"test accuracy: {test['accuracy']:.4f} ({count_noun(test['count'], 'sample')}, "
@@ -391,6 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 1 error, 2 usage, 130 Ctrl-C)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "optimizer", None) == "lbfgs" and args.model not in CONVEX_MODELS:
+        parser.error(f"--optimizer lbfgs is for the convex models ({', '.join(CONVEX_MODELS)}), "
+                     f"but got --model {args.model}; drop --optimizer for its default "
+                     f"({MODEL_DEFAULTS[args.model].optimizer}) or pass adamw/sgd")
     configure_logging(quiet=args.quiet, verbose=args.verbose)
     from datasets.errors import DatasetError
     from loaders.errors import LoaderError

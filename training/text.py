@@ -76,7 +76,7 @@ class TextRecipe:
         schedule: ``"constant"``, ``"cosine"`` or ``"onecycle"`` (per step).
         epochs: the most epochs (early stopping usually ends sooner).
         batch_size: training batch size.
-        patience: epochs without a lower validation loss before stopping; None: no early
+        patience: epochs in a row without a lower validation loss that stop it; None: no early
             stopping and no validation split.
         valid_fraction: share of each training class held out for early stopping.
         test_fraction: share of each class held out for the test when there is no test file.
@@ -97,7 +97,7 @@ class TextRecipe:
     schedule: str = "cosine"
     epochs: int = 20
     batch_size: int = 64
-    patience: int | None = 2
+    patience: int | None = 3
     valid_fraction: float = 0.1
     test_fraction: float = 0.2
     threads: int | None = 1
@@ -174,8 +174,9 @@ def _splits(dataset: str | None, data: Any, test_data: Any, root: Any, cache_dir
                                            label_encoder=train.label_encoder, **read.as_kwargs())
         return {"train": train, "test": test}
     if test_data is not None:
-        raise ValueError("test_data (--test-data) goes with data (--data / --data-dir), a "
-                         f"local training file, but got dataset={dataset!r}; pass both files")
+        raise ValueError("test_data= (--test-data) goes with a local training file as data= "
+                         "(--data-dir in `training fit`, --data in the example), but got "
+                         f"dataset={dataset!r}; pass both files")
     corpora = catalog.names(kind="text")
     if dataset not in corpora:
         raise ValueError(f"dataset should be one of {corpora} (or pass data=FILE), "

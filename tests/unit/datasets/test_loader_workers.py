@@ -34,6 +34,12 @@ def four_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
                         raising=False)
 
 
+@pytest.fixture(autouse=True)
+def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test is a process that has not yet said it steps aside."""
+    monkeypatch.setattr(datasets.loader, "_STEPPED_ASIDE", set(), raising=False)
+
+
 def _epoch(ds: Any, **kwargs: Any) -> list[Any]:
     loader = DataLoader(ds, batch_size=16, shuffle=True,
                         generator=torch.Generator().manual_seed(7), **kwargs)
@@ -135,3 +141,43 @@ def test_batch_size_is_the_batch_size(packed: Any) -> None:
     assert DataLoader(packed, batch_sampler=given).batch_size is None  # as torch
     with pytest.raises(ValueError, match="batch_size attribute should not be set"):
         loader.batch_size = 4
+
+
+def test_drop_last_and_sampler_are_torchs(packed: Any) -> None:
+    # review 19, item 1: Lightning and Accelerate read loader.drop_last / loader.sampler
+    for shuffle in (False, True):
+        for drop_last in (False, True):
+            ours = DataLoader(packed, batch_size=16, shuffle=shuffle, drop_last=drop_last)
+            theirs = torch.utils.data.DataLoader(packed, batch_size=16, shuffle=shuffle,
+                                                 drop_last=drop_last)
+            assert ours.drop_last is theirs.drop_last is drop_last
+            assert type(ours.sampler) is type(theirs.sampler)
+            assert len(ours) == len(theirs)
+    given = torch.utils.data.BatchSampler(range(30), 4, True)
+    assert DataLoader(packed, batch_sampler=given).drop_last is False  # as torch
+    with pytest.raises(ValueError, match="drop_last attribute should not be set"):
+        DataLoader(packed, batch_size=4).drop_last = True
+
+
+def test_concat_datasets_count_as_their_parts(tree: Path, packed: Any, four_cpus: None,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    # review 19, item 2: ConcatDataset was an unknown dataset to "auto" and to stepping aside
+    caplog.set_level(logging.INFO, logger="datasets.loader")
+    both = torch.utils.data.ConcatDataset([packed, Subset(packed, range(30))])
+    assert DataLoader(both, batch_size=8, num_workers=2).num_workers == 0
+    assert len(_stepped_aside(caplog)) == 1
+    decoding = torch.utils.data.ConcatDataset([ImageFolderDataset(tree), ImageFolderDataset(tree)])
+    assert auto_workers(decoding) == 4 and DataLoader(decoding, batch_size=8).num_workers == 4
+    mixed = torch.utils.data.ConcatDataset([packed, ImageFolderDataset(tree)])
+    assert auto_workers(mixed) == 0  # not all of one kind: torch's default
+    assert DataLoader(mixed, batch_size=8, num_workers=2).num_workers == 2  # as asked
+
+
+def test_stepping_aside_is_said_once_per_process_and_kind(
+        packed: Any, caplog: pytest.LogCaptureFixture) -> None:
+    # review 19 item 7: a train and a test loader (or one loader per epoch) said it each time
+    caplog.set_level(logging.DEBUG, logger="datasets.loader")
+    for part in (Subset(packed, range(80)), Subset(packed, range(80, 100)), packed):
+        assert DataLoader(part, batch_size=8, num_workers=2).num_workers == 0
+    said = _stepped_aside(caplog)
+    assert [r.levelno for r in said] == [logging.INFO, logging.DEBUG, logging.DEBUG]

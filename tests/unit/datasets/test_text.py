@@ -117,9 +117,9 @@ def test_bad_files_name_file_line_and_expectation(tmp_path) -> None:
         TextClassificationDataset.from_file(jsonl)
     csv_path = tmp_path / "bad.csv"
     csv_path.write_text("body,label\nx,1\n")
-    with pytest.raises(DataFormatError, match=r"bad.csv:1: expected a header row naming 'text'"):
+    with pytest.raises(DataFormatError, match=r"bad.csv:1: no column 'text' among the header's \['body', 'label'\]"):
         TextClassificationDataset.from_file(csv_path, text_columns="text")
-    with pytest.raises(DataFormatError, match=r"expected a column named 'txt'"):
+    with pytest.raises(DataFormatError, match=r"no column 'txt' among the header's"):
         TextClassificationDataset.from_file(csv_path, text_columns="txt", header=True)
     with pytest.raises(DatasetNotFoundError, match="text file not found"):
         TextClassificationDataset.from_file(tmp_path / "missing.csv")

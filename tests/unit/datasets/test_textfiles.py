@@ -124,12 +124,21 @@ def test_header_whose_label_column_is_missing(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match=r"nolabel.csv:1: the header \['title', "
                        r"'description'\] has no label column .*label_column="):
         read_records(path)
+    missing = r"nolabel.csv:1: no column 'label' among the header's \['title', 'description'\]"
+    with pytest.raises(DataFormatError, match=missing):  # review 19 item 5: not "row is data"
+        read_records(path, label_column="label")
+    with pytest.raises(DataFormatError, match=missing):
+        read_records(path, label_column="label", header=True)
+    tsv = tmp_path / "hdr.tsv"
+    tsv.write_text("label\ttext\npos\tgood\nneg\tbad\n")
+    with pytest.raises(DataFormatError, match=r"no column 'nope' among the header's "
+                       r"\['label', 'text'\]; pass text_columns="):
+        read_records(tsv, text_columns="nope")
+    headerless = tmp_path / "data.csv"
+    headerless.write_text("pos,good\nneg,bad\n")
     with pytest.raises(DataFormatError, match=r"expected a header row naming 'label' but the "
                        r"first row is data; pass header=True \(--header yes\)"):
-        read_records(path, label_column="label")
-    with pytest.raises(DataFormatError, match=r"expected a column named 'label' in the header "
-                       r"but got \['title', 'description'\]"):
-        read_records(path, label_column="label", header=True)
+        read_records(headerless, label_column="label")
 
 
 def test_mixed_label_types(tmp_path: Path) -> None:

@@ -147,13 +147,14 @@ def test_early_stopping_stops_and_restores_best() -> None:
     x, y = _blobs(200, 5, 3, seed=5)
     train = DataLoader(TensorDataset(x[:100], y[:100]), batch_size=10, shuffle=True)
     valid = DataLoader(TensorDataset(x[100:], y[100:]), batch_size=100)
-    stopper = EarlyStopping("valid_loss", patience=1, min_delta=10.0)  # nothing counts as better
-    model = LogisticRegression(5, 3)
-    history = fit(model, train, valid,
-                  config=FitConfig(lr=0.1, epochs=20, device="cpu"),
-                  callbacks=[stopper])
-    assert history.stopped_early
-    assert history.epoch == [1, 2, 3]
+    for patience, epochs in ((0, [1, 2]), (1, [1, 2]), (2, [1, 2, 3])):  # as Keras counts
+        stopper = EarlyStopping("valid_loss", patience=patience, min_delta=10.0)  # never better
+        model = LogisticRegression(5, 3)
+        history = fit(model, train, valid,
+                      config=FitConfig(lr=0.1, epochs=20, device="cpu"),
+                      callbacks=[stopper])
+        assert history.stopped_early
+        assert history.epoch == epochs
     assert stopper.best_epoch == 1
     restored = evaluate(model, valid, device="cpu")["loss"]
     assert math.isclose(restored, history.valid_loss[0], rel_tol=1e-5)

@@ -79,9 +79,23 @@ def test_num_workers_defaults_to_auto_and_takes_a_count(tmp_path: Path) -> None:
 
 
 def test_explicit_workers_step_aside_on_a_small_pack(idx_folder: Path, tmp_path: Path,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+                                                     caplog: pytest.LogCaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("datasets.loader._STEPPED_ASIDE", set())  # as in a fresh process
     caplog.set_level("INFO", logger="datasets.loader")
     config = _config(idx_folder, tmp_path / "run", "--num-workers", "2")
-    assert config["num_workers"] == 2  # as asked; the loader says why it runs none
+    assert (config["num_workers"], config["num_workers_asked"]) == (0, 2)  # the loader says why
     said = [r for r in caplog.records if "steps aside" in r.getMessage()]
     assert len(said) == 1 and "force_workers=True" in said[0].getMessage()
+
+
+def test_lbfgs_is_refused_for_the_cnn(idx_folder: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # review 19 item 9: L-BFGS is for the convex models, as --help says
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--data-dir", str(idx_folder), "--model", "cnn", "--optimizer", "lbfgs",
+              "--out", str(tmp_path / "r"), "-q"])
+    assert exit_info.value.code == 2 and not (tmp_path / "r").exists()
+    assert ("error: --optimizer lbfgs is for the convex models (linear, logistic, bow), but got "
+            "--model cnn; drop --optimizer for its default (adamw) or pass adamw/sgd"
+            in capsys.readouterr().err)

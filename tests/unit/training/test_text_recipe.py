@@ -136,3 +136,27 @@ def test_an_empty_split_error_lists_at_most_twenty_classes() -> None:
     with pytest.raises(DataFormatError, match=r"… 280 more:") as info:
         stratified_split(np.repeat(np.arange(300), 2), test=0.1)
     assert len(str(info.value)) < 600
+
+
+def test_test_data_without_a_training_file_names_each_flag(tmp_path: Path) -> None:
+    # review 19 item 8: "--data / --data-dir" was shown to CLI users, where fit has no --data
+    with pytest.raises(ValueError, match=r"test_data= \(--test-data\) goes with a local training "
+                       r"file as data= \(--data-dir in `training fit`, --data in the example\), "
+                       r"but got dataset='sms-spam'; pass both files"):
+        load_text_data("sms-spam", test_data=tmp_path / "test.csv")
+
+
+def test_metrics_record_the_workers_used(spam_file: Path, idx_folder: Path, tmp_path: Path,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    # review 19 item 6: "auto" was recorded, and bow ignored --num-workers without a word
+    caplog.set_level(logging.INFO, logger="training.cli")
+    assert cli_main(["fit", "--model", "bow", "--data-dir", str(spam_file), "--epochs", "1",
+                     "--num-workers", "2", "--out", str(tmp_path / "t"), "--device", "cpu"]) == 0
+    assert [r for r in caplog.records
+            if r.getMessage().startswith("--num-workers 2 does not apply to --model bow")]
+    config = json.loads((tmp_path / "t" / "metrics.json").read_text())["config"]
+    assert (config["num_workers"], config["num_workers_asked"]) == (0, 2)
+    assert cli_main(["fit", "--data-dir", str(idx_folder), "--epochs", "1", "--out",
+                     str(tmp_path / "i"), "--device", "cpu", "-q"]) == 0  # auto on a pack
+    config = json.loads((tmp_path / "i" / "metrics.json").read_text())["config"]
+    assert (config["num_workers"], config["num_workers_asked"]) == (0, "auto")
