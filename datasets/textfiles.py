@@ -33,7 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from datasets.errors import DataFormatError, DatasetNotFoundError
-from datasets.textheader import SAMPLE_ROWS, Column, detect_header, is_int_text, resolve_columns
+from datasets.textheader import (
+    SAMPLE_ROWS,
+    Column,
+    detect_header,
+    header_key,
+    is_int_text,
+    resolve_columns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +325,8 @@ def _read_delimited(
         first = head[0][1]
         if header == "auto":
             wanted = [c for c in (*(text_columns or []), label_column) if isinstance(c, str)]
-            is_header, why = detect_header(first, [r for _, r in head[1:]], wanted=wanted)
+            is_header, why = detect_header(first, [r for _, r in head[1:]], wanted=wanted,
+                                           label_column=label_column)
             log.info("%s: header=auto reads line 1 as %s: %s", path,
                      "a header" if is_header else "data", why)
         else:
@@ -329,8 +337,9 @@ def _read_delimited(
                                        label_column=label_column)
         log.info("%s: text from column(s) %s, label from column %s", path,
                  [_name(records.header, i) for i in texts], _name(records.header, label))
+        key = header_key(first) if is_header else None
         for lineno, row in _chain(head[1:] if is_header else head, rows):
-            if is_header and row == first:  # the header again: files joined with cat
+            if key is not None and header_key(row) == key:  # files joined with cat
                 records.repeated_headers.append(lineno)
                 continue
             if len(row) != width:
@@ -340,7 +349,16 @@ def _read_delimited(
                     "quote joins or splits lines)"
                 )
             _add(records, [row[i] for i in texts], row[label], lineno)
+    if header == "auto" and not is_header:
+        _warn_lone_first_label(path, records)
     return records
+
+
+def _warn_lone_first_label(path: Path, records: TextRecords) -> None:
+    """Warn when line 1, read as data, holds a label no other record has: a header, maybe."""
+    if records.lines[:1] == [1] and records.labels.count(records.labels[0]) == 1:
+        log.warning("%s: line 1 was read as data, and its label %r occurs nowhere else; pass "
+                    "header=True (--header yes) if line 1 is a header", path, records.labels[0])
 
 
 def _chain(head: list[tuple[int, list[str]]], rest: Iterator[tuple[int, list[str]]]

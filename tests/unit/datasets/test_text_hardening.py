@@ -138,3 +138,46 @@ def test_header_auto_on_the_real_text_files(shared_data: Path) -> None:
     ag = read_records(shared_data / "ag-news-half" / "ag_news_half.csv")
     assert ag.header == ["label", "title", "description"] and len(ag.texts) == 3800
     assert sorted(set(ag.labels)) == [1, 2, 3, 4] and ag.repeated_headers == []
+
+
+# review of item 11: headers over text-only columns, BOM/space repeats, missing-value cells
+
+def _tweets(head: str, n: int = 60) -> str:
+    labels = ["positive", "negative", "neutral"]
+    return head + "\n" + "".join(f"{labels[i % 3]},@united flight {i} was late\n" for i in range(n))
+
+
+@pytest.mark.parametrize("head", ["airline_sentiment,tweet_text", "0,1"])
+def test_a_header_over_text_only_columns_is_a_header(tmp_path: Path, head: str) -> None:
+    path = tmp_path / "tweets.csv"
+    path.write_text(_tweets(head))
+    records = read_records(path)
+    assert records.header == head.split(",")
+    assert sorted(set(records.labels)) == ["negative", "neutral", "positive"]
+
+
+def test_a_header_read_as_data_is_named_in_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "tweets.csv"
+    path.write_text(_tweets("airline sentiment,tweet text"))  # nothing tells it from data
+    with caplog.at_level("WARNING", logger="datasets"):
+        records = read_records(path)
+    assert records.header is None and records.labels[0] == "airline sentiment"
+    assert "label 'airline sentiment' occurs nowhere else; pass header=True" in caplog.text
+
+
+@pytest.mark.parametrize("again", ["\ufefflabel,text", "label, text", " label ,text "])
+def test_a_repeated_header_with_a_bom_or_spaces_is_skipped(tmp_path: Path, again: str) -> None:
+    path = tmp_path / "joined.csv"  # the second file saved by Excel as "CSV UTF-8"
+    path.write_bytes(f"label,text\n1,a b\n2,c d\n{again}\n3,e f\n".encode())
+    records = read_records(path)
+    assert records.labels == [1, 2, 3] and records.repeated_headers == [4]
+
+
+@pytest.mark.parametrize("cell", ["NA", "5%", "nan", "-"])
+def test_a_first_row_whose_label_occurs_below_is_data_whatever_its_other_cells(
+        tmp_path: Path, cell: str) -> None:
+    path = tmp_path / "sms.csv"
+    path.write_text(f"ham,hello there,{cell}\nspam,msg 1,0.123\nham,msg 2,0.5\n")
+    records = read_records(path, text_columns=[1])
+    assert records.header is None and records.labels == ["ham", "spam", "ham"]
