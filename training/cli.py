@@ -41,7 +41,9 @@ from training.console import (
     hold_run_folder,
     image_side,
     interrupted_line,
+    is_worker_error,
     make_output_dir,
+    memory_error_line,
     non_negative_float,
     non_negative_int,
     output_folder,
@@ -399,8 +401,14 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "training", *given])
     try:
         return _fit_command(args, command)
-    except (TrainingError, DatasetError, LoaderError, ValueError, OSError) as err:
+    except (TrainingError, DatasetError, LoaderError, ValueError, OSError, RuntimeError) as err:
+        if isinstance(err, RuntimeError) and not is_worker_error(err):
+            raise  # a bug, not a bad input: keep its traceback
         print(describe_error(err, offline_hint=OFFLINE_HINT), file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(memory_error_line(image_size=args.image_size, batch_size=args.batch_size),
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         if os.environ.get("RANK", "0") == "0":  # torchrun's ranks all see Ctrl-C; one speaks

@@ -375,3 +375,59 @@ def test_an_empty_out_is_a_usage_error_in_the_other_commands(
     err = capsys.readouterr().err
     assert "--out" in err.strip().splitlines()[-1] and "but got ''" in err
     assert list(tmp_path.iterdir()) == []
+
+
+# review 4 (item 14): worker errors torch cannot rebuild, and multi-line messages ----------------
+
+class _Failing(torch.utils.data.Dataset):
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> int:
+        raise self.error
+
+
+def _worker_error(error: Exception) -> Exception:
+    from torch.utils.data import DataLoader
+
+    with pytest.raises(Exception) as info:  # noqa: PT011 - the point is what torch raises
+        list(DataLoader(_Failing(error), num_workers=1))
+    return info.value
+
+
+def test_worker_errors_torch_cannot_rebuild_or_of_several_lines_are_one_line() -> None:
+    from datasets.errors import ShardError
+    from loaders.errors import UnsafeNameError
+    from training.console import describe_error, is_worker_error
+
+    unsafe = _worker_error(UnsafeNameError("'../x'", "has a separator"))
+    assert is_worker_error(unsafe)
+    assert describe_error(unsafe) == "error: UnsafeNameError: '../x' has a separator"
+    several = _worker_error(ShardError("shard 3 failed\nits header says 7 records"))
+    assert describe_error(several) == "error: shard 3 failed its header says 7 records"
+
+
+def test_fit_turns_a_wrapped_worker_runtime_error_and_a_memory_error_into_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from loaders.errors import UnsafeNameError
+    from training import cli
+
+    wrapped = _worker_error(UnsafeNameError("'../x'", "has a separator"))
+    for error in (wrapped, MemoryError()):
+        def fail(*args: object, error: BaseException = error) -> int:
+            raise error
+        monkeypatch.setattr(cli, "_fit_command", fail)
+        assert main(["fit", "--image-size", "600", "--out", str(tmp_path / "r")]) == 1
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert "out of memory with --image-size 600" in lines[0] and "--batch-size" in lines[0]
+
+
+    def bug(*args: object) -> int:
+        raise RuntimeError("a bug, not a worker's error")
+    monkeypatch.setattr(cli, "_fit_command", bug)  # a bug keeps its traceback
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["fit", "--out", str(tmp_path / "r")])
