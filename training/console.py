@@ -157,8 +157,11 @@ def image_side(text: str) -> int:
 
 
 def output_folder(text: str) -> str:
-    """Parse ``--out`` for argparse: a non-blank path (``""`` would be the current folder)."""
-    if not text.strip():
+    """Parse ``--out`` for argparse: a non-empty path (``""`` would be the current folder).
+
+    A blank name such as ``" "`` is a valid folder name, so it is accepted.
+    """
+    if not text:
         raise argparse.ArgumentTypeError(
             f"should be a folder path, but got {text!r}; pass --out DIR ('.' for the current "
             "folder)")

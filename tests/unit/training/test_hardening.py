@@ -170,7 +170,7 @@ def test_image_size_follows_a_changed_pixel_limit(tmp_path: Path,
     assert "should be at most 100 " in line
 
 
-@pytest.mark.parametrize("out", ["", "   "])
+@pytest.mark.parametrize("out", [""])  # "   " is a valid folder name (review 11)
 def test_an_empty_out_is_a_usage_error(out: str, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -431,3 +431,20 @@ def test_fit_turns_a_wrapped_worker_runtime_error_and_a_memory_error_into_one_li
     monkeypatch.setattr(cli, "_fit_command", bug)  # a bug keeps its traceback
     with pytest.raises(RuntimeError, match="a bug"):
         main(["fit", "--out", str(tmp_path / "r")])
+
+
+# review 11 (item 18): datasets.shard OUT "" is refused; a blank but valid --out is a folder ------
+
+def test_shard_refuses_an_empty_out_and_fit_accepts_a_blank_folder_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from datasets import shard
+    from training.console import output_folder
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "src.txt").write_text("ham\thi there\nspam\twin now\n")
+    with pytest.raises(SystemExit) as exit_info:
+        shard.main(["src.txt", ""])
+    assert exit_info.value.code == 2
+    assert "argument out: should be a folder or s3:// URL, but got ''" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.txt"]
+    assert output_folder(" ") == " "
