@@ -91,8 +91,9 @@ def test_fit_names_the_step_and_value_of_a_nan_loss() -> None:
     x = torch.ones(40, 2)
     x[25] = float("nan")  # in the third batch of 10
     loader = DataLoader(TensorDataset(x, torch.zeros(40, 1)), batch_size=10)
-    with pytest.raises(DivergenceError, match=r"got nan at step 3 of epoch 1 \(lr=0.1\)"):
+    with pytest.raises(DivergenceError, match=r"got nan at step 3 of epoch 1 \(lr=0.1\)") as info:
         fit(LinearRegression(2, 1), loader, config=FitConfig(lr=0.1, epochs=2, device="cpu"))
+    assert "check the inputs and labels for NaN/inf" in str(info.value)  # review 6: not only lr
 
 
 def test_fit_stops_on_an_infinite_weight_behind_a_finite_loss() -> None:
