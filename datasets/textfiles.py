@@ -23,6 +23,7 @@ Choices, each logged when it applies:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import logging
@@ -89,7 +90,8 @@ def check_encoding(encoding: str) -> str:
     """Return ``encoding`` when Python has a text codec of that name.
 
     Raises:
-        ValueError: no such codec (``LookupError`` before), or a binary one like ``base64``.
+        ValueError: no such codec (``LookupError`` before), a binary one like ``base64``, or
+            one that reads nothing (``undefined``).
 
     Example:
         >>> check_encoding("latin-1")
@@ -100,6 +102,11 @@ def check_encoding(encoding: str) -> str:
     except UnicodeError:
         pass  # a text codec that cannot write "a" still reads text
     except (LookupError, TypeError) as err:
+        raise ValueError(f"encoding should be a text codec Python knows, such as 'utf-8', "
+                         f"'latin-1' or 'cp1252', but got encoding={encoding!r}") from err
+    try:  # the 'undefined' codec refuses every input, even none
+        codecs.getincrementaldecoder(encoding)().decode(b"", final=False)
+    except (UnicodeError, TypeError) as err:
         raise ValueError(f"encoding should be a text codec Python knows, such as 'utf-8', "
                          f"'latin-1' or 'cp1252', but got encoding={encoding!r}") from err
     return encoding
@@ -151,7 +158,7 @@ def read_records(
     if header not in ("auto", True, False):
         raise ValueError(f"header should be 'auto', True or False, but got header={header!r}")
     columns = [text_columns] if isinstance(text_columns, (str, int)) else text_columns
-    check_encoding(encoding)
+    asked = check_encoding(encoding)
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         encoding = "utf-8-sig"
     try:
@@ -161,11 +168,20 @@ def read_records(
             records = _read_delimited(path, fmt, columns, label_column, header, encoding, escapechar)
     except UnicodeDecodeError as err:
         raise DataFormatError(
-            f"{path}:{_bad_line(path, encoding)}: expected {encoding} text but byte "
-            f"0x{err.object[err.start]:02x} is not {encoding}; pass the file's encoding= "
-            "/ --encoding (e.g. 'latin-1'), or extract it first if it is an archive"
+            f"{path}:{_bad_line(path, encoding)}: expected {asked} text but byte "
+            f"0x{err.object[err.start]:02x} is not {asked}; pass the file's encoding= "
+            f"/ --encoding ({_encoding_hint(path)}), or extract it first if it is an archive"
         ) from err
     return _finish(path, records)
+
+
+def _encoding_hint(path: Path) -> str:
+    """Name UTF-16 when the file starts with its byte-order mark, else suggest latin-1."""
+    with open(path, "rb") as f:
+        start = f.read(2)
+    if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "it starts with a UTF-16 byte-order mark: 'utf-16'"
+    return "e.g. 'latin-1'"
 
 
 def _bad_line(path: Path, encoding: str) -> int:

@@ -26,6 +26,19 @@ def test_read_records_refuses_an_unknown_encoding_as_a_value_error(spam_file: Pa
         read_records(spam_file, encoding="nosuchcodec")
 
 
+def test_a_codec_that_reads_nothing_is_refused_up_front(spam_file: Path) -> None:
+    with pytest.raises(ValueError, match="but got encoding='undefined'"):  # review 9
+        read_records(spam_file, encoding="undefined")
+
+
+def test_a_utf16_file_read_as_utf8_is_named_utf16(tmp_path: Path) -> None:
+    path = tmp_path / "excel.tsv"  # Excel's "Unicode Text" export
+    path.write_text("ham\tsee you\nspam\twin now\n", encoding="utf-16")
+    with pytest.raises(DataFormatError, match="expected UTF8 text .* UTF-16 byte-order mark"):
+        read_records(path, encoding="UTF8")
+    assert read_records(path, encoding="utf-16").labels == ["ham", "spam"]
+
+
 # item 13: a FIFO or an oversized file named *.txt in a text folder ---------------------------------
 
 def _read_in_thread(root: Path) -> BaseException | None:
