@@ -82,23 +82,38 @@ def _read_file(path: Path) -> bytes:
     Raises:
         DataFormatError: not a regular file (a FIFO, device or folder), or larger than the cap.
     """
+    try:  # by name first: opening a socket, a tty or a serial port has effects or fails oddly
+        _check_regular(path, os.stat(path).st_mode)
+    except FileNotFoundError as err:
+        raise DataFormatError(f"{path}: expected a text file but it is a symlink to a missing "
+                              "file; remove the link or restore its target") from err
+    except OSError as err:
+        raise DataFormatError(f"cannot read {path}: {err.strerror or err}; check its "
+                              "permissions or remove it") from err
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
         raise DataFormatError(f"cannot read {path}: {err.strerror or err}; check its "
                               "permissions or remove it") from err
     info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
+    try:  # again on the open descriptor: the name may have been swapped since
+        _check_regular(path, info.st_mode)
+    except DataFormatError:
         os.close(fd)
-        raise DataFormatError(f"{path}: expected a regular text file but it is "
-                              f"{_file_kind(info.st_mode)}; remove it or rename it so it does "
-                              "not end in .txt")
+        raise
     with os.fdopen(fd, "rb") as f:
         data = f.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows after fstat
     if len(data) > MAX_FILE_BYTES:
         raise DataFormatError(f"{path}: {max(info.st_size, len(data))} bytes, more than "
                               f"{MAX_FILE_BYTES} for one text; split or remove it")
     return data
+
+
+def _check_regular(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise DataFormatError(f"{path}: expected a regular text file but it is "
+                              f"{_file_kind(mode)}; remove it or rename it so it does "
+                              "not end in .txt")
 
 
 def _file_kind(mode: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from pathlib import Path
 
@@ -83,6 +84,24 @@ def test_text_folder_refuses_a_folder_named_txt(tmp_path: Path) -> None:
     (root / "train" / "pos" / "b.txt").mkdir()
     with pytest.raises(DataFormatError, match=r"b\.txt: expected a regular text file but it is "
                                               "a folder"):
+        read_text_folder(root, split="train")
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets on this system")
+def test_text_folder_names_a_socket_and_a_dangling_link_named_txt(tmp_path: Path) -> None:
+    root = _text_tree(tmp_path / "t")  # short: a Unix socket path has ~100 bytes at most
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(os.fspath(root / "train" / "pos" / "s.txt"))
+        with pytest.raises(DataFormatError, match=r"s\.txt: expected a regular text file but "
+                                                  "it is a socket; remove it"):
+            read_text_folder(root, split="train")
+    finally:
+        server.close()
+    (root / "train" / "pos" / "s.txt").unlink()
+    (root / "train" / "pos" / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    with pytest.raises(DataFormatError, match=r"gone\.txt: expected a text file but it is a "
+                                              "symlink to a missing file; remove the link"):
         read_text_folder(root, split="train")
 
 
