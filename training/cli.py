@@ -261,7 +261,8 @@ def _text_run(args: argparse.Namespace) -> _Run:
                           test_data=args.test_data, root=args.root, read=read_options(args),
                           recipe=recipe, seed=args.seed)
     if text.valid_loader is None and not getattr(args, "patience_given", True):
-        args.patience = None  # too few texts to hold out a validation split (load_text_data said so)
+        args.patience = None  # too few texts to hold out a validation split (load_text_data
+        # said so)
     if text.baseline and distributed.is_main_process():
         print(f"baseline to reach: {text.baseline}")
     return _Run(build_text_model(text, recipe), None, text.train_loader, text.valid_loader,
@@ -350,7 +351,8 @@ def _fit_command(args: argparse.Namespace, command: str) -> int:
         callbacks: list[Any] = ([EarlyStopping(patience=args.patience)]
                                 if args.patience is not None else [])
         if callbacks and run.valid is None:
-            raise ValueError("--patience needs a validation split, and this dataset has none")
+            raise ValueError("--patience needs a validation split, and this dataset has none; "
+                             "drop --patience, or give more data (or a val/ folder)")
         board = _tensorboard(args, out, run)
         callbacks += [board] if board is not None else []
         if env.is_main:

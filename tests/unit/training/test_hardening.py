@@ -449,3 +449,16 @@ def test_shard_refuses_an_empty_out_and_fit_accepts_a_blank_folder_name(
     assert "argument out: should be a folder or s3:// URL, but got ''" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.txt"]
     assert output_folder(" ") == " "
+
+
+# review 12: --patience without a validation split says what to do --------------------------------
+
+def test_patience_without_a_validation_split_says_what_to_do(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pack = _colour_pack(tmp_path / "pack")  # a streamed pack has no validation split
+    code = main(["fit", "--stream", str(pack), "--patience", "2", "--epochs", "1",
+                 "--device", "cpu", "--root", str(tmp_path / "home"),
+                 "--out", str(tmp_path / "run"), "-q"])
+    assert code == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--patience needs a validation split" in line and "drop --patience" in line, line
