@@ -462,3 +462,26 @@ def test_patience_without_a_validation_split_says_what_to_do(
     assert code == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--patience needs a validation split" in line and "drop --patience" in line, line
+
+
+# review 7: a split lacking the LAST class is one rule for folders and --stream-test: warned --------
+
+def test_a_val_folder_lacking_the_last_class_is_warned_about(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _photos(tmp_path / "data" / "train", ["ants", "bees", "wasps"], 6)
+    _photos(tmp_path / "data" / "val", ["ants", "bees"], 3)
+    with caplog.at_level("WARNING", logger="training"):
+        assert _fit(tmp_path / "data", tmp_path / "run") == 0
+    assert "val lacks the last class(es) of train: ['wasps']" in caplog.text
+
+
+def test_a_stream_test_pack_lacking_the_last_class_is_accepted_and_warned_about(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    train = _colour_pack(tmp_path / "train")
+    test = _colour_pack(tmp_path / "test", 12, classes=("r", "g"))
+    with caplog.at_level("WARNING", logger="training"):
+        assert main(["fit", "--stream", str(train), "--stream-test", str(test), "--epochs", "1",
+                     "--batch-size", "16", "--device", "cpu", "--root", str(tmp_path / "home"),
+                     "--out", str(tmp_path / "run"), "-q"]) == 0
+    assert f"--stream-test {test} lacks the last class(es) of --stream {train}: ['b']" in (
+        caplog.text)
