@@ -36,6 +36,7 @@ from training import distributed
 from training.callbacks import EarlyStopping
 from training.console import (
     add_run_arguments,
+    check_batch_memory,
     configure_logging,
     describe_error,
     hold_run_folder,
@@ -200,6 +201,10 @@ def _image_run(args: argparse.Namespace, device: torch.device) -> _Run:
                                    transform=ToFloat(mean=0.0, std=1.0),
                                    image_size=args.image_size, augment=args.augment)
     k = len(splits.classes)
+    evaluated = [len(cast(Sized, d)) for d in (splits.valid, splits.test) if d is not None]
+    check_batch_memory(side=splits.image_size, channels=splits.in_channels,  # eval: 1024 a batch
+                       batch_size=max([args.batch_size, *(min(n, 1024) for n in evaluated)]),
+                       image_size=args.image_size)
     model: nn.Module
     loss: nn.Module | None = None
     init = "zeros" if args.optimizer == "lbfgs" else "uniform"  # convex: start where sklearn does

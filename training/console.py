@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "add_run_arguments",
+    "available_memory_bytes",
+    "check_batch_memory",
     "configure_logging",
     "describe_error",
     "hold_run_folder",
@@ -241,6 +243,44 @@ def memory_error_line(*, image_size: int | None, batch_size: int | None) -> str:
     batch = f" (now {batch_size})" if batch_size else ""
     return (f"error: out of memory with {size}; pass a smaller --image-size, or a smaller "
             f"--batch-size{batch}")
+
+
+def available_memory_bytes() -> int | None:
+    """Memory a new allocation can use: ``MemAvailable`` (Linux), capped by ``ulimit -v``."""
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo") as f:
+            found += [int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")]
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        found += [soft] if soft != resource.RLIM_INFINITY else []
+    except (ImportError, OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def check_batch_memory(*, side: tuple[int, int], channels: int, batch_size: int,
+                       image_size: int | None) -> None:
+    """Refuse, before training, a float32 batch of images larger than the memory left.
+
+    Raises:
+        TrainingError: ``batch_size x H x W x channels x 4`` bytes exceed
+            :func:`available_memory_bytes`.
+    """
+    from training.errors import TrainingError
+
+    need = batch_size * side[0] * side[1] * channels * 4
+    free = available_memory_bytes()
+    if free is not None and need > free:
+        flag = f"--image-size {image_size}" if image_size else f"images of {side[0]}x{side[1]}"
+        raise TrainingError(
+            f"expected a batch of {batch_size} images to fit in memory but with {flag} it needs "
+            f"{need / 2**30:.1f} GiB and {free / 2**30:.1f} GiB are available; pass a smaller "
+            "--image-size (or --batch-size)")
 
 
 # torch re-raises a DataLoader worker's exception as the same type whose message is

@@ -485,3 +485,20 @@ def test_a_stream_test_pack_lacking_the_last_class_is_accepted_and_warned_about(
                      "--out", str(tmp_path / "run"), "-q"]) == 0
     assert f"--stream-test {test} lacks the last class(es) of --stream {train}: ['b']" in (
         caplog.text)
+
+
+# review 3 (item 9): a batch larger than the memory left is refused before training ---------------
+
+def test_a_batch_larger_than_the_memory_left_is_refused_before_training(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from training import console
+
+    _photos(tmp_path / "data" / "train", ["ants", "bees"], 8)
+    _photos(tmp_path / "data" / "val", ["ants", "bees"], 3)
+    # 16 images of 3 x 32 x 32 float32 are 196,608 bytes: say 100,000 are left
+    monkeypatch.setattr(console, "available_memory_bytes", lambda: 100_000)
+    out = tmp_path / "run"
+    assert _fit(tmp_path / "data", out, "--image-size", "32", "--batch-size", "16") == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "with --image-size 32 it needs" in line and "pass a smaller --image-size" in line
+    assert not (out / "checkpoint.pt").exists()
