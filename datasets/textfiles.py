@@ -28,6 +28,7 @@ import csv
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,9 +141,9 @@ def read_records(
         The :class:`TextRecords`.
 
     Raises:
-        DataFormatError: the file is not text in ``encoding``, a line is malformed, a column
-            is missing, labels mix types, or there is no record; the message names the file
-            and the line.
+        DataFormatError: the file is not a regular file (a FIFO...), not text in
+            ``encoding``, a line is malformed, a column is missing, labels mix types, or there
+            is no record; the message names the file and the line.
         DatasetNotFoundError: the file does not exist.
         ValueError: a bad ``format``, ``header`` or ``encoding`` (see :func:`check_encoding`).
     """
@@ -151,7 +152,12 @@ def read_records(
         raise DatasetNotFoundError(f"expected a text file at {path} but it is a folder; pass "
                                    "the CSV/TSV/JSONL file inside it")
     if not path.is_file():
-        raise DatasetNotFoundError(f"text file not found: {path}; check the path")
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            raise DatasetNotFoundError(f"text file not found: {path}; check the path") from None
+        raise DataFormatError(f"{path}: expected a regular text file but it is "
+                              f"{file_kind(mode)}; pass a CSV/TSV/JSONL file")
     fmt = format or guess_format(path)
     if fmt not in _FORMATS:
         raise ValueError(f"format should be one of {_FORMATS}, but got format={format!r}")
@@ -394,3 +400,17 @@ def _as_text(value: Any, path: Path, lineno: int) -> str:
             f"{type(value).__name__}: {value!r:.60}"
         )
     return value
+
+
+def file_kind(mode: int) -> str:
+    """Name what an ``os.stat`` mode is, for messages about a file that is not a regular one.
+
+    Example:
+        >>> import stat
+        >>> file_kind(stat.S_IFIFO)
+        'a FIFO (named pipe)'
+    """
+    kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a folder"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")

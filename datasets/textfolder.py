@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets.errors import DataFormatError, DatasetNotFoundError
+from datasets.textfiles import file_kind
 from datasets.textpack import (
     PackedText,
     PackedTextDataset,
@@ -112,15 +113,8 @@ def _read_file(path: Path) -> bytes:
 def _check_regular(path: Path, mode: int) -> None:
     if not stat.S_ISREG(mode):
         raise DataFormatError(f"{path}: expected a regular text file but it is "
-                              f"{_file_kind(mode)}; remove it or rename it so it does "
+                              f"{file_kind(mode)}; remove it or rename it so it does "
                               "not end in .txt")
-
-
-def _file_kind(mode: int) -> str:
-    kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a folder"),
-             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-             (stat.S_ISSOCK, "a socket"))
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 def read_text_folder(root: str | os.PathLike[str], *, split: str) -> tuple[list[str], list[str]]:
@@ -139,7 +133,7 @@ def read_text_folder(root: str | os.PathLike[str], *, split: str) -> tuple[list[
                                    "there; check the path or fetch the dataset first")
     if not root.is_dir() and not root.is_file():  # a FIFO would block the archive sniffing
         raise DataFormatError(f"expected a folder or tar archive at {root} but it is "
-                              f"{_file_kind(root.stat().st_mode)}; pass the folder or archive")
+                              f"{file_kind(root.stat().st_mode)}; pass the folder or archive")
     texts: list[str] = []
     labels: list[str] = []
     members = _from_folder(root, split) if root.is_dir() else _from_archive(root, split)

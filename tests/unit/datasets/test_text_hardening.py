@@ -105,6 +105,15 @@ def test_text_folder_names_a_socket_and_a_dangling_link_named_txt(tmp_path: Path
         read_text_folder(root, split="train")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_given_as_a_text_file_is_named_a_fifo(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    os.mkfifo(path)
+    with pytest.raises(DataFormatError, match=r"x\.csv: expected a regular text file but it is "
+                                              r"a FIFO \(named pipe\)"):
+        read_records(path)
+
+
 def test_text_folder_caps_a_file_as_archive_members_are_capped(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = _text_tree(tmp_path / "imdb")
