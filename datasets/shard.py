@@ -52,12 +52,26 @@ def parse_size(text: str) -> int:
     return size
 
 
+def out_location(text: str) -> str:
+    """Parse OUT for argparse: a non-empty folder or URL (``""`` would be the current folder).
+
+    Example:
+        >>> out_location(" ")  # a folder named by one space is a folder
+        ' '
+    """
+    if not text:
+        raise argparse.ArgumentTypeError(
+            f"should be a folder or s3:// URL, but got {text!r}; pass OUT ('.' for the current "
+            "folder)")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m datasets.shard", description=__doc__.splitlines()[0],
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", nargs="?", help="a dataset to write (see above)")
-    parser.add_argument("out", nargs="?", help="a folder or s3://bucket/prefix")
+    parser.add_argument("out", nargs="?", type=out_location, help="a folder or s3://bucket/prefix")
     parser.add_argument("--shard-size", type=parse_size, default="64MB",
                         help="target shard size (default 64MB)")
     parser.add_argument("--workers", type=int, default=2, help="writer threads (default 2)")

@@ -23,17 +23,26 @@ Choices, each logged when it applies:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from datasets.errors import DataFormatError, DatasetNotFoundError
-from datasets.textheader import SAMPLE_ROWS, Column, detect_header, is_int_text, resolve_columns
+from datasets.textheader import (
+    SAMPLE_ROWS,
+    Column,
+    detect_header,
+    header_key,
+    is_int_text,
+    resolve_columns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +91,8 @@ def check_encoding(encoding: str) -> str:
     """Return ``encoding`` when Python has a text codec of that name.
 
     Raises:
-        ValueError: no such codec (``LookupError`` before), or a binary one like ``base64``.
+        ValueError: no such codec (``LookupError`` before), a binary one like ``base64``, or
+            one that reads nothing (``undefined``).
 
     Example:
         >>> check_encoding("latin-1")
@@ -93,6 +103,11 @@ def check_encoding(encoding: str) -> str:
     except UnicodeError:
         pass  # a text codec that cannot write "a" still reads text
     except (LookupError, TypeError) as err:
+        raise ValueError(f"encoding should be a text codec Python knows, such as 'utf-8', "
+                         f"'latin-1' or 'cp1252', but got encoding={encoding!r}") from err
+    try:  # the 'undefined' codec refuses every input, even none
+        codecs.getincrementaldecoder(encoding)().decode(b"", final=False)
+    except (UnicodeError, TypeError) as err:
         raise ValueError(f"encoding should be a text codec Python knows, such as 'utf-8', "
                          f"'latin-1' or 'cp1252', but got encoding={encoding!r}") from err
     return encoding
@@ -126,9 +141,9 @@ def read_records(
         The :class:`TextRecords`.
 
     Raises:
-        DataFormatError: the file is not text in ``encoding``, a line is malformed, a column
-            is missing, labels mix types, or there is no record; the message names the file
-            and the line.
+        DataFormatError: the file is not a regular file (a FIFO...), not text in
+            ``encoding``, a line is malformed, a column is missing, labels mix types, or there
+            is no record; the message names the file and the line.
         DatasetNotFoundError: the file does not exist.
         ValueError: a bad ``format``, ``header`` or ``encoding`` (see :func:`check_encoding`).
     """
@@ -137,14 +152,19 @@ def read_records(
         raise DatasetNotFoundError(f"expected a text file at {path} but it is a folder; pass "
                                    "the CSV/TSV/JSONL file inside it")
     if not path.is_file():
-        raise DatasetNotFoundError(f"text file not found: {path}; check the path")
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            raise DatasetNotFoundError(f"text file not found: {path}; check the path") from None
+        raise DataFormatError(f"{path}: expected a regular text file but it is "
+                              f"{file_kind(mode)}; pass a CSV/TSV/JSONL file")
     fmt = format or guess_format(path)
     if fmt not in _FORMATS:
         raise ValueError(f"format should be one of {_FORMATS}, but got format={format!r}")
     if header not in ("auto", True, False):
         raise ValueError(f"header should be 'auto', True or False, but got header={header!r}")
     columns = [text_columns] if isinstance(text_columns, (str, int)) else text_columns
-    check_encoding(encoding)
+    asked = check_encoding(encoding)
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         encoding = "utf-8-sig"
     try:
@@ -154,11 +174,20 @@ def read_records(
             records = _read_delimited(path, fmt, columns, label_column, header, encoding, escapechar)
     except UnicodeDecodeError as err:
         raise DataFormatError(
-            f"{path}:{_bad_line(path, encoding)}: expected {encoding} text but byte "
-            f"0x{err.object[err.start]:02x} is not {encoding}; pass the file's encoding= "
-            "/ --encoding (e.g. 'latin-1'), or extract it first if it is an archive"
+            f"{path}:{_bad_line(path, encoding)}: expected {asked} text but byte "
+            f"0x{err.object[err.start]:02x} is not {asked}; pass the file's encoding= "
+            f"/ --encoding ({_encoding_hint(path)}), or extract it first if it is an archive"
         ) from err
     return _finish(path, records)
+
+
+def _encoding_hint(path: Path) -> str:
+    """Name UTF-16 when the file starts with its byte-order mark, else suggest latin-1."""
+    with open(path, "rb") as f:
+        start = f.read(2)
+    if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "it starts with a UTF-16 byte-order mark: 'utf-16'"
+    return "e.g. 'latin-1'"
 
 
 def _bad_line(path: Path, encoding: str) -> int:
@@ -318,7 +347,8 @@ def _read_delimited(
         first = head[0][1]
         if header == "auto":
             wanted = [c for c in (*(text_columns or []), label_column) if isinstance(c, str)]
-            is_header, why = detect_header(first, [r for _, r in head[1:]], wanted=wanted)
+            is_header, why = detect_header(first, [r for _, r in head[1:]], wanted=wanted,
+                                           label_column=label_column)
             log.info("%s: header=auto reads line 1 as %s: %s", path,
                      "a header" if is_header else "data", why)
         else:
@@ -329,8 +359,9 @@ def _read_delimited(
                                        label_column=label_column)
         log.info("%s: text from column(s) %s, label from column %s", path,
                  [_name(records.header, i) for i in texts], _name(records.header, label))
+        key = header_key(first) if is_header else None
         for lineno, row in _chain(head[1:] if is_header else head, rows):
-            if is_header and row == first:  # the header again: files joined with cat
+            if key is not None and header_key(row) == key:  # files joined with cat
                 records.repeated_headers.append(lineno)
                 continue
             if len(row) != width:
@@ -340,7 +371,16 @@ def _read_delimited(
                     "quote joins or splits lines)"
                 )
             _add(records, [row[i] for i in texts], row[label], lineno)
+    if header == "auto" and not is_header:
+        _warn_lone_first_label(path, records)
     return records
+
+
+def _warn_lone_first_label(path: Path, records: TextRecords) -> None:
+    """Warn when line 1, read as data, holds a label no other record has: a header, maybe."""
+    if records.lines[:1] == [1] and records.labels.count(records.labels[0]) == 1:
+        log.warning("%s: line 1 was read as data, and its label %r occurs nowhere else; pass "
+                    "header=True (--header yes) if line 1 is a header", path, records.labels[0])
 
 
 def _chain(head: list[tuple[int, list[str]]], rest: Iterator[tuple[int, list[str]]]
@@ -360,3 +400,17 @@ def _as_text(value: Any, path: Path, lineno: int) -> str:
             f"{type(value).__name__}: {value!r:.60}"
         )
     return value
+
+
+def file_kind(mode: int) -> str:
+    """Name what an ``os.stat`` mode is, for messages about a file that is not a regular one.
+
+    Example:
+        >>> import stat
+        >>> file_kind(stat.S_IFIFO)
+        'a FIFO (named pipe)'
+    """
+    kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a folder"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets.errors import DataFormatError, DatasetNotFoundError
+from datasets.textfiles import file_kind
 from datasets.textpack import (
     PackedText,
     PackedTextDataset,
@@ -82,17 +83,25 @@ def _read_file(path: Path) -> bytes:
     Raises:
         DataFormatError: not a regular file (a FIFO, device or folder), or larger than the cap.
     """
+    try:  # by name first: opening a socket, a tty or a serial port has effects or fails oddly
+        _check_regular(path, os.stat(path).st_mode)
+    except FileNotFoundError as err:
+        raise DataFormatError(f"{path}: expected a text file but it is a symlink to a missing "
+                              "file; remove the link or restore its target") from err
+    except OSError as err:
+        raise DataFormatError(f"cannot read {path}: {err.strerror or err}; check its "
+                              "permissions or remove it") from err
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
         raise DataFormatError(f"cannot read {path}: {err.strerror or err}; check its "
                               "permissions or remove it") from err
     info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
+    try:  # again on the open descriptor: the name may have been swapped since
+        _check_regular(path, info.st_mode)
+    except DataFormatError:
         os.close(fd)
-        raise DataFormatError(f"{path}: expected a regular text file but it is "
-                              f"{_file_kind(info.st_mode)}; remove it or rename it so it does "
-                              "not end in .txt")
+        raise
     with os.fdopen(fd, "rb") as f:
         data = f.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows after fstat
     if len(data) > MAX_FILE_BYTES:
@@ -101,11 +110,11 @@ def _read_file(path: Path) -> bytes:
     return data
 
 
-def _file_kind(mode: int) -> str:
-    kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a folder"),
-             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-             (stat.S_ISSOCK, "a socket"))
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
+def _check_regular(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise DataFormatError(f"{path}: expected a regular text file but it is "
+                              f"{file_kind(mode)}; remove it or rename it so it does "
+                              "not end in .txt")
 
 
 def read_text_folder(root: str | os.PathLike[str], *, split: str) -> tuple[list[str], list[str]]:
@@ -124,7 +133,7 @@ def read_text_folder(root: str | os.PathLike[str], *, split: str) -> tuple[list[
                                    "there; check the path or fetch the dataset first")
     if not root.is_dir() and not root.is_file():  # a FIFO would block the archive sniffing
         raise DataFormatError(f"expected a folder or tar archive at {root} but it is "
-                              f"{_file_kind(root.stat().st_mode)}; pass the folder or archive")
+                              f"{file_kind(root.stat().st_mode)}; pass the folder or archive")
     texts: list[str] = []
     labels: list[str] = []
     members = _from_folder(root, split) if root.is_dir() else _from_archive(root, split)

@@ -3,21 +3,29 @@
 :func:`detect_header` decides ``header="auto"`` from the first row and a sample of the rows
 after it (:data:`SAMPLE_ROWS`). Rows equal to the first one are left out of the sample: they
 are the same header repeated (two CSV files joined with ``cat``), and the reader skips them.
-The first row is a header when one of these holds, in order:
+Rows are compared after dropping a leading byte-order mark and stripping each cell
+(:func:`header_key`), so a second header saved by Excel as "CSV UTF-8" (a byte-order mark before
+``label,text``) or written as ``label, text`` still counts as a repeat. The first row is decided by the first
+of these rules that holds:
 
-1. it holds every column *name* asked for (``text_columns=``/``label_column=`` given as names);
-   one that lacks a name asked for is still judged by the rules below, so that a missing
+1. it holds every column *name* asked for (``text_columns=``/``label_column=`` given as names):
+   header; one that lacks a name asked for is still judged by the rules below, so that a missing
    column is reported as missing from the header, not as a headerless file;
 2. one of its cells is a conventional column name (:data:`LABEL_NAMES` or :data:`TEXT_NAMES`,
    case-insensitive) that never occurs in that column below it (``label,title,description``,
-   ``Class Index,Title,Description``, ``text,label``);
-3. its cells do not have their columns' type: a column whose sampled cells are all numbers
-   has a cell above it that is not one (``label`` above ``1``..``4``, ``y`` above
-   ``-1``/``1``, ``score`` above ``0.5``).
+   ``Class Index,Title,Description``, ``text,label``): header;
+3. its label cell occurs among the labels below it: data (the SMS Spam Collection's
+   ``ham<TAB>...`` first line, whatever its other columns hold);
+4. its cells do not have their columns' type: a column whose sampled cells are all numbers
+   (missing values such as ``NA``, ``nan``, ``null``, ``-`` and empty cells left out) has a
+   cell above it that is not one (``label`` above ``1``..``4``, ``score`` above ``0.5``),
+   or the label column below holds no number and its cell above is one (pandas' ``0,1``);
+   or a text column of multi-word texts has a single identifier above it (``tweet_text``):
+   header.
 
-Otherwise it is data (the SMS Spam Collection's ``ham<TAB>...`` first line). How rare the
-first row's label is below it decides nothing: a headerless file may well start with its
-rarest class. The decision and the rule that made it are logged at INFO.
+Otherwise it is data. How rare the first row's label is below it decides nothing: a headerless
+file may well start with its rarest class (the reader warns when that label occurs only once).
+The decision and the rule that made it are logged at INFO.
 ``header=True``/``False`` skips the guess.
 
 :func:`resolve_columns` then picks the columns: the label column is ``label_column=`` (a name
@@ -44,7 +52,11 @@ LABEL_NAMES = ("label", "labels", "class", "class index", "category", "target", 
 TEXT_NAMES = ("text", "title", "description", "review", "sentence", "message", "sms", "body",
               "content", "document")
 _INT = re.compile(r"[+-]?\d+\Z")
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?%?\Z")
+_IDENTIFIER = re.compile(r"[^\W\d]\w*\Z")
+_SPACE = re.compile(r"\s")
+#: Cells read as a missing value, not as text, when :func:`detect_header` compares types.
+MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "?"})
 
 Column = str | int
 
@@ -73,8 +85,22 @@ def _label_index(first: list[str], label_column: Column | None) -> int:
     return 0
 
 
+def header_key(row: Sequence[str]) -> list[str]:
+    """Return ``row`` as compared with a header: stripped cells, no leading byte-order mark.
+
+    Example:
+        >>> header_key(["\\ufefflabel", " text "])
+        ['label', 'text']
+    """
+    cells = [cell.strip() for cell in row]
+    if cells:
+        cells[0] = cells[0].lstrip("\ufeff").strip()
+    return cells
+
+
 def detect_header(
-    first: list[str], sample: Sequence[list[str]], *, wanted: Sequence[str]
+    first: list[str], sample: Sequence[list[str]], *, wanted: Sequence[str],
+    label_column: Column | None = None,
 ) -> tuple[bool, str]:
     """Return whether ``first`` is a header and the rule (as words) that decided it.
 
@@ -82,6 +108,7 @@ def detect_header(
         first: the file's first row.
         sample: rows after it (at most :data:`SAMPLE_ROWS` are looked at).
         wanted: column names the caller asked for.
+        label_column: the label column asked for (name, index or None).
 
     Example:
         >>> detect_header(["label", "title"], [["1", "a"], ["2", "b"]], wanted=[])[0]
@@ -90,19 +117,40 @@ def detect_header(
         False
         >>> detect_header(["spam", "win"], [["ham", "hi"]] * 999, wanted=[])[0]  # rare label
         False
+        >>> detect_header(["stars", "tweet_text"], [["pos", "so good"]] * 9, wanted=[])[0]
+        True
     """
-    sample = [row for row in sample[:SAMPLE_ROWS] if row != first]  # repeated headers
+    key = header_key(first)
+    sample = [row for row in sample[:SAMPLE_ROWS] if header_key(row) != key]  # repeated headers
     if wanted and all(name in first for name in wanted):
         return True, f"it names {list(wanted)}"
     for i, cell in enumerate(first):
         below = {row[i] for row in sample if len(row) > i}
         if _conventional(cell) and cell not in below:
             return True, f"cell {cell!r} is a column name"
+    col = _label_index(first, label_column)
+    if col < len(first) and first[col] in {row[col] for row in sample if len(row) > col}:
+        return False, f"its label cell {first[col]!r} occurs among the labels below it"
+    return _type_rule(first, sample, col)
+
+
+def _type_rule(first: list[str], sample: Sequence[list[str]], label: int) -> tuple[bool, str]:
     for i, cell in enumerate(first):
-        filled = [row[i] for row in sample if len(row) > i and row[i].strip()]
-        if filled and all(map(_is_number, filled)) and cell.strip() and not _is_number(cell):
+        filled = [row[i] for row in sample if len(row) > i and not _missing(row[i])]
+        if not filled or _missing(cell):
+            continue
+        if all(map(_is_number, filled)) and not _is_number(cell):
             return True, f"{cell!r} is not a number, unlike column {i} below it"
+        if i == label and _is_number(cell) and not any(map(_is_number, filled)):
+            return True, f"{cell!r} is a number, unlike the labels below it"
+        spaced = sum(bool(_SPACE.search(v.strip())) for v in filled)
+        if i != label and _IDENTIFIER.match(cell.strip()) and spaced >= 0.9 * len(filled):
+            return True, f"{cell!r} is one word, unlike the texts in column {i} below it"
     return False, "its cells have the types of the columns below it"
+
+
+def _missing(value: str) -> bool:
+    return value.strip().lower() in MISSING
 
 
 def _is_number(value: str) -> bool:

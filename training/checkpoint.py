@@ -16,6 +16,7 @@ import logging
 import os
 import pickle
 import random
+import re
 import warnings
 from pathlib import Path
 from typing import Any, cast
@@ -154,7 +155,10 @@ def _load_failure(err: Exception) -> str:
     if isinstance(err, pickle.UnpicklingError) or "weights_only" in text:
         return ("torch.load(weights_only=True) found something other than tensors and plain "
                 "values, which we never unpickle")
-    return text.splitlines()[0] if text else type(err).__name__
+    line = text.splitlines()[0] if text else ""
+    if not re.search(r"[^\W\d_]{3}", line):  # no word in it: KeyError('101') says "101"
+        return f"{type(err).__name__}: {line}" if line else type(err).__name__
+    return line
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

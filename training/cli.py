@@ -36,12 +36,15 @@ from training import distributed
 from training.callbacks import EarlyStopping
 from training.console import (
     add_run_arguments,
+    check_batch_memory,
     configure_logging,
     describe_error,
     hold_run_folder,
     image_side,
     interrupted_line,
+    is_worker_error,
     make_output_dir,
+    memory_error_line,
     non_negative_float,
     non_negative_int,
     output_folder,
@@ -200,6 +203,10 @@ def _image_run(args: argparse.Namespace, device: torch.device) -> _Run:
                                    transform=ToFloat(mean=0.0, std=1.0),
                                    image_size=args.image_size, augment=args.augment)
     k = len(splits.classes)
+    evaluated = [len(cast(Sized, d)) for d in (splits.valid, splits.test) if d is not None]
+    check_batch_memory(side=splits.image_size, channels=splits.in_channels,  # eval: 1024 a batch
+                       batch_size=max([args.batch_size, *(min(n, 1024) for n in evaluated)]),
+                       image_size=args.image_size)
     model: nn.Module
     loss: nn.Module | None = None
     init = "zeros" if args.optimizer == "lbfgs" else "uniform"  # convex: start where sklearn does
@@ -261,7 +268,8 @@ def _text_run(args: argparse.Namespace) -> _Run:
                           test_data=args.test_data, root=args.root, read=read_options(args),
                           recipe=recipe, seed=args.seed)
     if text.valid_loader is None and not getattr(args, "patience_given", True):
-        args.patience = None  # too few texts to hold out a validation split (load_text_data said so)
+        args.patience = None  # too few texts to hold out a validation split (load_text_data
+        # said so)
     if text.baseline and distributed.is_main_process():
         print(f"baseline to reach: {text.baseline}")
     if args.num_workers not in ("auto", 0):
@@ -353,7 +361,8 @@ def _fit_command(args: argparse.Namespace, command: str) -> int:
         callbacks: list[Any] = ([EarlyStopping(patience=args.patience)]
                                 if args.patience is not None else [])
         if callbacks and run.valid is None:
-            raise ValueError("--patience needs a validation split, and this dataset has none")
+            raise ValueError("--patience needs a validation split, and this dataset has none; "
+                             "drop --patience, or give more data (or a val/ folder)")
         board = _tensorboard(args, out, run)
         callbacks += [board] if board is not None else []
         if env.is_main:
@@ -410,8 +419,14 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "training", *given])
     try:
         return _fit_command(args, command)
-    except (TrainingError, DatasetError, LoaderError, ValueError, OSError) as err:
+    except (TrainingError, DatasetError, LoaderError, ValueError, OSError, RuntimeError) as err:
+        if isinstance(err, RuntimeError) and not is_worker_error(err):
+            raise  # a bug, not a bad input: keep its traceback
         print(describe_error(err, offline_hint=OFFLINE_HINT), file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(memory_error_line(image_size=args.image_size, batch_size=args.batch_size),
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         if os.environ.get("RANK", "0") == "0":  # torchrun's ranks all see Ctrl-C; one speaks

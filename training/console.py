@@ -26,12 +26,16 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "add_run_arguments",
+    "available_memory_bytes",
+    "check_batch_memory",
     "configure_logging",
     "describe_error",
     "hold_run_folder",
     "image_side",
     "interrupted_line",
+    "is_worker_error",
     "make_output_dir",
+    "memory_error_line",
     "non_negative_float",
     "non_negative_int",
     "output_folder",
@@ -155,8 +159,11 @@ def image_side(text: str) -> int:
 
 
 def output_folder(text: str) -> str:
-    """Parse ``--out`` for argparse: a non-blank path (``""`` would be the current folder)."""
-    if not text.strip():
+    """Parse ``--out`` for argparse: a non-empty path (``""`` would be the current folder).
+
+    A blank name such as ``" "`` is a valid folder name, so it is accepted.
+    """
+    if not text:
         raise argparse.ArgumentTypeError(
             f"should be a folder path, but got {text!r}; pass --out DIR ('.' for the current "
             "folder)")
@@ -224,9 +231,68 @@ def describe_error(err: BaseException, *, offline_hint: str | None = None) -> st
     return text
 
 
+def memory_error_line(*, image_size: int | None, batch_size: int | None) -> str:
+    """Return the one ``error:`` line for a ``MemoryError`` in ``training fit``.
+
+    Example:
+        >>> memory_error_line(image_size=6000, batch_size=None)
+        'error: out of memory with --image-size 6000 (6000 x 6000 pixels a photo); pass a smaller --image-size, or a smaller --batch-size'
+    """
+    size = (f"--image-size {image_size} ({image_size} x {image_size} pixels a photo)"
+            if image_size else "these settings")
+    batch = f" (now {batch_size})" if batch_size else ""
+    return (f"error: out of memory with {size}; pass a smaller --image-size, or a smaller "
+            f"--batch-size{batch}")
+
+
+def available_memory_bytes() -> int | None:
+    """Memory a new allocation can use: ``MemAvailable`` (Linux), capped by ``ulimit -v``."""
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo") as f:
+            found += [int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")]
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        found += [soft] if soft != resource.RLIM_INFINITY else []
+    except (ImportError, OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def check_batch_memory(*, side: tuple[int, int], channels: int, batch_size: int,
+                       image_size: int | None) -> None:
+    """Refuse, before training, a float32 batch of images larger than the memory left.
+
+    Raises:
+        TrainingError: ``batch_size x H x W x channels x 4`` bytes exceed
+            :func:`available_memory_bytes`.
+    """
+    from training.errors import TrainingError
+
+    need = batch_size * side[0] * side[1] * channels * 4
+    free = available_memory_bytes()
+    if free is not None and need > free:
+        flag = f"--image-size {image_size}" if image_size else f"images of {side[0]}x{side[1]}"
+        raise TrainingError(
+            f"expected a batch of {batch_size} images to fit in memory but with {flag} it needs "
+            f"{need / 2**30:.1f} GiB and {free / 2**30:.1f} GiB are available; pass a smaller "
+            "--image-size (or --batch-size)")
+
+
 # torch re-raises a DataLoader worker's exception as the same type whose message is
 # "Caught X in DataLoader worker process N.\nOriginal Traceback ...": both tracebacks, as text.
-_WORKER_WRAPPED = re.compile(r"Caught \w+ in DataLoader worker process \d+\.\nOriginal Traceback")
+# When X cannot be rebuilt from one string (UnicodeDecodeError, UnsafeNameError(name, reason))
+# torch raises a RuntimeError with that message instead.
+_WORKER_WRAPPED = re.compile(r"Caught (\w+) in DataLoader worker process \d+\.\nOriginal Traceback")
+
+
+def is_worker_error(err: BaseException) -> bool:
+    """Whether ``err`` is torch's copy of a DataLoader worker's exception (any type)."""
+    return bool(_WORKER_WRAPPED.match(str(err)))
 
 
 def worker_error_message(err: BaseException) -> str:
@@ -234,25 +300,28 @@ def worker_error_message(err: BaseException) -> str:
 
     With ``num_workers > 0`` a worker's ``ShardError("shard 3 failed ...")`` reaches the main
     process as ``ShardError("Caught ShardError in DataLoader worker process 0. Original
-    Traceback ... datasets.errors.ShardError: shard 3 failed ...")``: 40 lines. This returns
-    the original one line (the last line of the worker's traceback for that exception type),
-    as with ``num_workers=0``. Other messages are returned as they are.
+    Traceback ... datasets.errors.ShardError: shard 3 failed ...")`` (or as a ``RuntimeError``
+    when torch cannot rebuild the type): 40 lines. This returns the original message (the
+    last ``X: ...`` of the worker's traceback, for the type ``X`` named after "Caught"), its
+    lines joined into one, as with ``num_workers=0``. Other messages are returned as they are.
 
     Example:
-        >>> wrapped = ValueError("Caught ValueError in DataLoader worker process 1.\n"
-        ...                      "Original Traceback (most recent call last):\n  File ...\n"
-        ...                      "ValueError: bad label 7 in shard 2\n")
+        >>> wrapped = RuntimeError("Caught ValueError in DataLoader worker process 1.\n"
+        ...                        "Original Traceback (most recent call last):\n  File ...\n"
+        ...                        "ValueError: bad label 7\nin shard 2\n")
         >>> worker_error_message(wrapped)
-        'bad label 7 in shard 2'
+        'ValueError: bad label 7 in shard 2'
     """
     text = str(err)
-    if not _WORKER_WRAPPED.match(text):
+    caught = _WORKER_WRAPPED.match(text)
+    if not caught:
         return text
-    kind = type(err)
-    name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else (
-        f"{kind.__module__}.{kind.__qualname__}")
-    at = text.rfind(f"\n{name}: ")
-    return text[at + len(name) + 3:].strip() if at >= 0 else text
+    # the last one: a chained traceback ends with the exception that was raised
+    found = [*re.finditer(rf"\n(?:[\w.]+\.)?{re.escape(caught[1])}: ", text)]
+    if not found:
+        return text
+    message = " ".join(line.strip() for line in text[found[-1].end():].strip().splitlines())
+    return message if caught[1] == type(err).__name__ else f"{caught[1]}: {message}"
 
 
 RUN_INFO_NAME = ".dataferry-run.json"  # who holds a run folder: pid, host, start time

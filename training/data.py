@@ -131,7 +131,8 @@ def _check_same_classes(source: str, splits: dict[str, Dataset[Any]]) -> None:
 
     Labels are indices into the class list, so a ``val/`` with ``bees`` where ``train/`` has
     ``wasps`` would score bees as wasps. A split may lack trailing classes (an IDX test file
-    without the last label): its indices still line up.
+    without the last label): its indices still line up, and a warning names what it lacks
+    (``--stream-test`` follows the same rule).
 
     Raises:
         DataFormatError: a split's class list is not a prefix of the first's (both are named).
@@ -149,6 +150,9 @@ def _check_same_classes(source: str, splits: dict[str, Dataset[Any]]) -> None:
                 "folders (labels are class indices, so other classes would be scored as wrong "
                 "ones)"
             )
+        if len(found) < len(expected):
+            log.warning("%s: %s lacks the last class(es) of %s: %s; they are not evaluated on "
+                        "%s", source, split, first, expected[len(found):], split)
 
 
 def _carve(opener: _Opener, split: str, seed: int, *, test: float) -> dict[str, Subset[Any]]:

@@ -9,7 +9,7 @@ Example:
     >>> check_finite(model, [torch.tensor(0.5), torch.tensor(float("nan"))], epoch=3, lr=1e6)
     Traceback (most recent call last):
     ...
-    training.errors.DivergenceError: expected a finite training loss but got nan at step 2 of epoch 3 (lr=1000000.0); lower the learning rate
+    training.errors.DivergenceError: expected a finite training loss but got nan at step 2 of epoch 3 (lr=1000000.0); lower the learning rate, or check the inputs and labels for NaN/inf
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def check_finite(model: nn.Module, losses: Sequence[torch.Tensor], *, epoch: int
             ``mean_loss``, else the first parameter holding a non-finite value (its name and
             that value).
     """
-    advice = f"(lr={lr}); lower the learning rate"
+    advice = f"(lr={lr}); lower the learning rate, or check the inputs and labels for NaN/inf"
     if losses:
         stacked = torch.stack([loss.detach().reshape(()) for loss in losses])
         bad = torch.nonzero(~torch.isfinite(stacked))

@@ -23,7 +23,7 @@ class CheckpointError(TrainingError, OSError):
 
 
 class DivergenceError(TrainingError, FloatingPointError):
-    """The training loss became NaN or infinite; lower the learning rate."""
+    """The training loss became NaN or infinite; lower the learning rate, or check the data."""
 
 
 class DistributedError(TrainingError, RuntimeError):

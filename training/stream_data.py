@@ -70,15 +70,25 @@ def _check_same_layout(url: str, train: Any, test_url: str, test: Any) -> None:
     """Refuse a test pack the model could not read or would misscore, before any training.
 
     Raises:
-        DataFormatError: the packs' fields (names, kinds, dtypes, shapes) or class lists differ.
+        DataFormatError: the packs' fields (names, kinds, dtypes, shapes) or class lists differ
+            (a test class list that is a prefix of the training one is warned about).
     """
     from datasets.errors import DataFormatError
 
     def fields(pack: Any) -> list[tuple[Any, ...]]:
         return [(f.name, f.kind, f.dtype, list(f.shape or ())) for f in pack.schema]
 
-    for what, ours, theirs in (("fields (name, kind, dtype, shape)", fields(train), fields(test)),
-                               ("classes", train.classes, test.classes)):
+    # a test pack may lack trailing classes, as a val/ folder may: its labels still line up
+    theirs_classes = list(test.classes or [])
+    ours_classes = list(train.classes or [])
+    prefix = 0 < len(theirs_classes) < len(ours_classes) and (
+        ours_classes[:len(theirs_classes)] == theirs_classes)
+    if prefix:
+        log.warning("--stream-test %s lacks the last class(es) of --stream %s: %s; they are not "
+                    "evaluated", test_url, url, ours_classes[len(theirs_classes):])
+    checks = [("fields (name, kind, dtype, shape)", fields(train), fields(test))]
+    checks += [] if prefix else [("classes", train.classes, test.classes)]
+    for what, ours, theirs in checks:
         if ours != theirs:
             raise DataFormatError(
                 f"expected --stream-test {test_url} to have the {what} of --stream {url} but "

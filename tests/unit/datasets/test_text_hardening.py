@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from pathlib import Path
 
@@ -24,6 +25,19 @@ def spam_file(tmp_path: Path) -> Path:
 def test_read_records_refuses_an_unknown_encoding_as_a_value_error(spam_file: Path) -> None:
     with pytest.raises(ValueError, match="but got encoding='nosuchcodec'"):
         read_records(spam_file, encoding="nosuchcodec")
+
+
+def test_a_codec_that_reads_nothing_is_refused_up_front(spam_file: Path) -> None:
+    with pytest.raises(ValueError, match="but got encoding='undefined'"):  # review 9
+        read_records(spam_file, encoding="undefined")
+
+
+def test_a_utf16_file_read_as_utf8_is_named_utf16(tmp_path: Path) -> None:
+    path = tmp_path / "excel.tsv"  # Excel's "Unicode Text" export
+    path.write_text("ham\tsee you\nspam\twin now\n", encoding="utf-16")
+    with pytest.raises(DataFormatError, match="expected UTF8 text .* UTF-16 byte-order mark"):
+        read_records(path, encoding="UTF8")
+    assert read_records(path, encoding="utf-16").labels == ["ham", "spam"]
 
 
 # item 13: a FIFO or an oversized file named *.txt in a text folder ---------------------------------
@@ -71,6 +85,33 @@ def test_text_folder_refuses_a_folder_named_txt(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match=r"b\.txt: expected a regular text file but it is "
                                               "a folder"):
         read_text_folder(root, split="train")
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets on this system")
+def test_text_folder_names_a_socket_and_a_dangling_link_named_txt(tmp_path: Path) -> None:
+    root = _text_tree(tmp_path / "t")  # short: a Unix socket path has ~100 bytes at most
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(os.fspath(root / "train" / "pos" / "s.txt"))
+        with pytest.raises(DataFormatError, match=r"s\.txt: expected a regular text file but "
+                                                  "it is a socket; remove it"):
+            read_text_folder(root, split="train")
+    finally:
+        server.close()
+    (root / "train" / "pos" / "s.txt").unlink()
+    (root / "train" / "pos" / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    with pytest.raises(DataFormatError, match=r"gone\.txt: expected a text file but it is a "
+                                              "symlink to a missing file; remove the link"):
+        read_text_folder(root, split="train")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_given_as_a_text_file_is_named_a_fifo(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    os.mkfifo(path)
+    with pytest.raises(DataFormatError, match=r"x\.csv: expected a regular text file but it is "
+                                              r"a FIFO \(named pipe\)"):
+        read_records(path)
 
 
 def test_text_folder_caps_a_file_as_archive_members_are_capped(
@@ -138,3 +179,46 @@ def test_header_auto_on_the_real_text_files(shared_data: Path) -> None:
     ag = read_records(shared_data / "ag-news-half" / "ag_news_half.csv")
     assert ag.header == ["label", "title", "description"] and len(ag.texts) == 3800
     assert sorted(set(ag.labels)) == [1, 2, 3, 4] and ag.repeated_headers == []
+
+
+# review of item 11: headers over text-only columns, BOM/space repeats, missing-value cells
+
+def _tweets(head: str, n: int = 60) -> str:
+    labels = ["positive", "negative", "neutral"]
+    return head + "\n" + "".join(f"{labels[i % 3]},@united flight {i} was late\n" for i in range(n))
+
+
+@pytest.mark.parametrize("head", ["airline_sentiment,tweet_text", "0,1"])
+def test_a_header_over_text_only_columns_is_a_header(tmp_path: Path, head: str) -> None:
+    path = tmp_path / "tweets.csv"
+    path.write_text(_tweets(head))
+    records = read_records(path)
+    assert records.header == head.split(",")
+    assert sorted(set(records.labels)) == ["negative", "neutral", "positive"]
+
+
+def test_a_header_read_as_data_is_named_in_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "tweets.csv"
+    path.write_text(_tweets("airline sentiment,tweet text"))  # nothing tells it from data
+    with caplog.at_level("WARNING", logger="datasets"):
+        records = read_records(path)
+    assert records.header is None and records.labels[0] == "airline sentiment"
+    assert "label 'airline sentiment' occurs nowhere else; pass header=True" in caplog.text
+
+
+@pytest.mark.parametrize("again", ["\ufefflabel,text", "label, text", " label ,text "])
+def test_a_repeated_header_with_a_bom_or_spaces_is_skipped(tmp_path: Path, again: str) -> None:
+    path = tmp_path / "joined.csv"  # the second file saved by Excel as "CSV UTF-8"
+    path.write_bytes(f"label,text\n1,a b\n2,c d\n{again}\n3,e f\n".encode())
+    records = read_records(path)
+    assert records.labels == [1, 2, 3] and records.repeated_headers == [4]
+
+
+@pytest.mark.parametrize("cell", ["NA", "5%", "nan", "-"])
+def test_a_first_row_whose_label_occurs_below_is_data_whatever_its_other_cells(
+        tmp_path: Path, cell: str) -> None:
+    path = tmp_path / "sms.csv"
+    path.write_text(f"ham,hello there,{cell}\nspam,msg 1,0.123\nham,msg 2,0.5\n")
+    records = read_records(path, text_columns=[1])
+    assert records.header is None and records.labels == ["ham", "spam", "ham"]

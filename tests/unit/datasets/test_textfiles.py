@@ -170,7 +170,7 @@ def test_blank_lines_are_skipped_and_lines_counted(tmp_path: Path) -> None:
 def test_latin1_bytes_name_the_line(tmp_path: Path) -> None:
     path = tmp_path / "latin.csv"
     path.write_bytes("label,text\npos,ok\nneg,caf\xe9\n".encode("latin-1"))
-    with pytest.raises(DataFormatError, match=r"latin.csv:3: expected utf-8-sig text but byte "
+    with pytest.raises(DataFormatError, match=r"latin.csv:3: expected utf-8 text but byte "
                        r"0xe9 .*encoding="):
         read_records(path)
     assert read_records(path, encoding="latin-1").texts == ["ok", "caf\xe9"]

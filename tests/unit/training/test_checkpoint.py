@@ -180,3 +180,12 @@ def test_checkpoint_without_the_run_state_is_a_checkpoint_error(tmp_path: Path) 
                                              lr=0.1).state_dict()}, tmp_path / "checkpoint.pt")
     with pytest.raises(CheckpointError, match="incomplete or damaged.*KeyError"):
         _run(tmp_path, 2, resume=True, generator=False)
+
+
+def test_a_text_file_as_checkpoint_names_what_torch_raised(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.pt"  # torch.load answers a bare KeyError('e') or similar
+    path.write_text("hello world\nthis is text\n")
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path)
+    reason = str(caught.value).split("checkpoint.pt: ", 1)[1].split(" (damaged", 1)[0]
+    assert reason.startswith(type(caught.value.__cause__).__name__ + ": "), reason

@@ -91,8 +91,9 @@ def test_fit_names_the_step_and_value_of_a_nan_loss() -> None:
     x = torch.ones(40, 2)
     x[25] = float("nan")  # in the third batch of 10
     loader = DataLoader(TensorDataset(x, torch.zeros(40, 1)), batch_size=10)
-    with pytest.raises(DivergenceError, match=r"got nan at step 3 of epoch 1 \(lr=0.1\)"):
+    with pytest.raises(DivergenceError, match=r"got nan at step 3 of epoch 1 \(lr=0.1\)") as info:
         fit(LinearRegression(2, 1), loader, config=FitConfig(lr=0.1, epochs=2, device="cpu"))
+    assert "check the inputs and labels for NaN/inf" in str(info.value)  # review 6: not only lr
 
 
 def test_fit_stops_on_an_infinite_weight_behind_a_finite_loss() -> None:
@@ -170,7 +171,7 @@ def test_image_size_follows_a_changed_pixel_limit(tmp_path: Path,
     assert "should be at most 100 " in line
 
 
-@pytest.mark.parametrize("out", ["", "   "])
+@pytest.mark.parametrize("out", [""])  # "   " is a valid folder name (review 11)
 def test_an_empty_out_is_a_usage_error(out: str, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -375,3 +376,129 @@ def test_an_empty_out_is_a_usage_error_in_the_other_commands(
     err = capsys.readouterr().err
     assert "--out" in err.strip().splitlines()[-1] and "but got ''" in err
     assert list(tmp_path.iterdir()) == []
+
+
+# review 4 (item 14): worker errors torch cannot rebuild, and multi-line messages ----------------
+
+class _Failing(torch.utils.data.Dataset):
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> int:
+        raise self.error
+
+
+def _worker_error(error: Exception) -> Exception:
+    from torch.utils.data import DataLoader
+
+    with pytest.raises(Exception) as info:  # noqa: PT011 - the point is what torch raises
+        list(DataLoader(_Failing(error), num_workers=1))
+    return info.value
+
+
+def test_worker_errors_torch_cannot_rebuild_or_of_several_lines_are_one_line() -> None:
+    from datasets.errors import ShardError
+    from loaders.errors import UnsafeNameError
+    from training.console import describe_error, is_worker_error
+
+    unsafe = _worker_error(UnsafeNameError("'../x'", "has a separator"))
+    assert is_worker_error(unsafe)
+    assert describe_error(unsafe) == "error: UnsafeNameError: '../x' has a separator"
+    several = _worker_error(ShardError("shard 3 failed\nits header says 7 records"))
+    assert describe_error(several) == "error: shard 3 failed its header says 7 records"
+
+
+def test_fit_turns_a_wrapped_worker_runtime_error_and_a_memory_error_into_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from loaders.errors import UnsafeNameError
+    from training import cli
+
+    wrapped = _worker_error(UnsafeNameError("'../x'", "has a separator"))
+    for error in (wrapped, MemoryError()):
+        def fail(*args: object, error: BaseException = error) -> int:
+            raise error
+        monkeypatch.setattr(cli, "_fit_command", fail)
+        assert main(["fit", "--image-size", "600", "--out", str(tmp_path / "r")]) == 1
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert "out of memory with --image-size 600" in lines[0] and "--batch-size" in lines[0]
+
+
+    def bug(*args: object) -> int:
+        raise RuntimeError("a bug, not a worker's error")
+    monkeypatch.setattr(cli, "_fit_command", bug)  # a bug keeps its traceback
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["fit", "--out", str(tmp_path / "r")])
+
+
+# review 11 (item 18): datasets.shard OUT "" is refused; a blank but valid --out is a folder ------
+
+def test_shard_refuses_an_empty_out_and_fit_accepts_a_blank_folder_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from datasets import shard
+    from training.console import output_folder
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "src.txt").write_text("ham\thi there\nspam\twin now\n")
+    with pytest.raises(SystemExit) as exit_info:
+        shard.main(["src.txt", ""])
+    assert exit_info.value.code == 2
+    assert "argument out: should be a folder or s3:// URL, but got ''" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.txt"]
+    assert output_folder(" ") == " "
+
+
+# review 12: --patience without a validation split says what to do --------------------------------
+
+def test_patience_without_a_validation_split_says_what_to_do(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pack = _colour_pack(tmp_path / "pack")  # a streamed pack has no validation split
+    code = main(["fit", "--stream", str(pack), "--patience", "2", "--epochs", "1",
+                 "--device", "cpu", "--root", str(tmp_path / "home"),
+                 "--out", str(tmp_path / "run"), "-q"])
+    assert code == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--patience needs a validation split" in line and "drop --patience" in line, line
+
+
+# review 7: a split lacking the LAST class is one rule for folders and --stream-test: warned --------
+
+def test_a_val_folder_lacking_the_last_class_is_warned_about(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _photos(tmp_path / "data" / "train", ["ants", "bees", "wasps"], 6)
+    _photos(tmp_path / "data" / "val", ["ants", "bees"], 3)
+    with caplog.at_level("WARNING", logger="training"):
+        assert _fit(tmp_path / "data", tmp_path / "run") == 0
+    assert "val lacks the last class(es) of train: ['wasps']" in caplog.text
+
+
+def test_a_stream_test_pack_lacking_the_last_class_is_accepted_and_warned_about(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    train = _colour_pack(tmp_path / "train")
+    test = _colour_pack(tmp_path / "test", 12, classes=("r", "g"))
+    with caplog.at_level("WARNING", logger="training"):
+        assert main(["fit", "--stream", str(train), "--stream-test", str(test), "--epochs", "1",
+                     "--batch-size", "16", "--device", "cpu", "--root", str(tmp_path / "home"),
+                     "--out", str(tmp_path / "run"), "-q"]) == 0
+    assert f"--stream-test {test} lacks the last class(es) of --stream {train}: ['b']" in (
+        caplog.text)
+
+
+# review 3 (item 9): a batch larger than the memory left is refused before training ---------------
+
+def test_a_batch_larger_than_the_memory_left_is_refused_before_training(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from training import console
+
+    _photos(tmp_path / "data" / "train", ["ants", "bees"], 8)
+    _photos(tmp_path / "data" / "val", ["ants", "bees"], 3)
+    # 16 images of 3 x 32 x 32 float32 are 196,608 bytes: say 100,000 are left
+    monkeypatch.setattr(console, "available_memory_bytes", lambda: 100_000)
+    out = tmp_path / "run"
+    assert _fit(tmp_path / "data", out, "--image-size", "32", "--batch-size", "16") == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "with --image-size 32 it needs" in line and "pass a smaller --image-size" in line
+    assert not (out / "checkpoint.pt").exists()
