@@ -79,7 +79,7 @@ elif kind == "photos-packed":
 else:
     from torchvision.transforms import v2
     ds = ImageFolderDataset(source, transform=v2.Compose([
-        v2.Resize((64, 64), antialias=True), v2.ToDtype(torch.float32, scale=True)]))
+        v2.ToImage(), v2.Resize((64, 64), antialias=True), v2.ToDtype(torch.float32, scale=True)]))
 loaders = [DataLoader(ds, batch_size=int(batch), shuffle=True, force_workers=force,
                       num_workers=workers, generator=torch.Generator().manual_seed(0))
            for workers, force in ways]
