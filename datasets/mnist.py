@@ -74,7 +74,8 @@ class _MirrorIDX(MirrorDataset, IDXDataset):
             if resource is None:
                 continue
             if path.suffix == ".gz":
-                mirror.check_file_md5(path, resource.md5, fix=_FIX)
+                mirror.check_file_md5(path, resource.md5, fix=_FIX,
+                                      content_sha256=resource.content_sha256)
             elif resource.content_sha256:
                 mirror.check_file_sha256(path, resource.content_sha256, fix=_FIX)
 

@@ -558,3 +558,20 @@ def test_emnist_reads_the_split_out_of_raw_gzip_zip_after_checking_its_md5(
     ds = datasets.EMNIST(tmp_path / "root", split="digits", train=False)
     assert np.array_equal(ds.data.numpy(), written["emnist-digits-test"])  # as stored, as torchvision
     assert (raw / "emnist-digits-test-images-idx3-ubyte").is_file()  # torchvision's layout
+
+
+def test_real_mnist_gz_recompressed_by_its_publisher_is_read_with_a_warning(
+        shared_data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # ../shared's t10k images .gz was re-compressed: its md5 is not torchvision's, but its
+    # decompressed bytes are the canonical ones (the registry's content sha256): not damaged.
+    import logging
+    import shutil
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(shared_data / "mnist-t10k" / name, raw / name)
+    with caplog.at_level(logging.WARNING, logger="datasets.mirror"):
+        ds = datasets.MNIST(tmp_path, train=False)
+    assert len(ds) == 10_000 and ds[0][1] == 7
+    assert "re-compressed copy" in caplog.text
