@@ -8,20 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from datasets import ShardError, StreamingDataset, verify_shards, write_shards
 from datasets.shard import main
-
-
-class Digits:
-    def __init__(self, n: int) -> None:
-        self.data = (torch.arange(n * 16) % 251).to(torch.uint8).reshape(n, 4, 4)
-        self.targets = torch.arange(n) % 3
-        self.classes = ["a", "b", "c"]
-
-    def __len__(self) -> int:
-        return len(self.data)
+from tests.unit.datasets.shard_factory import digits
 
 
 class Notes:
@@ -95,7 +85,7 @@ FIXED_LIES = {"fields swapped": (_swap_fields, "has label"),
 
 @pytest.mark.parametrize("lie", FIXED_LIES)
 def test_reader_refuses_an_index_that_disagrees_with_the_pack(tmp_path: Path, lie: str) -> None:
-    pack = _write(tmp_path, Digits(40), 24 * 20)
+    pack = _write(tmp_path, digits(40), 24 * 20)
     change, message = FIXED_LIES[lie]
     _edit(pack, change)
     with pytest.raises(ShardError, match=message) as err:
@@ -106,7 +96,7 @@ def test_reader_refuses_an_index_that_disagrees_with_the_pack(tmp_path: Path, li
 @pytest.mark.parametrize("lie", FIXED_LIES)
 def test_verify_exits_1_with_one_line_on_every_lie(
         tmp_path: Path, lie: str, capsys: pytest.CaptureFixture[str]) -> None:
-    pack = _write(tmp_path, Digits(40), 24 * 20)
+    pack = _write(tmp_path, digits(40), 24 * 20)
     assert main(["--verify", str(pack)]) == 0
     capsys.readouterr()
     _edit(pack, FIXED_LIES[lie][0])
@@ -116,7 +106,7 @@ def test_verify_exits_1_with_one_line_on_every_lie(
 
 
 def test_a_label_outside_the_classes_names_shard_and_sample(tmp_path: Path) -> None:
-    pack = _write(tmp_path, Digits(40), 24 * 20)
+    pack = _write(tmp_path, digits(40), 24 * 20)
     _edit(pack, _short_classes)
     ds = StreamingDataset(pack, cache_dir=tmp_path / "cache", prefetch=0)
     assert ds[0][1] == 0
@@ -125,7 +115,7 @@ def test_a_label_outside_the_classes_names_shard_and_sample(tmp_path: Path) -> N
 
 
 def test_verify_names_the_shard_whose_labels_have_no_class(tmp_path: Path) -> None:
-    pack = _write(tmp_path, Digits(40), 24 * 20)
+    pack = _write(tmp_path, digits(40), 24 * 20)
     _edit(pack, _short_classes)
     _, bad = verify_shards(pack)
     assert len(bad) == 2 and "shard-00000.bin" in bad[0] and "sample 1 has label 1" in bad[0]

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from datasets import (
     ShardError,
@@ -21,20 +20,12 @@ from datasets import (
     write_shards,
 )
 from loaders.errors import StorageError
-
-
-class Labelled:
-    def __init__(self, n: int) -> None:
-        self.data = (torch.arange(n * 16) % 251).to(torch.uint8).reshape(n, 4, 4)
-        self.targets = torch.arange(n) % 5
-
-    def __len__(self) -> int:
-        return len(self.data)
+from tests.unit.datasets.shard_factory import TinyImages
 
 
 @pytest.fixture
 def pack(tmp_path: Path) -> Path:
-    write_shards(Labelled(240), tmp_path / "pack", shard_size_bytes=24 * 10, shuffle=False)
+    write_shards(TinyImages(240), tmp_path / "pack", shard_size_bytes=24 * 10, shuffle=False)
     return tmp_path / "pack"
 
 

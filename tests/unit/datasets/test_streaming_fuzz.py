@@ -21,20 +21,13 @@ from hypothesis import strategies as st
 
 from datasets import DataFormatError, ShardError, StreamingDataset, verify_shards, write_shards
 from datasets.shardformat import FORMAT, VERSION, ShardTable, parse_index
+from tests.unit.datasets.shard_factory import digits
 
 EXPECTED = (ShardError, DataFormatError)
 _PEAK_BYTES = 32 << 20  # the packs here are a few KB: anything near this is a count believed
 _EXAMPLE_S = 30.0  # an example takes milliseconds; this only catches a hang
 
 
-class Digits:
-    def __init__(self, n: int) -> None:
-        self.data = (torch.arange(n * 16) % 251).to(torch.uint8).reshape(n, 4, 4)
-        self.targets = torch.arange(n) % 3
-        self.classes = ["a", "b", "c"]
-
-    def __len__(self) -> int:
-        return len(self.data)
 
 
 class Notes:
@@ -50,7 +43,7 @@ class Notes:
 def _build() -> dict[str, tuple[dict[str, Any], list[bytes]]]:
     packs = {}
     with tempfile.TemporaryDirectory() as temp:
-        for name, source, size in (("fixed", Digits(12), 24 * 6), ("variable", Notes(), 120)):
+        for name, source, size in (("fixed", digits(12), 24 * 6), ("variable", Notes(), 120)):
             folder = Path(temp) / name
             write_shards(source, folder, shard_size_bytes=size, shuffle=False)
             index = json.loads((folder / "index.json").read_text())
